@@ -1,0 +1,111 @@
+/* bhyve: run one guest on KVM with bhyve(8)'s command line and exit codes. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "config/options.h"
+#include "core/exitcode.h"
+#include "core/log.h"
+#include "core/machine.h"
+#include "core/proctitle.h"
+#include "core/vm.h"
+#include "devices/pm.h"
+
+static void on_signal(int fd, uint32_t events, void *opaque)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+			/* bhyve(8): SIGTERM presses the ACPI power button */
+			kb_debug("SIGTERM: pressing the power button");
+			pm_power_button();
+			break;
+		default:
+			kb_log("terminated by signal %u", si.ssi_signo);
+			vm_request_exit(vm, BHYVE_EXIT_ERROR);
+			break;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char err[512] = "";
+	int status = BHYVE_EXIT_ERROR;
+	kb_log_set_prog("bhyve");
+
+	/* Parse a copy: the originals are overwritten by the process title. */
+	char **args = calloc((size_t)argc + 1, sizeof(char *));
+	if (!args)
+		return BHYVE_EXIT_ERROR;
+	for (int i = 0; i < argc; i++)
+		args[i] = strdup(argv[i]);
+
+	struct cfgnode *cfg = config_new();
+	int rc = cfg ? bhyve_options_parse(argc, args, cfg, stdout, &status, err, sizeof(err))
+		     : -ENOMEM;
+	if (rc < 0) {
+		kb_log("%s", err[0] ? err : "out of memory");
+		return BHYVE_EXIT_ERROR;
+	}
+	if (rc > 0)
+		return status;
+
+	bool dump = false;
+	if (config_get_bool(cfg, "config.dump", false, &dump) < 0) {
+		kb_log("config.dump: not a boolean");
+		return BHYVE_EXIT_ERROR;
+	}
+	if (dump) {
+		/* bhyve prints the configuration and exits with status 1 */
+		config_dump(cfg, stdout);
+		return 1;
+	}
+
+	const char *name = config_get(cfg, "name");
+	char title[256];
+	snprintf(title, sizeof(title), "bhyve: %s", name);
+	proctitle_set(argc, argv, title);
+
+	/* Signals go to the event loop; vCPU threads inherit the blocked mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct vm *vm = vm_create(cfg, err, sizeof(err));
+	if (!vm) {
+		kb_log("%s", err);
+		return BHYVE_EXIT_ERROR;
+	}
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || !evloop_add_fd(vm->ev, sfd, EPOLLIN, on_signal, vm)) {
+		kb_log("cannot watch signals: %s", strerror(errno));
+		vm_destroy(vm);
+		return BHYVE_EXIT_ERROR;
+	}
+	if (machine_setup(vm, err, sizeof(err)) < 0) {
+		kb_log("%s", err);
+		vm_destroy(vm);
+		return BHYVE_EXIT_ERROR;
+	}
+	status = vm_run(vm);
+	vm_destroy(vm);
+	close(sfd);
+	config_free(cfg);
+	for (int i = 0; i < argc; i++)
+		free(args[i]);
+	free(args);
+	return status;
+}

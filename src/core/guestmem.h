@@ -1,0 +1,38 @@
+/* Guest physical memory: RAM below the PCI hole and above 4 GiB, one host mapping. */
+#ifndef KB_GUESTMEM_H
+#define KB_GUESTMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GM_4G 0x100000000ULL
+/* bhyve puts the top of low memory at 3 GiB; the hole above holds PCI MMIO, IOAPIC, LAPIC. */
+#define GM_LOWMEM_LIMIT 0xC0000000ULL
+
+struct guestmem {
+	uint8_t *host;    /* one mapping: [0, lowmem) then [4G, 4G + highmem) */
+	uint64_t size;    /* total RAM bytes = lowmem + highmem */
+	uint64_t lowmem;  /* RAM bytes mapped at guest-physical 0 */
+	uint64_t highmem; /* RAM bytes mapped at guest-physical 4 GiB */
+	bool wired;
+};
+
+/* Split a RAM size into low and high parts (no mapping). */
+void guestmem_layout(uint64_t size, uint64_t *lowmem, uint64_t *highmem);
+
+/* Map anonymous memory for the guest; `wired` locks it (bhyve -S). 0 or -errno. */
+int guestmem_init(struct guestmem *gm, uint64_t size, bool wired);
+/* Use caller-provided host memory (unit tests, fuzzers). */
+void guestmem_init_from(struct guestmem *gm, void *host, uint64_t lowmem, uint64_t highmem);
+void guestmem_fini(struct guestmem *gm);
+
+/* Host pointer for [gpa, gpa+len) when the whole range is guest RAM, else NULL.
+ * Every access to guest memory on behalf of a guest goes through this check. */
+void *gm_ptr(const struct guestmem *gm, uint64_t gpa, uint64_t len);
+
+/* Copy helpers; return 0 or -EFAULT when the range is not entirely RAM. */
+int gm_read(const struct guestmem *gm, uint64_t gpa, void *dst, size_t len);
+int gm_write(const struct guestmem *gm, uint64_t gpa, const void *src, size_t len);
+
+#endif

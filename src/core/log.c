@@ -1,0 +1,41 @@
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *log_prog = "bhyve";
+
+void kb_log_set_prog(const char *prog)
+{
+	log_prog = prog;
+}
+
+static void vlog(const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* one write keeps lines from different threads whole */
+	fprintf(stderr, "%s: %s\n", log_prog, line);
+}
+
+void kb_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+void kb_debug(const char *fmt, ...)
+{
+	static int enabled = -1;
+	if (enabled < 0)
+		enabled = getenv("KBHYVE_DEBUG") != NULL;
+	if (!enabled)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}

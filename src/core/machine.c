@@ -1,0 +1,174 @@
+#include "core/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acpi/acpi.h"
+#include "boot/boot.h"
+#include "core/log.h"
+#include "core/vcpu.h"
+#include "core/vm.h"
+#include "pci/pci.h"
+
+DEVSET_DECLARE(platform_devices);
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct platform_device *x = *(const struct platform_device *const *)a;
+	const struct platform_device *y = *(const struct platform_device *const *)b;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+static int init_platform_devices(struct vm *vm, char *err, size_t errlen)
+{
+	const struct platform_device *d, *list[64];
+	size_t n = 0;
+	DEVSET_FOREACH(platform_devices, const struct platform_device *, d)
+		if (n < sizeof(list) / sizeof(list[0]))
+			list[n++] = d;
+	qsort(list, n, sizeof(list[0]), cmp_order);
+	for (size_t i = 0; i < n; i++) {
+		int rc = list[i]->init(vm);
+		if (rc) {
+			snprintf(err, errlen, "device %s failed to initialise: %s", list[i]->name,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int build_firmware_tables(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
+{
+	uint32_t *ids = calloc((size_t)vm->nvcpus, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	uint32_t max_id = 0;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		ids[i] = vm_apic_id(vm, i);
+		if (ids[i] > max_id)
+			max_id = ids[i];
+	}
+	struct acpi_platform p = {
+		.ncpus = vm->nvcpus,
+		.apic_ids = ids,
+		.ioapic_addr = VM_IOAPIC_ADDR,
+		.ioapic_id = (uint8_t)(max_id + 1 < 255 ? max_id + 1 : 0),
+		.pci_io = {PCI_IO_BASE, PCI_IO_LIMIT - PCI_IO_BASE},
+		.pci_mem32 = {PCI_MEM32_BASE, PCI_MEM32_LIMIT - PCI_MEM32_BASE},
+		.pci_mem64 = {pci_mem64_base(vm), PCI_MEM64_SIZE},
+		.intx_gsi = pci_intx_gsi,
+		.oem_id = "BHYVE ",
+	};
+	int rc = 0;
+	uint8_t *buf = gm_ptr(&vm->mem, ACPI_TABLES_ADDR, ACPI_TABLES_MAX);
+	long used = buf ? acpi_build(&p, buf, ACPI_TABLES_ADDR, ACPI_TABLES_MAX, rsdp) : -EFAULT;
+	if (used < 0) {
+		snprintf(err, errlen, "cannot build ACPI tables: %s", strerror((int)-used));
+		rc = (int)used;
+		goto out;
+	}
+	bool mptable = true;
+	config_get_bool(vm->cfg, "x86.mptable", true, &mptable);
+	if (mptable) {
+		buf = gm_ptr(&vm->mem, MPTABLE_ADDR, MPTABLE_MAX);
+		used = buf ? mptable_build(&p, buf, MPTABLE_ADDR, MPTABLE_MAX) : -EFAULT;
+		if (used < 0) {
+			snprintf(err, errlen, "cannot build the MP table: %s", strerror((int)-used));
+			rc = (int)used;
+		}
+	}
+out:
+	free(ids);
+	return rc;
+}
+
+/* boot.raw: a flat binary entered in real mode at boot.raw.addr (tiny test guests). */
+static int boot_raw(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	long long addr;
+	if (config_get_int(vm->cfg, "boot.raw.addr", 0x8000, &addr) < 0 || addr < 0x500 ||
+	    addr > 0xFFFF) {
+		snprintf(err, errlen, "boot.raw.addr: must be a number in 0x500-0xFFFF");
+		return -EINVAL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	uint64_t room = 0xA0000 - (uint64_t)addr; /* conventional memory below the VGA hole */
+	int rc = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		rc = -EINVAL;
+	} else if ((uint64_t)st.st_size > room || (uint64_t)st.st_size > vm->mem.lowmem - (uint64_t)addr) {
+		snprintf(err, errlen, "%s: %lld bytes do not fit below 640 KiB at %#llx", path,
+			 (long long)st.st_size, addr);
+		rc = -EFBIG;
+	} else {
+		uint8_t *dst = gm_ptr(&vm->mem, (uint64_t)addr, (uint64_t)st.st_size);
+		ssize_t got = dst ? read(fd, dst, (size_t)st.st_size) : -1;
+		if (got != st.st_size) {
+			snprintf(err, errlen, "%s: short read", path);
+			rc = -EIO;
+		}
+	}
+	close(fd);
+	if (rc == 0)
+		rc = vcpu_set_real_mode(vm->vcpus[0], (uint16_t)addr);
+	return rc;
+}
+
+static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
+{
+	const char *kernel = config_get(vm->cfg, "boot.kernel");
+	if (!kernel || !*kernel) {
+		snprintf(err, errlen, "nothing to boot: give a kernel with -o boot.kernel=PATH "
+				      "(UEFI boot ROMs are not supported yet)");
+		return -EINVAL;
+	}
+	struct e820_map map;
+	e820_build(&map, vm->mem.lowmem, vm->mem.highmem);
+	struct boot_params_in in = {
+		.kernel_path = kernel,
+		.initrd_path = config_get(vm->cfg, "boot.initrd"),
+		.cmdline = config_get(vm->cfg, "boot.cmdline"),
+		.rsdp_gpa = rsdp,
+		.e820 = &map,
+	};
+	struct boot_cpu_state st;
+	int rc = boot_linux(&vm->mem, &in, &st, err, errlen);
+	if (rc)
+		return rc;
+	rc = vcpu_set_boot_state(vm->vcpus[0], &st);
+	if (rc)
+		snprintf(err, errlen, "cannot set the boot vCPU state: %s", strerror(-rc));
+	return rc;
+}
+
+int machine_setup(struct vm *vm, char *err, size_t errlen)
+{
+	int rc = init_platform_devices(vm, err, errlen);
+	if (rc)
+		return rc;
+	rc = pci_init_all(vm);
+	if (rc) {
+		snprintf(err, errlen, "PCI device setup failed (see above)");
+		return rc;
+	}
+	uint64_t rsdp = 0;
+	rc = build_firmware_tables(vm, &rsdp, err, errlen);
+	if (rc)
+		return rc;
+	const char *raw = config_get(vm->cfg, "boot.raw");
+	if (raw && *raw)
+		return boot_raw(vm, raw, err, errlen);
+	return boot_kernel(vm, rsdp, err, errlen);
+}

@@ -1,0 +1,12 @@
+/* Assembling the x86 machine after vm_create(): platform devices, PCI, firmware tables, boot. */
+#ifndef KB_MACHINE_H
+#define KB_MACHINE_H
+
+#include <stddef.h>
+
+struct vm;
+
+/* 0, or a negative errno with a one-line message in err. */
+int machine_setup(struct vm *vm, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,83 @@
+/* The VM: KVM VM fd, vCPUs, guest memory, the I/O bus, the event loop and the config. */
+#ifndef KB_VM_H
+#define KB_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/devset.h"
+#include "core/evloop.h"
+#include "core/guestmem.h"
+#include "core/iobus.h"
+
+#define VM_MAX_VCPUS 256
+
+/* Interrupt controller layout (KVM in-kernel PIC + IOAPIC + LAPIC). */
+#define VM_IOAPIC_ADDR 0xFEC00000u
+#define VM_IOAPIC_PINS 24
+#define VM_LAPIC_ADDR 0xFEE00000u
+
+struct vcpu;
+
+struct cpu_topology {
+	int cpus, sockets, cores, threads;
+};
+
+struct vm {
+	const char *name;
+	struct cfgnode *cfg;
+	int kvm_fd, vm_fd;
+	int vcpu_mmap_size;
+	struct guestmem mem;
+	struct iobus bus;
+	struct evloop *ev;
+	struct cpu_topology topo;
+	int nvcpus;
+	struct vcpu **vcpus;
+	/* x86 policy, read from the config once */
+	bool strictio, strictmsr, x2apic, localtime_rtc;
+	void *cpuid; /* struct kvm_cpuid2: KVM's supported CPUID */
+	struct pci_state *pci;
+	struct evloop_handle *halt_timer;
+	struct vm_cleanup *cleanups; /* run by vm_destroy, last registered first */
+	/* First exit request wins: BHYVE_EXIT_* code, or -1 while running. */
+	atomic_int exit_code;
+};
+
+/* Create the KVM VM, guest memory and vCPUs from the config (memory.size, cpus/sockets/cores/threads,
+ * x86.*). NULL on failure with a one-line message in err. */
+struct vm *vm_create(struct cfgnode *cfg, char *err, size_t errlen);
+/* Start the vCPU threads and run the event loop until the guest or a signal ends the VM.
+ * Returns the bhyve exit code. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* The APIC ID of vCPU `i` under the VM's topology (thread, core, socket bit fields). */
+uint32_t vm_apic_id(const struct vm *vm, int i);
+
+/* Assert/deassert an IOAPIC/PIC input (KVM_IRQ_LINE). */
+int vm_irq_line(struct vm *vm, unsigned gsi, bool level);
+/* Edge-triggered interrupt: raise and lower. */
+int vm_irq_pulse(struct vm *vm, unsigned gsi);
+
+/* Ask the VM to stop with a bhyve exit code (reset = 0, poweroff = 1, ...).
+ * Safe from any thread; the first request wins. */
+void vm_request_exit(struct vm *vm, int code);
+
+/* Register host-side cleanup (restore a terminal, remove a socket file...) for vm_destroy. */
+int vm_at_destroy(struct vm *vm, void (*fn)(void *opaque), void *opaque);
+
+/* Platform devices (RTC, PM block, i8042, debug port...) register through this set and are
+ * initialised in ascending `order` after memory and vCPUs exist, before PCI devices. */
+struct platform_device {
+	const char *name;
+	int order;
+	int (*init)(struct vm *vm); /* 0 or -errno, after logging the problem */
+};
+#define PLATFORM_DEVICE(sym) DEVSET_ENTRY(platform_devices, sym)
+
+#endif

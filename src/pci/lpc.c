@@ -1,0 +1,98 @@
+/* The PCI-ISA bridge: bus 0 only, one instance; it owns the COM ports given with -l comN,... */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+#include "devices/uart_lpc.h"
+#include "pci/pci.h"
+
+static const struct {
+	const char *name;
+	uint16_t port;
+	unsigned irq;
+} com_ports[] = {
+	{"com1", 0x3F8, 4},
+	{"com2", 0x2F8, 3},
+	{"com3", 0x3E8, 4},
+	{"com4", 0x2E8, 3},
+};
+
+static int pcireg(struct cfgnode *cfg, const char *key, unsigned long def, unsigned long max,
+		  unsigned long *out)
+{
+	const char *v = config_get(cfg, key);
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	unsigned long x = strtoul(v, &end, 0);
+	if (*v == '\0' || *end != '\0' || x > max) {
+		kb_log("%s: invalid value '%s'", key, v);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+static int lpc_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
+{
+	if (pd->bus != 0) {
+		kb_log("lpc: the LPC bridge must be on bus 0");
+		return -EINVAL;
+	}
+	for (int s = 0; s < PCI_MAX_SLOT; s++)
+		for (int f = 0; f < PCI_MAX_FUNC; f++) {
+			struct pci_dev *other = pci_find_dev(vm, 0, s, f);
+			if (other && other != pd && other->emu == pd->emu) {
+				kb_log("lpc: only one LPC bridge is supported (another is at 0:%d:%d)", s, f);
+				return -EINVAL;
+			}
+		}
+	unsigned long vendor, device, revid, subvendor, subdevice;
+	if (pcireg(vm->cfg, "lpc.pcireg.vendor", 0x8086, 0xffff, &vendor) ||
+	    pcireg(vm->cfg, "lpc.pcireg.device", 0x7000, 0xffff, &device) ||
+	    pcireg(vm->cfg, "lpc.pcireg.revid", 0, 0xff, &revid) ||
+	    pcireg(vm->cfg, "lpc.pcireg.subvendor", 0, 0xffff, &subvendor) ||
+	    pcireg(vm->cfg, "lpc.pcireg.subdevice", 0, 0xffff, &subdevice))
+		return -EINVAL;
+	pci_set_cfg16(pd, PCIR_VENDOR, (uint16_t)vendor);
+	pci_set_cfg16(pd, PCIR_DEVICE, (uint16_t)device);
+	pci_set_cfg8(pd, PCIR_REVID, (uint8_t)revid);
+	pci_set_cfg16(pd, PCIR_SUBVEND, (uint16_t)subvendor);
+	pci_set_cfg16(pd, PCIR_SUBDEV, (uint16_t)subdevice);
+	pci_set_cfg8(pd, PCIR_CLASS, 0x06);    /* bridge */
+	pci_set_cfg8(pd, PCIR_SUBCLASS, 0x01); /* ISA */
+
+	static const char *const unsupported[][2] = {
+		{"lpc.bootrom", "UEFI boot ROM (-l bootrom)"},
+		{"lpc.pc-testdev", "pc-testdev (-l pc-testdev)"},
+		{"tpm.type", "TPM (-l tpm)"},
+	};
+	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+		if (config_get(vm->cfg, unsupported[i][0])) {
+			kb_log("lpc: %s is not supported by kbhyve yet", unsupported[i][1]);
+			return -ENOTSUP;
+		}
+	}
+	for (size_t i = 0; i < sizeof(com_ports) / sizeof(com_ports[0]); i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "lpc.%s.path", com_ports[i].name);
+		const char *path = config_get(vm->cfg, key);
+		if (!path)
+			continue;
+		int rc = uart_lpc_attach(vm, com_ports[i].name, com_ports[i].port, com_ports[i].irq,
+					 path);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct pci_devemu lpc = {
+	.name = "lpc",
+	.init = lpc_init,
+};
+PCI_EMUL(lpc);

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Tiny-guest tests: the real bhyve binary runs a few hundred bytes of real-mode code on /dev/kvm
+# and the test checks what the guest printed on COM1 and bhyve's exit status.
+# Usage: tests/guests/run.sh BUILD_DIR   (prints "ok - name" / "not ok - name" lines)
+set -u
+BUILD=${1:-build}
+BHYVE=$BUILD/bhyve
+G=$BUILD/guests
+pass=0
+fail=0
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# check NAME STATUS WANT_STATUS OUTPUT WANT_OUTPUT STDERR_FILE
+check() {
+	local name=$1 rc=$2 want_rc=$3 got=$4 want_out=$5 err=$6
+	if [ "$rc" = "$want_rc" ] && [ "$got" = "$want_out" ]; then
+		echo "ok - guest: $name"
+		pass=$((pass + 1))
+	else
+		echo "not ok - guest: $name (exit $rc, want $want_rc)"
+		echo "#   output: $(printf %q "$got")"
+		echo "#   wanted: $(printf %q "$want_out")"
+		sed 's/^/#   stderr: /' "$err" | head -5
+		fail=$((fail + 1))
+	fi
+}
+
+# run_guest NAME EXPECTED_STATUS EXPECTED_OUTPUT BHYVE_ARGS...
+run_guest() {
+	local name=$1 want_rc=$2 want_out=$3
+	shift 3
+	timeout 120 "$BHYVE" "$@" </dev/null >"$TMP/$name.out" 2>"$TMP/$name.err"
+	local rc=$?
+	check "$name" "$rc" "$want_rc" "$(tr -d '\r' <"$TMP/$name.out")" "$want_out" "$TMP/$name.err"
+}
+
+base=(-s 0,hostbridge -s 31,lpc -l com1,stdio)
+
+run_guest hello 1 "hello from a tiny guest" "${base[@]}" -o boot.raw=$G/hello.bin tiny
+run_guest pio-roundtrip 1 "scr a5 5a
+pci 0:0.0 12751275
+pci 0:31.0 70008086
+pci 0:5.0 ffffffff
+lpc class 06010000
+rtc D 80
+port 0x2a0 ff" "${base[@]}" -o boot.raw=$G/pio.bin tiny
+run_guest pio-amd-hostbridge 1 "scr a5 5a
+pci 0:0.0 74321022
+pci 0:31.0 70008086
+pci 0:5.0 ffffffff
+lpc class 06010000
+rtc D 80
+port 0x2a0 ff" -s 0,amd_hostbridge -s 31,lpc -l com1,stdio -o boot.raw=$G/pio.bin tiny
+# -e (x86.strictio): the unassigned port ends the VM with an error
+run_guest strictio 4 "scr a5 5a
+pci 0:0.0 12751275
+pci 0:31.0 70008086
+pci 0:5.0 ffffffff
+lpc class 06010000
+rtc D 80
+port 0x2a0" -e "${base[@]}" -o boot.raw=$G/pio.bin tiny
+run_guest halt 2 "halting" "${base[@]}" -o boot.raw=$G/halt.bin tiny
+run_guest reset-cf9 0 "resetting via 0xcf9" "${base[@]}" -o boot.raw=$G/reset_cf9.bin tiny
+run_guest reset-i8042 0 "resetting via the keyboard controller" "${base[@]}" -o boot.raw=$G/reset_kbd.bin tiny
+run_guest triple-fault 3 "triple faulting" "${base[@]}" -o boot.raw=$G/triple.bin tiny
+run_guest uart-irq 1 "irq4 received" "${base[@]}" -o boot.raw=$G/uart_irq.bin tiny
+# two vCPUs: the APs wait for INIT/SIPI and do not keep the VM from halting or powering off
+run_guest hello-2cpu 1 "hello from a tiny guest" -c 2 "${base[@]}" -o boot.raw=$G/hello.bin tiny
+run_guest halt-2cpu 2 "halting" -c 2 "${base[@]}" -o boot.raw=$G/halt.bin tiny
+
+# console input from stdin
+out=$(printf k | timeout 120 "$BHYVE" "${base[@]}" -o boot.raw=$G/echo.bin tiny 2>"$TMP/echo.err" | tr -d '\r')
+rc=${PIPESTATUS[1]}
+check "com1-stdin" "$rc" 1 "$out" "got k" "$TMP/echo.err"
+
+# COM1 on a unix socket: a client types a byte and reads the answer; the socket is removed at exit
+sock="$TMP/com1.sock"
+timeout 120 "$BHYVE" -s 0,hostbridge -s 31,lpc -l com1,unix=$sock -o boot.raw=$G/echo.bin tiny-sock \
+	</dev/null >/dev/null 2>"$TMP/sock.err" &
+bpid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+out=$( (printf k; sleep 5) | timeout 60 socat - UNIX-CONNECT:"$sock" 2>/dev/null | tr -d '\r' | head -c 100)
+wait $bpid
+rc=$?
+[ -e "$sock" ] && out="$out (socket file left behind)"
+check "com1-unix-socket" "$rc" 1 "$out" "got k" "$TMP/sock.err"
+
+echo "# guest tests: $pass passed, $fail failed"
+[ "$fail" = 0 ]

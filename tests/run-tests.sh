@@ -1,0 +1,75 @@
+#!/bin/bash
+# Runs every kbhyve test and ends with one line "N passed, N failed".
+#  1. unit tests (cmocka), built with ASan/UBSan
+#  2. tiny guests on /dev/kvm through the real bhyve binary, ASan/UBSan build
+#  3. the nested test bed: bhyve inside an L1 Linux boots real Debian guests (normal build)
+# Usage: tests/run-tests.sh [--no-testbed]
+set -u
+cd "$(dirname "$0")/.."
+testbed=1
+for a in "$@"; do
+	case $a in
+	--no-testbed) testbed=0 ;;
+	*) echo "usage: $0 [--no-testbed]" >&2; exit 2 ;;
+	esac
+done
+
+pass=0
+fail=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count_tap() { # read "ok"/"not ok" lines from $log
+	local p f
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	pass=$((pass + p))
+	fail=$((fail + f))
+}
+
+echo "== build"
+if ! make -j2 SAN=1 tests >"$log" 2>&1 || ! make -j2 tests >>"$log" 2>&1; then
+	cat "$log"
+	echo "build failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+echo "== unit tests (ASan/UBSan)"
+for t in build-san/tests/test_*; do
+	name=$(basename "$t")
+	if "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1 # crashed or a sanitizer fired outside a test
+	fi
+	echo "$name: $p passed, $f failed"
+	[ "$f" != 0 ] && grep -E 'FAIL|ERROR|error|Sanitizer|runtime error' "$log" | head -20
+	pass=$((pass + p))
+	fail=$((fail + f))
+done
+
+echo "== tiny guests on /dev/kvm (ASan/UBSan)"
+# leak checking is for the unit tests: here the exit status is what is tested
+ASAN_OPTIONS=detect_leaks=0 tests/guests/run.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
+
+if [ "$testbed" = 1 ]; then
+	echo "== nested test bed: real Linux guests"
+	tests/testbed/guest-tests.sh build >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	before=$((pass + fail))
+	count_tap
+	if [ "$rc" != 0 ] && [ $((pass + fail)) = "$before" ]; then
+		echo "not ok - test bed did not run"
+		fail=$((fail + 1))
+	fi
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
