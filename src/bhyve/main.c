@@ -36,24 +36,21 @@ static void on_signal(int fd, uint32_t events, void *opaque)
 	}
 }
 
-int main(int argc, char **argv)
+static void free_args(char **args, int argc)
+{
+	for (int i = 0; i < argc; i++)
+		free(args[i]);
+	free(args);
+}
+
+/* Parse the command line and run the VM; returns the process exit status. */
+static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 {
 	char err[512] = "";
 	int status = BHYVE_EXIT_ERROR;
-	kb_log_set_prog("bhyve");
-
-	/* Parse a copy: the originals are overwritten by the process title. */
-	char **args = calloc((size_t)argc + 1, sizeof(char *));
-	if (!args)
-		return BHYVE_EXIT_ERROR;
-	for (int i = 0; i < argc; i++)
-		args[i] = strdup(argv[i]);
-
-	struct cfgnode *cfg = config_new();
-	int rc = cfg ? bhyve_options_parse(argc, args, cfg, stdout, &status, err, sizeof(err))
-		     : -ENOMEM;
+	int rc = bhyve_options_parse(argc, args, cfg, stdout, &status, err, sizeof(err));
 	if (rc < 0) {
-		kb_log("%s", err[0] ? err : "out of memory");
+		kb_log("%s", err);
 		return BHYVE_EXIT_ERROR;
 	}
 	if (rc > 0)
@@ -70,9 +67,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	const char *name = config_get(cfg, "name");
 	char title[256];
-	snprintf(title, sizeof(title), "bhyve: %s", name);
+	snprintf(title, sizeof(title), "bhyve: %s", config_get(cfg, "name"));
 	proctitle_set(argc, argv, title);
 
 	/* Signals go to the event loop; vCPU threads inherit the blocked mask. */
@@ -92,20 +88,33 @@ int main(int argc, char **argv)
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || !evloop_add_fd(vm->ev, sfd, EPOLLIN, on_signal, vm)) {
 		kb_log("cannot watch signals: %s", strerror(errno));
-		vm_destroy(vm);
-		return BHYVE_EXIT_ERROR;
-	}
-	if (machine_setup(vm, err, sizeof(err)) < 0) {
+		status = BHYVE_EXIT_ERROR;
+	} else if (machine_setup(vm, err, sizeof(err)) < 0) {
 		kb_log("%s", err);
-		vm_destroy(vm);
+		status = BHYVE_EXIT_ERROR;
+	} else {
+		status = vm_run(vm);
+	}
+	vm_destroy(vm);
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	kb_log_set_prog("bhyve");
+	/* Parse a copy: the originals are overwritten by the process title. */
+	char **args = calloc((size_t)argc + 1, sizeof(char *));
+	struct cfgnode *cfg = config_new();
+	if (!args || !cfg) {
+		kb_log("out of memory");
 		return BHYVE_EXIT_ERROR;
 	}
-	status = vm_run(vm);
-	vm_destroy(vm);
-	close(sfd);
-	config_free(cfg);
 	for (int i = 0; i < argc; i++)
-		free(args[i]);
-	free(args);
+		args[i] = strdup(argv[i]);
+	int status = run(argc, argv, args, cfg);
+	config_free(cfg);
+	free_args(args, argc);
 	return status;
 }

@@ -18,14 +18,16 @@ struct evloop_handle {
 	evloop_timer_fn timer_fn;
 	void *opaque;
 	struct evloop_handle *next_dead;
+	struct evloop_handle *prev, *next; /* every live handle, freed by evloop_free */
 };
 
 struct evloop {
 	int epfd;
 	int stopfd; /* eventfd: written by evloop_stop() */
 	volatile int stop_code;
-	pthread_mutex_t lock; /* protects the dead list */
+	pthread_mutex_t lock; /* protects the handle lists */
 	struct evloop_handle *dead;
+	struct evloop_handle *live;
 };
 
 struct evloop *evloop_new(void)
@@ -70,6 +72,8 @@ void evloop_free(struct evloop *ev)
 {
 	if (!ev)
 		return;
+	while (ev->live)
+		evloop_del(ev, ev->live);
 	reap_dead(ev);
 	close(ev->epfd);
 	close(ev->stopfd);
@@ -79,12 +83,16 @@ void evloop_free(struct evloop *ev)
 
 static struct evloop_handle *add(struct evloop *ev, struct evloop_handle *h, uint32_t events)
 {
+	pthread_mutex_lock(&ev->lock);
+	h->next = ev->live;
+	if (ev->live)
+		ev->live->prev = h;
+	ev->live = h;
+	pthread_mutex_unlock(&ev->lock);
 	struct epoll_event e = {.events = events, .data.ptr = h};
 	if (epoll_ctl(ev->epfd, EPOLL_CTL_ADD, h->fd, &e) < 0) {
 		kb_log("event loop: cannot watch fd %d: %s", h->fd, strerror(errno));
-		if (h->is_timer)
-			close(h->fd);
-		free(h);
+		evloop_del(ev, h);
 		return NULL;
 	}
 	return h;
@@ -114,6 +122,16 @@ void evloop_del(struct evloop *ev, struct evloop_handle *h)
 		return;
 	epoll_ctl(ev->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	pthread_mutex_lock(&ev->lock);
+	if (h->dead) {
+		pthread_mutex_unlock(&ev->lock);
+		return;
+	}
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		ev->live = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
 	h->dead = true;
 	h->next_dead = ev->dead;
 	ev->dead = h;

@@ -5,6 +5,12 @@
 #include <stdlib.h>
 
 static const char *log_prog = "bhyve";
+static volatile bool log_raw;
+
+void kb_log_set_raw_terminal(bool raw)
+{
+	log_raw = raw;
+}
 
 void kb_log_set_prog(const char *prog)
 {
@@ -16,7 +22,7 @@ static void vlog(const char *fmt, va_list ap)
 	char line[1024];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* one write keeps lines from different threads whole */
-	fprintf(stderr, "%s: %s\n", log_prog, line);
+	fprintf(stderr, "%s: %s%s", log_prog, line, log_raw ? "\r\n" : "\n");
 }
 
 void kb_log(const char *fmt, ...)

@@ -15,6 +15,7 @@
 #include "core/exitcode.h"
 #include "core/log.h"
 #include "core/vcpu.h"
+#include "pci/pci.h"
 
 /* Addresses KVM needs on Intel for real-mode emulation; inside the top-of-4G firmware hole. */
 #define KVM_TSS_ADDR 0xfffbd000
@@ -346,20 +347,26 @@ int vm_at_destroy(struct vm *vm, void (*fn)(void *opaque), void *opaque)
 	return 0;
 }
 
-void vm_destroy(struct vm *vm)
+void vm_run_destroy_hooks(struct vm *vm)
 {
-	if (!vm)
-		return;
-	for (int i = 0; i < vm->nvcpus; i++)
-		vcpu_destroy(vm->vcpus[i]);
 	while (vm->cleanups) {
 		struct vm_cleanup *c = vm->cleanups;
 		vm->cleanups = c->next;
 		c->fn(c->opaque);
 		free(c);
 	}
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	for (int i = 0; i < vm->nvcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	vm_run_destroy_hooks(vm);
 	free(vm->vcpus);
 	free(vm->cpuid);
+	pci_fini_all(vm);
 	guestmem_fini(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

@@ -70,6 +70,8 @@ void vm_request_exit(struct vm *vm, int code);
 
 /* Register host-side cleanup (restore a terminal, remove a socket file...) for vm_destroy. */
 int vm_at_destroy(struct vm *vm, void (*fn)(void *opaque), void *opaque);
+/* Run and forget the registered cleanups (vm_destroy does this after joining the vCPUs). */
+void vm_run_destroy_hooks(struct vm *vm);
 
 /* Platform devices (RTC, PM block, i8042, debug port...) register through this set and are
  * initialised in ascending `order` after memory and vCPUs exist, before PCI devices. */

@@ -37,6 +37,11 @@ static int pcireg(struct cfgnode *cfg, const char *key, unsigned long def, unsig
 	return 0;
 }
 
+static void lpc_teardown(void *opaque)
+{
+	uart_lpc_detach_all(opaque);
+}
+
 static int lpc_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 {
 	if (pd->bus != 0) {
@@ -77,13 +82,16 @@ static int lpc_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 			return -ENOTSUP;
 		}
 	}
+	int rc = vm_at_destroy(vm, lpc_teardown, vm);
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < sizeof(com_ports) / sizeof(com_ports[0]); i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "lpc.%s.path", com_ports[i].name);
 		const char *path = config_get(vm->cfg, key);
 		if (!path)
 			continue;
-		int rc = uart_lpc_attach(vm, com_ports[i].name, com_ports[i].port, com_ports[i].irq,
+		rc = uart_lpc_attach(vm, com_ports[i].name, com_ports[i].port, com_ports[i].irq,
 					 path);
 		if (rc)
 			return rc;

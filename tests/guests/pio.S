@@ -20,8 +20,6 @@ main:
 	mov $0x3ff, %dx
 	in %dx, %al
 	call puthex8
-	mov $'\n', %al
-	call putc
 
 	/* vendor/device of 0:0.0 (hostbridge), 0:31.0 (lpc), 0:5.0 (empty) */
 	mov $s_pci0, %si
