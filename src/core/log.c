@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static const char *log_prog = "bhyve";
 static volatile bool log_raw;
@@ -12,9 +13,19 @@ void kb_log_set_raw_terminal(bool raw)
 	log_raw = raw;
 }
 
+static struct timespec log_t0;
+
 void kb_log_set_prog(const char *prog)
 {
 	log_prog = prog;
+	clock_gettime(CLOCK_MONOTONIC, &log_t0);
+}
+
+double kb_uptime_ms(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - log_t0.tv_sec) * 1e3 + (double)(now.tv_nsec - log_t0.tv_nsec) / 1e6;
 }
 
 static void vlog(const char *fmt, va_list ap)

@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared helpers of the test bed scripts (bash; sourced, not run).
 
 TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# shellcheck disable=SC2034 # used by the scripts that source this
 REPO_ROOT=$(cd "$TESTBED_DIR/../.." && pwd -P)
 KBHYVE_CACHE=${KBHYVE_CACHE:-/var/cache/kbhyve}
 

@@ -1,0 +1,58 @@
+#!/bin/bash
+# Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
+# guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
+#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ
+set -u
+BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4
+BHYVE=$BUILD/bhyve
+TMP=$(mktemp -d)
+
+echo "# L1: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, /dev/kvm: $(ls -l /dev/kvm 2>&1)"
+"$(dirname "$0")/../guests/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - guest: /\1 - l1 tiny guest: /'
+
+# boot NAME KERNEL CPUS MEM ACTION EXPECTED_EXIT
+boot() {
+	local name=$1 kernel=$2 cpus=$3 mem=$4 action=$5 want=$6
+	local out=$TMP/$name.out err=$TMP/$name.err
+	local cmdline="console=ttyS0 quiet kbtest=$action kbmark=$name"
+	local t0 t1 rc
+	t0=$(date +%s.%N)
+	timeout -k 5 120 "$BHYVE" -c "$cpus" -m "$mem" -s 0,hostbridge -s 31,lpc -l com1,stdio \
+		-o boot.kernel="$kernel" -o boot.initrd="$INITRD" -o boot.cmdline="$cmdline" \
+		-o x86.cpuid.disable=xsave -o x86.debugport.log=true "guest-$name" \
+		</dev/null >"$out" 2>"$err"
+	rc=$?
+	t1=$(date +%s.%N)
+	local problems=""
+	[ "$rc" = "$want" ] || problems+=" exit $rc (want $want);"
+	grep -q '^KBTEST init=ok' "$out" || problems+=" init did not run;"
+	local nproc mem_kb cmd
+	nproc=$(sed -n 's/^KBTEST nproc=\([0-9]*\).*/\1/p' "$out" | tr -d '\r')
+	[ "$nproc" = "$cpus" ] || problems+=" nproc=$nproc (want $cpus);"
+	mem_kb=$(sed -n 's/^KBTEST memtotal_kb=\([0-9]*\).*/\1/p' "$out" | tr -d '\r')
+	local want_kb=$(( ${mem%M} * 1024 ))
+	# MemTotal is RAM less what the kernel keeps for itself (image, page tables...): within 20 %
+	if [ -z "$mem_kb" ] || [ "$mem_kb" -gt "$want_kb" ] || [ "$mem_kb" -lt $((want_kb * 80 / 100)) ]; then
+		problems+=" MemTotal=${mem_kb:-?} kB for -m $mem;"
+	fi
+	cmd=$(sed -n 's/^KBTEST cmdline=//p' "$out" | tr -d '\r')
+	[ "$cmd" = "$cmdline" ] || problems+=" /proc/cmdline='$cmd';"
+	local marker
+	marker=$(sed -n 's/.*debug port 0x80: 0x1 at \([0-9.]*\) ms.*/\1/p' "$err" | head -1)
+	local secs
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	if [ -z "$problems" ]; then
+		echo "ok - l2 linux: $name (${secs}s, init marker at ${marker:-?} ms, MemTotal ${mem_kb} kB)"
+	else
+		echo "not ok - l2 linux: $name:$problems"
+		sed 's/^/#   console: /' "$out" | tail -15
+		sed 's/^/#   stderr: /' "$err" | tail -10
+	fi
+}
+
+boot pvh-1cpu-poweroff "$VMLINUX" 1 256M poweroff 1
+boot pvh-2cpu-reboot "$VMLINUX" 2 512M reboot 0
+boot pvh-2cpu-halt "$VMLINUX" 2 256M halt 2
+boot bzimage-1cpu-reboot "$VMLINUZ" 1 256M reboot 0
+boot bzimage-2cpu-poweroff "$VMLINUZ" 2 384M poweroff 1
+rm -rf "$TMP"

@@ -1,0 +1,12 @@
+# L2 test script (busybox sh, run by l2-init.sh as /test.sh): reports what the guest sees, then
+# ends the VM the way the kernel parameter kbtest=poweroff|reboot|halt asks.
+echo "KBTEST init=ok"
+echo "KBTEST nproc=$(nproc)"
+echo "KBTEST memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+echo "KBTEST cmdline=$(cat /proc/cmdline)"
+echo "KBTEST rtc_year=$(date +%Y)"
+case "${kbtest:-poweroff}" in
+reboot) reboot -f ;;
+halt) halt -f ;;
+*) poweroff -f ;;
+esac
