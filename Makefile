@@ -19,9 +19,10 @@ CFLAGS += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fstack-protector-str
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 LDLIBS += -lpthread
 
-# Every .c under src/ except program entry points is part of the VMM library.
-PROG_SRCS := src/bhyve/main.c
-LIB_SRCS := $(filter-out $(PROG_SRCS),$(wildcard src/*/*.c))
+# Every .c under src/ except the programs' own folders is part of the VMM library.
+PROGS := bhyve bhyvectl
+PROG_DIRS := $(PROGS:%=src/%/)
+LIB_SRCS := $(filter-out $(PROG_DIRS:%=%%),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -31,7 +32,7 @@ GUEST_SRCS := $(wildcard tests/guests/*.S)
 GUEST_BINS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/guests/%.bin)
 
 .PHONY: all tests guests clean check format
-all: $(BUILD)/bhyve
+all: $(foreach p,$(PROGS),$(if $(wildcard src/$(p)/*.c),$(BUILD)/$(p)))
 
 tests: all $(UNIT_BINS) guests
 guests: $(GUEST_BINS)
@@ -40,7 +41,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/bhyve: $(BUILD)/src/bhyve/main.o $(LIB_OBJS)
+# Each program: the objects of src/PROG/ plus the library.
+.SECONDEXPANSION:
+$(PROGS:%=$(BUILD)/%): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$$(notdir $$@)/*.c)) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)

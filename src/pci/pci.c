@@ -92,6 +92,8 @@ static void bar_unmap(struct pci_dev *pd, struct pci_bar *b)
 		return;
 	iobus_unregister(&pd->vm->bus, bar_space(b), b->addr);
 	b->registered = false;
+	if (pd->emu->bar_mapped)
+		pd->emu->bar_mapped(pd, b->idx, false);
 }
 
 static void bar_map(struct pci_dev *pd, struct pci_bar *b)
@@ -102,9 +104,11 @@ static void bar_map(struct pci_dev *pd, struct pci_bar *b)
 	 * decode (the address ranges the guest can reach through it stay unchanged). */
 	int rc = iobus_register(&pd->vm->bus, bar_space(b), b->addr, b->size, bar_io, b,
 				pd->emu->name);
-	if (rc == 0)
+	if (rc == 0) {
 		b->registered = true;
-	else
+		if (pd->emu->bar_mapped)
+			pd->emu->bar_mapped(pd, b->idx, true);
+	} else
 		kb_debug("%s %02x:%02x.%x: BAR%d at %#llx not decoded (%d)", pd->emu->name,
 			 pd->bus, pd->slot, pd->func, b->idx, (unsigned long long)b->addr, rc);
 }

@@ -51,6 +51,9 @@ struct pci_devemu {
 	/* BAR access (offset inside the BAR). */
 	int (*barread)(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t *val);
 	int (*barwrite)(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t val);
+	/* Optional: BAR `bar` started (mapped) or stopped decoding at pd->bar[bar].addr, so the
+	 * device can move kernel-side handlers (ioeventfds) with it. */
+	void (*bar_mapped)(struct pci_dev *pd, int bar, bool mapped);
 };
 #define PCI_EMUL(sym) DEVSET_ENTRY(pci_devemus, sym)
 
