@@ -12,6 +12,7 @@
 
 #include "config/options.h"
 #include "core/cpuid.h"
+#include "core/irqroute.h"
 #include "core/exitcode.h"
 #include "core/log.h"
 #include "core/vcpu.h"
@@ -167,6 +168,11 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		snprintf(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		return -errno;
+	}
+	int rc = irqroute_init(vm);
+	if (rc) {
+		snprintf(err, errlen, "cannot set up interrupt routing: %s", strerror(-rc));
+		return rc;
 	}
 	struct kvm_pit_config pit = {.flags = 0};
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
@@ -367,6 +373,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	free(vm->cpuid);
 	pci_fini_all(vm);
+	irqroute_fini(vm);
 	guestmem_fini(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

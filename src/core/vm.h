@@ -42,6 +42,7 @@ struct vm {
 	bool strictio, strictmsr, x2apic, localtime_rtc;
 	void *cpuid; /* struct kvm_cpuid2: KVM's supported CPUID */
 	struct pci_state *pci;
+	struct irqroute *irqroute;
 	struct evloop_handle *halt_timer;
 	struct vm_cleanup *cleanups; /* run by vm_destroy, last registered first */
 	/* First exit request wins: BHYVE_EXIT_* code, or -1 while running. */
