@@ -56,6 +56,10 @@ echo "== tiny guests on /dev/kvm (ASan/UBSan)"
 tests/guests/run.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
+echo "== bhyvectl and the control socket, tiny guests (ASan/UBSan)"
+tests/guests/ctl.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
 
 if [ "$testbed" = 1 ]; then
 	echo "== nested test bed: real Linux guests"

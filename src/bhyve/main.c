@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "config/options.h"
+#include "core/ctl.h"
 #include "core/exitcode.h"
 #include "core/log.h"
 #include "core/machine.h"
@@ -88,6 +89,9 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || !evloop_add_fd(vm->ev, sfd, EPOLLIN, on_signal, vm)) {
 		kb_log("cannot watch signals: %s", strerror(errno));
+		status = BHYVE_EXIT_ERROR;
+	} else if (ctl_init(vm, err, sizeof(err)) < 0) { /* before devices claim host resources */
+		kb_log("%s", err);
 		status = BHYVE_EXIT_ERROR;
 	} else if (machine_setup(vm, err, sizeof(err)) < 0) {
 		kb_log("%s", err);

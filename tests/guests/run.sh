@@ -10,6 +10,8 @@ pass=0
 fail=0
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# control sockets of these VMs live here, so parallel runs never clash on names
+export KBHYVE_RUNDIR=$TMP/run
 
 # check NAME STATUS WANT_STATUS OUTPUT WANT_OUTPUT STDERR_FILE
 check() {

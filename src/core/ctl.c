@@ -1,0 +1,629 @@
+#include "core/ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/exitcode.h"
+#include "core/log.h"
+#include "core/vcpu.h"
+#include "core/vm.h"
+#include "ctl/ctlproto.h"
+#include "devices/pm.h"
+
+#define CTL_MAX_CLIENTS 16
+#define CTL_STATS_NAME_MAX 32
+#define CTL_ACCEPT_RETRY_MS 1000
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/* Names of the per-vCPU counters (enum vcpu_stat) in "stats" replies. */
+static const char *const vcpu_stat_names[] = {
+    [VSTAT_EXITS] = "exits", [VSTAT_IO] = "io",	    [VSTAT_MMIO] = "mmio",
+    [VSTAT_MSR] = "msr",     [VSTAT_INTR] = "intr", [VSTAT_HALT_PROBES] = "halt_probes",
+};
+_Static_assert(sizeof(vcpu_stat_names) / sizeof(vcpu_stat_names[0]) == VSTAT_MAX,
+	       "every vCPU counter needs a name for bhyvectl --get-stats");
+
+struct ctl_stats_src {
+	char name[CTL_STATS_NAME_MAX + 1];
+	ctl_stats_fn fn;
+	void *opaque;
+	struct ctl_stats_src *next;
+};
+
+struct ctl_stats_out {
+	struct ctl_buf *buf;
+	const char *prefix;
+};
+
+struct ctl_server;
+
+struct ctl_client {
+	struct ctl_server *srv;
+	int fd;
+	struct evloop_handle *h;
+	uint32_t events; /* what h watches now */
+	bool eof;	 /* the client will send nothing more */
+	struct ctl_linebuf in;
+	struct ctl_buf out; /* at most one reply (or the greeting) waiting to be sent */
+	struct ctl_client *prev, *next;
+};
+
+struct ctl_server {
+	struct vm *vm;
+	int listen_fd;
+	struct evloop_handle *listen_h, *retry_h;
+	char path[SUN_PATH_SIZE]; /* our socket file, "" until bound */
+	dev_t dev;
+	ino_t ino;
+	struct timespec t0;
+	pthread_mutex_t stats_lock; /* the stats list: devices may register while we serve */
+	struct ctl_stats_src *stats;
+	struct ctl_client *clients;
+	int nclients;
+	struct ctl_server *next;
+};
+
+/* One server per VM, found by the VM pointer (struct vm has no slot for it). */
+static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ctl_server *servers;
+
+static void client_close(struct ctl_client *c)
+{
+	struct ctl_server *srv = c->srv;
+	evloop_del(srv->vm->ev, c->h);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nclients--;
+	ctl_buf_free(&c->out);
+	free(c);
+}
+
+static void server_destroy(void *opaque)
+{
+	struct ctl_server *srv = opaque;
+	pthread_mutex_lock(&servers_lock);
+	for (struct ctl_server **p = &servers; *p; p = &(*p)->next) {
+		if (*p == srv) {
+			*p = srv->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&servers_lock);
+	/* the file goes first: once a client sees its connection close, the name is free */
+	struct stat st;
+	if (srv->path[0] && lstat(srv->path, &st) == 0 && st.st_dev == srv->dev &&
+	    st.st_ino == srv->ino)
+		unlink(srv->path);
+	while (srv->clients)
+		client_close(srv->clients);
+	if (srv->vm->ev) {
+		evloop_del(srv->vm->ev, srv->listen_h);
+		evloop_del(srv->vm->ev, srv->retry_h);
+	}
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	while (srv->stats) {
+		struct ctl_stats_src *s = srv->stats;
+		srv->stats = s->next;
+		free(s);
+	}
+	pthread_mutex_destroy(&srv->stats_lock);
+	free(srv);
+}
+
+/* The VM's server, created (without a socket) on first use when `create`. */
+static struct ctl_server *server_for(struct vm *vm, bool create)
+{
+	pthread_mutex_lock(&servers_lock);
+	struct ctl_server *srv = servers;
+	while (srv && srv->vm != vm)
+		srv = srv->next;
+	if (!srv && create) {
+		srv = calloc(1, sizeof(*srv));
+		if (srv) {
+			srv->vm = vm;
+			srv->listen_fd = -1;
+			pthread_mutex_init(&srv->stats_lock, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &srv->t0);
+			if (vm_at_destroy(vm, server_destroy, srv) < 0) {
+				pthread_mutex_destroy(&srv->stats_lock);
+				free(srv);
+				srv = NULL;
+			} else {
+				srv->next = servers;
+				servers = srv;
+			}
+		}
+	}
+	pthread_mutex_unlock(&servers_lock);
+	return srv;
+}
+
+/* ---- replies ---- */
+
+static uint64_t uptime_ms(const struct ctl_server *srv)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(now.tv_sec - srv->t0.tv_sec) * 1000 +
+		     (now.tv_nsec - srv->t0.tv_nsec) / 1000000;
+	return ms > 0 ? (uint64_t)ms : 0;
+}
+
+static void reply_status(struct ctl_server *srv, struct ctl_buf *out)
+{
+	struct vm *vm = srv->vm;
+	ctl_buf_data(out, "name", "%s", vm->name ? vm->name : "");
+	ctl_buf_data(out, "pid", "%ld", (long)getpid());
+	ctl_buf_data(out, "uptime_ms", "%llu", (unsigned long long)uptime_ms(srv));
+	ctl_buf_data(out, "cpus", "%d", vm->nvcpus);
+	ctl_buf_data(out, "memory", "%llu", (unsigned long long)vm->mem.size);
+	ctl_buf_ok(out);
+}
+
+static void reply_stats(struct ctl_server *srv, struct ctl_buf *out)
+{
+	struct vm *vm = srv->vm;
+	ctl_buf_data(out, "vm.uptime_ms", "%llu", (unsigned long long)uptime_ms(srv));
+	ctl_buf_data(out, "vm.memory", "%llu", (unsigned long long)vm->mem.size);
+	ctl_buf_data(out, "vm.vcpus", "%d", vm->nvcpus);
+	for (int i = 0; i < vm->nvcpus; i++) {
+		const struct vcpu *v = vm->vcpus[i];
+		for (int s = 0; s < VSTAT_MAX; s++) {
+			char key[CTL_KEY_MAX + 1];
+			snprintf(key, sizeof(key), "vcpu%d.%s", i, vcpu_stat_names[s]);
+			/* written by the vCPU thread without a lock: a relaxed load is enough */
+			uint64_t val = __atomic_load_n(&v->stats[s], __ATOMIC_RELAXED);
+			ctl_buf_data(out, key, "%llu", (unsigned long long)val);
+		}
+	}
+	pthread_mutex_lock(&srv->stats_lock);
+	for (struct ctl_stats_src *s = srv->stats; s; s = s->next) {
+		struct ctl_stats_out so = {.buf = out, .prefix = s->name};
+		s->fn(&so, s->opaque);
+	}
+	pthread_mutex_unlock(&srv->stats_lock);
+	ctl_buf_ok(out);
+}
+
+static void reply_stop(struct ctl_server *srv, struct ctl_buf *out, int code, const char *what)
+{
+	struct vm *vm = srv->vm;
+	if (atomic_load(&vm->exit_code) >= 0) {
+		ctl_buf_error(out, "the VM is already stopping");
+		return;
+	}
+	if (code == BHYVE_EXIT_ERROR)
+		kb_log("destroyed by bhyvectl");
+	else
+		kb_debug("%s by bhyvectl", what);
+	vm_request_exit(vm, code);
+	ctl_buf_ok(out);
+}
+
+static void reply_help(struct ctl_buf *out)
+{
+	char list[256] = "";
+	size_t n = 0;
+	for (int i = 0; i < CTL_CMD_COUNT; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? " " : "",
+				      ctl_cmd_name((enum ctl_cmd)i));
+	ctl_buf_data(out, "commands", "%s", list);
+	ctl_buf_ok(out);
+}
+
+static void handle_request(struct ctl_client *c, const char *line, size_t len)
+{
+	struct ctl_server *srv = c->srv;
+	struct ctl_buf *out = &c->out;
+	enum ctl_cmd cmd;
+	char err[160];
+	if (ctl_parse_request(line, len, &cmd, err, sizeof(err)) < 0) {
+		ctl_buf_error(out, "%s", err);
+		return;
+	}
+	switch (cmd) {
+	case CTL_CMD_STATUS:
+		reply_status(srv, out);
+		break;
+	case CTL_CMD_STATS:
+		reply_stats(srv, out);
+		break;
+	case CTL_CMD_DESTROY:
+		reply_stop(srv, out, BHYVE_EXIT_ERROR, "destroyed");
+		break;
+	case CTL_CMD_FORCE_RESET:
+		reply_stop(srv, out, BHYVE_EXIT_REBOOT, "forced reset");
+		break;
+	case CTL_CMD_FORCE_POWEROFF:
+		reply_stop(srv, out, BHYVE_EXIT_POWEROFF, "forced poweroff");
+		break;
+	case CTL_CMD_POWEROFF:
+		kb_debug("power button pressed by bhyvectl");
+		pm_power_button();
+		ctl_buf_ok(out);
+		break;
+	case CTL_CMD_HELP:
+	case CTL_CMD_COUNT:
+		reply_help(out);
+		break;
+	}
+	if (out->overflow) {
+		ctl_buf_reset(out);
+		ctl_buf_error(out, "reply larger than %d bytes", CTL_REPLY_MAX);
+	}
+}
+
+/* ---- connections ---- */
+
+/* Send what is buffered: 0 (all sent, or the socket is full) or -1 when the client is gone. */
+static int client_flush(struct ctl_client *c)
+{
+	while (c->out.len > 0) {
+		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			ctl_buf_consume(&c->out, (size_t)n);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && errno == EAGAIN) {
+			return 0;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Answer buffered requests in order, one at a time: the next is read only once the previous
+ * reply has gone out, which bounds what a client can make us buffer. */
+static int client_serve(struct ctl_client *c)
+{
+	char line[CTL_REQUEST_MAX + 1];
+	while (c->out.len == 0) {
+		size_t len;
+		enum ctl_line_status st = ctl_linebuf_next(&c->in, line, sizeof(line), &len);
+		if (st == CTL_LINE_NONE)
+			break;
+		if (st == CTL_LINE_TOO_LONG)
+			ctl_buf_error(&c->out, "request longer than %d bytes", CTL_REQUEST_MAX);
+		else
+			handle_request(c, line, len);
+		if (client_flush(c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void client_io(int fd, uint32_t events, void *opaque)
+{
+	struct ctl_client *c = opaque;
+	if ((events & EPOLLERR) || client_flush(c) < 0 || client_serve(c) < 0)
+		goto close;
+	if (c->out.len == 0 && !c->eof && (events & (EPOLLIN | EPOLLHUP))) {
+		size_t room;
+		char *tail = ctl_linebuf_tail(&c->in, &room);
+		ssize_t n = read(fd, tail, room);
+		if (n > 0)
+			ctl_linebuf_commit(&c->in, (size_t)n);
+		else if (n == 0)
+			c->eof = true;
+		else if (errno != EAGAIN && errno != EINTR)
+			goto close;
+		if (client_serve(c) < 0)
+			goto close;
+	}
+	uint32_t want;
+	if (c->out.len > 0)
+		want = EPOLLOUT;
+	else if (c->eof)
+		goto close; /* every request answered */
+	else
+		want = EPOLLIN;
+	if (want != c->events) {
+		if (evloop_modify(c->srv->vm->ev, c->h, want) < 0)
+			goto close;
+		c->events = want;
+	}
+	return;
+close:
+	client_close(c);
+}
+
+static void reject_client(int fd, const char *why)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "error: %s\n", why);
+	ssize_t r = send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)r;
+	close(fd);
+}
+
+static void add_client(struct ctl_server *srv, int fd)
+{
+	if (srv->nclients >= CTL_MAX_CLIENTS) {
+		reject_client(fd, "too many control connections");
+		return;
+	}
+	struct ctl_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		reject_client(fd, "out of memory");
+		return;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	ctl_linebuf_init(&c->in, CTL_REQUEST_MAX);
+	/* room for the largest reply and an error line after an overflow */
+	ctl_buf_init(&c->out, CTL_REPLY_MAX + CTL_REPLY_LINE_MAX + 1);
+	ctl_buf_greeting(&c->out);
+	c->events = EPOLLOUT;
+	c->h = evloop_add_fd(srv->vm->ev, fd, c->events, client_io, c);
+	if (!c->h) {
+		ctl_buf_free(&c->out);
+		free(c);
+		reject_client(fd, "cannot watch the connection");
+		return;
+	}
+	c->next = srv->clients;
+	if (srv->clients)
+		srv->clients->prev = c;
+	srv->clients = c;
+	srv->nclients++;
+}
+
+static void accept_retry(void *opaque)
+{
+	struct ctl_server *srv = opaque;
+	evloop_del(srv->vm->ev, srv->retry_h);
+	srv->retry_h = NULL;
+	evloop_modify(srv->vm->ev, srv->listen_h, EPOLLIN);
+}
+
+static void on_accept(int fd, uint32_t events, void *opaque)
+{
+	struct ctl_server *srv = opaque;
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd >= 0) {
+			add_client(srv, cfd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* the pending connection would wake us again at once: pause accepting */
+			kb_log("control socket: accept: %s", strerror(errno));
+			if (!srv->retry_h) {
+				srv->retry_h = evloop_add_timer(srv->vm->ev, CTL_ACCEPT_RETRY_MS, 0,
+								accept_retry, srv);
+				if (srv->retry_h)
+					evloop_modify(srv->vm->ev, srv->listen_h, 0);
+			}
+		}
+		return;
+	}
+}
+
+/* ---- the socket file ---- */
+
+/* mkdir -p with mode 0700 for the directories it creates. */
+static int make_dirs(const char *dir, char *err, size_t errlen)
+{
+	char p[SUN_PATH_SIZE];
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char saved = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			int e = errno;
+			snprintf(err, errlen, "cannot create %s: %s (set KBHYVE_RUNDIR?)", p,
+				 strerror(e));
+			return -e;
+		}
+		*s = saved;
+		if (saved == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", p);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* An existing file at the socket path: a live VM (error), a stale socket (removed) or
+ * something else (error). */
+static int clear_stale(struct vm *vm, const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	const char *path = sa->sun_path;
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (probe < 0) {
+		int e = errno;
+		snprintf(err, errlen, "socket: %s", strerror(e));
+		return -e;
+	}
+	int rc = connect(probe, (const struct sockaddr *)sa, sizeof(*sa));
+	int e = errno;
+	close(probe);
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+		snprintf(err, errlen, "VM %s is already running (%s)", vm->name, path);
+		return -EEXIST;
+	}
+	if (e != ECONNREFUSED) {
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	kb_debug("removing the stale control socket %s", path);
+	if (unlink(path) < 0 && errno != ENOENT) {
+		e = errno;
+		snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static int open_socket(struct ctl_server *srv, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int rc = clear_stale(srv->vm, &sa, err, errlen);
+	if (rc)
+		return rc;
+	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->listen_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return rc;
+	}
+	if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: bind: %s", path, strerror(errno));
+		return rc;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		unlink(path);
+		return rc;
+	}
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	srv->dev = st.st_dev;
+	srv->ino = st.st_ino;
+	if (chmod(path, 0600) < 0 || listen(srv->listen_fd, CTL_MAX_CLIENTS) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc; /* the destroy hook removes the file */
+	}
+	return 0;
+}
+
+int ctl_init(struct vm *vm, char *err, size_t errlen)
+{
+	char dir[SUN_PATH_SIZE], path[SUN_PATH_SIZE];
+	int rc = ctl_socket_path(vm->name ? vm->name : "", path, sizeof(path), err, errlen);
+	if (rc == 0)
+		rc = ctl_vmm_dir(dir, sizeof(dir), err, errlen);
+	if (rc == 0)
+		rc = make_dirs(dir, err, errlen);
+	if (rc)
+		return rc;
+	struct ctl_server *srv = server_for(vm, true);
+	if (!srv) {
+		snprintf(err, errlen, "control socket: out of memory");
+		return -ENOMEM;
+	}
+	if (srv->listen_fd >= 0) {
+		snprintf(err, errlen, "control socket %s is already open", srv->path);
+		return -EBUSY;
+	}
+	/* bhyves starting at once must not both find a stale socket and replace it: the check and
+	 * the bind happen under a lock on the directory */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return rc;
+	}
+	rc = open_socket(srv, path, err, errlen);
+	close(dfd); /* releases the lock */
+	if (rc)
+		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &srv->t0);
+	srv->listen_h = evloop_add_fd(vm->ev, srv->listen_fd, EPOLLIN, on_accept, srv);
+	if (!srv->listen_h) {
+		snprintf(err, errlen, "%s: cannot watch the control socket", path);
+		return -ENOMEM;
+	}
+	kb_debug("control socket %s", path);
+	return 0;
+}
+
+/* ---- device counters ---- */
+
+int ctl_register_stats(struct vm *vm, const char *name, ctl_stats_fn fn, void *opaque)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > CTL_STATS_NAME_MAX || !fn ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)
+		return -EINVAL;
+	struct ctl_server *srv = server_for(vm, true);
+	if (!srv)
+		return -ENOMEM;
+	int rc = 0;
+	pthread_mutex_lock(&srv->stats_lock);
+	struct ctl_stats_src **tail = &srv->stats;
+	for (; *tail; tail = &(*tail)->next) {
+		if (strcmp((*tail)->name, name) == 0) {
+			rc = -EEXIST;
+			break;
+		}
+	}
+	if (rc == 0) {
+		struct ctl_stats_src *s = calloc(1, sizeof(*s));
+		if (!s) {
+			rc = -ENOMEM;
+		} else {
+			memcpy(s->name, name, n + 1);
+			s->fn = fn;
+			s->opaque = opaque;
+			*tail = s; /* in registration order */
+		}
+	}
+	pthread_mutex_unlock(&srv->stats_lock);
+	return rc;
+}
+
+static void stats_vline(struct ctl_stats_out *out, const char *key, const char *fmt, va_list ap)
+{
+	char full[CTL_KEY_MAX + 2];
+	int n = snprintf(full, sizeof(full), "%s.%s", out->prefix, key);
+	if (n < 0 || n > CTL_KEY_MAX || ctl_buf_vdata(out->buf, full, fmt, ap) == -EINVAL)
+		kb_debug("stats: %s: bad counter name '%s'", out->prefix, key);
+}
+
+void ctl_stats_printf(struct ctl_stats_out *out, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	stats_vline(out, key, fmt, ap);
+	va_end(ap);
+}
+
+void ctl_stats_u64(struct ctl_stats_out *out, const char *key, uint64_t value)
+{
+	ctl_stats_printf(out, key, "%llu", (unsigned long long)value);
+}
