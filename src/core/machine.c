@@ -24,7 +24,7 @@ static int cmp_order(const void *a, const void *b)
 	return (x->order > y->order) - (x->order < y->order);
 }
 
-static int init_platform_devices(struct vm *vm, char *err, size_t errlen)
+int machine_init_devices(struct vm *vm, char *err, size_t errlen)
 {
 	const struct platform_device *d, *list[64];
 	size_t n = 0;
@@ -155,7 +155,7 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
 
 int machine_setup(struct vm *vm, char *err, size_t errlen)
 {
-	int rc = init_platform_devices(vm, err, errlen);
+	int rc = machine_init_devices(vm, err, errlen);
 	if (rc)
 		return rc;
 	rc = pci_init_all(vm);

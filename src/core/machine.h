@@ -8,5 +8,8 @@ struct vm;
 
 /* 0, or a negative errno with a one-line message in err. */
 int machine_setup(struct vm *vm, char *err, size_t errlen);
+/* Only the platform devices (RTC, PM, i8042, ...), in their order: machine_setup's first step,
+ * also used by the fuzz targets that drive the devices without a kernel to boot. */
+int machine_init_devices(struct vm *vm, char *err, size_t errlen);
 
 #endif
