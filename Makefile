@@ -17,7 +17,7 @@ CFLAGS ?=
 CFLAGS += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fstack-protector-strong -fPIE \
 	  $(SANFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
-LDLIBS += -lpthread
+LDLIBS += -lpthread -luring
 
 # Every .c under src/ except the programs' own folders is part of the VMM library.
 PROGS := bhyve bhyvectl
