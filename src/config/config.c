@@ -129,10 +129,11 @@ static bool key_char_ok(unsigned char c)
 	return c != '.' && c != '=' && !isspace(c) && !iscntrl(c);
 }
 
-/* A path is one or more non-empty components of allowed characters joined by single dots. */
+/* A path is one or more non-empty components of allowed characters joined by single dots.
+ * It may not start with '#': config_dump's line would read back as a comment. */
 static bool path_valid(const char *path)
 {
-	if (!path || !*path)
+	if (!path || !*path || *path == '#')
 		return false;
 	size_t comp = 0;
 	for (const char *p = path;; p++) {

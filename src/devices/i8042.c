@@ -177,6 +177,11 @@ static int i8042_cmd_io(void *opaque, uint64_t offset, unsigned size, bool is_wr
 
 static int i8042_init(struct vm *vm)
 {
+	/* a fresh controller: nothing queued or pending from an earlier VM in this process */
+	kbc.pending = 0;
+	kbc.last_cmd = false;
+	kbc.outq_head = kbc.outq_len = 0;
+	kbc.last_read = 0;
 	kbc.vm = vm;
 	kbc.ctr = 0x45; /* as a PC BIOS leaves it: keyboard interrupt, system flag, translation */
 	kbc.outport = OUTPORT_RESET | OUTPORT_A20;

@@ -173,6 +173,15 @@ void pm_power_button(void)
 	pthread_mutex_unlock(&pm->lock);
 }
 
+static void pm_teardown(void *opaque)
+{
+	struct pm *pm = opaque;
+	if (the_pm == pm)
+		the_pm = NULL;
+	pthread_mutex_destroy(&pm->lock);
+	free(pm);
+}
+
 static int pm_init(struct vm *vm)
 {
 	struct pm *pm = calloc(1, sizeof(*pm));
@@ -180,6 +189,12 @@ static int pm_init(struct vm *vm)
 		return -ENOMEM;
 	pm->vm = vm;
 	pthread_mutex_init(&pm->lock, NULL);
+	int hrc = vm_at_destroy(vm, pm_teardown, pm);
+	if (hrc) {
+		pthread_mutex_destroy(&pm->lock);
+		free(pm);
+		return hrc;
+	}
 	pm->pm1_cnt = PM1_SCI_EN;
 	pm->port92 = 0x02; /* A20 enabled */
 	clock_gettime(CLOCK_MONOTONIC, &pm->t0);

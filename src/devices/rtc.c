@@ -492,9 +492,23 @@ static int rtc_io(void *opaque, uint64_t offset, unsigned size, bool is_write, u
 	return 0;
 }
 
+static void rtc_teardown(void *opaque)
+{
+	pthread_mutex_lock(&rtc.timer_lock);
+	evloop_del(rtc.vm->ev, rtc.timer);
+	rtc.timer = NULL;
+	rtc.timer_ms = 0;
+	pthread_mutex_unlock(&rtc.timer_lock);
+}
+
 static int rtc_init(struct vm *vm)
 {
 	rtc.vm = vm;
+	rtc.timer = NULL; /* a previous VM's timer belonged to its event loop */
+	rtc.timer_ms = 0;
+	int hrc = vm_at_destroy(vm, rtc_teardown, NULL);
+	if (hrc)
+		return hrc;
 	rtc_model_init(&rtc.m, vm->mem.lowmem, vm->mem.highmem, vm->localtime_rtc, host_clock,
 		       rtc_irq, NULL);
 	int rc = iobus_register(&vm->bus, IOBUS_PIO, RTC_PORT, 2, rtc_io, NULL, "rtc");
