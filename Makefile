@@ -65,6 +65,9 @@ format:
 	clang-format -i $(wildcard src/*/*.[ch] tests/unit/*.[ch])
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# libFuzzer targets (clang): make fuzz, make fuzz-run
+include tests/fuzz/fuzz.mk

@@ -61,6 +61,17 @@ tests/guests/ctl.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
+echo "== fuzz targets (libFuzzer, ASan/UBSan), ${FUZZ_SECONDS:-10} s each"
+if make -j2 fuzz >"$log" 2>&1; then
+	tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-fuzz >"$log" 2>&1
+	cat "$log"
+	count_tap
+else
+	tail -20 "$log"
+	echo "not ok - fuzz targets did not build"
+	fail=$((fail + 1))
+fi
+
 if [ "$testbed" = 1 ]; then
 	echo "== nested test bed: real Linux guests"
 	tests/testbed/guest-tests.sh build >"$log" 2>&1

@@ -1,0 +1,271 @@
+#include "fixture.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sanitizer/asan_interface.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "acpi/acpi.h"
+#include "core/machine.h"
+#include "core/vm.h"
+#include "pci/pci.h"
+
+/* Guest-visible port numbers and values the workarounds below use. */
+#define RTC_INDEX_PORT 0x70
+#define RTC_REG_B 0x0B
+#define RTC_B_24H 0x02
+#define I8042_DATA_PORT 0x60
+#define I8042_CMD_PORT 0x64
+#define I8042_STS_OBF 0x01
+#define I8042_CMD_SELF_TEST 0xAA
+
+void fuzz_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s:%d: invariant violated: ", file, line);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	abort();
+}
+
+void fuzz_check_bus(struct iobus *bus)
+{
+	for (int sp = 0; sp < 2; sp++) {
+		const struct iobus_range *r = bus->ranges[sp];
+		int n = bus->count[sp];
+		FUZZ_CHECK(n >= 0 && n <= bus->cap[sp], "space %d: %d ranges, capacity %d", sp, n,
+			   bus->cap[sp]);
+		for (int i = 0; i < n; i++) {
+			FUZZ_CHECK(r[i].len > 0 && r[i].base + (r[i].len - 1) >= r[i].base &&
+				       r[i].fn,
+				   "space %d range %d (%s): base %#llx len %#llx", sp, i,
+				   r[i].name ? r[i].name : "?", (unsigned long long)r[i].base,
+				   (unsigned long long)r[i].len);
+			if (sp == IOBUS_PIO)
+				FUZZ_CHECK(r[i].base + (r[i].len - 1) <= 0xFFFF,
+					   "port range %s %#llx+%#llx leaves the I/O space",
+					   r[i].name ? r[i].name : "?",
+					   (unsigned long long)r[i].base,
+					   (unsigned long long)r[i].len);
+			if (i > 0)
+				FUZZ_CHECK(
+				    r[i - 1].base + (r[i - 1].len - 1) < r[i].base,
+				    "space %d: %s %#llx+%#llx and %s %#llx+%#llx unsorted or "
+				    "overlapping",
+				    sp, r[i - 1].name ? r[i - 1].name : "?",
+				    (unsigned long long)r[i - 1].base,
+				    (unsigned long long)r[i - 1].len, r[i].name ? r[i].name : "?",
+				    (unsigned long long)r[i].base, (unsigned long long)r[i].len);
+		}
+	}
+}
+
+/* ---- host files ---- */
+
+void fuzz_memfile_open(struct fuzz_memfile *f, const char *name)
+{
+	f->fd = memfd_create(name, MFD_CLOEXEC);
+	FUZZ_CHECK(f->fd >= 0, "memfd_create: %s", strerror(errno));
+	snprintf(f->path, sizeof(f->path), "/proc/self/fd/%d", f->fd);
+}
+
+void fuzz_memfile_set(struct fuzz_memfile *f, const void *data, size_t len)
+{
+	FUZZ_CHECK(ftruncate(f->fd, 0) == 0, "ftruncate: %s", strerror(errno));
+	FUZZ_CHECK(len == 0 || pwrite(f->fd, data, len, 0) == (ssize_t)len, "pwrite: %s",
+		   strerror(errno));
+}
+
+/* ---- temporary directory ---- */
+
+static char tmpdir[64];
+
+/* At exit: the directory and whatever sockets or images the targets left in it. */
+static void remove_tmpdir(void)
+{
+	if (!tmpdir[0])
+		return;
+	DIR *d = opendir(tmpdir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(tmpdir);
+}
+
+const char *fuzz_tmpdir(void)
+{
+	if (!tmpdir[0]) {
+		/* tmpfs when there is one: creating and removing socket files on each input is
+		 * several times slower on a disk file system */
+		const char *base = getenv("TMPDIR");
+		if (access("/dev/shm", W_OK | X_OK) == 0)
+			base = "/dev/shm";
+		else if (!base || !*base || strlen(base) > 32)
+			base = "/tmp";
+		snprintf(tmpdir, sizeof(tmpdir), "%s/kbfuzz.XXXXXX", base);
+		FUZZ_CHECK(mkdtemp(tmpdir), "mkdtemp %s: %s", tmpdir, strerror(errno));
+		atexit(remove_tmpdir);
+	}
+	return tmpdir;
+}
+
+/* ---- the VM ---- */
+
+#define GUARD_PAGE 4096
+
+/* mmap'd rather than calloc'd: untouched pages cost nothing, and LeakSanitizer does not scan
+ * megabytes of guest RAM for pointers on each leak check. */
+void *fuzz_ram_alloc(uint64_t size)
+{
+	FUZZ_CHECK(size % GUARD_PAGE == 0, "RAM size %#llx is not page-aligned",
+		   (unsigned long long)size);
+	size_t len = (size_t)size + 2 * GUARD_PAGE;
+	uint8_t *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	FUZZ_CHECK(p != MAP_FAILED, "mmap %zu bytes: %s", len, strerror(errno));
+	FUZZ_CHECK(mprotect(p + GUARD_PAGE, (size_t)size, PROT_READ | PROT_WRITE) == 0,
+		   "mprotect: %s", strerror(errno));
+	return p + GUARD_PAGE;
+}
+
+void fuzz_ram_free(void *ram, uint64_t size)
+{
+	munmap((uint8_t *)ram - GUARD_PAGE, (size_t)size + 2 * GUARD_PAGE);
+}
+
+/* The range registered at `base` under `name`, or NULL. */
+static const struct iobus_range *find_range(struct vm *vm, enum iobus_space sp, uint64_t base,
+					    const char *name)
+{
+	const struct iobus_range *r = vm->bus.ranges[sp];
+	for (int i = 0; i < vm->bus.count[sp]; i++)
+		if (r[i].base == base && r[i].name && strcmp(r[i].name, name) == 0)
+			return &r[i];
+	return NULL;
+}
+
+/*
+ * Workarounds for platform devices that keep state in static storage from one VM to the next
+ * (bhyve runs one VM per process; the fuzzers build one per input). All are reported; each
+ * becomes a no-op once the device resets or frees its state itself.
+ */
+
+/* i8042_init() resets the command byte and output port but not the reply queue, a pending
+ * command or the last byte read. Bring those to the same state for every input through the
+ * guest's ports: drain the queue, run the self-test and read its 0x55, end with a data write. */
+static void i8042_settle(struct vm *vm)
+{
+	if (!find_range(vm, IOBUS_PIO, I8042_CMD_PORT, "i8042"))
+		return;
+	for (int i = 0; i < 16 && (fuzz_guest_access(vm, IOBUS_PIO, I8042_CMD_PORT, 1, false, 0) &
+				   I8042_STS_OBF);
+	     i++)
+		fuzz_guest_access(vm, IOBUS_PIO, I8042_DATA_PORT, 1, false, 0);
+	fuzz_guest_access(vm, IOBUS_PIO, I8042_CMD_PORT, 1, true, I8042_CMD_SELF_TEST);
+	fuzz_guest_access(vm, IOBUS_PIO, I8042_DATA_PORT, 1, false, 0);
+	fuzz_guest_access(vm, IOBUS_PIO, I8042_DATA_PORT, 1, true, 0);
+}
+
+/* The RTC keeps its timer handle in static storage that rtc_init() does not reset, so a timer
+ * left behind would be deleted from the next VM's event loop after this one freed it. Disabling
+ * every RTC interrupt through the guest's own ports removes the timer now. */
+static void rtc_quiesce(struct vm *vm)
+{
+	if (!find_range(vm, IOBUS_PIO, RTC_INDEX_PORT, "rtc"))
+		return;
+	fuzz_guest_access(vm, IOBUS_PIO, RTC_INDEX_PORT, 1, true, RTC_REG_B);
+	fuzz_guest_access(vm, IOBUS_PIO, RTC_INDEX_PORT + 1, 1, true, RTC_B_24H);
+}
+
+struct vm *fuzz_vm_create(const char *const *assignments, uint64_t lowmem, bool platform)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	FUZZ_CHECK(vm, "out of memory");
+	/* No KVM: vm_irq_line() fails with EBADF, which the devices only log at debug level. */
+	vm->kvm_fd = vm->vm_fd = -1;
+	atomic_store(&vm->exit_code, -1);
+	vm->topo = (struct cpu_topology){.cpus = 1, .sockets = 1, .cores = 1, .threads = 1};
+	iobus_init(&vm->bus);
+	vm->cfg = config_new();
+	FUZZ_CHECK(vm->cfg, "out of memory");
+	for (int i = 0; assignments[i]; i++)
+		FUZZ_CHECK(config_set_assignment(vm->cfg, assignments[i]) == 0, "config: %s",
+			   assignments[i]);
+	/* vm_request_exit() stops the loop, so it must exist; only a target may run it */
+	vm->ev = evloop_new();
+	FUZZ_CHECK(vm->ev, "evloop_new failed");
+	guestmem_init_from(&vm->mem, fuzz_ram_alloc(lowmem), lowmem, 0);
+	if (platform) {
+		char err[256] = "";
+		int rc = machine_init_devices(vm, err, sizeof(err));
+		FUZZ_CHECK(rc == 0, "platform devices: %s", err);
+		i8042_settle(vm);
+	}
+	FUZZ_CHECK(pci_init_all(vm) == 0, "PCI devices failed to initialise (see above)");
+	return vm;
+}
+
+void fuzz_vm_destroy(struct vm *vm)
+{
+	rtc_quiesce(vm);
+	vm_run_destroy_hooks(vm);
+	pci_fini_all(vm);
+	evloop_free(vm->ev);
+	iobus_fini(&vm->bus);
+	config_free(vm->cfg);
+	fuzz_ram_free(vm->mem.host, vm->mem.lowmem);
+	free(vm);
+}
+
+/* ---- guest accesses ---- */
+
+static uint64_t size_mask(unsigned size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (8 * size)) - 1;
+}
+
+uint64_t fuzz_guest_access(struct vm *vm, enum iobus_space sp, uint64_t addr, unsigned size,
+			   bool is_write, uint64_t val)
+{
+	uint64_t v = is_write ? val & size_mask(size) : 0;
+	int rc = iobus_dispatch(&vm->bus, sp, addr, size, is_write, &v);
+	FUZZ_CHECK(rc == 0 || rc == -ENOENT, "iobus_dispatch returned %d", rc);
+	if (is_write)
+		return 0;
+	if (rc == -ENOENT)
+		v = ~0ULL; /* nothing decodes it: the bus floats high */
+	return v & size_mask(size);
+}
+
+void fuzz_generic_op(struct vm *vm, uint8_t op, struct fuzz_input *in)
+{
+	static const unsigned pio_sizes[4] = {1, 2, 4, 1}, mmio_sizes[4] = {1, 2, 4, 8};
+	bool is_write = op & 1;
+	enum iobus_space sp = (op & 2) ? IOBUS_MMIO : IOBUS_PIO;
+	unsigned size = (sp == IOBUS_MMIO ? mmio_sizes : pio_sizes)[(op >> 2) & 3];
+	unsigned count = 1 + (op >> 5);
+	uint64_t addr;
+	if ((op & 0x10) && vm->bus.count[sp] > 0) {
+		uint8_t idx = in_u8(in);
+		uint16_t off = in_u16(in);
+		const struct iobus_range *r = &vm->bus.ranges[sp][idx % vm->bus.count[sp]];
+		addr = r->base + off % r->len;
+	} else {
+		addr = sp == IOBUS_PIO ? in_u16(in) : in_u64(in);
+	}
+	if (sp == IOBUS_MMIO)
+		count = 1; /* one exit per MMIO instruction */
+	uint64_t val = is_write ? in_le(in, size) : 0;
+	for (unsigned i = 0; i < count; i++)
+		fuzz_guest_access(vm, sp, addr, size, is_write, val);
+}
