@@ -1,6 +1,7 @@
 /* ACPI tables for a direct-kernel-boot guest: RSDP, RSDT, XSDT, FADT, FACS, MADT and DSDT,
  * laid out in one buffer that the guest sees at a given physical address (ACPI 6.3). */
 #include "acpi/acpi.h"
+#include "core/byteorder.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -116,24 +117,6 @@ enum {
 #define PCI_SLOTS 32
 #define PCI_PINS 4
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 uint8_t acpi_checksum(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -179,14 +162,14 @@ static long take(struct layout *l, size_t n, uint64_t align)
 static void put_header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev, const char *oem_id)
 {
 	memcpy(t, sig, 4);
-	put32(t + 4, len);
+	put_le32(t + 4, len);
 	t[8] = rev;
 	t[HDR_CHECKSUM] = 0;
 	put_padded(t + 10, oem_id, 6);
 	memcpy(t + 16, OEM_TABLE_ID, 8);
-	put32(t + 24, OEM_REVISION);
+	put_le32(t + 24, OEM_REVISION);
 	memcpy(t + 28, CREATOR_ID, 4);
-	put32(t + 32, CREATOR_REVISION);
+	put_le32(t + 32, CREATOR_REVISION);
 }
 
 static void seal(uint8_t *t)
@@ -204,41 +187,41 @@ static void put_gas_io(uint8_t *g, unsigned bytes, uint8_t access, uint16_t port
 	g[1] = (uint8_t)(bytes * 8); /* register bit width */
 	g[2] = 0;		     /* bit offset */
 	g[3] = access;
-	put64(g + 4, port);
+	put_le64(g + 4, port);
 }
 
 static void build_fadt(uint8_t *t, const char *oem_id, uint64_t facs, uint64_t dsdt)
 {
 	put_header(t, "FACP", FADT_LEN, FADT_REVISION, oem_id);
-	put32(t + FADT_FIRMWARE_CTRL, (uint32_t)facs); /* below 4 GiB: X_FIRMWARE_CTRL stays 0 */
-	put32(t + FADT_DSDT, (uint32_t)dsdt);
+	put_le32(t + FADT_FIRMWARE_CTRL, (uint32_t)facs); /* below 4 GiB: X_FIRMWARE_CTRL stays 0 */
+	put_le32(t + FADT_DSDT, (uint32_t)dsdt);
 	t[FADT_PM_PROFILE] = 0; /* unspecified */
-	put16(t + FADT_SCI_INT, ACPI_SCI_IRQ);
+	put_le16(t + FADT_SCI_INT, ACPI_SCI_IRQ);
 	/* SMI_CMD 0: no SMM, ACPI mode is always on (ACPI_ENABLE/ACPI_DISABLE stay 0). */
-	put32(t + FADT_SMI_CMD, ACPI_SMI_CMD_PORT);
-	put32(t + FADT_PM1A_EVT_BLK, ACPI_PM1A_EVT_PORT);
-	put32(t + FADT_PM1A_CNT_BLK, ACPI_PM1A_CNT_PORT);
-	put32(t + FADT_PM_TMR_BLK, ACPI_PM_TMR_PORT);
-	put32(t + FADT_GPE0_BLK, ACPI_GPE0_PORT);
+	put_le32(t + FADT_SMI_CMD, ACPI_SMI_CMD_PORT);
+	put_le32(t + FADT_PM1A_EVT_BLK, ACPI_PM1A_EVT_PORT);
+	put_le32(t + FADT_PM1A_CNT_BLK, ACPI_PM1A_CNT_PORT);
+	put_le32(t + FADT_PM_TMR_BLK, ACPI_PM_TMR_PORT);
+	put_le32(t + FADT_GPE0_BLK, ACPI_GPE0_PORT);
 	t[FADT_PM1_EVT_LEN] = PM1_EVT_LEN;
 	t[FADT_PM1_CNT_LEN] = PM1_CNT_LEN;
 	t[FADT_PM_TMR_LEN] = PM_TMR_LEN;
 	t[FADT_GPE0_BLK_LEN] = GPE0_BLK_LEN;
 	/* Latencies above 100 / 1000 us mean C2 and C3 are not supported. */
-	put16(t + FADT_P_LVL2_LAT, 101);
-	put16(t + FADT_P_LVL3_LAT, 1001);
+	put_le16(t + FADT_P_LVL2_LAT, 101);
+	put_le16(t + FADT_P_LVL3_LAT, 1001);
 	t[FADT_CENTURY] = 0x32; /* MC146818 CMOS index of the century byte */
 	/* ISA devices (COM ports, RTC) and the i8042 (used for reset) exist; no VGA. */
-	put16(t + FADT_IAPC_BOOT_ARCH,
+	put_le16(t + FADT_IAPC_BOOT_ARCH,
 	      BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_8042 | BOOT_ARCH_VGA_NOT_PRESENT);
 	/* PWR_BUTTON clear: the power button is the fixed-feature one (PM1 PWRBTN_STS/EN).
 	 * No sleep button, no RTC wake in PM1, reset through RESET_REG. */
-	put32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
+	put_le32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |
 				  FADT_F_RESET_REG_SUP);
 	put_gas_io(t + FADT_RESET_REG, 1, GAS_ACCESS_BYTE, ACPI_RESET_PORT);
 	t[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
 	t[FADT_MINOR_VERSION] = FADT_MINOR_REVISION;
-	put64(t + FADT_X_DSDT, dsdt);
+	put_le64(t + FADT_X_DSDT, dsdt);
 	/* PM1 status and enable are 16-bit halves of the event block. */
 	put_gas_io(t + FADT_X_PM1A_EVT_BLK, PM1_EVT_LEN, GAS_ACCESS_WORD, ACPI_PM1A_EVT_PORT);
 	put_gas_io(t + FADT_X_PM1A_CNT_BLK, PM1_CNT_LEN, GAS_ACCESS_WORD, ACPI_PM1A_CNT_PORT);
@@ -251,7 +234,7 @@ static void build_fadt(uint8_t *t, const char *oem_id, uint64_t facs, uint64_t d
 static void build_facs(uint8_t *t)
 {
 	memcpy(t, "FACS", 4);
-	put32(t + 4, FACS_LEN);
+	put_le32(t + 4, FACS_LEN);
 	t[32] = 2; /* version; no waking vector, no global lock, no checksum */
 }
 
@@ -285,8 +268,8 @@ static uint8_t *madt_iso(uint8_t *e, uint8_t irq, uint32_t gsi, uint16_t flags)
 	e[1] = MADT_ISO_LEN;
 	e[2] = 0; /* bus: ISA */
 	e[3] = irq;
-	put32(e + 4, gsi);
-	put16(e + 8, flags);
+	put_le32(e + 4, gsi);
+	put_le16(e + 8, flags);
 	return e + MADT_ISO_LEN;
 }
 
@@ -296,17 +279,17 @@ static void build_madt(uint8_t *t, size_t len, const struct acpi_platform *p)
 	bool x2 = false;
 
 	put_header(t, "APIC", (uint32_t)len, MADT_REVISION, p->oem_id);
-	put32(t + 36, LAPIC_ADDR);
-	put32(t + 40, MADT_PCAT_COMPAT);
+	put_le32(t + 36, LAPIC_ADDR);
+	put_le32(t + 40, MADT_PCAT_COMPAT);
 
 	/* One entry per vCPU; the ACPI processor UID is the vCPU index. */
 	for (int i = 0; i < p->ncpus; i++) {
 		if (needs_x2apic(p->apic_ids[i], i)) {
 			e[0] = MADT_X2APIC;
 			e[1] = MADT_X2APIC_LEN;
-			put32(e + 4, p->apic_ids[i]);
-			put32(e + 8, MADT_LAPIC_ENABLED);
-			put32(e + 12, (uint32_t)i);
+			put_le32(e + 4, p->apic_ids[i]);
+			put_le32(e + 8, MADT_LAPIC_ENABLED);
+			put_le32(e + 12, (uint32_t)i);
 			e += MADT_X2APIC_LEN;
 			x2 = true;
 		} else {
@@ -314,7 +297,7 @@ static void build_madt(uint8_t *t, size_t len, const struct acpi_platform *p)
 			e[1] = MADT_LAPIC_LEN;
 			e[2] = (uint8_t)i;
 			e[3] = (uint8_t)p->apic_ids[i];
-			put32(e + 4, MADT_LAPIC_ENABLED);
+			put_le32(e + 4, MADT_LAPIC_ENABLED);
 			e += MADT_LAPIC_LEN;
 		}
 	}
@@ -322,8 +305,8 @@ static void build_madt(uint8_t *t, size_t len, const struct acpi_platform *p)
 	e[0] = MADT_IOAPIC;
 	e[1] = MADT_IOAPIC_LEN;
 	e[2] = p->ioapic_id;
-	put32(e + 4, p->ioapic_addr);
-	put32(e + 8, 0); /* GSI base */
+	put_le32(e + 4, p->ioapic_addr);
+	put_le32(e + 8, 0); /* GSI base */
 	e += MADT_IOAPIC_LEN;
 
 	/* The PIT's IRQ 0 is wired to IOAPIC input 2; the SCI is level, active high. */
@@ -334,14 +317,14 @@ static void build_madt(uint8_t *t, size_t len, const struct acpi_platform *p)
 	e[0] = MADT_LAPIC_NMI;
 	e[1] = MADT_LAPIC_NMI_LEN;
 	e[2] = 0xFF; /* all processors */
-	put16(e + 3, INTI_ACTIVE_HIGH | INTI_EDGE);
+	put_le16(e + 3, INTI_ACTIVE_HIGH | INTI_EDGE);
 	e[5] = 1; /* LINT1 */
 	e += MADT_LAPIC_NMI_LEN;
 	if (x2) {
 		e[0] = MADT_X2APIC_NMI;
 		e[1] = MADT_X2APIC_NMI_LEN;
-		put16(e + 2, INTI_ACTIVE_HIGH | INTI_EDGE);
-		put32(e + 4, 0xFFFFFFFF); /* all processors */
+		put_le16(e + 2, INTI_ACTIVE_HIGH | INTI_EDGE);
+		put_le32(e + 4, 0xFFFFFFFF); /* all processors */
 		e[8] = 1;		  /* LINT1 */
 	}
 	seal(t);
@@ -484,22 +467,22 @@ long acpi_build(const struct acpi_platform *p, uint8_t *buf, uint64_t gpa, size_
 	build_fadt(buf + fadt, p->oem_id, gpa + facs, gpa + dsdt);
 
 	put_header(buf + rsdt, "RSDT", HDR_LEN + 4 * NUM_SDT, 1, p->oem_id);
-	put32(buf + rsdt + HDR_LEN, (uint32_t)(gpa + fadt));
-	put32(buf + rsdt + HDR_LEN + 4, (uint32_t)(gpa + madt));
+	put_le32(buf + rsdt + HDR_LEN, (uint32_t)(gpa + fadt));
+	put_le32(buf + rsdt + HDR_LEN + 4, (uint32_t)(gpa + madt));
 	seal(buf + rsdt);
 
 	put_header(buf + xsdt, "XSDT", HDR_LEN + 8 * NUM_SDT, 1, p->oem_id);
-	put64(buf + xsdt + HDR_LEN, gpa + fadt);
-	put64(buf + xsdt + HDR_LEN + 8, gpa + madt);
+	put_le64(buf + xsdt + HDR_LEN, gpa + fadt);
+	put_le64(buf + xsdt + HDR_LEN + 8, gpa + madt);
 	seal(buf + xsdt);
 
 	/* RSDP (5.2.5.3): the v1 checksum covers the first 20 bytes, the extended one all 36. */
 	memcpy(buf + rsdp, "RSD PTR ", 8);
 	put_padded(buf + rsdp + 9, p->oem_id, 6);
 	buf[rsdp + 15] = 2; /* revision: ACPI 2.0+ */
-	put32(buf + rsdp + 16, (uint32_t)(gpa + rsdt));
-	put32(buf + rsdp + 20, RSDP_LEN);
-	put64(buf + rsdp + 24, gpa + xsdt);
+	put_le32(buf + rsdp + 16, (uint32_t)(gpa + rsdt));
+	put_le32(buf + rsdp + 20, RSDP_LEN);
+	put_le64(buf + rsdp + 24, gpa + xsdt);
 	buf[rsdp + 8] = acpi_checksum(buf + rsdp, RSDP_V1_LEN);
 	buf[rsdp + 32] = acpi_checksum(buf + rsdp, RSDP_LEN);
 

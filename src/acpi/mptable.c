@@ -1,6 +1,7 @@
 /* Intel MultiProcessor Specification 1.4 table: the floating pointer structure followed by
  * the base configuration table, for guests booted without ACPI (acpi=off, old kernels). */
 #include "acpi/acpi.h"
+#include "core/byteorder.h"
 
 #include <errno.h>
 #include <string.h>
@@ -47,18 +48,6 @@ enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
 #define PCI_SLOTS 32
 #define PCI_PINS 4
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void put_padded(uint8_t *dst, const char *s, size_t width)
 {
 	size_t n = strnlen(s, width);
@@ -72,7 +61,7 @@ static uint8_t *ioint(uint8_t *e, uint16_t flags, uint8_t bus, uint8_t bus_irq, 
 {
 	e[0] = MPE_IOINT;
 	e[1] = MP_INT;
-	put16(e + 2, flags);
+	put_le16(e + 2, flags);
 	e[4] = bus;
 	e[5] = bus_irq;
 	e[6] = apic_id;
@@ -84,7 +73,7 @@ static uint8_t *localint(uint8_t *e, uint8_t type, uint16_t flags, uint8_t lint)
 {
 	e[0] = MPE_LOCALINT;
 	e[1] = type;
-	put16(e + 2, flags);
+	put_le16(e + 2, flags);
 	e[4] = BUS_ISA;
 	e[5] = 0;
 	e[6] = 0xFF; /* every local APIC */
@@ -129,7 +118,7 @@ long mptable_build(const struct acpi_platform *p, uint8_t *buf, uint64_t gpa, si
 	/* Floating pointer structure (4.1): one 16-byte paragraph, default config 0 (use the
 	 * table), IMCRP clear (virtual wire mode, no IMCR). */
 	memcpy(buf, "_MP_", 4);
-	put32(buf + 4, (uint32_t)(gpa + MPFP_LEN));
+	put_le32(buf + 4, (uint32_t)(gpa + MPFP_LEN));
 	buf[8] = 1;
 	buf[9] = MP_SPEC_REV;
 	buf[10] = acpi_checksum(buf, MPFP_LEN);
@@ -142,8 +131,8 @@ long mptable_build(const struct acpi_platform *p, uint8_t *buf, uint64_t gpa, si
 		e[1] = (uint8_t)p->apic_ids[i];
 		e[2] = LAPIC_VERSION;
 		e[3] = MP_CPU_ENABLED | (i == 0 ? MP_CPU_BSP : 0);
-		put32(e + 4, MP_CPU_SIGNATURE);
-		put32(e + 8, MP_CPU_FEATURES);
+		put_le32(e + 4, MP_CPU_SIGNATURE);
+		put_le32(e + 8, MP_CPU_FEATURES);
 		e += MPE_PROCESSOR_LEN;
 	}
 
@@ -160,7 +149,7 @@ long mptable_build(const struct acpi_platform *p, uint8_t *buf, uint64_t gpa, si
 	e[1] = p->ioapic_id;
 	e[2] = IOAPIC_VERSION;
 	e[3] = 0x01; /* enabled */
-	put32(e + 4, p->ioapic_addr);
+	put_le32(e + 4, p->ioapic_addr);
 	e += MPE_SHORT_LEN;
 
 	/* ISA IRQs go to the IOAPIC input of the same number, except IRQ 0 (PIT) to input 2.
@@ -183,12 +172,12 @@ long mptable_build(const struct acpi_platform *p, uint8_t *buf, uint64_t gpa, si
 
 	/* Configuration table header (4.2) */
 	memcpy(mpc, "PCMP", 4);
-	put16(mpc + 4, (uint16_t)base_len);
+	put_le16(mpc + 4, (uint16_t)base_len);
 	mpc[6] = MP_SPEC_REV;
 	put_padded(mpc + 8, p->oem_id, 8);
 	put_padded(mpc + 16, "KBHYVE", 12);
-	put16(mpc + 34, (uint16_t)nentries);
-	put32(mpc + 36, LAPIC_ADDR);
+	put_le16(mpc + 34, (uint16_t)nentries);
+	put_le32(mpc + 36, LAPIC_ADDR);
 	mpc[7] = acpi_checksum(mpc, base_len);
 
 	return (long)(MPFP_LEN + base_len);

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "backends/blockif.h"
+#include "core/byteorder.h"
 #include "config/options.h"
 #include "core/log.h"
 #include "core/vm.h"
@@ -114,34 +115,6 @@ struct vtblk {
 	struct vq_chain chain;	    /* scratch for vq_pop (large: kept off the stack) */
 	struct iovec data[VQ_MAX_SEGS];
 };
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t le32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_at(const uint8_t *p)
-{
-	return (uint64_t)le32_at(p) | (uint64_t)le32_at(p + 4) << 32;
-}
 
 /* ---- request completion ---- */
 

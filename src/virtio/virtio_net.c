@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "backends/netbe.h"
+#include "core/byteorder.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/vm.h"
@@ -139,12 +140,6 @@ struct vtnet {
 	uint64_t tx_dropped;   /* frames not sent: no backend, or empty */
 	struct vq_chain chain; /* scratch for vq_pop (large: kept off the stack) */
 };
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
 
 /* Write `len` bytes at offset `off` of a segment list. */
 static void iov_put(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
