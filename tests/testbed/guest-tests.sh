@@ -9,5 +9,11 @@ cd "$REPO_ROOT" || exit 1
 load_payload
 INITRD=$REPO_ROOT/build/testbed/l2-bootcheck.cpio.gz
 "$TESTBED_DIR/mkinitrd-l2.sh" "$INITRD" --script "$TESTBED_DIR/l2-bootcheck.sh" || die "cannot build the L2 initrd"
-exec "$TESTBED_DIR/l1run" --timeout 1200 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
-	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ"
+VIRTIO_INITRD=$REPO_ROOT/build/testbed/l2-virtio.cpio.gz
+EVIL=$REPO_ROOT/build/testbed/evil-virtio
+gcc -static -O2 -Wall -Wextra -Werror -o "$EVIL" "$TESTBED_DIR/evil-virtio.c" || die "cannot build evil-virtio"
+"$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" \
+	--modules "virtio_pci virtio_blk virtio_net virtio_rng virtio_console ext4 button evdev" ||
+	die "cannot build the virtio L2 initrd"
+exec "$TESTBED_DIR/l1run" --timeout 2400 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
+	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD"

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
-#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ
+#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD]
 set -u
-BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4
+BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
 TMP=$(mktemp -d)
 
@@ -56,3 +56,7 @@ boot pvh-2cpu-halt "$VMLINUX" 2 256M halt 2
 boot bzimage-1cpu-reboot "$VMLINUZ" 1 256M reboot 0
 boot bzimage-2cpu-poweroff "$VMLINUZ" 2 384M poweroff 1
 rm -rf "$TMP"
+
+if [ -n "$VIRTIO_INITRD" ]; then
+	"$(dirname "$0")/in-l1-virtio.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
+fi

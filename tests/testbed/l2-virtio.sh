@@ -1,0 +1,78 @@
+# L2 test script for the virtio devices (run by l2-init.sh as /test.sh). Prints "KBV name=value"
+# lines that in-l1-virtio.sh checks. Kernel parameter kbvirtio= selects the scenario:
+#   devices  blk/ro blk/net/rng/console checks, then poweroff
+#   sigterm  wait for the ACPI power button (busybox acpid), which powers off
+say() { echo "KBV $*"; }
+
+case "${kbvirtio:-devices}" in
+sigterm)
+	mkdir -p /etc/acpi/PWRF
+	printf '#!/bin/sh\npoweroff -f\n' > /etc/acpi/PWRF/00000080
+	chmod +x /etc/acpi/PWRF/00000080
+	# busybox acpid: event key -> action script under the -c directory (needs button + evdev)
+	echo "PWRF PWRF/00000080" > /etc/acpid.conf
+	# -d: log to stderr (the default log file's folder does not exist in the initrd)
+	acpid -d -c /etc/acpi -a /etc/acpid.conf >/dev/null 2>&1 &
+	say acpid=ready
+	sleep 120
+	say acpid=timeout
+	exit 0
+	;;
+esac
+
+# devices seen by the guest's PCI bus
+for d in /sys/bus/pci/devices/*; do
+	say pci="$(basename $d):$(cat $d/vendor):$(cat $d/device):$(basename $(readlink $d/driver) 2>/dev/null)"
+done
+
+# virtio-blk: vda is the writable sparse image, vdb the read-only one
+mdev -s
+say vda_size=$(cat /sys/block/vda/size 2>/dev/null)
+say vdb_ro=$(cat /sys/block/vdb/ro 2>/dev/null)
+say vda_lbs=$(cat /sys/block/vda/queue/logical_block_size 2>/dev/null)
+if mke2fs -q /dev/vda >/dev/null 2>&1 && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt; then
+	seq 1 20000 > /mnt/known.txt
+	say known_md5=$(md5sum /mnt/known.txt | cut -d' ' -f1)
+	umount /mnt && sync && say vda_fs=ok
+else
+	say vda_fs=failed
+fi
+if dd if=/dev/zero of=/dev/vdb bs=4096 count=1 conv=fsync 2>/dev/null; then
+	say vdb_write=succeeded
+else
+	say vdb_write=refused
+fi
+say vdb_head=$(dd if=/dev/vdb bs=16 count=1 2>/dev/null | tr -d '\0')
+
+# virtio-rng
+say rng_current=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)
+a=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | md5sum | cut -d' ' -f1)
+b=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | md5sum | cut -d' ' -f1)
+[ -n "$a" ] && [ "$a" != "$b" ] && [ "$a" != "$(md5sum </dev/null | cut -d' ' -f1)" ] && say rng=ok || say rng=failed
+
+# virtio-net: 169.254.100.2 talks to L1's tap at .1
+ifc=$(ls /sys/class/net | grep -v lo | head -1)
+say net_if=$ifc
+say net_mac=$(cat /sys/class/net/$ifc/address 2>/dev/null)
+say net_mtu=$(cat /sys/class/net/$ifc/mtu 2>/dev/null)
+ip addr add 169.254.100.2/24 dev "$ifc" && ip link set "$ifc" up
+if ping -c 3 -W 5 169.254.100.1 >/dev/null 2>&1; then say ping=ok; else say ping=failed; fi
+dd if=/dev/urandom of=/tmp/blob bs=1M count="${kbnetmb:-16}" 2>/dev/null
+say blob_sha=$(sha256sum /tmp/blob | cut -d' ' -f1)
+t0=$(cut -d" " -f1 /proc/uptime)
+if timeout 600 nc 169.254.100.1 5001 < /tmp/blob; then say tcp_send=ok; else say tcp_send=failed; fi
+say tcp_guest_seconds=$(awk -v a="$t0" -v b="$(cut -d" " -f1 /proc/uptime)" "BEGIN { print b - a }")
+rm -f /tmp/blob
+
+# virtio-console: port "kbport" carries a line each way
+p=$(grep -l '^kbport$' /sys/class/virtio-ports/*/name 2>/dev/null | head -1)
+dev=/dev/$(basename "$(dirname "$p")" 2>/dev/null)
+say vport=$dev
+if [ -c "$dev" ]; then
+	read -r line < "$dev"
+	say vport_got="$line"
+	echo "guest-got:$line" > "$dev"
+fi
+# a malicious driver takes virtio-rnd (slot 6) away from Linux and submits broken rings
+/bin/evil-virtio 0000:00:06.0
+say done=1
