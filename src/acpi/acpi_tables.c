@@ -211,9 +211,11 @@ static void build_fadt(uint8_t *t, const char *oem_id, uint64_t facs, uint64_t d
 	put_le16(t + FADT_P_LVL2_LAT, 101);
 	put_le16(t + FADT_P_LVL3_LAT, 1001);
 	t[FADT_CENTURY] = 0x32; /* MC146818 CMOS index of the century byte */
-	/* ISA devices (COM ports, RTC) and the i8042 (used for reset) exist; no VGA. */
-	put_le16(t + FADT_IAPC_BOOT_ARCH,
-	      BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_8042 | BOOT_ARCH_VGA_NOT_PRESENT);
+	/* ISA devices (COM ports, RTC) exist; no VGA. The 8042 flag stays clear: the emulated
+	 * controller only carries the reset line (Linux's reboot code writes port 0x64 without
+	 * asking ACPI), and with the flag set Linux polls it ~10,000 times per boot looking for a
+	 * keyboard and mouse that are not there. */
+	put_le16(t + FADT_IAPC_BOOT_ARCH, BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_VGA_NOT_PRESENT);
 	/* PWR_BUTTON clear: the power button is the fixed-feature one (PM1 PWRBTN_STS/EN).
 	 * No sleep button, no RTC wake in PM1, reset through RESET_REG. */
 	put_le32(t + FADT_FLAGS, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON | FADT_F_FIX_RTC |

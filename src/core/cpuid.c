@@ -184,6 +184,11 @@ int cpuid_for_vcpu(const struct vm *vm, const struct kvm_cpuid2 *supported, uint
 
 	struct kvm_cpuid_entry2 *e = find(c, 1, 0);
 	if (e) {
+		/* KVM reports the TSC-deadline timer as a capability, not in its supported CPUID:
+		 * the in-kernel LAPIC emulates it, and without it Linux programs the LAPIC timer
+		 * through more exits. */
+		if (vm->tsc_deadline)
+			e->ecx |= 1u << 24;
 		e->ebx = (e->ebx & 0x0000ffff) | (apic_id << 24) | ((1u << pkg_bits) & 0xff) << 16;
 		if (per_pkg > 1)
 			e->edx |= 1u << 28; /* HTT: more than one logical processor per package */

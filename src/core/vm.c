@@ -161,6 +161,7 @@ static int setup_kvm_vm(struct vm *vm, char *err, size_t errlen)
 			 vm->topo.cpus, max);
 		return -EINVAL;
 	}
+	vm->tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	/* Harmless on AMD; needed on Intel without unrestricted guest. */
 	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;

@@ -40,6 +40,7 @@ struct vm {
 	struct vcpu **vcpus;
 	/* x86 policy, read from the config once */
 	bool strictio, strictmsr, x2apic, localtime_rtc;
+	bool tsc_deadline; /* KVM emulates the LAPIC TSC-deadline timer */
 	void *cpuid; /* struct kvm_cpuid2: KVM's supported CPUID */
 	struct pci_state *pci;
 	struct irqroute *irqroute;
