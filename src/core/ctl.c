@@ -607,7 +607,8 @@ int ctl_register_stats(struct vm *vm, const char *name, ctl_stats_fn fn, void *o
 	return rc;
 }
 
-static void stats_vline(struct ctl_stats_out *out, const char *key, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void stats_vline(struct ctl_stats_out *out, const char *key,
+							     const char *fmt, va_list ap)
 {
 	char full[CTL_KEY_MAX + 2];
 	int n = snprintf(full, sizeof(full), "%s.%s", out->prefix, key);

@@ -421,6 +421,7 @@ static void test_platform_device(void **state)
 	iobus_dispatch(&vm.bus, IOBUS_PIO, 0x71, 1, true, &v);
 	v = RTC_B_24H;
 	iobus_dispatch(&vm.bus, IOBUS_PIO, 0x71, 1, true, &v);
+	vm_run_destroy_hooks(&vm);
 	evloop_free(vm.ev);
 	iobus_fini(&vm.bus);
 }
