@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Turns the BENCH-* lines of suite.py runs into the comparison table (stdout and table.txt),
+results.json and a PNG bar chart (gnuplot).
+
+    report.py --out DIR --host-info JSON_FILE LOG [LOG...]
+
+Each LOG is the output of one suite.py run (the in-L1 run and, in the test bed, the host's
+tiny-guest run). Exit status 1 when a metric failed or has no samples for a VMM that should
+have them, 0 otherwise. Medians are of the repetitions; nothing is filled in for a missing
+value.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+KB, QEMU = "kbhyve", "qemu"
+KB_ONLY = {"boot_self_1", "boot_self_2"}    # QEMU has no clock of its own for this
+
+
+def parse_logs(paths):
+    metrics, infos, samples, errors = {}, [], [], []
+    for path in paths:
+        with open(path, errors="replace") as f:
+            for line in f:
+                kind, _, rest = line.strip().partition(" ")
+                if not kind.startswith("BENCH-"):
+                    continue
+                try:
+                    obj = json.loads(rest)
+                except ValueError:
+                    continue
+                if kind == "BENCH-META":
+                    for m in obj["metrics"]:
+                        metrics.setdefault(m["id"], m)
+                elif kind == "BENCH-INFO":
+                    infos.append(obj)
+                elif kind == "BENCH-SAMPLE":
+                    samples.append(obj)
+                elif kind == "BENCH-ERROR":
+                    errors.append(obj)
+    return metrics, infos, samples, errors
+
+
+def stats(values):
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values), "values": values}
+
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "kB":
+        return f"{v / 1024:.1f}"
+    if unit == "count":
+        return f"{v:.0f}"
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def shown_unit(unit):
+    return {"kB": "MiB", "ms": "ms", "count": "n"}[unit]
+
+
+def build_results(metrics, samples, errors):
+    rows = []
+    for mid, m in metrics.items():
+        per = {}
+        for vmm in (KB, QEMU):
+            per[vmm] = stats([s["value"] for s in samples
+                              if s["metric"] == mid and s["vmm"] == vmm])
+        errs = [e for e in errors if e["metric"] == mid]
+        if not per[KB] and not per[QEMU] and not errs:
+            continue   # not run here (e.g. host_tiny_* on a host with real KVM)
+        ratio = None
+        if per[KB] and per[QEMU] and per[QEMU]["median"]:
+            ratio = per[KB]["median"] / per[QEMU]["median"]
+        rows.append({"id": mid, "label": m["label"], "unit": m["unit"],
+                     "better": "lower", "kbhyve": per[KB], "qemu": per[QEMU],
+                     "ratio_kbhyve_over_qemu": ratio,
+                     "errors": [{k: e[k] for k in ("vmm", "rep", "error")} for e in errs]})
+    return rows
+
+
+def table(rows):
+    head = ["metric (lower is better for all)", "unit", "kbhyve", "QEMU", "kb/QEMU", "reps",
+            "kbhyve min-max", "QEMU min-max"]
+    lines = []
+    for r in rows:
+        k, q, u = r["kbhyve"], r["qemu"], r["unit"]
+        if r["errors"]:
+            bad = sorted({e["vmm"] for e in r["errors"]})
+            lines.append([r["label"], shown_unit(u),
+                          "FAILED" if KB in bad else fmt(k and k["median"], u),
+                          "FAILED" if QEMU in bad else fmt(q and q["median"], u),
+                          "-", "-", r["errors"][0]["error"][:60], ""])
+            continue
+        ratio = r["ratio_kbhyve_over_qemu"]
+        reps = "/".join(str(x["n"]) for x in (k, q) if x)
+        lines.append([r["label"], shown_unit(u), fmt(k and k["median"], u),
+                      fmt(q and q["median"], u) if q else "n/a",
+                      f"{ratio:.2f}" if ratio is not None else "-", reps,
+                      f"{fmt(k['min'], u)}-{fmt(k['max'], u)}" if k else "-",
+                      f"{fmt(q['min'], u)}-{fmt(q['max'], u)}" if q else "-"])
+    widths = [max(len(str(x[i])) for x in [head] + lines) for i in range(len(head))]
+    out = []
+    for j, row in enumerate([head] + lines):
+        cells = [str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i])
+                 for i, c in enumerate(row)]
+        out.append("  ".join(cells).rstrip())
+        if j == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+# Chart panels: (title, y label, unit divisor, metric ids)
+PANELS = [
+    ("Boot and start-up", "seconds (log scale)", 1000.0,
+     ["boot_init_1", "boot_exit_1", "boot_init_2", "boot_exit_2", "tiny_first_out",
+      "tiny_exit", "host_tiny_first_out"]),
+    ("10 guests (1 vCPU, 128 MiB)", "seconds", 1000.0, ["many_seq", "many_par_init"]),
+    ("Memory", "MiB (log scale)", 1024.0,
+     ["mem_overhead", "mem_rss", "many_par_overhead", "many_par_rss"]),
+]
+SHORT = {"boot_init_1": "init 1vCPU", "boot_exit_1": "exit 1vCPU", "boot_init_2": "init 2vCPU",
+         "boot_exit_2": "exit 2vCPU", "tiny_first_out": "tiny 1st byte",
+         "tiny_exit": "tiny exit", "host_tiny_first_out": "tiny 1st byte (host)",
+         "many_seq": "10 in a row", "many_par_init": "10 at once: all init",
+         "mem_overhead": "overhead", "mem_rss": "RSS", "many_par_overhead": "10x overhead",
+         "many_par_rss": "10x RSS"}
+
+
+def chart(rows, out_dir, subtitle):
+    """Grouped bars (median, whiskers min-max), kbhyve next to QEMU, one panel per scale."""
+    by_id = {r["id"]: r for r in rows}
+    plots = []
+    for p, (title, ylabel, div, ids) in enumerate(PANELS):
+        dat = os.path.join(out_dir, f"chart-{p}.dat")
+        n = 0
+        with open(dat, "w") as f:
+            for mid in ids:
+                r = by_id.get(mid)
+                if not r or not r[KB] or not r[QEMU]:
+                    continue   # the chart compares: a metric that failed is left out
+                cols = []
+                for vmm in (KB, QEMU):
+                    s = r[vmm]
+                    cols += [f"{s[k] / div:.6g}" for k in ("median", "min", "max")] if s \
+                        else ["NaN"] * 3
+                f.write(f"\"{SHORT.get(mid, mid)}\" " + " ".join(cols) + "\n")
+                n += 1
+        if n:
+            plots.append((title, ylabel, dat, "log" in ylabel))
+    if not plots:
+        return None
+    png = os.path.join(out_dir, "bench.png")
+    subtitle = subtitle.replace('"', "'")
+    gp = [f"set terminal pngcairo size {420 * len(plots) + 200},560 font 'sans,10'",
+          f"set output '{png}'",
+          f"set multiplot layout 1,{len(plots)} title \"kbhyve vs QEMU/KVM: median of the "
+          f"repetitions, whiskers min-max\\n{subtitle}\"",
+          "set style data histograms", "set style histogram errorbars gap 1 lw 1",
+          "set style fill solid 0.7 border -1", "set boxwidth 0.9", "set xtics rotate by -30",
+          "set key outside top center horizontal", "set grid ytics"]
+    for title, ylabel, dat, log in plots:
+        gp += [f"set title '{title}'", f"set ylabel '{ylabel}'",
+               "set logscale y" if log else "unset logscale y",
+               "set yrange [*:*]" if log else "set yrange [0:*]",
+               f"plot '{dat}' using 2:3:4:xtic(1) title 'kbhyve' lc rgb '#2a6fb0', "
+               f"'' using 5:6:7 title 'QEMU' lc rgb '#d08a2a'"]
+    gp.append("unset multiplot")
+    script = os.path.join(out_dir, "chart.gp")
+    with open(script, "w") as f:
+        f.write("\n".join(gp) + "\n")
+    r = subprocess.run(["gnuplot", script], capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.exists(png):
+        raise RuntimeError(f"gnuplot failed: {r.stderr.strip()[-500:]}")
+    return png
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--host-info", required=True)
+    p.add_argument("logs", nargs="+")
+    a = p.parse_args()
+    metrics, infos, samples, errors = parse_logs(a.logs)
+    with open(a.host_info) as f:
+        host = json.load(f)
+    if not metrics:
+        print("report.py: no BENCH-META line: the suite did not run", file=sys.stderr)
+        return 1
+    rows = build_results(metrics, samples, errors)
+    # a VMM that should have a metric but has no sample (and no error line: the suite died)
+    problems = [f"{r['id']}: {e['vmm']} rep {e['rep']}: {e['error']}"
+                for r in rows for e in r["errors"]]
+    for r in rows:
+        for vmm in (KB, QEMU):
+            if vmm == QEMU and r["id"] in KB_ONLY:
+                continue
+            if not r[vmm] and not any(e["vmm"] == vmm for e in r["errors"]):
+                problems.append(f"{r['id']}: no {vmm} sample")
+    where = next((i for i in infos if i.get("where") != "host"), infos[0] if infos else {})
+    subtitle = (f"{where.get('where', '?')}, guest kernel {host.get('guest_kernel', '?')}, "
+                f"{host.get('cpu_model', '?')}, {host.get('git_commit', '?')[:12]}")
+    results = {"host": host, "machines": infos, "metrics": rows,
+               "problems": problems, "samples": samples}
+    os.makedirs(a.out, exist_ok=True)
+    text = table(rows)
+    with open(os.path.join(a.out, "table.txt"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    print()
+    print("ratio = kbhyve median / QEMU median; below 1 kbhyve is better (lower is better for "
+          "every metric). Times in ms, memory in MiB, n = count.")
+    try:
+        png = chart(rows, a.out, subtitle)
+        results["chart"] = png
+        print(f"chart: {png}")
+    except (OSError, RuntimeError) as e:
+        problems.append(f"chart: {e}")
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    print(f"results: {os.path.join(a.out, 'results.json')}")
+    if problems:
+        print("\nFAILED metrics (no number is reported for them):", file=sys.stderr)
+        for pr in problems:
+            print("  " + pr, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

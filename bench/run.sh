@@ -1,0 +1,167 @@
+#!/bin/bash
+# kbhyve benchmarks: kbhyve (build/bhyve) against QEMU/KVM (qemu-system-x86_64 -accel kvm), the
+# same guests, alternating the two, N repetitions each; prints one comparison table and writes
+# results.json, table.txt and bench.png into the output folder. See bench/README.md.
+#
+#   bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed]
+#                [--no-build]
+#
+#   --reps N       repetitions of each metric (default 5)
+#   --quick        2 repetitions, and 1 of the many-guests metric (its 40 boots dominate)
+#   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
+#   --out DIR      output folder (default build/bench)
+#   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
+#   --mode         auto (default): the nested test bed when /dev/kvm only emulates (kvm_pvm, or
+#                  neither kvm_intel nor kvm_amd loaded), else directly on this host
+#
+# In the test bed, every guest benchmark runs inside ONE l1run (one L1 boot); the tiny-guest
+# metric also runs on the host itself (rows "on the host's own /dev/kvm").
+# Exit status: 0 when every metric was measured for both VMMs; 1 when one failed (the table
+# says FAILED and the message names the metric); 2 for bad usage or missing tools.
+set -uo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO=$(cd "$BENCH_DIR/.." && pwd -P)
+TESTBED=$REPO/tests/testbed
+
+die() { echo "bench/run.sh: $*" >&2; exit 2; }
+usage() { die "usage: bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed] [--no-build]"; }
+
+REPS=5
+MANY_REPS=
+OUT=$REPO/build/bench
+MODE=auto
+QUICK=0
+BUILD=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--reps) [ $# -ge 2 ] || usage; REPS=$2; shift 2 ;;
+	--many-reps) [ $# -ge 2 ] || usage; MANY_REPS=$2; shift 2 ;;
+	--quick) QUICK=1; shift ;;
+	--no-build) BUILD=0; shift ;;
+	--out) [ $# -ge 2 ] || usage; OUT=$(realpath -m -- "$2"); shift 2 ;;
+	--mode) [ $# -ge 2 ] || usage; MODE=$2; shift 2 ;;
+	-h | --help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	*) usage ;;
+	esac
+done
+if [ "$QUICK" = 1 ]; then
+	REPS=2
+	MANY_REPS=${MANY_REPS:-1}
+fi
+MANY_REPS=${MANY_REPS:-$REPS}
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "--reps wants a whole number >= 1, not '$REPS'"
+[[ $MANY_REPS =~ ^[0-9]+$ ]] || die "--many-reps wants a whole number, not '$MANY_REPS'"
+case $MODE in auto | direct | testbed) ;; *) usage ;; esac
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3) || die "python3 not found (Debian package python3)"
+for tool in gcc ld objcopy make qemu-system-x86_64 gnuplot git; do
+	command -v "$tool" > /dev/null || die "$tool not found (Debian packages: build-essential, qemu-system-x86, gnuplot-nox, git)"
+done
+
+cd "$REPO" || die "no repository at $REPO"
+WORK=$REPO/build/bench/work     # inside the repository: L1 sees it through its share
+mkdir -p "$WORK" "$OUT" || die "cannot create $WORK or $OUT"
+
+# --- build: kbhyve, its tiny guest, the probe, QEMU's ROM for the tiny guest, L2 initrds ---
+echo "== build"
+if [ "$BUILD" = 1 ]; then
+	make -j2 all guests > "$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log"; die "make failed (log: $WORK/make.log)"; }
+fi
+[ -x build/bhyve ] && [ -f build/guests/hello.bin ] || die "build/bhyve or build/guests/hello.bin missing (make all guests)"
+CFLAGS_PROBE="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2"
+# shellcheck disable=SC2086
+gcc $CFLAGS_PROBE "$BENCH_DIR/vmmprobe.c" -o "$WORK/vmmprobe" || die "cannot build vmmprobe"
+TINY=$REPO/build/guests/hello.bin
+gcc -c -DPAYLOAD="\"$TINY\"" "$BENCH_DIR/tinyrom.S" -o "$WORK/tinyrom.o" &&
+	ld -m elf_x86_64 -Ttext=0 -o "$WORK/tinyrom.elf" "$WORK/tinyrom.o" &&
+	objcopy -O binary -j .text "$WORK/tinyrom.elf" "$WORK/hello-rom.bin" ||
+	die "cannot build the tiny-guest ROM for QEMU"
+[ "$(stat -c %s "$WORK/hello-rom.bin")" = 65536 ] || die "the tiny-guest ROM is not 64 KiB"
+
+payload=$("$TESTBED/payload.sh") || die "tests/testbed/payload.sh failed (guest kernel)"
+eval "$payload"
+export KBHYVE_KERNEL_VERSION KBHYVE_KERNEL_PKG
+"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-poweroff.cpio.gz" --script "$BENCH_DIR/l2-poweroff.sh" &&
+	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-hold.cpio.gz" --script "$BENCH_DIR/l2-hold.sh" ||
+	die "cannot build the L2 initrds"
+
+# --- where to run: real KVM here, or the nested test bed ---
+kvm_module=none
+for m in kvm_pvm kvm_intel kvm_amd; do
+	[ -d "/sys/module/$m" ] && kvm_module=$m && break
+done
+if [ "$MODE" = auto ]; then
+	if [ "$kvm_module" = kvm_intel ] || [ "$kvm_module" = kvm_amd ]; then MODE=direct; else MODE=testbed; fi
+fi
+[ -e /dev/kvm ] || die "no /dev/kvm"
+
+git_commit=$(git rev-parse HEAD 2> /dev/null || echo unknown)
+[ -n "$(git status --porcelain 2> /dev/null)" ] && git_commit+="-dirty"
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+KBHYVE_CPU_MODEL=$cpu_model KBHYVE_HOST_KERNEL=$(uname -r) KBHYVE_KVM_MODULE=$kvm_module \
+	KBHYVE_MODE=$MODE KBHYVE_GIT=$git_commit KBHYVE_QEMU_VERSION=$(qemu-system-x86_64 --version | head -1) \
+	KBHYVE_REPS=$REPS KBHYVE_MANY_REPS=$MANY_REPS KBHYVE_BUILT=$BUILD \
+	KBHYVE_BHYVE_SHA=$(sha256sum build/bhyve | cut -c1-16) "$PY" -B -c '
+import json, os, sys, time
+e = os.environ
+nested = e["KBHYVE_MODE"] == "testbed"
+json.dump({"cpu_model": e["KBHYVE_CPU_MODEL"], "host_kernel": e["KBHYVE_HOST_KERNEL"],
+           "host_kvm_module": e["KBHYVE_KVM_MODULE"], "nested": nested,
+           "mode": "nested test bed (L1 under QEMU TCG with AMD SVM, VMMs in L1, guests are L2)"
+                   if nested else "directly on the host",
+           "qemu_version": e["KBHYVE_QEMU_VERSION"],
+           "l1_kernel": e["KBHYVE_KERNEL_VERSION"] if nested else None,
+           "guest_kernel": e["KBHYVE_KERNEL_VERSION"], "guest_kernel_package": e["KBHYVE_KERNEL_PKG"],
+           "git_commit": e["KBHYVE_GIT"], "reps": int(e["KBHYVE_REPS"]),
+           "bhyve_sha256_16": e["KBHYVE_BHYVE_SHA"],
+           "bhyve_built_by_run": e["KBHYVE_BUILT"] == "1",
+           "many_reps": int(e["KBHYVE_MANY_REPS"]),
+           "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, sys.stdout, indent=1)
+' > "$OUT/host.json" || die "cannot write $OUT/host.json"
+
+SUITE=("$PY" -B "$BENCH_DIR/suite.py" --probe "$WORK/vmmprobe" --bhyve "$REPO/build/bhyve"
+	--tiny "$TINY" --tiny-rom "$WORK/hello-rom.bin")
+GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
+	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz")
+
+# Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.
+progress() { tee "$1" | grep --line-buffered -v '^BENCH-'; }
+
+LOGS=()
+suite_rc=0
+start=$SECONDS
+if [ "$MODE" = testbed ]; then
+	echo "== tiny guest on this host's /dev/kvm ($kvm_module)"
+	"${SUITE[@]}" --reps "$REPS" --many-reps 0 --only-tiny --tiny-prefix host_ 2>&1 |
+		progress "$OUT/host-tiny.log"
+	[ "${PIPESTATUS[0]}" = 0 ] || suite_rc=1
+	LOGS+=("$OUT/host-tiny.log")
+	# one L1 for everything; generous limit (an L2 boot takes 5-10 s in L1)
+	limit=$((900 + REPS * 300 + MANY_REPS * 1200))
+	echo "== guest benchmarks in the nested test bed (one l1run, limit ${limit} s)"
+	KBHYVE_L1_LOG=$OUT/l1-kernel.log "$TESTBED/l1run" --timeout "$limit" --mem 4096 -- \
+		"${SUITE[@]}" "${GUEST_ARGS[@]}" --testbed 2>&1 | progress "$OUT/suite.log"
+	rc=${PIPESTATUS[0]}
+else
+	echo "== guest benchmarks on this host's /dev/kvm ($kvm_module)"
+	"${SUITE[@]}" "${GUEST_ARGS[@]}" 2>&1 | progress "$OUT/suite.log"
+	rc=${PIPESTATUS[0]}
+fi
+LOGS+=("$OUT/suite.log")
+if [ "$rc" != 0 ]; then
+	suite_rc=1
+	case $rc in
+	124) echo "bench/run.sh: the test bed timed out (l1run status 124): metrics after the last sample are missing" >&2 ;;
+	125) echo "bench/run.sh: L1 did not run the suite to its end (l1run status 125)" >&2 ;;
+	esac
+fi
+echo "== results ($((SECONDS - start)) s of measuring, with any wait for the test bed's lock; $MODE)"
+"$PY" -B "$BENCH_DIR/report.py" --out "$OUT" --host-info "$OUT/host.json" "${LOGS[@]}"
+report_rc=$?
+if [ "$suite_rc" != 0 ] || [ "$report_rc" != 0 ]; then
+	echo "bench/run.sh: FAILED: some metric could not be measured (see above; logs in $OUT)" >&2
+	exit 1
+fi
+exit 0
