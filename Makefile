@@ -46,7 +46,8 @@ $(BUILD)/%.o: %.c
 $(PROGS:%=$(BUILD)/%): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$$(notdir $$@)/*.c)) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
+# Unit tests share the fake-VM harness in tests/unit/vm_harness.c.
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/vm_harness.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "vm_harness.h"
+
 #include "core/vm.h"
 #include "pci/pci.h"
 #include "virtio/virtio.h"
@@ -92,12 +94,7 @@ static int make_env(const char *conf_fmt, struct env **out)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	make_disk(e);
-	e->vm = calloc(1, sizeof(*e->vm));
-	e->vm->vm_fd = -1;
-	e->vm->cfg = config_new();
-	e->vm->ev = evloop_new();
-	atomic_store(&e->vm->exit_code, -1);
-	iobus_init(&e->vm->bus);
+	e->vm = harness_vm_new();
 	e->ram = calloc(1, RAM_SIZE);
 	guestmem_init_from(&e->vm->mem, e->ram, RAM_SIZE, 0);
 	char conf[512] = "";
@@ -120,43 +117,30 @@ static int make_env(const char *conf_fmt, struct env **out)
 
 static void free_env(struct env *e)
 {
-	vm_run_destroy_hooks(e->vm);
-	pci_fini_all(e->vm);
-	iobus_fini(&e->vm->bus);
-	evloop_free(e->vm->ev);
-	config_free(e->vm->cfg);
+	harness_vm_free(e->vm);
 	unlink(e->path);
 	free(e->ram);
-	free(e->vm);
 	free(e);
 }
 
 static uint32_t cfgr(struct env *e, unsigned reg, unsigned size)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = 0;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, false, &v);
-	return (uint32_t)v;
+	return harness_cfg_read(e->vm, SLOT, reg, size);
 }
 
 static void cfgw(struct env *e, unsigned reg, unsigned size, uint32_t val)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = val;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, true, &v);
+	harness_cfg_write(e->vm, SLOT, reg, size, val);
 }
 
 static uint64_t mr(struct env *e, uint64_t off, unsigned size)
 {
-	uint64_t v = 0;
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, false, &v),
-			 0);
-	return v;
+	return harness_mmio_read(e->vm, e->bar0 + off, size);
 }
 
 static void mw(struct env *e, uint64_t off, unsigned size, uint64_t v)
 {
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, true, &v), 0);
+	harness_mmio_write(e->vm, e->bar0 + off, size, v);
 }
 
 /* The transport's layout: common config at 0, ISR 0x1000, device config 0x2000, doorbells

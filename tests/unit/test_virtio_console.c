@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "vm_harness.h"
+
 #include "config/config.h"
 #include "core/vm.h"
 #include "pci/pci.h"
@@ -79,72 +81,29 @@ struct env {
 
 static uint32_t cfgr(struct env *e, unsigned reg, unsigned size)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = 0;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, false, &v);
-	return (uint32_t)v;
+	return harness_cfg_read(e->vm, SLOT, reg, size);
 }
 
 static void cfgw(struct env *e, unsigned reg, unsigned size, uint32_t val)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = val;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, true, &v);
+	harness_cfg_write(e->vm, SLOT, reg, size, val);
 }
 
 static uint64_t mr(struct env *e, uint64_t off, unsigned size)
 {
-	uint64_t v = 0;
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, false, &v),
-			 0);
-	return v;
+	return harness_mmio_read(e->vm, e->bar0 + off, size);
 }
 
 static void mw(struct env *e, uint64_t off, unsigned size, uint64_t v)
 {
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, true, &v), 0);
-}
-
-static struct vm *vm_new(void)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-	assert_non_null(vm);
-	vm->kvm_fd = vm->vm_fd = -1;
-	vm->cfg = config_new();
-	vm->ev = evloop_new();
-	assert_non_null(vm->ev);
-	atomic_store(&vm->exit_code, -1);
-	iobus_init(&vm->bus);
-	return vm;
-}
-
-static void vm_free(struct vm *vm)
-{
-	vm_run_destroy_hooks(vm);
-	pci_fini_all(vm);
-	iobus_fini(&vm->bus);
-	evloop_free(vm->ev);
-	config_free(vm->cfg);
-	free(vm);
-}
-
-static void *loop_thread(void *opaque)
-{
-	evloop_run(opaque);
-	return NULL;
+	harness_mmio_write(e->vm, e->bar0 + off, size, v);
 }
 
 /* -s SLOT,virtio-console,opts as the command line does it: legacy_config's result. */
 static int add_device(struct vm *vm, const char *opts)
 {
-	const struct pci_devemu *emu = pci_emul_find("virtio-console");
-	assert_non_null(emu);
-	assert_non_null(emu->legacy_config);
-	char path[32];
-	snprintf(path, sizeof(path), "pci.0.%d.0", SLOT);
-	struct cfgnode *dev = config_node_create(vm->cfg, path);
-	assert_int_equal(config_set(dev, "device", "virtio-console"), 0);
-	return emu->legacy_config(dev, opts);
+	assert_non_null(pci_emul_find("virtio-console")->legacy_config);
+	return harness_add_device(vm, SLOT, "virtio-console", opts);
 }
 
 static void make_dir(struct env *e)
@@ -177,7 +136,7 @@ static void env_start(struct env *e, const char *opts)
 	}
 	e->bar0 = cfgr(e, PCIR_BAR0, 4) & ~0xfULL;
 	cfgw(e, PCIR_COMMAND, 2, 0x6);
-	assert_int_equal(pthread_create(&e->loop, NULL, loop_thread, e->vm->ev), 0);
+	assert_int_equal(pthread_create(&e->loop, NULL, harness_loop_thread, e->vm->ev), 0);
 	e->loop_running = true;
 }
 
@@ -193,7 +152,7 @@ static void stop_loop(struct env *e)
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	e->vm = vm_new();
+	e->vm = harness_vm_new();
 	make_dir(e);
 	*state = e;
 	return 0;
@@ -214,7 +173,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	stop_loop(e);
-	vm_free(e->vm);
+	harness_vm_free(e->vm);
 	free(e->ram);
 	for (int i = 0; i < 4; i++)
 		unlink(e->path[i]);
@@ -544,7 +503,7 @@ static const char *dev_get(struct vm *vm, const char *key)
 
 static void test_conf_good(void **state)
 {
-	struct vm *vm = vm_new();
+	struct vm *vm = harness_vm_new();
 	assert_int_equal(add_device(vm, "port1=/tmp/x/one.sock,org.qemu.guest_agent.0=/tmp/x/ga"),
 			 0);
 	assert_string_equal(dev_get(vm, "port.0.name"), "port1");
@@ -552,12 +511,12 @@ static void test_conf_good(void **state)
 	assert_string_equal(dev_get(vm, "port.1.name"), "org.qemu.guest_agent.0");
 	assert_string_equal(dev_get(vm, "port.1.path"), "/tmp/x/ga");
 	assert_null(dev_get(vm, "port.2.name"));
-	vm_free(vm);
+	harness_vm_free(vm);
 	/* no options: a device without ports, as bhyve allows */
-	vm = vm_new();
+	vm = harness_vm_new();
 	assert_int_equal(add_device(vm, NULL), 0);
 	assert_null(dev_get(vm, "port.0.name"));
-	vm_free(vm);
+	harness_vm_free(vm);
 }
 
 static void test_conf_port_count(void **state)
@@ -567,9 +526,9 @@ static void test_conf_port_count(void **state)
 		char item[48];
 		snprintf(item, sizeof(item), "%sp%d=/tmp/x/p%d", i ? "," : "", i, i);
 		strcat(opts, item);
-		struct vm *vm = vm_new();
+		struct vm *vm = harness_vm_new();
 		assert_int_equal(add_device(vm, opts), i < 16 ? 0 : -EINVAL);
-		vm_free(vm);
+		harness_vm_free(vm);
 	}
 }
 
@@ -588,21 +547,21 @@ static void test_conf_bad(void **state)
 	    "caf\xc3\xa9=/tmp/x/1",  /* not ASCII */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct vm *vm = vm_new();
+		struct vm *vm = harness_vm_new();
 		assert_int_equal(add_device(vm, bad[i]), -EINVAL);
-		vm_free(vm);
+		harness_vm_free(vm);
 	}
 	/* a socket path longer than sun_path, a name longer than 255 characters */
 	char opts[400];
 	memset(opts, 'n', sizeof(opts));
 	snprintf(opts + 256, sizeof(opts) - 256, "=/tmp/x/1");
-	struct vm *vm = vm_new();
+	struct vm *vm = harness_vm_new();
 	assert_int_equal(add_device(vm, opts), -EINVAL);
-	vm_free(vm);
+	harness_vm_free(vm);
 	snprintf(opts, sizeof(opts), "a=/tmp/%0120d", 0);
-	vm = vm_new();
+	vm = harness_vm_new();
 	assert_int_equal(add_device(vm, opts), -EINVAL);
-	vm_free(vm);
+	harness_vm_free(vm);
 }
 
 /* Settings given as config variables (-o, -k) are checked when the device starts. */
@@ -620,7 +579,7 @@ static void test_conf_tree(void **state)
 	};
 	uint8_t *ram = calloc(1, 1 << 20);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct vm *vm = vm_new();
+		struct vm *vm = harness_vm_new();
 		guestmem_init_from(&vm->mem, ram, 1 << 20, 0);
 		assert_int_equal(add_device(vm, NULL), 0);
 		for (int k = 0; k < 2 && bad[i][k]; k++) {
@@ -629,7 +588,7 @@ static void test_conf_tree(void **state)
 			assert_int_equal(config_set_assignment(vm->cfg, a), 0);
 		}
 		assert_int_not_equal(pci_init_all(vm), 0);
-		vm_free(vm);
+		harness_vm_free(vm);
 	}
 	free(ram);
 	/* port 3 alone: max_nr_ports 4, queues for ports 0-3 */
@@ -691,13 +650,13 @@ static void test_socket_refuses_clobber(void **state)
 	assert_memory_equal(buf, "keep", 4);
 
 	/* a live socket (someone listening): refused, and not removed at destroy */
-	struct vm *vm2 = vm_new();
+	struct vm *vm2 = harness_vm_new();
 	guestmem_init_from(&vm2->mem, e->ram, 1 << 20, 0);
 	int s = bound_socket(e->path[1], true);
 	snprintf(opts, sizeof(opts), "beta=%s", e->path[1]);
 	assert_int_equal(add_device(vm2, opts), 0);
 	assert_int_not_equal(pci_init_all(vm2), 0);
-	vm_free(vm2);
+	harness_vm_free(vm2);
 	assert_int_equal(access(e->path[1], F_OK), 0);
 	close(s);
 }

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "vm_harness.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,71 +86,28 @@ struct env {
 
 static uint32_t cfgr(struct env *e, unsigned reg, unsigned size)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = 0;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, false, &v);
-	return (uint32_t)v;
+	return harness_cfg_read(e->vm, SLOT, reg, size);
 }
 
 static void cfgw(struct env *e, unsigned reg, unsigned size, uint32_t val)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = val;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, true, &v);
+	harness_cfg_write(e->vm, SLOT, reg, size, val);
 }
 
 static uint64_t mr(struct env *e, uint64_t off, unsigned size)
 {
-	uint64_t v = 0;
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, false, &v),
-			 0);
-	return v;
+	return harness_mmio_read(e->vm, e->bar0 + off, size);
 }
 
 static void mw(struct env *e, uint64_t off, unsigned size, uint64_t v)
 {
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, true, &v), 0);
-}
-
-static struct vm *vm_new(void)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-	assert_non_null(vm);
-	vm->kvm_fd = vm->vm_fd = -1;
-	vm->cfg = config_new();
-	vm->ev = evloop_new();
-	assert_non_null(vm->ev);
-	atomic_store(&vm->exit_code, -1);
-	iobus_init(&vm->bus);
-	return vm;
-}
-
-static void vm_free(struct vm *vm)
-{
-	vm_run_destroy_hooks(vm);
-	pci_fini_all(vm);
-	iobus_fini(&vm->bus);
-	evloop_free(vm->ev);
-	config_free(vm->cfg);
-	free(vm);
-}
-
-static void *loop_thread(void *opaque)
-{
-	evloop_run(opaque);
-	return NULL;
+	harness_mmio_write(e->vm, e->bar0 + off, size, v);
 }
 
 /* -s SLOT,virtio-net[,opts] as the command line does it; 0 or the legacy_config error. */
 static int add_device(struct vm *vm, const char *opts)
 {
-	const struct pci_devemu *emu = pci_emul_find("virtio-net");
-	assert_non_null(emu);
-	char path[32];
-	snprintf(path, sizeof(path), "pci.0.%d.0", SLOT);
-	struct cfgnode *dev = config_node_create(vm->cfg, path);
-	assert_int_equal(config_set(dev, "device", "virtio-net"), 0);
-	return emu->legacy_config ? emu->legacy_config(dev, opts) : 0;
+	return harness_add_device(vm, SLOT, "virtio-net", opts);
 }
 
 /* A VM with the device made from `opts`: 0, or pci_init_all's error (env freed then). */
@@ -156,7 +115,7 @@ static int env_open(struct env **out, const char *opts)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	e->peer = e->ps = -1;
-	e->vm = vm_new();
+	e->vm = harness_vm_new();
 	e->ram = calloc(1, GUEST_MEM);
 	guestmem_init_from(&e->vm->mem, e->ram, GUEST_MEM, 0);
 	assert_int_equal(config_set(e->vm->cfg, "name", "testvm"), 0);
@@ -164,7 +123,7 @@ static int env_open(struct env **out, const char *opts)
 	if (rc == 0)
 		rc = pci_init_all(e->vm);
 	if (rc) {
-		vm_free(e->vm);
+		harness_vm_free(e->vm);
 		free(e->ram);
 		free(e);
 		*out = NULL;
@@ -209,7 +168,7 @@ static struct env *env_socket(const char *extra)
 
 static void start_loop(struct env *e)
 {
-	assert_int_equal(pthread_create(&e->loop, NULL, loop_thread, e->vm->ev), 0);
+	assert_int_equal(pthread_create(&e->loop, NULL, harness_loop_thread, e->vm->ev), 0);
 	e->loop_running = true;
 }
 
@@ -219,7 +178,7 @@ static void env_close(struct env *e)
 		evloop_stop(e->vm->ev, 0);
 		pthread_join(e->loop, NULL);
 	}
-	vm_free(e->vm);
+	harness_vm_free(e->vm);
 	if (e->peer >= 0)
 		close(e->peer);
 	if (e->ps >= 0)

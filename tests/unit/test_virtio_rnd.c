@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "vm_harness.h"
+
 #include "config/config.h"
 #include "core/vm.h"
 #include "pci/pci.h"
@@ -40,77 +42,34 @@ struct env {
 
 static uint32_t cfgr(struct env *e, unsigned reg, unsigned size)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = 0;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, false, &v);
-	return (uint32_t)v;
+	return harness_cfg_read(e->vm, SLOT, reg, size);
 }
 
 static void cfgw(struct env *e, unsigned reg, unsigned size, uint32_t val)
 {
-	uint64_t a = 0x80000000u | (SLOT << 11) | (reg & 0xfc), v = val;
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcf8, 4, true, &a);
-	iobus_dispatch(&e->vm->bus, IOBUS_PIO, 0xcfc + (reg & 3), size, true, &v);
+	harness_cfg_write(e->vm, SLOT, reg, size, val);
 }
 
 static uint64_t mr(struct env *e, uint64_t off, unsigned size)
 {
-	uint64_t v = 0;
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, false, &v),
-			 0);
-	return v;
+	return harness_mmio_read(e->vm, e->bar0 + off, size);
 }
 
 static void mw(struct env *e, uint64_t off, unsigned size, uint64_t v)
 {
-	assert_int_equal(iobus_dispatch(&e->vm->bus, IOBUS_MMIO, e->bar0 + off, size, true, &v), 0);
-}
-
-static struct vm *vm_new(void)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-	assert_non_null(vm);
-	vm->kvm_fd = vm->vm_fd = -1;
-	vm->cfg = config_new();
-	vm->ev = evloop_new();
-	assert_non_null(vm->ev);
-	atomic_store(&vm->exit_code, -1);
-	iobus_init(&vm->bus);
-	return vm;
-}
-
-static void vm_free(struct vm *vm)
-{
-	vm_run_destroy_hooks(vm);
-	pci_fini_all(vm);
-	iobus_fini(&vm->bus);
-	evloop_free(vm->ev);
-	config_free(vm->cfg);
-	free(vm);
-}
-
-static void *loop_thread(void *opaque)
-{
-	evloop_run(opaque);
-	return NULL;
+	harness_mmio_write(e->vm, e->bar0 + off, size, v);
 }
 
 /* -s SLOT,virtio-rnd[,opts] as the command line does it; 0 or the legacy_config error. */
 static int add_device(struct vm *vm, const char *opts)
 {
-	const struct pci_devemu *emu = pci_emul_find("virtio-rnd");
-	assert_non_null(emu);
-	char path[32];
-	snprintf(path, sizeof(path), "pci.0.%d.0", SLOT);
-	struct cfgnode *dev = config_node_create(vm->cfg, path);
-	assert_int_equal(config_set(dev, "device", "virtio-rnd"), 0);
-	return emu->legacy_config ? emu->legacy_config(dev, opts) : 0;
+	return harness_add_device(vm, SLOT, "virtio-rnd", opts);
 }
 
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	e->vm = vm_new();
+	e->vm = harness_vm_new();
 	e->ram = calloc(1, GUEST_MEM);
 	guestmem_init_from(&e->vm->mem, e->ram, GUEST_MEM, 0);
 	assert_int_equal(add_device(e->vm, NULL), 0);
@@ -145,7 +104,7 @@ static int teardown(void **state)
 {
 	struct env *e = *state;
 	stop_loop(e);
-	vm_free(e->vm);
+	harness_vm_free(e->vm);
 	free(e->ram);
 	free(e);
 	return 0;
@@ -244,27 +203,27 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 static void test_options_rejected(void **state)
 {
-	struct vm *vm = vm_new();
+	struct vm *vm = harness_vm_new();
 	assert_int_equal(add_device(vm, ""), 0);
-	vm_free(vm);
+	harness_vm_free(vm);
 
-	vm = vm_new();
+	vm = harness_vm_new();
 	assert_int_equal(add_device(vm, "foo"), -EINVAL);
-	vm_free(vm);
+	harness_vm_free(vm);
 
-	vm = vm_new();
+	vm = harness_vm_new();
 	assert_int_equal(add_device(vm, "bar=1"), -EINVAL);
-	vm_free(vm);
+	harness_vm_free(vm);
 
 	/* a setting that reaches the device through -o: init refuses it */
-	vm = vm_new();
+	vm = harness_vm_new();
 	uint8_t ram[4096];
 	guestmem_init_from(&vm->mem, ram, sizeof(ram), 0);
 	assert_int_equal(add_device(vm, NULL), 0);
 	assert_int_equal(config_set_assignment(vm->cfg, "pci.0.3.0.seed=42"), 0);
 	assert_int_not_equal(pci_init_all(vm), 0);
 	assert_null(pci_find_dev(vm, 0, SLOT, 0));
-	vm_free(vm);
+	harness_vm_free(vm);
 }
 
 static void test_identity(void **state)
@@ -347,7 +306,7 @@ static void test_budget_continues(void **state)
 	while (get_used(e, QSIZE, &id, &len))
 		done++;
 	assert_true(done > 0 && done < n); /* bounded work per kick */
-	assert_int_equal(pthread_create(&e->loop, NULL, loop_thread, e->vm->ev), 0);
+	assert_int_equal(pthread_create(&e->loop, NULL, harness_loop_thread, e->vm->ev), 0);
 	e->loop_running = true;
 	for (int tries = 0; tries < 400 && done < n; tries++) {
 		while (get_used(e, QSIZE, &id, &len)) {
