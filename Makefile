@@ -18,12 +18,21 @@ CFLAGS += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fstack-protector-str
 	  $(SANFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 LDLIBS += -lpthread -luring
+# vm (the manager) talks netlink through libnl-route.
+NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+NL_LIBS := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
+CFLAGS += $(NL_CFLAGS)
 
 # Every .c under src/ except the programs' own folders is part of the VMM library.
 PROGS := bhyve bhyvectl
-PROG_DIRS := $(PROGS:%=src/%/)
+PROG_DIRS := $(PROGS:%=src/%/) src/vm/
 LIB_SRCS := $(filter-out $(PROG_DIRS:%=%%),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+# vm, the manager: src/vm/ plus the control-socket client; it drives bhyve only through its
+# command line and control socket. Its modules (all but main.c) are also linked into its unit tests.
+VM_OBJS := $(filter-out $(BUILD)/src/vm/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/vm/*.c))) \
+	   $(BUILD)/src/ctl/ctlclient.o $(BUILD)/src/ctl/ctlproto.o
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -32,7 +41,7 @@ GUEST_SRCS := $(wildcard tests/guests/*.S)
 GUEST_BINS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/guests/%.bin)
 
 .PHONY: all tests guests clean check format
-all: $(foreach p,$(PROGS),$(if $(wildcard src/$(p)/*.c),$(BUILD)/$(p)))
+all: $(foreach p,$(PROGS),$(if $(wildcard src/$(p)/*.c),$(BUILD)/$(p))) $(BUILD)/vm
 
 tests: all $(UNIT_BINS) guests
 guests: $(GUEST_BINS)
@@ -45,6 +54,14 @@ $(BUILD)/%.o: %.c
 .SECONDEXPANSION:
 $(PROGS:%=$(BUILD)/%): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$$(notdir $$@)/*.c)) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/vm: $(BUILD)/src/vm/main.o $(VM_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS)
+
+# Unit tests of the manager (test_vm_*.c) link its modules instead of the VMM library.
+$(BUILD)/tests/test_vm_%: $(BUILD)/tests/unit/test_vm_%.o $(VM_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) -lcmocka
 
 # Unit tests share the fake-VM harness in tests/unit/vm_harness.c.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/vm_harness.o $(LIB_OBJS)

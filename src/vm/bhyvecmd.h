@@ -1,0 +1,50 @@
+/* The bhyve command line for a guest, built from its config as vm-bhyve's vm-run does: slot 0
+ * hostbridge, 31 lpc, the install ISO at install_slot, then from start_slot disks, NICs,
+ * virtio-rnd, virtio-console. Pure logic (golden-tested): no files are touched. */
+#ifndef VM_BHYVECMD_H
+#define VM_BHYVECMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vm/vmconf.h"
+
+struct bhyvecmd_input {
+	const char *name;	/* guest name (also bhyve's VM name) */
+	const char *dir;	/* guest folder: relative disk/kernel paths resolve here */
+	const struct vmconf *conf;
+	const char *bhyve;	/* path to bhyve, argv[0] */
+	const char *iso;	/* `vm install`: image attached read-only at install_slot, or NULL */
+	bool com_stdio;		/* `start -f` / tmux: com1 on stdio instead of a pty */
+};
+
+/* One guest NIC: the supervisor creates the tap (unless `device` is set), attaches it to the
+ * switch (when set and it exists) and removes what it created when bhyve exits. */
+struct bhyvecmd_nic {
+	int index;		/* N of networkN_* */
+	char tap[16];		/* interface bhyve attaches to */
+	char sw[64];		/* networkN_switch, or "" */
+	char mac[18];		/* networkN_mac, or "" (then bhyve derives one) */
+	bool existing;		/* networkN_device: an existing interface, never created or destroyed */
+};
+
+struct bhyvecmd {
+	char **argv;		/* NULL-terminated */
+	int argc;
+	struct bhyvecmd_nic *nics;
+	int nnics;
+	/* One line per key kbhyve ignores or maps differently, e.g.
+	 * "graphics=\"yes\": no framebuffer in kbhyve, ignored" (NULL-terminated). */
+	char **warnings;
+	int nwarnings;
+	/* Console devices the supervisor records in <guest>/console: "com1=<dir>/com1" etc. */
+	char **consoles;
+	int nconsoles;
+};
+
+/* 0, or -EINVAL with a one-line message naming the key (missing cpu/memory/loader, a loader kbhyve
+ * cannot run, a bad value). */
+int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *err, size_t errlen);
+void bhyvecmd_free(struct bhyvecmd *c);
+
+#endif

@@ -1,0 +1,44 @@
+/* The `vm` subcommands: each takes the arguments after its name (argv[0] is the subcommand) and
+ * returns the process exit status (0 ok, 1 failure; usage errors print usage and return 1). */
+#ifndef VM_CMDS_H
+#define VM_CMDS_H
+
+#include "vm/settings.h"
+
+typedef int (*vm_cmd_fn)(struct vm_settings *s, int argc, char **argv);
+
+/* cmd_misc.c */
+int cmd_init(struct vm_settings *s, int argc, char **argv);
+int cmd_get(struct vm_settings *s, int argc, char **argv);
+int cmd_set(struct vm_settings *s, int argc, char **argv);
+
+/* cmd_guest.c: guests on disk */
+int cmd_create(struct vm_settings *s, int argc, char **argv);
+int cmd_list(struct vm_settings *s, int argc, char **argv);
+int cmd_info(struct vm_settings *s, int argc, char **argv);
+int cmd_destroy(struct vm_settings *s, int argc, char **argv);
+int cmd_rename(struct vm_settings *s, int argc, char **argv);
+int cmd_configure(struct vm_settings *s, int argc, char **argv);
+int cmd_add(struct vm_settings *s, int argc, char **argv);
+
+/* cmd_datastore.c */
+int cmd_datastore(struct vm_settings *s, int argc, char **argv);
+
+/* cmd_switch.c */
+int cmd_switch(struct vm_settings *s, int argc, char **argv);
+
+/* cmd_run.c: running guests */
+int cmd_start(struct vm_settings *s, int argc, char **argv);
+int cmd_install(struct vm_settings *s, int argc, char **argv);
+int cmd_stop(struct vm_settings *s, int argc, char **argv);
+int cmd_restart(struct vm_settings *s, int argc, char **argv);
+int cmd_poweroff(struct vm_settings *s, int argc, char **argv);
+int cmd_reset(struct vm_settings *s, int argc, char **argv);
+int cmd_startall(struct vm_settings *s, int argc, char **argv);
+int cmd_stopall(struct vm_settings *s, int argc, char **argv);
+int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv); /* `vm _run` */
+
+/* cmd_console.c */
+int cmd_console(struct vm_settings *s, int argc, char **argv);
+
+#endif

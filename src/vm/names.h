@@ -1,0 +1,31 @@
+/* Names and identifiers: guest and switch name rules (vm-bhyve's), MACs, UUIDs, tap names. Pure. */
+#ifndef VM_NAMES_H
+#define VM_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* vm-bhyve's guest name rule ^[a-z0-9][.a-z0-9_-]{0,229}[a-z0-9]$ (so at least 2 characters). */
+bool guest_name_valid(const char *name);
+/* Switch names: [A-Za-z0-9_-], 1..12 chars, so that "vm-<name>" fits IFNAMSIZ. */
+bool switch_name_valid(const char *name);
+/* Linux interface names: 1..15 chars, no '/', ':' or whitespace, not "." or "..". */
+bool ifname_valid(const char *name);
+
+/* vm-bhyve's guest MAC: 58:9c:fc:0X:XX:XX (bhyve's OUI, locally chosen low bits) from a hash of
+ * guest name, NIC index and a seed (time at creation). out gets "58:9c:fc:0x:xx:xx". */
+void mac_generate(const char *guest, int nic, uint64_t seed, char out[18]);
+/* aa:bb:cc:dd:ee:ff, unicast (bit 0 of the first octet clear). */
+bool mac_valid(const char *mac);
+/* A random version-4 UUID from getrandom (not pure: reads the kernel's RNG). */
+int uuid_generate(char out[37]);
+bool uuid_valid(const char *uuid);
+
+/* The tap for NIC n of guest: networkN_name when set, else "vmt-<guest>-<n>" when that fits 15
+ * characters, else "vmt-<8 hex of a hash of guest>-<n>". Predictable: the same every start. */
+void tap_name(const char *guest, int nic, char out[16]);
+/* The bridge for switch name: "vm-<name>". */
+void bridge_name(const char *sw, char out[16]);
+
+#endif

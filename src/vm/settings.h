@@ -1,0 +1,38 @@
+/* Where `vm` keeps things. /etc/kbhyve.conf (path overridable with $KBHYVE_CONF) plays the part of
+ * FreeBSD's rc.conf: vm_dir, vm_list, vm_delay. $vm_dir in the environment overrides the file.
+ * $vm_dir holds vm-bhyve's layout: .config/system.conf, .templates/, .iso/, .img/, <guest>/. */
+#ifndef VM_SETTINGS_H
+#define VM_SETTINGS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vm/vmconf.h"
+
+struct vm_settings {
+	char rc_path[PATH_MAX];	     /* /etc/kbhyve.conf */
+	char vm_dir[PATH_MAX];	     /* the default datastore */
+	struct vmconf *rc;	     /* /etc/kbhyve.conf (empty when the file is missing) */
+	struct vmconf *sys;	     /* $vm_dir/.config/system.conf (empty before `vm init`) */
+	char sys_path[PATH_MAX];     /* $vm_dir/.config/system.conf */
+	char bhyve[PATH_MAX];	     /* the bhyve binary: $KBHYVE_BHYVE, next to vm, or from PATH */
+	char self[PATH_MAX];	     /* this vm binary (/proc/self/exe), for the supervisor */
+	char share_dir[PATH_MAX];    /* sample templates: $KBHYVE_SHARE, <prefix>/share/kbhyve, or the source tree */
+};
+
+/* Read /etc/kbhyve.conf and system.conf. Fails (-ENOENT, message in err) when vm_dir is unset. */
+int settings_load(struct vm_settings *s, char *err, size_t errlen);
+/* 0 when $vm_dir has been initialised (`vm init`), else -ENOENT with "run vm init" in err. */
+int settings_require_init(const struct vm_settings *s, char *err, size_t errlen);
+int settings_save_system(struct vm_settings *s, char *err, size_t errlen);
+void settings_free(struct vm_settings *s);
+
+/* The folder of datastore `ds` ("default" is $vm_dir): 0, or -ENOENT with a message. */
+int datastore_path(const struct vm_settings *s, const char *ds, char *out, size_t outlen, char *err,
+		   size_t errlen);
+/* The datastores' names, "default" first (NULL-terminated, malloc'd; free with free_strv). */
+char **datastore_names(const struct vm_settings *s);
+void free_strv(char **v);
+
+#endif
