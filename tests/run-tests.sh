@@ -61,6 +61,20 @@ tests/guests/ctl.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
+echo "== vm, the manager: guests on disk, switches in a private network namespace (ASan/UBSan)"
+for t in tests/vm/*.sh; do
+	[ -e "$t" ] || continue
+	"$t" build-san >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	before=$((pass + fail))
+	count_tap
+	if [ "$rc" != 0 ] && [ $((pass + fail)) = "$before" ]; then
+		echo "not ok - $t did not run (exit $rc)"
+		fail=$((fail + 1))
+	fi
+done
+
 echo "== fuzz targets (libFuzzer, ASan/UBSan), ${FUZZ_SECONDS:-10} s each"
 if make -j2 fuzz >"$log" 2>&1; then
 	tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-fuzz >"$log" 2>&1
