@@ -22,8 +22,9 @@ bool mac_valid(const char *mac);
 int uuid_generate(char out[37]);
 bool uuid_valid(const char *uuid);
 
-/* The tap for NIC n of guest: networkN_name when set, else "vmt-<guest>-<n>" when that fits 15
- * characters, else "vmt-<8 hex of a hash of guest>-<n>". Predictable: the same every start. */
+/* The generated tap name for NIC n of guest: "vmt-<guest>-<n>" when that fits 15 characters, else
+ * "vmt-<8 hex of a hash of guest>-<n % 100>". Predictable: the same every start. (networkN_name,
+ * when set, replaces it: the caller checks the config first; bhyvecmd_build does.) */
 void tap_name(const char *guest, int nic, char out[16]);
 /* The bridge for switch name: "vm-<name>". */
 void bridge_name(const char *sw, char out[16]);
