@@ -1,9 +1,185 @@
-/* PLACEHOLDER: replaced by the real implementation (owner writes this file). */
+/* Guests on disk: <datastore>/<name>/<name>.conf, found across every datastore. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "vm/guest.h"
-int guest_open(const struct vm_settings *s, const char *name, struct guest *g, char *err, size_t errlen) { return -ENOSYS; }
-void guest_close(struct guest *g) {}
-int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n) { return -ENOSYS; }
-void guest_list_free(struct guest *v, size_t n) {}
-void guest_log(const struct guest *g, const char *fmt, ...) {}
+#include "vm/names.h"
+
+#define GUEST_LOG_MAX (1024 * 1024)
+
+/* Fill g's paths for guest name in the datastore at dspath. */
+static int guest_paths(struct guest *g, const char *ds, const char *dspath, const char *name)
+{
+	memset(g, 0, sizeof(*g));
+	if (strlen(name) >= sizeof(g->name) || strlen(ds) >= sizeof(g->ds))
+		return -ENAMETOOLONG;
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	snprintf(g->ds, sizeof(g->ds), "%s", ds);
+	if (snprintf(g->dir, sizeof(g->dir), "%s/%s", dspath, name) >= (int)sizeof(g->dir) ||
+	    snprintf(g->conf_path, sizeof(g->conf_path), "%s/%s.conf", g->dir, name) >=
+		(int)sizeof(g->conf_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static bool is_file(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int guest_open(const struct vm_settings *s, const char *name, struct guest *g, char *err,
+	       size_t errlen)
+{
+	memset(g, 0, sizeof(*g));
+	if (!guest_name_valid(name)) {
+		snprintf(err, errlen,
+			 "'%s' is not a valid guest name (lower-case letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)",
+			 name);
+		return -EINVAL;
+	}
+	char **ds = datastore_names(s);
+	if (!ds) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int r = -ENOENT;
+	for (size_t i = 0; ds[i]; i++) {
+		char path[PATH_MAX], e2[256];
+		if (datastore_path(s, ds[i], path, sizeof(path), e2, sizeof(e2)) < 0)
+			continue;
+		if (guest_paths(g, ds[i], path, name) < 0 || !is_file(g->conf_path))
+			continue;
+		/* the first datastore holding it wins; an unreadable conf is reported as such */
+		r = vmconf_load(&g->conf, g->conf_path, err, errlen);
+		break;
+	}
+	free_strv(ds);
+	if (r == -ENOENT) {
+		memset(g, 0, sizeof(*g));
+		snprintf(err, errlen, "%s: no such guest", name);
+	} else if (r < 0) {
+		g->conf = NULL;
+		r = -EINVAL;
+	}
+	return r;
+}
+
+void guest_close(struct guest *g)
+{
+	vmconf_free(g->conf);
+	g->conf = NULL;
+}
+
+static int cmp_guest(const void *a, const void *b)
+{
+	const struct guest *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->ds, y->ds);
+}
+
+int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	char **ds = datastore_names(s);
+	if (!ds)
+		return -ENOMEM;
+	struct guest *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r = 0;
+	for (size_t i = 0; ds[i] && r == 0; i++) {
+		char path[PATH_MAX], e2[256];
+		if (datastore_path(s, ds[i], path, sizeof(path), e2, sizeof(e2)) < 0)
+			continue;
+		DIR *d = opendir(path);
+		if (!d)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!guest_name_valid(e->d_name))
+				continue;
+			struct guest g;
+			if (guest_paths(&g, ds[i], path, e->d_name) < 0 || !is_file(g.conf_path))
+				continue;
+			char lerr[512];
+			if (vmconf_load(&g.conf, g.conf_path, lerr, sizeof(lerr)) < 0) {
+				/* still listed, with no settings, so that the user sees it exists */
+				fprintf(stderr, "vm: warning: %s\n", lerr);
+				g.conf = vmconf_new();
+				if (!g.conf) {
+					r = -ENOMEM;
+					break;
+				}
+			}
+			if (cnt == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct guest *nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					vmconf_free(g.conf);
+					r = -ENOMEM;
+					break;
+				}
+				v = nv;
+			}
+			v[cnt++] = g;
+		}
+		closedir(d);
+	}
+	free_strv(ds);
+	if (r < 0) {
+		guest_list_free(v, cnt);
+		return r;
+	}
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_guest);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void guest_list_free(struct guest *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		guest_close(&v[i]);
+	free(v);
+}
+
+void guest_log(const struct guest *g, const char *fmt, ...)
+{
+	char path[PATH_MAX + 16], old[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/vm-bhyve.log", g->dir);
+	struct stat st;
+	if (stat(path, &st) == 0 && st.st_size >= GUEST_LOG_MAX) {
+		snprintf(old, sizeof(old), "%s.0", path);
+		rename(path, old);
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	char line[2048];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	size_t n = strftime(line, sizeof(line), "%b %d %H:%M:%S: ", &tm);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+	line[n++] = '\n';
+	/* one write: lines from the supervisor and commands do not interleave */
+	ssize_t w = write(fd, line, n);
+	(void)w;
+	close(fd);
+}

@@ -34,5 +34,10 @@ int datastore_path(const struct vm_settings *s, const char *ds, char *out, size_
 /* The datastores' names, "default" first (NULL-terminated, malloc'd; free with free_strv). */
 char **datastore_names(const struct vm_settings *s);
 void free_strv(char **v);
+/* The space-separated words of s (NULL or "" give an empty vector); NULL-terminated, malloc'd;
+ * NULL only when out of memory. */
+char **strv_split(const char *s);
+/* Position of word in v, or -1. */
+int strv_index(char *const *v, const char *word);
 
 #endif
