@@ -1,6 +1,598 @@
-/* PLACEHOLDER: replaced by the real implementation (owner writes this file). */
+/* The bhyve command line for a guest (see bhyvecmd.h). Devices are numbered as vm-bhyve's vm-run
+ * does: disks are functions 0-7 of consecutive slots from start_slot, NICs functions of the next
+ * slot(s), then virtio-rnd and virtio-console one slot each. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "vm/bhyvecmd.h"
-int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *err, size_t errlen) { return -ENOSYS; }
-void bhyvecmd_free(struct bhyvecmd *c) {}
+#include "vm/names.h"
+#include "vm/settings.h"
+
+#define MAX_DEVS 64	     /* diskN / networkN indices looked at */
+#define MAX_VTCON 16	     /* virt_console0..15 */
+#define MAX_SLOT 31	     /* slot 31 is the LPC bridge */
+
+/* A growing NULL-terminated string vector. */
+struct strvec {
+	char **v;
+	int n, cap;
+	bool oom;
+};
+
+static void sv_push(struct strvec *s, char *str)
+{
+	if (!str) {
+		s->oom = true;
+		return;
+	}
+	if (s->n + 2 > s->cap) {
+		int cap = s->cap ? s->cap * 2 : 16;
+		char **v = realloc(s->v, (size_t)cap * sizeof(*v));
+		if (!v) {
+			free(str);
+			s->oom = true;
+			return;
+		}
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+}
+
+static void sv_add(struct strvec *s, const char *str)
+{
+	sv_push(s, strdup(str));
+}
+
+static void sv_addf(struct strvec *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sv_addf(struct strvec *s, const char *fmt, ...)
+{
+	char *str = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vasprintf(&str, fmt, ap);
+	va_end(ap);
+	sv_push(s, r < 0 ? NULL : str);
+}
+
+static void sv_free(struct strvec *s)
+{
+	for (int i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+struct build {
+	const struct bhyvecmd_input *in;
+	struct strvec args, warn, cons;
+	struct bhyvecmd_nic *nics;
+	int nnics;
+	char *err;
+	size_t errlen;
+};
+
+static int fail(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct build *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->err, b->errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *get(const struct build *b, const char *key)
+{
+	return vmconf_get(b->in->conf, key);
+}
+
+static const char *getn(const struct build *b, const char *prefix, int n, const char *suffix)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%s%d%s", prefix, n, suffix);
+	return get(b, key);
+}
+
+/* "no", "off", "false", "0" or empty: a key set to one of these asks for nothing. */
+static bool falsy(const char *v)
+{
+	return !v || !*v || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
+	       !strcasecmp(v, "false") || !strcmp(v, "0");
+}
+
+/* A decimal in [lo, hi], nothing else. */
+static bool parse_uint(const char *s, long lo, long hi, long *out)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return false;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* path as given when absolute, else <dir>/path. */
+static char *resolve(const struct build *b, const char *path)
+{
+	char *s = NULL;
+	if (path[0] == '/')
+		return strdup(path);
+	if (asprintf(&s, "%s/%s", b->in->dir, path) < 0)
+		return NULL;
+	return s;
+}
+
+/* bhyve splits device options on commas: a path holding one cannot be passed. */
+static int check_path(struct build *b, const char *key, const char *path)
+{
+	if (strchr(path, ','))
+		return fail(b, "%s=\"%s\": the path contains a comma, which bhyve's -s syntax cannot carry",
+			    key, path);
+	return 0;
+}
+
+/* Keys vm-bhyve knows that mean nothing on Linux/KVM, matched as prefixes. */
+static const struct {
+	const char *prefix;
+	const char *why;
+} ignored_keys[] = {
+	{ "graphics", "no framebuffer in kbhyve" },
+	{ "vnc_password", "no framebuffer in kbhyve" },
+	{ "xhci_mouse", "no xHCI tablet in kbhyve" },
+	{ "sound", "no HD audio in kbhyve" },
+	{ "passthru", "no PCI passthrough in kbhyve" },
+	{ "limit_", "no rctl(8) on Linux" },
+	{ "zfs_", "no ZFS datastores in kbhyve" },
+	{ "ahci_device_limit", "kbhyve attaches disks as virtio-blk" },
+	{ "nulliso_fix", "no UEFI in kbhyve" },
+	{ "uefi_vars", "no UEFI in kbhyve" },
+	{ "grub_", "no grub-bhyve on Linux" },
+	{ "bhyveload_", "no bhyveload on Linux" },
+	{ "loader_timeout", "no boot loader menu with loader=\"kernel\"" },
+};
+
+static void warn_ignored_keys(struct build *b)
+{
+	const struct vmconf *c = b->in->conf;
+	for (size_t i = 0; i < vmconf_count(c); i++) {
+		const char *k = vmconf_key_at(c, i), *v = vmconf_value_at(c, i);
+		if (vmconf_get(c, k) != v)
+			continue; /* a duplicate: only the last assignment counts */
+		for (size_t j = 0; j < sizeof(ignored_keys) / sizeof(ignored_keys[0]); j++) {
+			if (strncmp(k, ignored_keys[j].prefix, strlen(ignored_keys[j].prefix)) != 0)
+				continue;
+			if (!falsy(v))
+				sv_addf(&b->warn, "%s=\"%s\": %s, ignored", k, v, ignored_keys[j].why);
+			break;
+		}
+	}
+}
+
+static int check_loader(struct build *b)
+{
+	const char *l = get(b, "loader");
+	if (!l || !*l)
+		return fail(b, "loader is not set (kbhyve boots guests with loader=\"kernel\")");
+	if (!strcmp(l, "kernel"))
+		return 0;
+	if (!strncmp(l, "uefi", 4))
+		return fail(b, "loader=%s: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")", l);
+	if (!strcmp(l, "bhyveload"))
+		return fail(b, "loader=bhyveload: bhyveload loads FreeBSD kernels and does not exist on Linux (use loader=\"kernel\")");
+	if (!strcmp(l, "grub"))
+		return fail(b, "loader=grub: grub-bhyve does not exist on Linux (use loader=\"kernel\" with kernel=, initrd= and cmdline=)");
+	return fail(b, "loader=\"%s\": unknown loader (kbhyve supports loader=\"kernel\")", l);
+}
+
+static int add_cpu_mem(struct build *b)
+{
+	const char *cpu = get(b, "cpu"), *mem = get(b, "memory");
+	long ncpu;
+	if (!cpu || !*cpu)
+		return fail(b, "cpu is not set (e.g. cpu=\"2\")");
+	if (!parse_uint(cpu, 1, 65535, &ncpu))
+		return fail(b, "cpu=\"%s\": not a number of vCPUs", cpu);
+	char topo[96] = "";
+	static const char *const keys[] = { "sockets", "cores", "threads" };
+	for (int i = 0; i < 3; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "cpu_%s", keys[i]);
+		const char *v = get(b, key);
+		long n;
+		if (!v || !*v)
+			continue;
+		if (!parse_uint(v, 1, 65535, &n))
+			return fail(b, "%s=\"%s\": not a positive number", key, v);
+		size_t l = strlen(topo);
+		snprintf(topo + l, sizeof(topo) - l, ",%s=%ld", keys[i], n);
+	}
+	sv_add(&b->args, "-c");
+	sv_addf(&b->args, "%ld%s", ncpu, topo);
+
+	if (!mem || !*mem)
+		return fail(b, "memory is not set (e.g. memory=\"1G\")");
+	size_t digits = strspn(mem, "0123456789");
+	if (digits == 0 || (mem[digits] && (mem[digits + 1] || !strchr("kKmMgGtT", mem[digits]))) ||
+	    strspn(mem, "0") == digits)
+		return fail(b, "memory=\"%s\": expected a size such as 512M or 2G", mem);
+	sv_add(&b->args, "-m");
+	sv_add(&b->args, mem);
+	return 0;
+}
+
+static int add_disks(struct build *b, int *slot)
+{
+	int func = 0, n;
+	for (n = 0; n < MAX_DEVS; n++) {
+		const char *type = getn(b, "disk", n, "_type");
+		if (!type)
+			break;
+		const char *dev = getn(b, "disk", n, "_dev");
+		const char *name = getn(b, "disk", n, "_name");
+		const char *opts = getn(b, "disk", n, "_opts");
+		bool ro = false;
+		if (!strcmp(type, "ahci-hd") || !strcmp(type, "nvme")) {
+			sv_addf(&b->warn, "disk%d_type=\"%s\": attached as virtio-blk (kbhyve has no %s)", n,
+				type, !strcmp(type, "nvme") ? "NVMe" : "AHCI");
+		} else if (!strcmp(type, "ahci-cd")) {
+			sv_addf(&b->warn, "disk%d_type=\"ahci-cd\": attached as a read-only virtio-blk (kbhyve has no AHCI)",
+				n);
+			ro = true;
+		} else if (strcmp(type, "virtio-blk") != 0) {
+			return fail(b, "disk%d_type=\"%s\": not supported (kbhyve has virtio-blk)", n, type);
+		}
+		if (!name || !*name)
+			return fail(b, "disk%d_name is not set", n);
+		char *path;
+		if (!dev || !*dev || !strcmp(dev, "file")) {
+			if (!strcmp(name, "..") || !strncmp(name, "../", 3) || strstr(name, "/../"))
+				return fail(b, "disk%d_name=\"%s\": a file disk must live in the guest folder (use disk%d_dev=\"custom\" for other paths)",
+					    n, name, n);
+			path = resolve(b, name);
+		} else if (!strcmp(dev, "custom")) {
+			path = resolve(b, name);
+		} else if (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol")) {
+			return fail(b, "disk%d_dev=\"%s\": no ZFS volumes on Linux (use disk%d_dev=\"custom\" with a block device or file path)",
+				    n, dev, n);
+		} else if (!strcmp(dev, "iscsi")) {
+			return fail(b, "disk%d_dev=\"iscsi\": no iscsictl on Linux (use disk%d_dev=\"custom\" with the block device)",
+				    n, n);
+		} else {
+			return fail(b, "disk%d_dev=\"%s\": unknown (file, custom)", n, dev);
+		}
+		if (!path)
+			return -ENOMEM;
+		char key[32];
+		snprintf(key, sizeof(key), "disk%d_name", n);
+		if (check_path(b, key, path) < 0) {
+			free(path);
+			return -EINVAL;
+		}
+		if (func == 8) {
+			(*slot)++;
+			func = 0;
+		}
+		if (*slot >= MAX_SLOT) {
+			free(path);
+			return fail(b, "too many devices: no PCI slot left for disk%d", n);
+		}
+		sv_add(&b->args, "-s");
+		sv_addf(&b->args, "%d:%d,virtio-blk,%s%s%s%s", *slot, func, path, ro ? ",ro" : "",
+			opts && *opts ? "," : "", opts && *opts ? opts : "");
+		free(path);
+		func++;
+	}
+	if (n == MAX_DEVS && getn(b, "disk", n, "_type"))
+		return fail(b, "too many disks (at most %d)", MAX_DEVS);
+	if (func)
+		(*slot)++;
+	return 0;
+}
+
+static int add_nics(struct build *b, int *slot)
+{
+	int func = 0, n;
+	for (n = 0; n < MAX_DEVS; n++) {
+		const char *type = getn(b, "network", n, "_type");
+		if (!type)
+			break;
+		if (!strcmp(type, "e1000"))
+			sv_addf(&b->warn, "network%d_type=\"e1000\": attached as virtio-net (kbhyve has no e1000)", n);
+		else if (strcmp(type, "virtio-net") != 0)
+			return fail(b, "network%d_type=\"%s\": not supported (kbhyve has virtio-net)", n, type);
+		struct bhyvecmd_nic nic = { .index = n };
+		const char *device = getn(b, "network", n, "_device");
+		const char *tapname = getn(b, "network", n, "_name");
+		const char *sw = getn(b, "network", n, "_switch");
+		const char *mac = getn(b, "network", n, "_mac");
+		const char *span = getn(b, "network", n, "_span");
+		if (device && *device) {
+			if (!ifname_valid(device))
+				return fail(b, "network%d_device=\"%s\": not a valid interface name", n, device);
+			snprintf(nic.tap, sizeof(nic.tap), "%s", device);
+			nic.existing = true;
+		} else if (tapname && *tapname) {
+			if (!ifname_valid(tapname))
+				return fail(b, "network%d_name=\"%s\": not a valid interface name (1-15 characters, no '/', ':' or spaces)",
+					    n, tapname);
+			snprintf(nic.tap, sizeof(nic.tap), "%s", tapname);
+		} else {
+			tap_name(b->in->name, n, nic.tap);
+		}
+		for (int i = 0; i < b->nnics; i++)
+			if (!strcmp(b->nics[i].tap, nic.tap))
+				return fail(b, "network%d and network%d both use interface %s", b->nics[i].index,
+					    n, nic.tap);
+		if (sw && *sw) {
+			if (!switch_name_valid(sw))
+				return fail(b, "network%d_switch=\"%s\": not a valid switch name", n, sw);
+			snprintf(nic.sw, sizeof(nic.sw), "%s", sw);
+		}
+		if (mac && *mac) {
+			if (!mac_valid(mac))
+				return fail(b, "network%d_mac=\"%s\": not a unicast MAC address (aa:bb:cc:dd:ee:ff)",
+					    n, mac);
+			snprintf(nic.mac, sizeof(nic.mac), "%s", mac);
+		}
+		if (!falsy(span))
+			sv_addf(&b->warn, "network%d_span=\"%s\": Linux bridges have no span ports, added as a normal port",
+				n, span);
+		if (func == 8) {
+			(*slot)++;
+			func = 0;
+		}
+		if (*slot >= MAX_SLOT)
+			return fail(b, "too many devices: no PCI slot left for network%d", n);
+		sv_add(&b->args, "-s");
+		if (nic.mac[0])
+			sv_addf(&b->args, "%d:%d,virtio-net,%s,mac=%s", *slot, func, nic.tap, nic.mac);
+		else
+			sv_addf(&b->args, "%d:%d,virtio-net,%s", *slot, func, nic.tap);
+		struct bhyvecmd_nic *v = realloc(b->nics, (size_t)(b->nnics + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->nics = v;
+		b->nics[b->nnics++] = nic;
+		func++;
+	}
+	if (n == MAX_DEVS && getn(b, "network", n, "_type"))
+		return fail(b, "too many NICs (at most %d)", MAX_DEVS);
+	if (func)
+		(*slot)++;
+	return 0;
+}
+
+/* virt_consoleN: yes/on/1/true → port named "N", any other non-false value is the port name. */
+static int add_vtcon(struct build *b, int *slot)
+{
+	char *arg = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&arg, &len);
+	if (!f)
+		return -ENOMEM;
+	int ports = 0;
+	for (int n = 0; n < MAX_VTCON; n++) {
+		const char *v = getn(b, "virt_console", n, "");
+		if (falsy(v))
+			continue;
+		char pname[64];
+		if (vmconf_truthy(v))
+			snprintf(pname, sizeof(pname), "%d", n);
+		else if (strlen(v) < sizeof(pname) && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(v))
+			snprintf(pname, sizeof(pname), "%s", v);
+		else {
+			fclose(f);
+			free(arg);
+			return fail(b, "virt_console%d=\"%s\": a port name is letters, digits, '.', '_' or '-' (at most 63)",
+				    n, v);
+		}
+		fprintf(f, "%s%s=%s/vtcon.%s", ports ? "," : "", pname, b->in->dir, pname);
+		ports++;
+	}
+	fclose(f);
+	if (!ports) {
+		free(arg);
+		return 0;
+	}
+	if (strchr(b->in->dir, ',')) {
+		free(arg);
+		return fail(b, "guest folder %s contains a comma, which bhyve's -s syntax cannot carry",
+			    b->in->dir);
+	}
+	if (*slot >= MAX_SLOT) {
+		free(arg);
+		return fail(b, "too many devices: no PCI slot left for virtio-console");
+	}
+	sv_add(&b->args, "-s");
+	sv_addf(&b->args, "%d,virtio-console,%s", (*slot)++, arg);
+	free(arg);
+	return 0;
+}
+
+static int add_comports(struct build *b)
+{
+	const char *v = get(b, "comports");
+	char **ports = strv_split(v && *v ? v : "com1");
+	if (!ports)
+		return -ENOMEM;
+	int r = 0;
+	for (int i = 0; ports[i]; i++) {
+		const char *p = ports[i];
+		if (strcmp(p, "com1") != 0 && strcmp(p, "com2") != 0) {
+			r = fail(b, "comports=\"%s\": '%s' is not com1 or com2", v, p);
+			break;
+		}
+		if (strv_index(ports, p) != i)
+			continue;
+		sv_add(&b->args, "-l");
+		if (b->in->com_stdio && !strcmp(p, "com1")) {
+			sv_add(&b->args, "com1,stdio");
+			sv_add(&b->cons, "com1=stdio");
+		} else {
+			sv_addf(&b->args, "%s,pty:%s/%s", p, b->in->dir, p);
+			sv_addf(&b->cons, "%s=%s/%s", p, b->in->dir, p);
+		}
+	}
+	free_strv(ports);
+	return r;
+}
+
+static int add_kernel(struct build *b)
+{
+	const char *kernel = get(b, "kernel"), *initrd = get(b, "initrd"), *cmdline = get(b, "cmdline");
+	if (!kernel || !*kernel)
+		return fail(b, "loader=\"kernel\" needs kernel=\"<path to the kernel image>\"");
+	char *p = resolve(b, kernel);
+	if (!p)
+		return -ENOMEM;
+	sv_add(&b->args, "-o");
+	sv_addf(&b->args, "boot.kernel=%s", p);
+	free(p);
+	if (initrd && *initrd) {
+		if (!(p = resolve(b, initrd)))
+			return -ENOMEM;
+		sv_add(&b->args, "-o");
+		sv_addf(&b->args, "boot.initrd=%s", p);
+		free(p);
+	}
+	if (cmdline && *cmdline) {
+		sv_add(&b->args, "-o");
+		sv_addf(&b->args, "boot.cmdline=%s", cmdline);
+	}
+	return 0;
+}
+
+static int build(struct build *b)
+{
+	const struct bhyvecmd_input *in = b->in;
+	int r;
+	if (!guest_name_valid(in->name))
+		return fail(b, "'%s' is not a valid guest name", in->name);
+	if ((r = check_loader(b)) < 0)
+		return r;
+	warn_ignored_keys(b);
+	sv_add(&b->args, in->bhyve);
+	if ((r = add_cpu_mem(b)) < 0)
+		return r;
+	sv_add(&b->args, "-A");
+	sv_add(&b->args, "-H");
+	sv_add(&b->args, "-P");
+	sv_add(&b->args, "-w");
+	const char *utc = get(b, "utctime");
+	if (!utc || vmconf_truthy(utc))
+		sv_add(&b->args, "-u");
+	else if (!falsy(utc))
+		return fail(b, "utctime=\"%s\": expected yes or no", utc);
+	if (vmconf_truthy(get(b, "wired_memory")))
+		sv_add(&b->args, "-S");
+	const char *uuid = get(b, "uuid");
+	if (uuid && *uuid) {
+		if (!uuid_valid(uuid))
+			return fail(b, "uuid=\"%s\": not a UUID", uuid);
+		sv_add(&b->args, "-U");
+		sv_add(&b->args, uuid);
+	}
+
+	const char *hb = get(b, "hostbridge");
+	if (!hb || !*hb || !strcmp(hb, "standard") || vmconf_truthy(hb)) {
+		sv_add(&b->args, "-s");
+		sv_add(&b->args, "0,hostbridge");
+	} else if (!strcmp(hb, "amd")) {
+		sv_add(&b->args, "-s");
+		sv_add(&b->args, "0,amd_hostbridge");
+	} else if (strcmp(hb, "none") != 0 && !falsy(hb)) {
+		return fail(b, "hostbridge=\"%s\": expected standard, amd or none", hb);
+	}
+	sv_add(&b->args, "-s");
+	sv_add(&b->args, "31,lpc");
+
+	long start = 4, install = 3;
+	const char *v = get(b, "start_slot");
+	if (v && *v && !parse_uint(v, 1, 30, &start))
+		return fail(b, "start_slot=\"%s\": expected a slot number from 1 to 30", v);
+	v = get(b, "install_slot");
+	if (v && *v && !parse_uint(v, 1, 30, &install))
+		return fail(b, "install_slot=\"%s\": expected a slot number from 1 to 30", v);
+	if (in->iso) {
+		if ((r = check_path(b, "iso", in->iso)) < 0)
+			return r;
+		if (install >= start)
+			return fail(b, "install_slot=%ld must be below start_slot=%ld", install, start);
+		sv_add(&b->args, "-s");
+		sv_addf(&b->args, "%ld:0,virtio-blk,%s,ro", install, in->iso);
+	}
+	int slot = (int)start;
+	if ((r = add_disks(b, &slot)) < 0 || (r = add_nics(b, &slot)) < 0)
+		return r;
+	if (vmconf_truthy(get(b, "virt_random"))) {
+		if (slot >= MAX_SLOT)
+			return fail(b, "too many devices: no PCI slot left for virtio-rnd");
+		sv_add(&b->args, "-s");
+		sv_addf(&b->args, "%d,virtio-rnd", slot++);
+	}
+	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_comports(b)) < 0 || (r = add_kernel(b)) < 0)
+		return r;
+
+	char **extra = strv_split(get(b, "bhyve_options"));
+	if (!extra)
+		return -ENOMEM;
+	for (int i = 0; extra[i]; i++)
+		sv_add(&b->args, extra[i]);
+	free_strv(extra);
+	sv_add(&b->args, in->name);
+	return 0;
+}
+
+int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	struct build b = { .in = in, .err = err, .errlen = errlen };
+	int r = build(&b);
+	if (r == 0 && (b.args.oom || b.warn.oom || b.cons.oom))
+		r = -ENOMEM;
+	/* empty vectors are still NULL-terminated arrays for the caller */
+	if (r == 0 && !b.warn.v && !(b.warn.v = calloc(1, sizeof(char *))))
+		r = -ENOMEM;
+	if (r == 0 && !b.cons.v && !(b.cons.v = calloc(1, sizeof(char *))))
+		r = -ENOMEM;
+	if (r < 0) {
+		if (r == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		sv_free(&b.args);
+		sv_free(&b.warn);
+		sv_free(&b.cons);
+		free(b.nics);
+		return r;
+	}
+	out->argv = b.args.v;
+	out->argc = b.args.n;
+	out->nics = b.nics;
+	out->nnics = b.nnics;
+	out->warnings = b.warn.v;
+	out->nwarnings = b.warn.n;
+	out->consoles = b.cons.v;
+	out->nconsoles = b.cons.n;
+	return 0;
+}
+
+void bhyvecmd_free(struct bhyvecmd *c)
+{
+	struct strvec s = { .v = c->argv, .n = c->argc };
+	sv_free(&s);
+	s = (struct strvec){ .v = c->warnings, .n = c->nwarnings };
+	sv_free(&s);
+	s = (struct strvec){ .v = c->consoles, .n = c->nconsoles };
+	sv_free(&s);
+	free(c->nics);
+	memset(c, 0, sizeof(*c));
+}

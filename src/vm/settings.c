@@ -47,7 +47,7 @@ static void find_bhyve(struct vm_settings *s, const char *exe_dir)
 	if (*exe_dir) {
 		snprintf(p, sizeof(p), "%s/bhyve", exe_dir);
 		if (is_exec_file(p) && strlen(p) < sizeof(s->bhyve)) {
-			snprintf(s->bhyve, sizeof(s->bhyve), "%s", p);
+			memcpy(s->bhyve, p, strlen(p) + 1);
 			return;
 		}
 	}
@@ -57,7 +57,7 @@ static void find_bhyve(struct vm_settings *s, const char *exe_dir)
 		for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
 			snprintf(p, sizeof(p), "%s/bhyve", d);
 			if (is_exec_file(p) && strlen(p) < sizeof(s->bhyve)) {
-				snprintf(s->bhyve, sizeof(s->bhyve), "%s", p);
+				memcpy(s->bhyve, p, strlen(p) + 1);
 				free(copy);
 				return;
 			}
@@ -124,7 +124,12 @@ int settings_load(struct vm_settings *s, char *err, size_t errlen)
 	size_t l = strlen(s->vm_dir);
 	while (l > 1 && s->vm_dir[l - 1] == '/')
 		s->vm_dir[--l] = '\0';
-	snprintf(s->sys_path, sizeof(s->sys_path), "%s/.config/system.conf", s->vm_dir);
+	if (snprintf(s->sys_path, sizeof(s->sys_path), "%s/.config/system.conf", s->vm_dir) >=
+	    (int)sizeof(s->sys_path)) {
+		snprintf(err, errlen, "vm_dir=\"%s\": path too long", s->vm_dir);
+		settings_free(s);
+		return -ENAMETOOLONG;
+	}
 	if ((r = load_or_empty(&s->sys, s->sys_path, err, errlen)) < 0) {
 		settings_free(s);
 		return r;

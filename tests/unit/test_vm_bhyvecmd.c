@@ -1,0 +1,278 @@
+/* Unit tests for the bhyve command line built from a guest config (src/vm/bhyvecmd.c): golden
+ * argv arrays for several configs, the NIC/console side outputs, warnings and the error cases. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vm/bhyvecmd.h"
+#include "vm/vmconf.h"
+
+#define UUID "5a1f0e2c-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
+
+static struct bhyvecmd C;
+static char E[512];
+
+/* Build from conf text for guest "g1" in /vms/g1. */
+static int build_opts(const char *text, const char *iso, bool com_stdio)
+{
+	struct vmconf *conf;
+	char perr[256];
+	int r = vmconf_parse(&conf, text, "g1.conf", perr, sizeof(perr));
+	assert_int_equal(r, 0);
+	struct bhyvecmd_input in = {
+	    .name = "g1", .dir = "/vms/g1", .conf = conf, .bhyve = "/usr/sbin/bhyve",
+	    .iso = iso, .com_stdio = com_stdio,
+	};
+	E[0] = '\0';
+	r = bhyvecmd_build(&in, &C, E, sizeof(E));
+	vmconf_free(conf);
+	return r;
+}
+
+static int build(const char *text)
+{
+	return build_opts(text, NULL, false);
+}
+
+/* argv equals the NULL-terminated list of expected words. */
+static void expect_argv(const char *const *want)
+{
+	int n = 0;
+	while (want[n])
+		n++;
+	for (int i = 0; i < n && i < C.argc; i++)
+		assert_string_equal(C.argv[i], want[i]);
+	assert_int_equal(C.argc, n);
+	assert_null(C.argv[C.argc]);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	assert_int_equal(build(text), -EINVAL);
+	if (!strstr(E, needle))
+		fail_msg("error '%s' does not mention '%s'", E, needle);
+	assert_null(strchr(E, '\n'));
+	assert_null(C.argv);
+}
+
+static int teardown(void **state)
+{
+	bhyvecmd_free(&C);
+	return 0;
+}
+
+static void test_minimal_kernel_guest(void **state)
+{
+	assert_int_equal(build("loader=\"kernel\"\ncpu=1\nmemory=256M\nkernel=\"vmlinuz\"\n"), 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve", "-c", "1", "-m", "256M", "-A", "-H", "-P", "-w", "-u",
+	    "-s", "0,hostbridge", "-s", "31,lpc", "-l", "com1,pty:/vms/g1/com1",
+	    "-o", "boot.kernel=/vms/g1/vmlinuz", "g1", NULL};
+	expect_argv(want);
+	assert_int_equal(C.nnics, 0);
+	assert_int_equal(C.nwarnings, 0);
+	assert_null(C.warnings[0]);
+	assert_int_equal(C.nconsoles, 1);
+	assert_string_equal(C.consoles[0], "com1=/vms/g1/com1");
+}
+
+static void test_full_guest(void **state)
+{
+	assert_int_equal(build("loader=\"kernel\"\n"
+			       "kernel=\"/boot/vmlinuz\"\ninitrd=\"initrd.img\"\n"
+			       "cmdline=\"console=ttyS0 root=/dev/vda1 # not a comment\"\n"
+			       "cpu=4\ncpu_sockets=2\ncpu_cores=2\nmemory=2G\nwired_memory=yes\n"
+			       "utctime=no\nuuid=\"" UUID "\"\nhostbridge=amd\n"
+			       "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"
+			       "disk1_type=\"virtio-blk\"\ndisk1_dev=\"custom\"\ndisk1_name=\"/dev/sdb\"\n"
+			       "disk1_opts=\"direct,sectorsize=4096\"\n"
+			       "network0_type=\"virtio-net\"\nnetwork0_switch=\"public\"\n"
+			       "network0_mac=\"58:9c:fc:01:02:03\"\n"
+			       "network1_type=\"virtio-net\"\nnetwork1_device=\"eth9\"\n"
+			       "network2_type=\"virtio-net\"\nnetwork2_name=\"mytap\"\n"
+			       "virt_random=\"yes\"\nvirt_console0=\"yes\"\nvirt_console3=\"agent\"\n"
+			       "comports=\"com1 com2\"\nbhyve_options=\"-k extra.conf  -D\"\n"),
+			 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve", "-c", "4,sockets=2,cores=2", "-m", "2G", "-A", "-H", "-P", "-w", "-S",
+	    "-U", UUID, "-s", "0,amd_hostbridge", "-s", "31,lpc",
+	    "-s", "4:0,virtio-blk,/vms/g1/disk0.img",
+	    "-s", "4:1,virtio-blk,/dev/sdb,direct,sectorsize=4096",
+	    "-s", "5:0,virtio-net,vmt-g1-0,mac=58:9c:fc:01:02:03",
+	    "-s", "5:1,virtio-net,eth9",
+	    "-s", "5:2,virtio-net,mytap",
+	    "-s", "6,virtio-rnd",
+	    "-s", "7,virtio-console,0=/vms/g1/vtcon.0,agent=/vms/g1/vtcon.agent",
+	    "-l", "com1,pty:/vms/g1/com1", "-l", "com2,pty:/vms/g1/com2",
+	    "-o", "boot.kernel=/boot/vmlinuz", "-o", "boot.initrd=/vms/g1/initrd.img",
+	    "-o", "boot.cmdline=console=ttyS0 root=/dev/vda1 # not a comment",
+	    "-k", "extra.conf", "-D", "g1", NULL};
+	expect_argv(want);
+	assert_int_equal(C.nnics, 3);
+	assert_int_equal(C.nics[0].index, 0);
+	assert_string_equal(C.nics[0].tap, "vmt-g1-0");
+	assert_string_equal(C.nics[0].sw, "public");
+	assert_string_equal(C.nics[0].mac, "58:9c:fc:01:02:03");
+	assert_false(C.nics[0].existing);
+	assert_string_equal(C.nics[1].tap, "eth9");
+	assert_true(C.nics[1].existing);
+	assert_string_equal(C.nics[1].sw, "");
+	assert_string_equal(C.nics[2].tap, "mytap");
+	assert_false(C.nics[2].existing);
+	assert_int_equal(C.nconsoles, 2);
+	assert_string_equal(C.consoles[1], "com2=/vms/g1/com2");
+}
+
+/* Nine disks: functions 0-7 of slot 4, then 5:0; the NIC moves to slot 6. */
+static void test_disks_overflow_to_next_slot(void **state)
+{
+	char text[2048] = "loader=kernel\ncpu=1\nmemory=512M\nkernel=k\nnetwork0_type=virtio-net\n";
+	for (int i = 0; i < 9; i++) {
+		size_t l = strlen(text);
+		snprintf(text + l, sizeof(text) - l, "disk%d_type=virtio-blk\ndisk%d_name=d%d.img\n", i, i, i);
+	}
+	assert_int_equal(build(text), 0);
+	bool seen47 = false, seen50 = false, nic60 = false;
+	for (int i = 0; i < C.argc; i++) {
+		seen47 |= !strcmp(C.argv[i], "4:7,virtio-blk,/vms/g1/d7.img");
+		seen50 |= !strcmp(C.argv[i], "5:0,virtio-blk,/vms/g1/d8.img");
+		nic60 |= !strcmp(C.argv[i], "6:0,virtio-net,vmt-g1-0");
+	}
+	assert_true(seen47);
+	assert_true(seen50);
+	assert_true(nic60);
+}
+
+static void test_install_iso_and_stdio(void **state)
+{
+	assert_int_equal(build_opts("loader=kernel\ncpu=2\nmemory=1G\nkernel=k\nstart_slot=5\n"
+				    "install_slot=2\ndisk0_type=virtio-blk\ndisk0_name=d.img\n",
+				    "/iso/debian.iso", true),
+			 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve", "-c", "2", "-m", "1G", "-A", "-H", "-P", "-w", "-u",
+	    "-s", "0,hostbridge", "-s", "31,lpc", "-s", "2:0,virtio-blk,/iso/debian.iso,ro",
+	    "-s", "5:0,virtio-blk,/vms/g1/d.img", "-l", "com1,stdio",
+	    "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
+	expect_argv(want);
+	assert_string_equal(C.consoles[0], "com1=stdio");
+}
+
+static void test_mapped_types_warn(void **state)
+{
+	assert_int_equal(build("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nhostbridge=none\n"
+			       "disk0_type=ahci-hd\ndisk0_name=a.img\ndisk1_type=ahci-cd\ndisk1_name=c.iso\n"
+			       "disk2_type=nvme\ndisk2_name=n.img\nnetwork0_type=e1000\n"
+			       "graphics=yes\ngraphics_port=5900\nxhci_mouse=no\npassthru0=2/0/0\n"
+			       "grub_run0=\"boot\"\nloader_timeout=5\nsound=\"off\"\n"),
+			 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve", "-c", "1", "-m", "1G", "-A", "-H", "-P", "-w", "-u",
+	    "-s", "31,lpc",
+	    "-s", "4:0,virtio-blk,/vms/g1/a.img", "-s", "4:1,virtio-blk,/vms/g1/c.iso,ro",
+	    "-s", "4:2,virtio-blk,/vms/g1/n.img", "-s", "5:0,virtio-net,vmt-g1-0",
+	    "-l", "com1,pty:/vms/g1/com1", "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
+	expect_argv(want);
+	/* graphics, graphics_port, passthru0, grub_run0, loader_timeout, 3 disks, 1 NIC; not the
+	 * keys set to no/off */
+	assert_int_equal(C.nwarnings, 9);
+	int graphics = 0;
+	for (int i = 0; i < C.nwarnings; i++) {
+		assert_null(strchr(C.warnings[i], '\n'));
+		graphics += !strncmp(C.warnings[i], "graphics=\"yes\":", 15);
+		assert_null(strstr(C.warnings[i], "xhci"));
+		assert_null(strstr(C.warnings[i], "sound"));
+	}
+	assert_int_equal(graphics, 1);
+	assert_null(C.warnings[C.nwarnings]);
+}
+
+/* A long guest name gets a hashed tap name that fits IFNAMSIZ. */
+static void test_long_name_tap(void **state)
+{
+	struct vmconf *conf;
+	char perr[256];
+	assert_int_equal(vmconf_parse(&conf, "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\n"
+					     "network0_type=virtio-net\nnetwork1_type=virtio-net\n",
+				      "x", perr, sizeof(perr)),
+			 0);
+	struct bhyvecmd_input in = {.name = "a-rather-long-guest", .dir = "/v/a", .conf = conf,
+				    .bhyve = "bhyve"};
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), 0);
+	vmconf_free(conf);
+	assert_int_equal(C.nnics, 2);
+	assert_true(strlen(C.nics[0].tap) <= 15);
+	assert_int_equal(strncmp(C.nics[0].tap, "vmt-", 4), 0);
+	assert_string_not_equal(C.nics[0].tap, C.nics[1].tap);
+	assert_string_equal(C.argv[C.argc - 1], "a-rather-long-guest");
+}
+
+static void test_errors(void **state)
+{
+	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
+	expect_error("loader=uefi\ncpu=1\nmemory=1G\n",
+		     "loader=uefi: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")");
+	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n", "no UEFI");
+	expect_error("loader=bhyveload\ncpu=1\nmemory=1G\n", "bhyveload");
+	expect_error("loader=grub\ncpu=1\nmemory=1G\n", "grub-bhyve");
+	expect_error("loader=lilo\ncpu=1\nmemory=1G\n", "unknown loader");
+	expect_error("loader=kernel\nmemory=1G\nkernel=k\n", "cpu is not set");
+	expect_error("loader=kernel\ncpu=two\nmemory=1G\nkernel=k\n", "cpu=\"two\"");
+	expect_error("loader=kernel\ncpu=0\nmemory=1G\nkernel=k\n", "cpu=\"0\"");
+	expect_error("loader=kernel\ncpu=1\ncpu_cores=x\nmemory=1G\nkernel=k\n", "cpu_cores");
+	expect_error("loader=kernel\ncpu=1\nkernel=k\n", "memory is not set");
+	expect_error("loader=kernel\ncpu=1\nmemory=1GB\nkernel=k\n", "memory=\"1GB\"");
+	expect_error("loader=kernel\ncpu=1\nmemory=0\nkernel=k\n", "memory=\"0\"");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\n", "needs kernel=");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nuuid=xyz\n", "uuid=\"xyz\"");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nhostbridge=intel\n", "hostbridge");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nutctime=maybe\n", "utctime");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nstart_slot=31\n", "start_slot");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-scsi\ndisk0_name=x\n",
+		     "disk0_type=\"virtio-scsi\"");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n",
+		     "disk0_name is not set");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\ndisk0_name=x\n"
+		     "disk0_dev=zvol\n", "no ZFS");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
+		     "disk0_name=../other/x.img\n", "guest folder");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
+		     "disk0_dev=custom\ndisk0_name=/a,b\n", "comma");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=rtl8139\n",
+		     "network0_type=\"rtl8139\"");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
+		     "network0_mac=01:00:5e:00:00:01\n", "network0_mac");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
+		     "network0_name=this-name-is-too-long\n", "network0_name");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
+		     "network0_name=t0\nnetwork1_type=virtio-net\nnetwork1_name=t0\n", "both use");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ncomports=com3\n", "com3");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nvirt_console0=\"a b\"\n",
+		     "virt_console0");
+	/* iso at a slot the disks use */
+	assert_int_equal(build_opts("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ninstall_slot=4\n",
+				    "/x.iso", false),
+			 -EINVAL);
+	assert_non_null(strstr(E, "install_slot"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_minimal_kernel_guest, teardown),
+	    cmocka_unit_test_teardown(test_full_guest, teardown),
+	    cmocka_unit_test_teardown(test_disks_overflow_to_next_slot, teardown),
+	    cmocka_unit_test_teardown(test_install_iso_and_stdio, teardown),
+	    cmocka_unit_test_teardown(test_mapped_types_warn, teardown),
+	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
+	    cmocka_unit_test_teardown(test_errors, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
