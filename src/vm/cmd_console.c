@@ -1,5 +1,242 @@
-/* PLACEHOLDER: replaced by the real implementation (owner writes this file). */
+/* `vm console name [com1|com2]`: attach to a running guest's serial port. With console="tmux"
+ * that is the guest's tmux session; otherwise the pty bhyve made (its link is in <guest>/console)
+ * relayed to our stdin/stdout. "~." at the start of a line detaches, "~~" sends one "~". Works
+ * with pipes as well as terminals: without a terminal, end of input detaches too. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
 #include "vm/cmds.h"
-int cmd_console(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
+#include "vm/guest.h"
+#include "vm/runlock.h"
+#include "vm/supervisor.h"
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* The value of "<port>=..." in <guest>/console, or -ENOENT. */
+static int console_entry(const struct guest *g, const char *port, char *out, size_t outlen)
+{
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/" SUPERVISOR_CONSOLE_FILE, g->dir);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return -ENOENT;
+	char line[PATH_MAX + 32];
+	size_t plen = strlen(port);
+	int r = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, port, plen) == 0 && line[plen] == '=') {
+			snprintf(out, outlen, "%s", line + plen + 1);
+			r = 0;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd pf = { .fd = fd, .events = POLLOUT };
+				poll(&pf, 1, 1000);
+				continue;
+			}
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The "~." escape over the user's input: bytes to send to the guest, or detach. */
+struct escape {
+	bool line_start; /* at the start of the input or after a newline */
+	bool tilde;	 /* a "~" at the line start is held back */
+};
+
+/* Filter in[0..n) into out (room for 2n); returns -1 on "~.", else bytes for the guest. */
+static ssize_t escape_filter(struct escape *e, const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (e->tilde) {
+			e->tilde = false;
+			if (c == '.')
+				return -1;
+			if (c != '~')
+				out[o++] = '~'; /* not an escape: the held "~" goes through */
+			out[o++] = c;
+		} else if (e->line_start && c == '~') {
+			e->tilde = true;
+			continue;
+		} else {
+			out[o++] = c;
+		}
+		e->line_start = c == '\r' || c == '\n';
+	}
+	return (ssize_t)o;
+}
+
+static int relay(const char *name, const char *port, int dev)
+{
+	struct termios saved, raw;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	if (tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "[connected to %s %s; ~. to detach]%s\n", name, port, tty ? "\r" : "");
+
+	struct escape esc = { .line_start = true };
+	char in[4096], out[8192];
+	const char *why = "detached";
+	bool in_open = true;
+	int rc = 0;
+	while (!got_signal) {
+		struct pollfd pf[2] = {
+			{ .fd = dev, .events = POLLIN },
+			{ .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		int r = poll(pf, 2, -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			why = strerror(errno);
+			rc = 1;
+			break;
+		}
+		if (pf[0].revents) {
+			ssize_t n = read(dev, in, sizeof(in));
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0) { /* EIO: bhyve closed its side */
+				why = "console closed: the guest's bhyve has exited";
+				break;
+			}
+			if (write_all(STDOUT_FILENO, in, (size_t)n) < 0) {
+				why = "output closed";
+				break;
+			}
+		}
+		if (in_open && pf[1].revents) {
+			ssize_t n = read(STDIN_FILENO, in, sizeof(in));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				/* end of input: a pipe has said all it had */
+				why = "end of input";
+				in_open = false;
+				break;
+			}
+			ssize_t m = escape_filter(&esc, in, (size_t)n, out);
+			if (m < 0)
+				break;
+			if (m > 0 && write_all(dev, out, (size_t)m) < 0) {
+				why = "console closed";
+				break;
+			}
+		}
+	}
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	if (got_signal)
+		why = "interrupted";
+	fprintf(stderr, "\n[%s %s: %s]\n", name, port, why);
+	return rc;
+}
+
+static int attach_tmux(const char *name)
+{
+	char sess[256];
+	supervisor_tmux_session(name, sess, sizeof(sess));
+	execlp("tmux", "tmux", "attach-session", "-t", sess, (char *)NULL);
+	fprintf(stderr, "vm console: cannot run tmux: %s\n", strerror(errno));
+	return 1;
+}
+
+int cmd_console(struct vm_settings *s, int argc, char **argv)
+{
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "vm console: %s\nusage: vm console <name> [com1|com2]\n",
+			argc < 2 ? "no guest named" : "too many arguments");
+		return 1;
+	}
+	const char *name = argv[1];
+	const char *port = argc == 3 ? argv[2] : "com1";
+	if (strcmp(port, "com1") && strcmp(port, "com2")) {
+		fprintf(stderr, "vm console: '%s': the port is com1 or com2\n", port);
+		return 1;
+	}
+	struct guest g;
+	char err[1024];
+	if (guest_open(s, name, &g, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm: %s\n", err);
+		return 1;
+	}
+	char host[256];
+	pid_t pid;
+	enum run_state st = runlock_probe(g.dir, &pid, host, sizeof(host));
+	if (st != RUN_RUNNING) {
+		if (st == RUN_OTHER_HOST)
+			fprintf(stderr, "vm: %s: running on host %s\n", name, host);
+		else
+			fprintf(stderr, "vm: %s: not running\n", name);
+		guest_close(&g);
+		return 1;
+	}
+	char where[PATH_MAX];
+	int r = console_entry(&g, port, where, sizeof(where));
+	guest_close(&g);
+	if (r < 0) {
+		fprintf(stderr, "vm: %s: no %s console (not configured, or bhyve is between runs)\n",
+			name, port);
+		return 1;
+	}
+	if (strncmp(where, "tmux/", 5) == 0)
+		return attach_tmux(name);
+	if (strcmp(where, "stdio") == 0) {
+		fprintf(stderr, "vm: %s: %s is on the terminal of `vm start -f`\n", name, port);
+		return 1;
+	}
+	int dev = open(where, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (dev < 0) {
+		fprintf(stderr, "vm: %s: %s: %s\n", name, where, strerror(errno));
+		return 1;
+	}
+	struct termios t;
+	if (tcgetattr(dev, &t) == 0) {
+		cfmakeraw(&t); /* no echo or line editing between us and the guest */
+		tcsetattr(dev, TCSANOW, &t);
+	}
+	r = relay(name, port, dev);
+	close(dev);
+	return r;
+}

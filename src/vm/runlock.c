@@ -50,7 +50,11 @@ static void read_owner(int fd, char *host, size_t hostlen, pid_t *pid)
 	} else {
 		buf[strcspn(buf, "\n")] = '\0';
 	}
-	snprintf(host, hostlen, "%s", buf);
+	size_t len = strlen(buf);
+	if (len >= hostlen)
+		len = hostlen - 1;
+	memcpy(host, buf, len);
+	host[len] = '\0';
 }
 
 /* Does `path` still name the file open on fd? */

@@ -1,0 +1,449 @@
+/* The per-guest supervisor: one process per running guest, holding its run.lock (supervisor.h).
+ *
+ * Exit codes of bhyve: 0 reboot, 1 poweroff, 2 halt, 3 triple fault, 4 error. A reboot (0) runs
+ * bhyve again unless on_restart="shutdown"; a fault (>= 3, or killed by a signal) stops unless
+ * on_fault="restart". `vm restart` leaves <guest>/restart: the next exit, whatever it is, runs
+ * bhyve again. A stop request (a signal to us) is passed to bhyve as SIGTERM (the ACPI power
+ * button) and no new run follows. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vm/bhyvecmd.h"
+#include "vm/guest.h"
+#include "vm/runlock.h"
+#include "vm/supervisor.h"
+#include "vm/vswitch.h"
+
+#define FAULT_RESTART_DELAY_S 2 /* on_fault="restart": do not spin on a guest that cannot run */
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t bhyve_pid;
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+	stop_requested = 1;
+	if (bhyve_pid > 0)
+		kill((pid_t)bhyve_pid, SIGTERM);
+	errno = saved;
+}
+
+void supervisor_tmux_session(const char *name, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s", name);
+	for (char *p = out; *p; p++)
+		if (*p == '.')
+			*p = '~';
+}
+
+struct sup {
+	struct vm_settings *s;
+	const struct supervisor_opts *o;
+	struct guest g;
+	int notify_fd;
+};
+
+/* The first start's outcome to `vm start`, once. */
+static void notify(struct sup *u, const char *msg)
+{
+	if (u->notify_fd < 0)
+		return;
+	size_t n = strlen(msg);
+	if (write(u->notify_fd, msg, n) < 0 || write(u->notify_fd, "\n", 1) < 0) {
+		/* `vm start` gave up waiting: nobody to tell */
+	}
+	close(u->notify_fd);
+	u->notify_fd = -1;
+}
+
+/* A failure before bhyve could run: logged, on stderr and to `vm start`. */
+static void __attribute__((format(printf, 2, 3))) fail(struct sup *u, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	guest_log(&u->g, "%s", msg);
+	fprintf(stderr, "vm: %s: %s\n", u->g.name, msg);
+	char line[1100];
+	snprintf(line, sizeof(line), "%s: %s", u->g.name, msg);
+	notify(u, line);
+}
+
+static int guest_file(const struct sup *u, const char *leaf, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s", u->g.dir, leaf);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+static void remove_guest_file(const struct sup *u, const char *leaf)
+{
+	char p[PATH_MAX];
+	if (guest_file(u, leaf, p, sizeof(p)) == 0)
+		unlink(p);
+}
+
+static int write_console_file(struct sup *u, const struct bhyvecmd *c)
+{
+	char p[PATH_MAX], tmp[PATH_MAX + 8];
+	if (guest_file(u, SUPERVISOR_CONSOLE_FILE, p, sizeof(p)) < 0)
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	if (u->o->tmux) {
+		char sess[256];
+		supervisor_tmux_session(u->g.name, sess, sizeof(sess));
+		fprintf(f, "com1=tmux/%s\n", sess);
+	} else if (u->o->com_stdio) {
+		fprintf(f, "com1=stdio\n");
+	}
+	for (int i = 0; i < c->nconsoles; i++)
+		if (!(u->o->com_stdio && strncmp(c->consoles[i], "com1=", 5) == 0))
+			fprintf(f, "%s\n", c->consoles[i]);
+	if (fclose(f) != 0 || rename(tmp, p) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}
+
+static void destroy_taps(struct sup *u, const struct bhyvecmd *c, int upto)
+{
+	for (int i = upto - 1; i >= 0; i--) {
+		if (c->nics[i].existing)
+			continue;
+		int r = vswitch_tap_destroy(c->nics[i].tap);
+		if (r < 0 && r != -ENODEV)
+			guest_log(&u->g, "cannot remove tap %s: %s", c->nics[i].tap, strerror(-r));
+	}
+}
+
+static int create_taps(struct sup *u, const struct bhyvecmd *c)
+{
+	for (int i = 0; i < c->nnics; i++) {
+		const struct bhyvecmd_nic *n = &c->nics[i];
+		if (n->existing)
+			continue;
+		char err[512] = "";
+		int r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
+		if (r == -EEXIST) {
+			/* left by a supervisor that was killed: the name is this guest's own */
+			guest_log(&u->g, "tap %s exists already: replacing it", n->tap);
+			vswitch_tap_destroy(n->tap);
+			err[0] = '\0';
+			r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
+		}
+		if (r < 0) {
+			fail(u, "network%d: cannot create tap %s: %s", n->index, n->tap,
+			     err[0] ? err : strerror(-r));
+			destroy_taps(u, c, i);
+			return r;
+		}
+		if (r == 1)
+			guest_log(&u->g, "network%d: %s", n->index, err);
+		guest_log(&u->g, "network%d: tap %s%s%s", n->index, n->tap, n->sw[0] ? " on switch " : "",
+			  n->sw);
+	}
+	return 0;
+}
+
+/* prestart="script": run as `script <guest> ""` in the guest folder (vm-bhyve passes the ZFS
+ * dataset second; there is none here). A failure is logged and the start goes on, as in
+ * vm-bhyve. */
+static void run_prestart(struct sup *u)
+{
+	const char *script = vmconf_get(u->g.conf, "prestart");
+	if (!script || !script[0])
+		return;
+	guest_log(&u->g, "running prestart script %s", script);
+	pid_t pid = fork();
+	if (pid < 0) {
+		guest_log(&u->g, "prestart: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		if (chdir(u->g.dir) < 0)
+			_exit(126);
+		execl(script, script, u->g.name, "", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		guest_log(&u->g, "prestart script %s failed (status %d)", script,
+			  WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+/* priority="N": the nice value bhyve runs at (-20..19). 0 when unset; -EINVAL when bad. */
+static int read_priority(struct sup *u, int *prio)
+{
+	const char *v = vmconf_get(u->g.conf, "priority");
+	*prio = 0;
+	if (!v || !v[0])
+		return 0;
+	char *end;
+	errno = 0;
+	long p = strtol(v, &end, 10);
+	if (errno || *end || p < -20 || p > 19) {
+		fail(u, "priority=\"%s\": not a nice value from -20 to 19", v);
+		return -EINVAL;
+	}
+	*prio = (int)p;
+	return 1;
+}
+
+static void log_argv(struct sup *u, int run, char **argv)
+{
+	char line[4096];
+	size_t off = 0;
+	line[0] = '\0';
+	for (int i = 0; argv[i] && off < sizeof(line) - 1; i++) {
+		int n = snprintf(line + off, sizeof(line) - off, "%s%s", i ? " " : "", argv[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	guest_log(&u->g, "starting bhyve (run %d)", run);
+	guest_log(&u->g, " [bhyve options: %s]", line);
+}
+
+static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio)
+{
+	bool debug = vmconf_truthy(vmconf_get(u->g.conf, "debug"));
+	char logpath[PATH_MAX];
+	if (guest_file(u, "bhyve.log", logpath, sizeof(logpath)) < 0)
+		return -ENAMETOOLONG;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid)
+		return pid;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (!u->o->com_stdio) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = debug ? open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644)
+				: open("/dev/null", O_WRONLY);
+		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+			_exit(4);
+		if (in > 2)
+			close(in);
+		if (out > 2)
+			close(out);
+	}
+	if (set_prio && setpriority(PRIO_PROCESS, 0, prio) < 0)
+		fprintf(stderr, "vm: priority %d: %s\n", prio, strerror(errno));
+	execv(argv[0], argv);
+	fprintf(stderr, "vm: cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(4);
+}
+
+/* Sleep up to `secs`, returning early on a stop request. */
+static void pause_unless_stopped(int secs)
+{
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	for (int i = 0; i < secs * 10 && !stop_requested; i++)
+		nanosleep(&ts, NULL);
+}
+
+enum next { NEXT_RUN, NEXT_STOP, NEXT_FAIL };
+
+/* One run of bhyve: config, taps, console file, bhyve, cleanup. What to do next. */
+static enum next run_once(struct sup *u, int run, bool *warned)
+{
+	char err[1024] = "";
+	guest_close(&u->g);
+	char name[sizeof(u->g.name)];
+	snprintf(name, sizeof(name), "%s", u->g.name);
+	struct guest fresh;
+	if (guest_open(u->s, name, &fresh, err, sizeof(err)) < 0) {
+		/* keep the folder so the log still works */
+		fresh = u->g;
+		fresh.conf = NULL;
+		u->g = fresh;
+		fail(u, "%s", err);
+		return NEXT_FAIL;
+	}
+	u->g = fresh;
+
+	run_prestart(u);
+	if (stop_requested)
+		return NEXT_STOP;
+
+	struct bhyvecmd_input in = {
+		.name = u->g.name,
+		.dir = u->g.dir,
+		.conf = u->g.conf,
+		.bhyve = u->s->bhyve,
+		.iso = run == 1 ? u->o->iso : NULL,
+		.com_stdio = u->o->com_stdio,
+	};
+	struct bhyvecmd cmd;
+	memset(&cmd, 0, sizeof(cmd));
+	if (bhyvecmd_build(&in, &cmd, err, sizeof(err)) < 0) {
+		fail(u, "%s", err);
+		return NEXT_FAIL;
+	}
+	if (!*warned) {
+		for (int i = 0; i < cmd.nwarnings; i++) {
+			guest_log(&u->g, "warning: %s", cmd.warnings[i]);
+			fprintf(stderr, "vm: %s: warning: %s\n", u->g.name, cmd.warnings[i]);
+		}
+		*warned = true;
+	}
+	int prio;
+	int has_prio = read_priority(u, &prio);
+	if (has_prio < 0) {
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
+	if (create_taps(u, &cmd) < 0) {
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
+	int r = write_console_file(u, &cmd);
+	if (r < 0)
+		guest_log(&u->g, "cannot write the console file: %s", strerror(-r));
+
+	log_argv(u, run, cmd.argv);
+	pid_t pid = spawn_bhyve(u, cmd.argv, prio, has_prio > 0);
+	if (pid < 0) {
+		fail(u, "cannot start bhyve: %s", strerror((int)-pid));
+		destroy_taps(u, &cmd, cmd.nnics);
+		remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
+	bhyve_pid = pid;
+	if (stop_requested)
+		kill(pid, SIGTERM); /* the request came in while we were forking */
+	notify(u, "ok");
+
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			st = 0xff00; /* cannot happen: report as exit 255 */
+			break;
+		}
+	}
+	bhyve_pid = 0;
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (WIFSIGNALED(st))
+		guest_log(&u->g, "bhyve killed by signal %d", WTERMSIG(st));
+	else
+		guest_log(&u->g, "bhyve exited with status %d", code);
+	destroy_taps(u, &cmd, cmd.nnics);
+	remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
+	bhyvecmd_free(&cmd);
+
+	char flag[PATH_MAX];
+	if (guest_file(u, SUPERVISOR_RESTART_FLAG, flag, sizeof(flag)) == 0 && unlink(flag) == 0) {
+		guest_log(&u->g, "restart requested: starting again");
+		stop_requested = 0;
+		return NEXT_RUN;
+	}
+	if (stop_requested) {
+		guest_log(&u->g, "stopped on request");
+		return NEXT_STOP;
+	}
+	const char *on_restart = vmconf_get_default(u->g.conf, "on_restart", "restart");
+	const char *on_fault = vmconf_get_default(u->g.conf, "on_fault", "shutdown");
+	switch (code) {
+	case 0:
+		if (strcmp(on_restart, "shutdown") == 0) {
+			guest_log(&u->g, "guest rebooted; on_restart=\"shutdown\": stopping");
+			return NEXT_STOP;
+		}
+		guest_log(&u->g, "guest rebooted");
+		return NEXT_RUN;
+	case 1:
+		guest_log(&u->g, "guest powered off");
+		return NEXT_STOP;
+	case 2:
+		guest_log(&u->g, "guest halted");
+		return NEXT_STOP;
+	default:
+		guest_log(&u->g, "guest fault (bhyve status %d%s)", code,
+			  code == 3 ? ": triple fault" : code == 4 ? ": error" : "");
+		if (strcmp(on_fault, "restart") == 0) {
+			guest_log(&u->g, "on_fault=\"restart\": starting again in %d s",
+				  FAULT_RESTART_DELAY_S);
+			pause_unless_stopped(FAULT_RESTART_DELAY_S);
+			return stop_requested ? NEXT_STOP : NEXT_RUN;
+		}
+		return NEXT_STOP;
+	}
+}
+
+int supervisor_run(struct vm_settings *s, const char *name, const struct supervisor_opts *o)
+{
+	struct sup u = { .s = s, .o = o, .notify_fd = o->notify_fd };
+	char err[1024];
+	if (u.notify_fd >= 0)
+		fcntl(u.notify_fd, F_SETFD, FD_CLOEXEC); /* not for bhyve */
+	if (guest_open(s, name, &u.g, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm: %s\n", err);
+		u.g.dir[0] = '\0';
+		notify(&u, err);
+		return 1;
+	}
+	int lockfd;
+	int r = runlock_acquire(u.g.dir, &lockfd, err, sizeof(err));
+	if (r < 0) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "%s: %s", name, err);
+		fprintf(stderr, "vm: %s\n", msg);
+		notify(&u, msg);
+		guest_close(&u.g);
+		return 1;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	guest_log(&u.g, "supervisor %d started%s", (int)getpid(),
+		  o->tmux ? " in tmux" : o->com_stdio ? " in the foreground" : "");
+	bool warned = false;
+	enum next n = NEXT_RUN;
+	for (int run = 1; n == NEXT_RUN; run++) {
+		if (stop_requested) {
+			n = NEXT_STOP;
+			break;
+		}
+		n = run_once(&u, run, &warned);
+	}
+	guest_log(&u.g, "supervisor %d exiting", (int)getpid());
+	remove_guest_file(&u, SUPERVISOR_CONSOLE_FILE);
+	runlock_release(u.g.dir, lockfd);
+	guest_close(&u.g);
+	return n == NEXT_FAIL ? 1 : 0;
+}

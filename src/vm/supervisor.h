@@ -1,0 +1,35 @@
+/* The per-guest supervisor (`vm _run`): holds <guest>/run.lock, runs bhyve, makes and removes the
+ * guest's taps and console file around each run, restarts bhyve after a reboot, forwards a stop
+ * request (SIGTERM/SIGINT/SIGHUP) to bhyve as the ACPI power button, and logs every step to
+ * <guest>/vm-bhyve.log. */
+#ifndef VM_SUPERVISOR_H
+#define VM_SUPERVISOR_H
+
+#include <stdbool.h>
+
+#include "vm/settings.h"
+
+/* The environment variable naming the descriptor on which the supervisor reports how its first
+ * start went to the `vm start` that spawned it: "ok\n", or the one-line error. */
+#define SUPERVISOR_NOTIFY_ENV "KBHYVE_VM_NOTIFY_FD"
+
+struct supervisor_opts {
+	bool com_stdio;	 /* com1 on our stdio (start -f, tmux), bhyve's output to the terminal */
+	bool tmux;	 /* running in a tmux session: the console file says so */
+	const char *iso; /* `vm install`: attached for the first run only, or NULL */
+	int notify_fd;	 /* where to report the first start, or -1 */
+};
+
+/* Run guest `name` until it stops: the process exit status (0 stopped as asked or by the guest,
+ * 1 when it could not be started; the reason is logged, on stderr and on notify_fd). */
+int supervisor_run(struct vm_settings *s, const char *name, const struct supervisor_opts *o);
+
+/* <guest>/restart: present when `vm restart` asked for the next exit to be a reboot. */
+#define SUPERVISOR_RESTART_FLAG "restart"
+/* <guest>/console: "comN=<what>" lines while bhyve runs. */
+#define SUPERVISOR_CONSOLE_FILE "console"
+
+/* tmux session of a guest: its name with '.' made '~' (tmux reserves '.'). */
+void supervisor_tmux_session(const char *name, char *out, size_t outlen);
+
+#endif
