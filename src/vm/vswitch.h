@@ -8,8 +8,50 @@
 #include <stddef.h>
 
 #include "vm/settings.h"
+#include "vm/switchargs.h"
 
-/* Create the bridges and uplinks of every configured switch that is missing (`vm init`, boot). */
+/* One switch as system.conf describes it. */
+struct vswitch {
+	char name[16];
+	enum switch_type type;
+	char bridge[16];   /* the Linux bridge: vm-<name>, or bridge_<name> for manual switches */
+	char ports[512];   /* uplinks as named by the user (not their vlan links), space separated */
+	int vlan;	   /* 0: none */
+	char addr[19];	   /* "a.b.c.d/len", "" for none */
+	unsigned mtu;	   /* 0: the kernel's default */
+	bool isolated;	   /* private_<name>: guest taps are isolated bridge ports */
+};
+
+/* The configured switch names (switch_list), "" when there are none. */
+const char *vswitch_list(const struct vm_settings *s);
+/* Read switch `name` from system.conf: 0, -ENOENT (not configured), -EINVAL/-EOPNOTSUPP (a bad
+ * or unsupported value in system.conf). Messages in err. */
+int vswitch_load(const struct vm_settings *s, const char *name, struct vswitch *out, char *err,
+		 size_t errlen);
+
+/* The `vm switch` operations. Each checks everything first, changes the kernel, then records the
+ * result in system.conf; on any failure it puts back what it changed and returns -errno with a
+ * one-line message in err. */
+int vswitch_create(struct vm_settings *s, const struct vswitch *sw, char *err, size_t errlen);
+int vswitch_import(struct vm_settings *s, const char *name, const char *bridge, char *err,
+		   size_t errlen);
+int vswitch_destroy(struct vm_settings *s, const char *name, char *err, size_t errlen);
+int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, char *err,
+		     size_t errlen);
+int vswitch_port_remove(struct vm_settings *s, const char *name, const char *iface, char *err,
+			size_t errlen);
+int vswitch_set_vlan(struct vm_settings *s, const char *name, int vlan, char *err, size_t errlen);
+/* cidr NULL removes the address. */
+int vswitch_set_address(struct vm_settings *s, const char *name, const char *cidr, char *err,
+			size_t errlen);
+int vswitch_set_private(struct vm_settings *s, const char *name, bool on, char *err, size_t errlen);
+
+/* Guest taps are bridge ports whose description (IFLA_IFALIAS) starts with this. */
+#define VSWITCH_TAP_ALIAS_PREFIX "vmnet/"
+
+/* Create the bridges and uplinks of every configured switch that is missing (`vm init`, boot).
+ * 0, or -errno when some switch could not be brought up (all of them are tried; the problems,
+ * "; "-separated, in err). */
 int vswitch_init_all(struct vm_settings *s, char *err, size_t errlen);
 
 /* Create persistent tap `tap` (up; MTU of the switch), described as vmnet/<guest>/<nic>/<sw>, and
@@ -18,7 +60,9 @@ int vswitch_init_all(struct vm_settings *s, char *err, size_t errlen);
  * returns 1). 0 ok, 1 made with a warning, -errno with a message. */
 int vswitch_tap_create(const struct vm_settings *s, const char *sw, const char *tap,
 		       const char *guest, int nic, char *err, size_t errlen);
-/* Remove a tap made by vswitch_tap_create. 0 or -errno (-ENODEV when it is already gone). */
+/* Remove a tap made by vswitch_tap_create. 0 or -errno (-ENODEV when it is already gone, -EINVAL
+ * when the interface of that name is not a tap). An existing tap gives -EEXIST from
+ * vswitch_tap_create. */
 int vswitch_tap_destroy(const char *tap);
 
 #endif
