@@ -108,6 +108,12 @@ static int buf_put(struct buf *b, char ch)
 	return 0;
 }
 
+/* At most max of the n characters left on the line, for messages. */
+static int clip(size_t n, int max)
+{
+	return n < (size_t)max ? (int)n : max;
+}
+
 /* Parse one line (len bytes, no newline). Blank/comment lines give *key = NULL. On error, a message
  * without the "NAME line N: " prefix goes to msg. */
 static int parse_line(const char *line, size_t len, char **key, char **value, char *msg,
@@ -124,7 +130,7 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 		i++;
 	size_t ke = i;
 	if (ke == ks) {
-		snprintf(msg, msglen, "expected key=\"value\", found '%.40s'", line + ks);
+		snprintf(msg, msglen, "expected key=\"value\", found '%.*s'", clip(len - ks, 40), line + ks);
 		return -EINVAL;
 	}
 	size_t j = i;
@@ -136,7 +142,7 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 		return -EINVAL;
 	}
 	if (i == len || line[i] != '=') {
-		snprintf(msg, msglen, "expected key=\"value\", found '%.40s'", line + ks);
+		snprintf(msg, msglen, "expected key=\"value\", found '%.*s'", clip(len - ks, 40), line + ks);
 		return -EINVAL;
 	}
 	if (isdigit((unsigned char)line[ks])) {
@@ -171,8 +177,8 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 					goto fail;
 			}
 			if (i == len) {
-				snprintf(msg, msglen, "unterminated \" in the value of '%.*s' (from '%.20s')",
-					 (int)(ke - ks), line + ks, line + start);
+				snprintf(msg, msglen, "unterminated \" in the value of '%.*s' (from '%.*s')",
+					 (int)(ke - ks), line + ks, clip(len - start, 20), line + start);
 				r = -EINVAL;
 				goto fail;
 			}
@@ -183,8 +189,8 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 				if ((r = buf_put(&b, line[i++])) < 0)
 					goto fail;
 			if (i == len) {
-				snprintf(msg, msglen, "unterminated ' in the value of '%.*s' (from '%.20s')",
-					 (int)(ke - ks), line + ks, line + start);
+				snprintf(msg, msglen, "unterminated ' in the value of '%.*s' (from '%.*s')",
+					 (int)(ke - ks), line + ks, clip(len - start, 20), line + start);
 				r = -EINVAL;
 				goto fail;
 			}
@@ -212,8 +218,8 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
 	if (i < len && line[i] != '#') {
-		snprintf(msg, msglen, "unexpected '%.30s' after the value of '%.*s' (quote values with spaces)",
-			 line + i, (int)(ke - ks), line + ks);
+		snprintf(msg, msglen, "unexpected '%.*s' after the value of '%.*s' (quote values with spaces)",
+			 clip(len - i, 30), line + i, (int)(ke - ks), line + ks);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -533,11 +539,8 @@ int vmconf_parse_size(const char *s, uint64_t *bytes)
 	case 'T': shift = 40; break;
 	default: return -EINVAL;
 	}
-	if (*p) {
+	if (*p)
 		p++;
-		if (toupper((unsigned char)*p) == 'B') /* 20GB, as people write it */
-			p++;
-	}
 	if (*p)
 		return -EINVAL;
 	if (v == 0)
