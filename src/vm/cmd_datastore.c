@@ -1,5 +1,206 @@
-/* PLACEHOLDER: replaced by the real implementation (owner writes this file). */
+/* vm datastore list|add|remove: extra folders for guests, recorded in system.conf as vm-bhyve
+ * does (datastore_list="a b", path_<name>="/path"). "default" is $vm_dir and always exists. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
 #include "vm/cmds.h"
-int cmd_datastore(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
+
+#define BTRFS_MAGIC 0x9123683eL
+
+static const char *fs_type(const char *path)
+{
+	struct statfs sf;
+	if (statfs(path, &sf) < 0)
+		return "missing";
+	return (long)sf.f_type == BTRFS_MAGIC ? "btrfs" : "directory";
+}
+
+/* [A-Za-z0-9_], 1..32: the name is part of the key path_<name>. */
+static bool ds_name_valid(const char *n)
+{
+	size_t l = strlen(n);
+	if (l < 1 || l > 32)
+		return false;
+	for (size_t i = 0; i < l; i++)
+		if (!isalnum((unsigned char)n[i]) && n[i] != '_')
+			return false;
+	return true;
+}
+
+static int ds_list(struct vm_settings *s)
+{
+	char **names = datastore_names(s);
+	if (!names) {
+		fprintf(stderr, "vm datastore: out of memory\n");
+		return 1;
+	}
+	printf("%-15s %-11s %s\n", "NAME", "TYPE", "PATH");
+	for (size_t i = 0; names[i]; i++) {
+		char path[PATH_MAX], err[256];
+		if (datastore_path(s, names[i], path, sizeof(path), err, sizeof(err)) < 0) {
+			char key[64];
+			snprintf(key, sizeof(key), "path_%s", names[i]);
+			printf("%-15s %-11s %s\n", names[i], "invalid", vmconf_get_default(s->sys, key, "-"));
+			continue;
+		}
+		printf("%-15s %-11s %s\n", names[i], fs_type(path), path);
+	}
+	free_strv(names);
+	return 0;
+}
+
+/* The same directory, whatever the spelling. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat x, y;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+static int ds_add(struct vm_settings *s, const char *name, const char *path)
+{
+	if (!ds_name_valid(name)) {
+		fprintf(stderr, "vm datastore add: '%s' is not a valid datastore name (letters, digits, '_'; at most 32)\n",
+			name);
+		return 1;
+	}
+	if (!strcmp(name, "default")) {
+		fprintf(stderr, "vm datastore add: 'default' is $vm_dir and cannot be added\n");
+		return 1;
+	}
+	if (!strncmp(path, "zfs:", 4) || !strncmp(path, "iso:", 4) || !strncmp(path, "img:", 4)) {
+		fprintf(stderr, "vm datastore add: '%s': only plain directories are supported\n", path);
+		return 1;
+	}
+	if (path[0] != '/') {
+		fprintf(stderr, "vm datastore add: '%s' is not an absolute path\n", path);
+		return 1;
+	}
+	if (strpbrk(path, "\n,") || strlen(path) >= PATH_MAX - 300) {
+		fprintf(stderr, "vm datastore add: '%s': unusable path (newline, comma or too long)\n", path);
+		return 1;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vm datastore add: %s is not an existing directory\n", path);
+		return 1;
+	}
+	char **names = datastore_names(s);
+	if (!names) {
+		fprintf(stderr, "vm datastore add: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; names[i]; i++) {
+		char other[PATH_MAX], err[256];
+		if (!strcmp(names[i], name)) {
+			fprintf(stderr, "vm datastore add: a datastore named '%s' already exists\n", name);
+			free_strv(names);
+			return 1;
+		}
+		if (datastore_path(s, names[i], other, sizeof(other), err, sizeof(err)) == 0 &&
+		    same_dir(other, path)) {
+			fprintf(stderr, "vm datastore add: %s is already datastore '%s'\n", path, names[i]);
+			free_strv(names);
+			return 1;
+		}
+	}
+	free_strv(names);
+
+	char clean[PATH_MAX];
+	snprintf(clean, sizeof(clean), "%s", path);
+	size_t l = strlen(clean);
+	while (l > 1 && clean[l - 1] == '/')
+		clean[--l] = '\0';
+	const char *list = vmconf_get(s->sys, "datastore_list");
+	char *nlist = NULL, key[64], err[512];
+	if (asprintf(&nlist, "%s%s%s", list && *list ? list : "", list && *list ? " " : "", name) < 0) {
+		fprintf(stderr, "vm datastore add: out of memory\n");
+		return 1;
+	}
+	snprintf(key, sizeof(key), "path_%s", name);
+	int r = vmconf_set(s->sys, "datastore_list", nlist);
+	if (r == 0)
+		r = vmconf_set(s->sys, key, clean);
+	free(nlist);
+	if (r < 0 || settings_save_system(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm datastore add: %s\n", r < 0 ? "cannot record the datastore" : err);
+		return 1;
+	}
+	return 0;
+}
+
+static int ds_remove(struct vm_settings *s, const char *name)
+{
+	if (!strcmp(name, "default")) {
+		fprintf(stderr, "vm datastore remove: the default datastore ($vm_dir) cannot be removed\n");
+		return 1;
+	}
+	char **listed = strv_split(vmconf_get(s->sys, "datastore_list"));
+	if (!listed) {
+		fprintf(stderr, "vm datastore remove: out of memory\n");
+		return 1;
+	}
+	if (strv_index(listed, name) < 0) {
+		fprintf(stderr, "vm datastore remove: no datastore named '%s'\n", name);
+		free_strv(listed);
+		return 1;
+	}
+	size_t len = 1;
+	for (size_t i = 0; listed[i]; i++)
+		len += strlen(listed[i]) + 1;
+	char *nlist = calloc(1, len);
+	if (!nlist) {
+		free_strv(listed);
+		fprintf(stderr, "vm datastore remove: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; listed[i]; i++) {
+		if (!strcmp(listed[i], name))
+			continue;
+		if (*nlist)
+			strcat(nlist, " ");
+		strcat(nlist, listed[i]);
+	}
+	free_strv(listed);
+	char key[64], err[512];
+	snprintf(key, sizeof(key), "path_%s", name);
+	int r = *nlist ? vmconf_set(s->sys, "datastore_list", nlist) : 0;
+	if (!*nlist)
+		vmconf_unset(s->sys, "datastore_list");
+	vmconf_unset(s->sys, key);
+	free(nlist);
+	if (r < 0 || settings_save_system(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm datastore remove: %s\n", r < 0 ? "cannot update system.conf" : err);
+		return 1;
+	}
+	/* the folder and any guests in it are left alone; they are just no longer managed */
+	return 0;
+}
+
+int cmd_datastore(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm datastore list | add <name> <path> | remove <name>";
+	if (argc < 2) {
+		fprintf(stderr, "vm datastore: which action? (%s)\n", usage);
+		return 1;
+	}
+	const char *a = argv[1];
+	if (!strcmp(a, "list") && argc == 2)
+		return ds_list(s);
+	if (!strcmp(a, "add") && argc == 4)
+		return ds_add(s, argv[2], argv[3]);
+	if (!strcmp(a, "remove") && argc == 3)
+		return ds_remove(s, argv[2]);
+	if (!strcmp(a, "list") || !strcmp(a, "add") || !strcmp(a, "remove"))
+		fprintf(stderr, "vm datastore %s: wrong number of arguments (%s)\n", a, usage);
+	else if (!strcmp(a, "iso") || !strcmp(a, "img"))
+		fprintf(stderr, "vm datastore %s: media datastores are not supported by kbhyve (%s)\n", a, usage);
+	else
+		fprintf(stderr, "vm datastore: unknown action '%s' (%s)\n", a, usage);
+	return 1;
+}
