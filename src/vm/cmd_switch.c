@@ -226,11 +226,13 @@ static int sw_create(struct vm_settings *s, int argc, char **argv)
 			sw.isolated = true;
 			break;
 		case ':':
-			fprintf(stderr, "vm: option -%c needs a value\n", optopt);
-			return usage_error(c);
+			fprintf(stderr, "vm: option -%c needs a value; usage: vm switch create %s\n",
+				optopt, c->usage);
+			return 1;
 		default:
-			fprintf(stderr, "vm: unknown option -%c\n", optopt);
-			return usage_error(c);
+			fprintf(stderr, "vm: unknown option -%c; usage: vm switch create %s\n", optopt,
+				c->usage);
+			return 1;
 		}
 	}
 	if (argc - optind != 1)
