@@ -1,11 +1,1092 @@
-/* PLACEHOLDER: replaced by the real implementation (owner writes this file). */
+/* Guests on disk: vm create, list, info, destroy, rename, configure, add. Every command checks all
+ * of its input before it touches anything, and a command that fails part way removes what it
+ * made. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "vm/cmds.h"
-int cmd_create(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
-int cmd_list(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
-int cmd_info(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
-int cmd_destroy(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
-int cmd_rename(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
-int cmd_configure(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
-int cmd_add(struct vm_settings *s, int argc, char **argv) { fprintf(stderr, "vm: not built yet\n"); return 1; }
+#include "vm/guest.h"
+#include "vm/names.h"
+#include "vm/runlock.h"
+#include "vm/supervisor.h"
+
+#define DEFAULT_DISK_SIZE "20G"
+#define MAX_DEVS 64
+
+/* ---- small helpers ---- */
+
+/* Copy with truncation (paths here are checked against PATH_MAX before they get this far). */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+	size_t l = strnlen(src, n - 1);
+	memcpy(dst, src, l);
+	dst[l] = '\0';
+}
+
+/* Options as getopts(1) reads them: -x, -xVALUE, -x VALUE, -ab; stops at the first operand or
+ * "--". vals[c] is the value (or "" for a flag). Returns the index of the first operand, or -1
+ * after printing a one-line error. */
+static int parse_opts(const char *cmd, int argc, char **argv, const char *spec, const char *usage,
+		      const char *vals[128])
+{
+	memset(vals, 0, 128 * sizeof(vals[0]));
+	int i = 1;
+	for (; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || !a[1])
+			break;
+		for (const char *p = a + 1; *p; p++) {
+			const char *o = (unsigned char)*p < 128 && *p != ':' ? strchr(spec, *p) : NULL;
+			if (!o) {
+				fprintf(stderr, "vm %s: unknown option -%c (%s)\n", cmd, *p, usage);
+				return -1;
+			}
+			if (o[1] != ':') {
+				vals[(int)*p] = "";
+				continue;
+			}
+			if (p[1]) {
+				vals[(int)*p] = p + 1;
+			} else if (i + 1 < argc) {
+				vals[(int)*p] = argv[++i];
+			} else {
+				fprintf(stderr, "vm %s: option -%c needs a value (%s)\n", cmd, *p, usage);
+				return -1;
+			}
+			break;
+		}
+	}
+	return i;
+}
+
+static const char *getn(const struct vmconf *c, const char *prefix, int n, const char *suffix)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%s%d%s", prefix, n, suffix);
+	return vmconf_get(c, key);
+}
+
+static int setn(struct vmconf *c, const char *prefix, int n, const char *suffix, const char *v)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%s%d%s", prefix, n, suffix);
+	return vmconf_set(c, key, v);
+}
+
+static bool is_file_dev(const char *dev)
+{
+	return !dev || !*dev || !strcmp(dev, "file");
+}
+
+/* A disk file name `vm` creates: a plain name in the guest folder. */
+static bool disk_file_name_ok(const char *n)
+{
+	return n && *n && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, ',') &&
+	       strlen(n) < 200;
+}
+
+/* cpu: 1..65535; memory: digits with an optional K/M/G/T suffix, as bhyve -m takes it. */
+static bool cpu_ok(const char *v)
+{
+	char *end;
+	if (!v || !isdigit((unsigned char)*v))
+		return false;
+	long n = strtol(v, &end, 10);
+	return !*end && n >= 1 && n <= 65535;
+}
+
+static bool memory_ok(const char *v)
+{
+	size_t d = strspn(v, "0123456789");
+	if (!d || strspn(v, "0") == d)
+		return false;
+	return !v[d] || (!v[d + 1] && strchr("kKmMgGtT", v[d]));
+}
+
+/* Where guest `name` would live in each datastore: set *where when something is already there. */
+static bool guest_exists_anywhere(const struct vm_settings *s, const char *name, char *where,
+				  size_t wlen)
+{
+	char **ds = datastore_names(s);
+	bool found = false;
+	for (size_t i = 0; ds && ds[i] && !found; i++) {
+		char path[PATH_MAX], e[256], p[PATH_MAX + 256];
+		struct stat st;
+		if (datastore_path(s, ds[i], path, sizeof(path), e, sizeof(e)) < 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, name);
+		if (lstat(p, &st) == 0) {
+			copy_str(where, wlen, p);
+			found = true;
+		}
+	}
+	free_strv(ds);
+	return found;
+}
+
+/* The tap a NIC uses, as bhyvecmd_build names it. */
+static void nic_tap(const struct vmconf *c, const char *guest, int n, char out[16])
+{
+	const char *dev = getn(c, "network", n, "_device"), *nm = getn(c, "network", n, "_name");
+	if (dev && *dev)
+		snprintf(out, 16, "%s", dev);
+	else if (nm && *nm)
+		snprintf(out, 16, "%s", nm);
+	else
+		tap_name(guest, n, out);
+}
+
+/* Path of diskN: file disks in the guest folder, custom ones as written. NULL when unset. */
+static char *disk_path(const struct guest *g, int n)
+{
+	const char *name = getn(g->conf, "disk", n, "_name");
+	char *p = NULL;
+	if (!name || !*name)
+		return NULL;
+	if (name[0] == '/')
+		return strdup(name);
+	if (asprintf(&p, "%s/%s", g->dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* Create a sparse file of size bytes; never replaces an existing file. */
+static int make_sparse(const char *path, uint64_t size, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, e == EEXIST ? "already exists (not overwritten)" : strerror(e));
+		return -e;
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		snprintf(err, errlen, "%s: cannot make it %llu bytes: %s", path, (unsigned long long)size,
+			 strerror(e));
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+static const char *state_text(const struct guest *g, char *buf, size_t len)
+{
+	pid_t pid = 0;
+	char host[256] = "";
+	switch (runlock_probe(g->dir, &pid, host, sizeof(host))) {
+	case RUN_RUNNING:
+		snprintf(buf, len, "Running (%d)", (int)pid);
+		break;
+	case RUN_OTHER_HOST:
+		snprintf(buf, len, "Locked (%s)", host);
+		break;
+	default:
+		snprintf(buf, len, "Stopped");
+	}
+	return buf;
+}
+
+/* ---- create ---- */
+
+struct made {
+	char *paths[MAX_DEVS + 2];
+	int n;
+};
+
+static void undo(struct made *m, const char *dir)
+{
+	while (m->n > 0) {
+		m->n--;
+		unlink(m->paths[m->n]);
+		free(m->paths[m->n]);
+	}
+	if (dir)
+		rmdir(dir);
+}
+
+static void made_free(struct made *m)
+{
+	for (int i = 0; i < m->n; i++)
+		free(m->paths[i]);
+	m->n = 0;
+}
+
+static bool template_name_ok(const char *t)
+{
+	return *t && *t != '.' && strlen(t) < 100 &&
+	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(t);
+}
+
+int cmd_create(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm create [-d datastore] [-t template] [-s size] [-c vcpus] [-m memory] <name>";
+	const char *o[128];
+	int i = parse_opts("create", argc, argv, "d:t:s:c:m:", usage, o);
+	if (i < 0)
+		return 1;
+	if (argc - i != 1) {
+		fprintf(stderr, "vm create: %s (%s)\n", argc - i ? "one guest name, please" : "no guest name",
+			usage);
+		return 1;
+	}
+	const char *name = argv[i], *ds = o['d'] ? o['d'] : "default", *tmpl = o['t'] ? o['t'] : "default";
+	char err[1024], dspath[PATH_MAX], where[PATH_MAX];
+	if (!guest_name_valid(name)) {
+		fprintf(stderr, "vm create: '%s' is not a valid guest name (lower-case letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)\n",
+			name);
+		return 1;
+	}
+	uint64_t size0 = 0;
+	if (o['s'] && vmconf_parse_size(o['s'], &size0) < 0) {
+		fprintf(stderr, "vm create: -s %s: not a size (e.g. 20G, 512M)\n", o['s']);
+		return 1;
+	}
+	if (o['c'] && !cpu_ok(o['c'])) {
+		fprintf(stderr, "vm create: -c %s: not a number of vCPUs (1-65535)\n", o['c']);
+		return 1;
+	}
+	if (o['m'] && !memory_ok(o['m'])) {
+		fprintf(stderr, "vm create: -m %s: not a memory size (e.g. 512M, 2G)\n", o['m']);
+		return 1;
+	}
+	if (!template_name_ok(tmpl)) {
+		fprintf(stderr, "vm create: '%s' is not a valid template name\n", tmpl);
+		return 1;
+	}
+	if (datastore_path(s, ds, dspath, sizeof(dspath), err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm create: %s\n", err);
+		return 1;
+	}
+	struct stat st;
+	if (stat(dspath, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vm create: datastore '%s' (%s) is not a directory\n", ds, dspath);
+		return 1;
+	}
+	if (guest_exists_anywhere(s, name, where, sizeof(where))) {
+		fprintf(stderr, "vm create: %s already exists (%s)\n", name, where);
+		return 1;
+	}
+	char tpath[PATH_MAX + 256];
+	snprintf(tpath, sizeof(tpath), "%s/.templates/%s.conf", s->vm_dir, tmpl);
+	struct vmconf *c;
+	int r = vmconf_load(&c, tpath, err, sizeof(err));
+	if (r == -ENOENT) {
+		fprintf(stderr, "vm create: no template '%s' (%s)\n", tmpl, tpath);
+		return 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vm create: template %s\n", err);
+		return 1;
+	}
+
+	/* Settle the config and the disk list before creating anything. */
+	struct {
+		int n;
+		uint64_t size;
+	} disks[MAX_DEVS];
+	int ndisks = 0;
+	r = 0;
+	for (int n = 0; n < MAX_DEVS && getn(c, "disk", n, "_type"); n++) {
+		const char *dev = getn(c, "disk", n, "_dev"), *dn = getn(c, "disk", n, "_name");
+		const char *sz = getn(c, "disk", n, "_size");
+		if (!is_file_dev(dev)) {
+			if (strcmp(dev, "custom") != 0) {
+				fprintf(stderr, "vm create: template %s: disk%d_dev=\"%s\" is not supported (file or custom)\n",
+					tmpl, n, dev);
+				r = -1;
+				break;
+			}
+			continue; /* a path of the user's: never created */
+		}
+		if (!disk_file_name_ok(dn)) {
+			fprintf(stderr, "vm create: template %s: disk%d_name=\"%s\" must be a file name in the guest folder\n",
+				tmpl, n, dn ? dn : "");
+			r = -1;
+			break;
+		}
+		uint64_t size;
+		const char *use = n == 0 && o['s'] ? o['s'] : sz && *sz ? sz : DEFAULT_DISK_SIZE;
+		if (vmconf_parse_size(use, &size) < 0) {
+			fprintf(stderr, "vm create: template %s: disk%d_size=\"%s\" is not a size\n", tmpl, n, use);
+			r = -1;
+			break;
+		}
+		for (int k = 0; k < ndisks; k++) {
+			if (!strcmp(getn(c, "disk", disks[k].n, "_name"), dn)) {
+				fprintf(stderr, "vm create: template %s: disk%d and disk%d are both %s\n", tmpl,
+					disks[k].n, n, dn);
+				r = -1;
+			}
+		}
+		if (r < 0)
+			break;
+		disks[ndisks].n = n;
+		disks[ndisks++].size = size;
+	}
+	if (r == 0 && o['s'] && (!ndisks || disks[0].n != 0)) {
+		fprintf(stderr, "vm create: -s: template %s has no disk0 file to size\n", tmpl);
+		r = -1;
+	}
+	char uuid[37];
+	if (r == 0 && uuid_generate(uuid) < 0) {
+		fprintf(stderr, "vm create: cannot generate a UUID\n");
+		r = -1;
+	}
+	if (r < 0) {
+		vmconf_free(c);
+		return 1;
+	}
+	for (int n = 0; n < MAX_DEVS; n++) {
+		char key[32];
+		snprintf(key, sizeof(key), "disk%d_size", n);
+		vmconf_unset(c, key);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	r = 0;
+	if (o['c'])
+		r |= vmconf_set(c, "cpu", o['c']);
+	if (o['m'])
+		r |= vmconf_set(c, "memory", o['m']);
+	r |= vmconf_set(c, "uuid", uuid);
+	for (int n = 0; n < MAX_DEVS && getn(c, "network", n, "_type"); n++) {
+		const char *mac = getn(c, "network", n, "_mac");
+		if (mac && *mac)
+			continue;
+		char m[18];
+		mac_generate(name, n, seed, m);
+		r |= setn(c, "network", n, "_mac", m);
+	}
+	if (r) {
+		fprintf(stderr, "vm create: cannot fill in the configuration\n");
+		vmconf_free(c);
+		return 1;
+	}
+
+	/* Now make the folder, the disks and the conf; undo everything on failure. */
+	char dir[PATH_MAX + 256], conf[PATH_MAX + 512];
+	snprintf(dir, sizeof(dir), "%s/%s", dspath, name);
+	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
+	if (mkdir(dir, 0755) < 0) {
+		fprintf(stderr, "vm create: cannot create %s: %s\n", dir, strerror(errno));
+		vmconf_free(c);
+		return 1;
+	}
+	struct made m = { .n = 0 };
+	for (int k = 0; k < ndisks && r == 0; k++) {
+		char *p = NULL;
+		if (asprintf(&p, "%s/%s", dir, getn(c, "disk", disks[k].n, "_name")) < 0) {
+			r = -ENOMEM;
+			snprintf(err, sizeof(err), "out of memory");
+			break;
+		}
+		r = make_sparse(p, disks[k].size, err, sizeof(err));
+		if (r == 0)
+			m.paths[m.n++] = p;
+		else
+			free(p);
+	}
+	if (r == 0) {
+		r = vmconf_save(c, conf, err, sizeof(err));
+		if (r == 0)
+			m.paths[m.n++] = strdup(conf);
+	}
+	vmconf_free(c);
+	if (r < 0) {
+		fprintf(stderr, "vm create: %s\n", err);
+		undo(&m, dir);
+		return 1;
+	}
+	made_free(&m);
+	struct guest g;
+	copy_str(g.dir, sizeof(g.dir), dir);
+	guest_log(&g, "created from template %s", tmpl);
+	return 0;
+}
+
+/* ---- list ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\t')
+			fputs("\\t", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+#define NCOLS 8
+
+int cmd_list(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm list [-j]";
+	const char *o[128];
+	int i = parse_opts("list", argc, argv, "j", usage, o);
+	if (i < 0)
+		return 1;
+	if (i < argc) {
+		fprintf(stderr, "vm list: unexpected argument '%s' (%s)\n", argv[i], usage);
+		return 1;
+	}
+	struct guest *v;
+	size_t n;
+	if (guest_list_all(s, &v, &n) < 0) {
+		fprintf(stderr, "vm list: out of memory\n");
+		return 1;
+	}
+	char **autolist = strv_split(vmconf_get(s->rc, "vm_list"));
+	static const char *const head[NCOLS] = { "NAME", "DATASTORE", "LOADER", "CPU",
+						 "MEMORY", "VNC", "AUTO", "STATE" };
+	static const char *const jkeys[NCOLS] = { "name", "datastore", "loader", "cpu",
+						  "memory", "vnc", "auto", "state" };
+	char (*cells)[NCOLS][300] = calloc(n ? n : 1, sizeof(*cells));
+	if (!cells || !autolist) {
+		fprintf(stderr, "vm list: out of memory\n");
+		free(cells);
+		free_strv(autolist);
+		guest_list_free(v, n);
+		return 1;
+	}
+	size_t w[NCOLS];
+	for (int c = 0; c < NCOLS; c++)
+		w[c] = strlen(head[c]);
+	for (size_t k = 0; k < n; k++) {
+		int pos = strv_index(autolist, v[k].name);
+		snprintf(cells[k][0], 300, "%s", v[k].name);
+		snprintf(cells[k][1], 300, "%s", v[k].ds);
+		snprintf(cells[k][2], 300, "%s", vmconf_get_default(v[k].conf, "loader", "-"));
+		snprintf(cells[k][3], 300, "%s", vmconf_get_default(v[k].conf, "cpu", "-"));
+		snprintf(cells[k][4], 300, "%s", vmconf_get_default(v[k].conf, "memory", "-"));
+		snprintf(cells[k][5], 300, "-");
+		if (pos >= 0)
+			snprintf(cells[k][6], 300, "Yes [%d]", pos + 1);
+		else
+			snprintf(cells[k][6], 300, "No");
+		state_text(&v[k], cells[k][7], 300);
+		for (int c = 0; c < NCOLS; c++)
+			if (strlen(cells[k][c]) > w[c])
+				w[c] = strlen(cells[k][c]);
+	}
+	if (o['j']) {
+		fputc('[', stdout);
+		for (size_t k = 0; k < n; k++) {
+			fputs(k ? ",\n {" : "\n {", stdout);
+			for (int c = 0; c < NCOLS; c++) {
+				printf("%s\"%s\": ", c ? ", " : "", jkeys[c]);
+				json_str(stdout, cells[k][c]);
+			}
+			fputc('}', stdout);
+		}
+		fputs(n ? "\n]\n" : "]\n", stdout);
+	} else {
+		for (int c = 0; c < NCOLS - 1; c++)
+			printf("%-*s ", (int)w[c], head[c]);
+		printf("%s\n", head[NCOLS - 1]);
+		for (size_t k = 0; k < n; k++) {
+			for (int c = 0; c < NCOLS - 1; c++)
+				printf("%-*s ", (int)w[c], cells[k][c]);
+			printf("%s\n", cells[k][NCOLS - 1]);
+		}
+	}
+	free(cells);
+	free_strv(autolist);
+	guest_list_free(v, n);
+	return 0;
+}
+
+/* ---- info ---- */
+
+static void human(uint64_t b, char *out, size_t len)
+{
+	static const char units[] = "BKMGT";
+	int u = 0;
+	double v = (double)b;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%lluB", (unsigned long long)b);
+	else
+		snprintf(out, len, "%.1f%c", v, units[u]);
+}
+
+static void info_one(const struct vm_settings *s, const struct guest *g)
+{
+	const struct vmconf *c = g->conf;
+	char state[300];
+	pid_t pid = 0;
+	char host[256] = "";
+	enum run_state rs = runlock_probe(g->dir, &pid, host, sizeof(host));
+	state_text(g, state, sizeof(state));
+	printf("------------------------\nVirtual Machine: %s\n------------------------\n", g->name);
+	printf("  state: %s\n", rs == RUN_RUNNING ? "running" : rs == RUN_OTHER_HOST ? "locked" : "stopped");
+	if (rs == RUN_RUNNING)
+		printf("  pid: %d\n", (int)pid);
+	if (rs == RUN_OTHER_HOST)
+		printf("  host: %s\n", host);
+	printf("  datastore: %s\n  path: %s\n", g->ds, g->dir);
+	printf("  loader: %s\n", vmconf_get_default(c, "loader", "-"));
+	static const char *const keys[] = { "kernel", "initrd", "cmdline" };
+	for (size_t k = 0; k < 3; k++)
+		if (vmconf_get(c, keys[k]))
+			printf("  %s: %s\n", keys[k], vmconf_get(c, keys[k]));
+	printf("  uuid: %s\n", vmconf_get_default(c, "uuid", "-"));
+	printf("  cpu: %s\n", vmconf_get_default(c, "cpu", "-"));
+	printf("  memory: %s\n", vmconf_get_default(c, "memory", "-"));
+	char **autolist = strv_split(vmconf_get(s->rc, "vm_list"));
+	int pos = strv_index(autolist, g->name);
+	free_strv(autolist);
+	if (pos >= 0)
+		printf("  autostart: Yes [%d]\n", pos + 1);
+	else
+		printf("  autostart: No\n");
+	if (rs == RUN_RUNNING) {
+		char p[PATH_MAX + 32], line[512];
+		snprintf(p, sizeof(p), "%s/%s", g->dir, SUPERVISOR_CONSOLE_FILE);
+		FILE *f = fopen(p, "re");
+		while (f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (*line)
+				printf("  console: %s\n", line);
+		}
+		if (f)
+			fclose(f);
+	}
+	for (int n = 0; n < MAX_DEVS && getn(c, "network", n, "_type"); n++) {
+		char tap[16];
+		nic_tap(c, g->name, n, tap);
+		const char *dev = getn(c, "network", n, "_device");
+		printf("\n  network-interface\n    number: %d\n    emulation: %s\n", n,
+		       getn(c, "network", n, "_type"));
+		printf("    virtual-switch: %s\n", getn(c, "network", n, "_switch") ? getn(c, "network", n, "_switch") : "-");
+		printf("    fixed-mac-address: %s\n", getn(c, "network", n, "_mac") ? getn(c, "network", n, "_mac") : "-");
+		printf("    fixed-device: %s\n", dev && *dev ? dev : "-");
+		printf("    %s: %s\n", rs == RUN_RUNNING ? "active-device" : "device", tap);
+	}
+	for (int n = 0; n < MAX_DEVS && getn(c, "disk", n, "_type"); n++) {
+		const char *dev = getn(c, "disk", n, "_dev"), *opts = getn(c, "disk", n, "_opts");
+		char *p = disk_path(g, n);
+		printf("\n  virtual-disk\n    number: %d\n    device-type: %s\n    emulation: %s\n", n,
+		       is_file_dev(dev) ? "file" : dev, getn(c, "disk", n, "_type"));
+		printf("    options: %s\n    system-path: %s\n", opts && *opts ? opts : "-", p ? p : "-");
+		struct stat st;
+		if (p && stat(p, &st) == 0) {
+			char h1[32], h2[32];
+			uint64_t size = (uint64_t)st.st_size, used = (uint64_t)st.st_blocks * 512;
+			if (S_ISBLK(st.st_mode)) {
+				int fd = open(p, O_RDONLY | O_CLOEXEC);
+				off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+				if (fd >= 0)
+					close(fd);
+				size = end > 0 ? (uint64_t)end : 0;
+				used = size;
+			}
+			human(size, h1, sizeof(h1));
+			human(used, h2, sizeof(h2));
+			printf("    bytes-size: %llu (%s)\n    bytes-used: %llu (%s)\n",
+			       (unsigned long long)size, h1, (unsigned long long)used, h2);
+		} else if (p) {
+			printf("    bytes-size: missing (%s)\n", strerror(errno));
+		}
+		free(p);
+	}
+	for (int n = 0; n < 16; n++) {
+		const char *v = getn(c, "virt_console", n, "");
+		if (!v || !*v || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+			continue;
+		char pname[64];
+		snprintf(pname, sizeof(pname), "%s", vmconf_truthy(v) ? "" : v);
+		if (!*pname)
+			snprintf(pname, sizeof(pname), "%d", n);
+		printf("\n  virtual-console\n    number: %d\n    name: %s\n    socket: %s/vtcon.%s\n", n,
+		       pname, g->dir, pname);
+	}
+	printf("\n");
+}
+
+int cmd_info(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm info [name ...]";
+	const char *o[128];
+	int i = parse_opts("info", argc, argv, "", usage, o);
+	if (i < 0)
+		return 1;
+	char err[1024];
+	if (i == argc) {
+		struct guest *v;
+		size_t n;
+		if (guest_list_all(s, &v, &n) < 0) {
+			fprintf(stderr, "vm info: out of memory\n");
+			return 1;
+		}
+		for (size_t k = 0; k < n; k++)
+			info_one(s, &v[k]);
+		guest_list_free(v, n);
+		return 0;
+	}
+	/* every name must be a guest before anything is shown */
+	for (int k = i; k < argc; k++) {
+		struct guest g;
+		if (guest_open(s, argv[k], &g, err, sizeof(err)) < 0) {
+			fprintf(stderr, "vm info: %s\n", err);
+			return 1;
+		}
+		guest_close(&g);
+	}
+	for (int k = i; k < argc; k++) {
+		struct guest g;
+		if (guest_open(s, argv[k], &g, err, sizeof(err)) < 0) {
+			fprintf(stderr, "vm info: %s\n", err);
+			return 1;
+		}
+		info_one(s, &g);
+		guest_close(&g);
+	}
+	return 0;
+}
+
+/* ---- destroy ---- */
+
+/* Stopped, or a one-line reason why not. */
+static bool guest_stopped(const struct guest *g, const char *cmd)
+{
+	pid_t pid = 0;
+	char host[256] = "";
+	switch (runlock_probe(g->dir, &pid, host, sizeof(host))) {
+	case RUN_RUNNING:
+		fprintf(stderr, "vm %s: %s is running (supervisor pid %d): stop it first\n", cmd, g->name,
+			(int)pid);
+		return false;
+	case RUN_OTHER_HOST:
+		fprintf(stderr, "vm %s: %s is locked by host %s\n", cmd, g->name, host);
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* p resolved lies directly or deeper inside dir (both resolved). */
+static bool inside(const char *dirreal, const char *p)
+{
+	char real[PATH_MAX];
+	if (!realpath(p, real))
+		return false;
+	size_t l = strlen(dirreal);
+	return !strncmp(real, dirreal, l) && real[l] == '/';
+}
+
+static void remove_owned(const char *dirreal, const char *p, int *failed)
+{
+	struct stat st;
+	if (lstat(p, &st) < 0)
+		return;
+	if (!inside(dirreal, p) && !S_ISLNK(st.st_mode))
+		return;
+	if (S_ISDIR(st.st_mode))
+		return;
+	if (unlink(p) < 0) {
+		fprintf(stderr, "vm destroy: cannot remove %s: %s\n", p, strerror(errno));
+		(*failed)++;
+	}
+}
+
+int cmd_destroy(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm destroy [-f] <name>";
+	const char *o[128];
+	int i = parse_opts("destroy", argc, argv, "f", usage, o);
+	if (i < 0)
+		return 1;
+	if (argc - i != 1) {
+		fprintf(stderr, "vm destroy: %s (%s)\n", argc - i ? "one guest name, please" : "no guest name",
+			usage);
+		return 1;
+	}
+	struct guest g;
+	char err[1024];
+	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm destroy: %s\n", err);
+		return 1;
+	}
+	if (!guest_stopped(&g, "destroy")) {
+		guest_close(&g);
+		return 1;
+	}
+	if (!o['f']) {
+		printf("Are you sure you want to completely remove this virtual machine (y/n)? ");
+		fflush(stdout);
+		char line[64] = "";
+		if (!fgets(line, sizeof(line), stdin) || (strcasecmp(line, "y\n") && strcasecmp(line, "yes\n") &&
+							  strcasecmp(line, "y") && strcasecmp(line, "yes"))) {
+			printf("\n");
+			fprintf(stderr, "vm destroy: %s not removed\n", g.name);
+			guest_close(&g);
+			return 1;
+		}
+	}
+	char dirreal[PATH_MAX];
+	if (!realpath(g.dir, dirreal)) {
+		fprintf(stderr, "vm destroy: %s: %s\n", g.dir, strerror(errno));
+		guest_close(&g);
+		return 1;
+	}
+	int failed = 0;
+	/* disks the guest owns: file disks inside its folder (custom paths are the user's) */
+	for (int n = 0; n < MAX_DEVS && getn(g.conf, "disk", n, "_type"); n++) {
+		if (!is_file_dev(getn(g.conf, "disk", n, "_dev")))
+			continue;
+		char *p = disk_path(&g, n);
+		struct stat st;
+		if (p && lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+			remove_owned(dirreal, p, &failed);
+		free(p);
+	}
+	/* kernel and initrd the guest keeps in its folder */
+	static const char *const boot[] = { "kernel", "initrd" };
+	for (size_t k = 0; k < 2; k++) {
+		const char *b = vmconf_get(g.conf, boot[k]);
+		char p[PATH_MAX + 256];
+		struct stat st;
+		if (!b || !*b || b[0] == '/')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", g.dir, b);
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+			remove_owned(dirreal, p, &failed);
+	}
+	/* files vm and bhyve write there */
+	static const char *const own[] = { "vm-bhyve.log", "vm-bhyve.log.0", "bhyve.log",
+					   SUPERVISOR_CONSOLE_FILE, SUPERVISOR_RESTART_FLAG, "run.lock",
+					   "com1", "com2", "seed.iso", "uefi-vars.fd", "device.map",
+					   "grub.cfg" };
+	for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+		char p[PATH_MAX + 64];
+		snprintf(p, sizeof(p), "%s/%s", g.dir, own[k]);
+		remove_owned(dirreal, p, &failed);
+	}
+	DIR *d = opendir(g.dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, "vtcon.", 6) != 0)
+			continue;
+		char p[PATH_MAX + 300];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/%s", g.dir, e->d_name);
+		if (lstat(p, &st) == 0 && S_ISSOCK(st.st_mode))
+			remove_owned(dirreal, p, &failed);
+	}
+	if (d)
+		closedir(d);
+	/* the conf last: while anything failed, the guest stays visible */
+	if (!failed)
+		remove_owned(dirreal, g.conf_path, &failed);
+	if (failed) {
+		fprintf(stderr, "vm destroy: %s was not completely removed\n", g.name);
+		guest_close(&g);
+		return 1;
+	}
+	if (rmdir(g.dir) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			fprintf(stderr, "vm destroy: %s removed; %s is left in place: it holds files that are not the guest's\n",
+				g.name, g.dir);
+		else
+			fprintf(stderr, "vm destroy: %s removed; cannot remove %s: %s\n", g.name, g.dir,
+				strerror(errno));
+	}
+	guest_close(&g);
+	return 0;
+}
+
+/* ---- rename ---- */
+
+int cmd_rename(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm rename <name> <new-name>";
+	const char *o[128];
+	int i = parse_opts("rename", argc, argv, "", usage, o);
+	if (i < 0)
+		return 1;
+	if (argc - i != 2) {
+		fprintf(stderr, "vm rename: two names, please (%s)\n", usage);
+		return 1;
+	}
+	const char *newname = argv[i + 1];
+	char err[1024], where[PATH_MAX];
+	if (!guest_name_valid(newname)) {
+		fprintf(stderr, "vm rename: '%s' is not a valid guest name\n", newname);
+		return 1;
+	}
+	struct guest g;
+	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm rename: %s\n", err);
+		return 1;
+	}
+	if (guest_exists_anywhere(s, newname, where, sizeof(where))) {
+		fprintf(stderr, "vm rename: %s already exists (%s)\n", newname, where);
+		guest_close(&g);
+		return 1;
+	}
+	if (!guest_stopped(&g, "rename")) {
+		guest_close(&g);
+		return 1;
+	}
+	char dspath[PATH_MAX], newconf[PATH_MAX + 256], newdir[PATH_MAX + 256];
+	if (datastore_path(s, g.ds, dspath, sizeof(dspath), err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm rename: %s\n", err);
+		guest_close(&g);
+		return 1;
+	}
+	snprintf(newconf, sizeof(newconf), "%s/%s.conf", g.dir, newname);
+	snprintf(newdir, sizeof(newdir), "%s/%s", dspath, newname);
+	struct stat st;
+	if (lstat(newconf, &st) == 0) {
+		fprintf(stderr, "vm rename: %s already exists\n", newconf);
+		guest_close(&g);
+		return 1;
+	}
+	if (rename(g.conf_path, newconf) < 0) {
+		fprintf(stderr, "vm rename: %s: %s\n", g.conf_path, strerror(errno));
+		guest_close(&g);
+		return 1;
+	}
+	/* RENAME_NOREPLACE: never move onto something that appeared meanwhile */
+	if (renameat2(AT_FDCWD, g.dir, AT_FDCWD, newdir, RENAME_NOREPLACE) < 0) {
+		int e = errno;
+		rename(newconf, g.conf_path);
+		fprintf(stderr, "vm rename: cannot rename %s to %s: %s\n", g.dir, newdir, strerror(e));
+		guest_close(&g);
+		return 1;
+	}
+	copy_str(g.dir, sizeof(g.dir), newdir);
+	guest_log(&g, "renamed from %s to %s", g.name, newname);
+	guest_close(&g);
+	return 0;
+}
+
+/* ---- configure ---- */
+
+int cmd_configure(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm configure <name>";
+	const char *o[128];
+	int i = parse_opts("configure", argc, argv, "", usage, o);
+	if (i < 0)
+		return 1;
+	if (argc - i != 1) {
+		fprintf(stderr, "vm configure: %s (%s)\n", argc - i ? "one guest name, please" : "no guest name",
+			usage);
+		return 1;
+	}
+	struct guest g;
+	char err[1024];
+	/* a conf that does not parse can still be edited: that is how it gets fixed */
+	int r = guest_open(s, argv[i], &g, err, sizeof(err));
+	if (r < 0 && (r != -EINVAL || !g.conf_path[0] || access(g.conf_path, F_OK) < 0)) {
+		fprintf(stderr, "vm configure: %s\n", err);
+		return 1;
+	}
+	if (r < 0)
+		fprintf(stderr, "vm configure: %s\n", err);
+	guest_close(&g);
+	/* edit a copy; the conf is replaced only by a copy that parses */
+	char tmp[PATH_MAX + 300];
+	snprintf(tmp, sizeof(tmp), "%s/.%s.conf.XXXXXX", g.dir, g.name);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	int src = open(g.conf_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || src < 0) {
+		fprintf(stderr, "vm configure: %s: %s\n", fd < 0 ? tmp : g.conf_path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		if (src >= 0)
+			close(src);
+		return 1;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n)
+			n = -1;
+	struct stat st;
+	if (fstat(src, &st) == 0)
+		fchmod(fd, st.st_mode & 07777);
+	close(src);
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "vm configure: cannot copy %s\n", g.conf_path);
+		unlink(tmp);
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", "exec ${EDITOR:-vi} \"$1\"", "sh", tmp, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "vm configure: the editor failed; %s is unchanged\n", g.conf_path);
+		unlink(tmp);
+		return 1;
+	}
+	struct vmconf *c;
+	if (vmconf_load(&c, tmp, err, sizeof(err)) < 0) {
+		char keep[PATH_MAX + 300];
+		snprintf(keep, sizeof(keep), "%s/%s.conf.rejected", g.dir, g.name);
+		rename(tmp, keep);
+		/* the message names the temporary file: name the real one */
+		const char *line = strstr(err, " line ");
+		fprintf(stderr, "vm configure: %s%s; %s is unchanged, the edit is in %s\n", g.conf_path,
+			line ? line : ": cannot read the edit", g.conf_path, keep);
+		return 1;
+	}
+	vmconf_free(c);
+	if (rename(tmp, g.conf_path) < 0) {
+		fprintf(stderr, "vm configure: %s: %s\n", g.conf_path, strerror(errno));
+		unlink(tmp);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- add ---- */
+
+int cmd_add(struct vm_settings *s, int argc, char **argv)
+{
+	const char *usage = "usage: vm add [-d disk|network] [-t type] [-s size|switch] <name>";
+	const char *o[128];
+	int i = parse_opts("add", argc, argv, "d:t:s:", usage, o);
+	if (i < 0)
+		return 1;
+	if (argc - i != 1) {
+		fprintf(stderr, "vm add: %s (%s)\n", argc - i ? "one guest name, please" : "no guest name", usage);
+		return 1;
+	}
+	const char *what = o['d'] ? o['d'] : "disk";
+	if (strcmp(what, "disk") != 0 && strcmp(what, "network") != 0) {
+		fprintf(stderr, "vm add: -d %s: add a disk or a network\n", what);
+		return 1;
+	}
+	bool disk = !strcmp(what, "disk");
+	uint64_t size = 0;
+	if (disk) {
+		if (!o['s']) {
+			fprintf(stderr, "vm add: a disk needs its size (-s 10G)\n");
+			return 1;
+		}
+		if (vmconf_parse_size(o['s'], &size) < 0) {
+			fprintf(stderr, "vm add: -s %s: not a size (e.g. 20G, 512M)\n", o['s']);
+			return 1;
+		}
+		if (o['t'] && strcmp(o['t'], "file") != 0) {
+			fprintf(stderr, "vm add: -t %s: kbhyve makes file disks only (no ZFS volumes)\n", o['t']);
+			return 1;
+		}
+	} else {
+		if (!o['s']) {
+			fprintf(stderr, "vm add: a network interface needs its switch (-s switch)\n");
+			return 1;
+		}
+		if (!switch_name_valid(o['s'])) {
+			fprintf(stderr, "vm add: -s %s: not a valid switch name\n", o['s']);
+			return 1;
+		}
+		if (o['t'] && strcmp(o['t'], "virtio-net") != 0 && strcmp(o['t'], "e1000") != 0) {
+			fprintf(stderr, "vm add: -t %s: a network interface is virtio-net (or e1000)\n", o['t']);
+			return 1;
+		}
+	}
+	struct guest g;
+	char err[1024];
+	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm add: %s\n", err);
+		return 1;
+	}
+	const char *prefix = disk ? "disk" : "network";
+	int n = 0;
+	while (n < MAX_DEVS && getn(g.conf, prefix, n, "_type"))
+		n++;
+	if (n == MAX_DEVS) {
+		fprintf(stderr, "vm add: %s has %d %ss already\n", g.name, MAX_DEVS, prefix);
+		guest_close(&g);
+		return 1;
+	}
+	/* emulation: as the guest's existing devices */
+	const char *emu = o['t'] && !disk ? o['t'] : n ? getn(g.conf, prefix, n - 1, "_type") : NULL;
+	if (!emu)
+		emu = disk ? "virtio-blk" : "virtio-net";
+	char *emu_copy = strdup(emu);
+	int r = emu_copy ? setn(g.conf, prefix, n, "_type", emu_copy) : -ENOMEM;
+	free(emu_copy);
+	char path[PATH_MAX + 64] = "";
+	if (disk) {
+		char fname[32];
+		snprintf(fname, sizeof(fname), "disk%d.img", n);
+		snprintf(path, sizeof(path), "%s/%s", g.dir, fname);
+		struct stat st;
+		if (lstat(path, &st) == 0) {
+			fprintf(stderr, "vm add: %s already exists (not overwritten)\n", path);
+			guest_close(&g);
+			return 1;
+		}
+		r |= setn(g.conf, prefix, n, "_dev", "file");
+		r |= setn(g.conf, prefix, n, "_name", fname);
+	} else {
+		char mac[18];
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		mac_generate(g.name, n, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, mac);
+		r |= setn(g.conf, prefix, n, "_switch", o['s']);
+		r |= setn(g.conf, prefix, n, "_mac", mac);
+		char **sw = strv_split(vmconf_get(s->sys, "switch_list"));
+		if (sw && strv_index(sw, o['s']) < 0)
+			fprintf(stderr, "vm add: warning: there is no switch '%s' yet (vm switch create %s)\n",
+				o['s'], o['s']);
+		free_strv(sw);
+	}
+	if (r) {
+		fprintf(stderr, "vm add: cannot update the configuration\n");
+		guest_close(&g);
+		return 1;
+	}
+	if (disk && make_sparse(path, size, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm add: %s\n", err);
+		guest_close(&g);
+		return 1;
+	}
+	if (vmconf_save(g.conf, g.conf_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm add: %s\n", err);
+		if (disk)
+			unlink(path);
+		guest_close(&g);
+		return 1;
+	}
+	guest_log(&g, "added %s%d", prefix, n);
+	guest_close(&g);
+	return 0;
+}
