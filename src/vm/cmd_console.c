@@ -185,7 +185,7 @@ static int attach_tmux(const char *name)
 int cmd_console(struct vm_settings *s, int argc, char **argv)
 {
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "vm console: %s\nusage: vm console <name> [com1|com2]\n",
+		fprintf(stderr, "vm console: %s (usage: vm console <name> [com1|com2])\n",
 			argc < 2 ? "no guest named" : "too many arguments");
 		return 1;
 	}

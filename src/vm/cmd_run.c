@@ -319,7 +319,7 @@ int cmd_start(struct vm_settings *s, int argc, char **argv)
 	if (i < 0)
 		return 1;
 	if (i >= argc) {
-		fprintf(stderr, "vm start: no guest named\nusage: vm start [-fi] <name> [...]\n");
+		fprintf(stderr, "vm start: no guest named (usage: vm start [-fi] <name> [...])\n");
 		return 1;
 	}
 	if (f['f'] && f['i']) {
@@ -341,7 +341,7 @@ int cmd_install(struct vm_settings *s, int argc, char **argv)
 	if (i < 0)
 		return 1;
 	if (argc - i != 2) {
-		fprintf(stderr, "vm install: %s\nusage: vm install [-fi] <name> <iso>\n",
+		fprintf(stderr, "vm install: %s (usage: vm install [-fi] <name> <iso>)\n",
 			argc - i < 2 ? "a guest and an ISO are needed" : "too many arguments");
 		return 1;
 	}
@@ -401,7 +401,7 @@ int cmd_stop(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	int n = argc - i;
 	if (n < 1) {
-		fprintf(stderr, "vm stop: no guest named\nusage: vm stop <name> [...]\n");
+		fprintf(stderr, "vm stop: no guest named (usage: vm stop <name> [...])\n");
 		return 1;
 	}
 	pid_t *pids = calloc((size_t)n, sizeof(*pids));
@@ -423,7 +423,7 @@ int cmd_stop(struct vm_settings *s, int argc, char **argv)
 int cmd_restart(struct vm_settings *s, int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "vm restart: %s\nusage: vm restart <name>\n",
+		fprintf(stderr, "vm restart: %s (usage: vm restart <name>)\n",
 			argc < 2 ? "no guest named" : "one guest only");
 		return 1;
 	}
@@ -465,7 +465,7 @@ static int ctl_stop_request(struct vm_settings *s, int argc, char **argv, const 
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {
-		fprintf(stderr, "vm %s: %s\nusage: vm %s [-f] <name>\n", argv[0],
+		fprintf(stderr, "vm %s: %s (usage: vm %s [-f] <name>)\n", argv[0],
 			argc - i < 1 ? "no guest named" : "one guest only", argv[0]);
 		return 1;
 	}
@@ -554,7 +554,7 @@ static void free_list(char **v, int n)
 int cmd_startall(struct vm_settings *s, int argc, char **argv)
 {
 	if (argc != 1) {
-		fprintf(stderr, "vm startall: takes no arguments\nusage: vm startall\n");
+		fprintf(stderr, "vm startall: takes no arguments (usage: vm startall)\n");
 		return 1;
 	}
 	int n, rc = 0, started = 0;
@@ -601,7 +601,7 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 	if (i < 0)
 		return 1;
 	if (i != argc) {
-		fprintf(stderr, "vm stopall: unexpected argument '%s'\nusage: vm stopall [-f]\n",
+		fprintf(stderr, "vm stopall: unexpected argument '%s' (usage: vm stopall [-f])\n",
 			argv[i]);
 		return 1;
 	}

@@ -1,0 +1,182 @@
+#!/bin/bash
+# Runs inside L1 (from in-l1-tests.sh): the `vm` manager end to end with a real Debian guest.
+# vm init, a switch with an address, a template booting the payload kernel with the l2-vm.sh
+# initrd, vm create/start/list/console/stop, the guest's own reboot (supervisor run 2), taps on
+# the bridge, ACPI shutdown through the supervisor, reset/poweroff through the control socket,
+# two concurrent starts, startall/stopall; then the host tests of tests/vm/run.sh on L1's KVM.
+# Prints "ok - ..." / "not ok - ..." lines.
+#   in-l1-vm.sh BUILD_DIR VM_INITRD VMLINUX
+set -u
+BUILD=$(cd "$1" && pwd) INITRD=$2 VMLINUX=$3
+VM=$BUILD/vm
+T=$(mktemp -d /tmp/in-l1-vm.XXXXXX)
+export vm_dir=$T/vms KBHYVE_CONF=$T/kbhyve.conf KBHYVE_RUNDIR=$T/run
+G=$vm_dir/alpha
+TAP=vmt-alpha-0
+
+check() { # NAME RESULT(0 = pass) DETAIL
+	if [ "$2" = 0 ]; then echo "ok - l2 vm: $1"; else echo "not ok - l2 vm: $1 ($3)"; fi
+}
+# wait_for SECONDS COMMAND...: until COMMAND succeeds; 1 on timeout
+wait_for() {
+	local n=$(($1 * 5))
+	shift
+	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
+	return 1
+}
+state() { "$VM" list 2>/dev/null | awk '$1 == "alpha"' | grep -o -E 'Running|Stopped' | head -1; }
+is_running() { [ "$(state)" = Running ]; }
+is_stopped() { [ "$(state)" = Stopped ] && [ ! -e "$G/run.lock" ]; }
+log_has() { grep -q -- "$1" "$G/vm-bhyve.log" 2>/dev/null; }
+runs_logged() { grep -c 'starting bhyve (run' "$G/vm-bhyve.log" 2>/dev/null; }
+con_has() { tr -d '\r' < "$1" | grep -q -- "$2"; }
+oneline() { tr '\n' ' ' < "$1" | head -c 300; }
+dump_log() { sed 's/^/#   vm-bhyve.log: /' "$G/vm-bhyve.log" 2>/dev/null | tail -${1:-12}; }
+
+# console NAME: `vm console alpha` in the background reading fifo $T/NAME.in (kept open on fd 7),
+# output in $T/NAME.out, stderr in $T/NAME.err, pid in $con_pid
+console_start() {
+	rm -f "$T/$1.in"
+	mkfifo "$T/$1.in"
+	"$VM" console alpha <"$T/$1.in" >"$T/$1.out" 2>"$T/$1.err" &
+	con_pid=$!
+	exec 7>"$T/$1.in"
+}
+console_stop() { exec 7>&-; wait "$con_pid" 2>/dev/null; }
+# send "go" until the guest has printed PATTERN on console NAME (SECONDS at most)
+go_until() {
+	local name=$1 pattern=$2 secs=$3
+	for _ in $(seq "$secs"); do
+		con_has "$T/$name.out" "$pattern" && return 0
+		printf 'go\n' >&7 2>/dev/null
+		sleep 1
+	done
+	con_has "$T/$name.out" "$pattern"
+}
+
+mkdir -p "$vm_dir"
+printf 'vm_dir="%s"\nvm_list="alpha"\nvm_delay="1"\n' "$vm_dir" > "$KBHYVE_CONF"
+"$VM" init >"$T/init.out" 2>&1
+check "vm init" "$([ -d "$vm_dir/.config" ]; echo $?)" "$(oneline "$T/init.out")"
+"$VM" switch create -a 10.77.0.1/24 public >"$T/sw.out" 2>&1
+check "vm switch create -a 10.77.0.1/24 public" \
+	"$(ip -4 addr show dev vm-public 2>/dev/null | grep -q 10.77.0.1/24; echo $?)" "$(oneline "$T/sw.out")"
+
+mkdir -p "$vm_dir/.templates"
+cat > "$vm_dir/.templates/l2test.conf" <<EOF
+loader="kernel"
+kernel="$VMLINUX"
+initrd="$INITRD"
+cmdline="console=ttyS0 quiet kbip=10.77.0.2/24 kbgw=10.77.0.1"
+cpu=1
+memory=256M
+network0_type="virtio-net"
+network0_switch="public"
+disk0_type="virtio-blk"
+disk0_name="disk0.img"
+disk0_size="16M"
+bhyve_options="-o x86.cpuid.disable=xsave"
+EOF
+"$VM" create -t l2test alpha >"$T/create.out" 2>&1
+check "vm create -t l2test alpha" "$([ -f "$G/alpha.conf" ] && [ -f "$G/disk0.img" ]; echo $?)" "$(oneline "$T/create.out")"
+
+# ---- boot 1: start, list, console, tap, the guest's own reboot ----
+"$VM" start alpha >"$T/start.out" 2>&1
+rc=$?
+check "vm start alpha" "$([ $rc = 0 ] && is_running; echo $?)" "exit $rc, state $(state): $(oneline "$T/start.out")"
+check "vm start on a running guest is refused" "$("$VM" start alpha >/dev/null 2>"$T/e.err"; [ $? != 0 ] && grep -q 'already running' "$T/e.err"; echo $?)" "$(oneline "$T/e.err")"
+check "vm list shows alpha Running" "$(is_running; echo $?)" "$("$VM" list 2>&1 | tr '\n' ' ')"
+check "tap $TAP is a port of bridge vm-public" \
+	"$([ "$(basename "$(readlink /sys/class/net/$TAP/master 2>/dev/null)")" = vm-public ]; echo $?)" \
+	"$(ls /sys/class/net | tr '\n' ' ')"
+check "console file names the pty" "$(grep -q "^com1=$G/com1" "$G/console" 2>/dev/null; echo $?)" "$(cat "$G/console" 2>&1)"
+console_start con1
+go_until con1 'KBTEST ping=ok' 120
+check "guest (boot 1) pings the switch address" "$(con_has "$T/con1.out" 'KBTEST ping=ok'; echo $?)" "$(oneline "$T/con1.out")"
+check "vm console says how to detach" "$(grep -q '\[connected to alpha com1; ~. to detach\]' "$T/con1.err"; echo $?)" "$(oneline "$T/con1.err")"
+# the guest reboots itself: bhyve exits 0, the console sees the pty close, the supervisor runs it again
+wait_for 60 log_has 'starting bhyve (run 2)'
+check "guest reboot: supervisor starts bhyve again (run 2)" \
+	"$(log_has 'bhyve exited with status 0' && log_has 'starting bhyve (run 2)'; echo $?)" "$(dump_log 6 | tr '\n' ' ')"
+wait_for 20 sh -c "! kill -0 $con_pid 2>/dev/null"
+check "vm console ends when bhyve exits" "$(! kill -0 $con_pid 2>/dev/null; echo $?)" "still attached"
+console_stop
+check "vm list still shows alpha Running after the reboot" "$(is_running; echo $?)" "$(state)"
+
+# ---- boot 2: console input, detach, ACPI shutdown via vm stop ----
+wait_for 20 test -e "$G/com1"
+console_start con2
+go_until con2 'KBTEST ready' 120
+check "guest boot 2 read its boot count from the virtio disk" "$(con_has "$T/con2.out" 'KBTEST boot=2'; echo $?)" "$(oneline "$T/con2.out")"
+check "guest (boot 2) pings the switch address" "$(con_has "$T/con2.out" 'KBTEST ping=ok'; echo $?)" "$(oneline "$T/con2.out")"
+printf 'hello-console\n' >&7
+wait_for 20 con_has "$T/con2.out" 'KBTEST got=hello-console'
+check "vm console input reaches the guest" "$(con_has "$T/con2.out" 'KBTEST got=hello-console'; echo $?)" "$(oneline "$T/con2.out")"
+printf '~.' >&7
+wait_for 10 sh -c "! kill -0 $con_pid 2>/dev/null"
+wait "$con_pid" 2>/dev/null
+rc=$?
+check "~. detaches (exit 0), the guest keeps running" "$([ $rc = 0 ] && is_running; echo $?)" "exit $rc, state $(state)"
+exec 7>&-
+check "tap $TAP is back on vm-public after the reboot" \
+	"$([ "$(basename "$(readlink /sys/class/net/$TAP/master 2>/dev/null)")" = vm-public ]; echo $?)" "$(ls /sys/class/net | tr '\n' ' ')"
+sup=$(awk '{print $2}' "$G/run.lock" 2>/dev/null)
+t0=$(date +%s)
+"$VM" stop alpha >"$T/stop.out" 2>&1
+rc=$?
+wait_for 60 is_stopped
+secs=$(($(date +%s) - t0))
+check "vm stop: ACPI shutdown, supervisor gone (${secs}s)" \
+	"$([ $rc = 0 ] && is_stopped && ! kill -0 "${sup:-0}" 2>/dev/null; echo $?)" "exit $rc, state $(state), $(oneline "$T/stop.out")"
+check "after stop: run.lock, console file and pty link gone" "$([ ! -e "$G/run.lock" ] && [ ! -e "$G/console" ] && [ ! -e "$G/com1" ]; echo $?)" "$(ls "$G" | tr '\n' ' ')"
+check "after stop: tap $TAP removed" "$([ ! -e /sys/class/net/$TAP ]; echo $?)" "still there"
+check "vm-bhyve.log: exit 0 then exit 1, stopped on request" \
+	"$(log_has 'bhyve exited with status 0' && log_has 'bhyve exited with status 1' && log_has 'stopped on request'; echo $?)" "$(dump_log 8 | tr '\n' ' ')"
+check "vm stop on a stopped guest is refused" "$("$VM" stop alpha >/dev/null 2>"$T/e.err"; [ $? != 0 ] && [ "$(wc -l < "$T/e.err")" = 1 ]; echo $?)" "$(oneline "$T/e.err")"
+
+# ---- two concurrent starts: one supervisor; then reset and poweroff through the control socket ----
+: > "$G/vm-bhyve.log"
+"$VM" start alpha >"$T/s1.out" 2>&1 &
+p1=$!
+"$VM" start alpha >"$T/s2.out" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+nsup=$(grep -c 'supervisor .* started' "$G/vm-bhyve.log")
+check "two concurrent vm start: one succeeds, one supervisor" \
+	"$([ $((r1 + r2)) = 1 ] && [ "$nsup" = 1 ] && is_running; echo $?)" "exits $r1 $r2, supervisors $nsup: $(oneline "$T/s1.out") / $(oneline "$T/s2.out")"
+wait_for 30 test -S "$KBHYVE_RUNDIR/vmm/alpha"
+sleep 2
+"$VM" reset -f alpha >"$T/reset.out" 2>&1
+rc=$?
+wait_for 30 log_has 'starting bhyve (run 2)'
+check "vm reset -f: bhyve exits 0, supervisor runs it again" \
+	"$([ $rc = 0 ] && log_has 'bhyve exited with status 0' && log_has 'starting bhyve (run 2)' && is_running; echo $?)" "exit $rc: $(oneline "$T/reset.out") $(dump_log 6 | tr '\n' ' ')"
+wait_for 30 test -S "$KBHYVE_RUNDIR/vmm/alpha"
+sleep 1
+"$VM" poweroff -f alpha >"$T/poff.out" 2>&1
+rc=$?
+wait_for 30 is_stopped
+check "vm poweroff -f: bhyve exits 1, supervisor stops" \
+	"$([ $rc = 0 ] && log_has 'bhyve exited with status 1' && log_has 'guest powered off' && is_stopped; echo $?)" "exit $rc: $(oneline "$T/poff.out") $(dump_log 6 | tr '\n' ' ')"
+check "after poweroff: tap removed" "$([ ! -e /sys/class/net/$TAP ]; echo $?)" "still there"
+
+# ---- startall / stopall (vm_list="alpha"): the guest powers off on the ACPI button ----
+"$VM" startall >"$T/sa.out" 2>&1
+rc=$?
+check "vm startall starts vm_list" "$([ $rc = 0 ] && is_running; echo $?)" "exit $rc: $(oneline "$T/sa.out")"
+wait_for 20 test -e "$G/com1"
+console_start con3
+go_until con3 'KBTEST ready' 120
+console_stop
+t0=$(date +%s)
+timeout 120 "$VM" stopall >"$T/so.out" 2>&1
+rc=$?
+check "vm stopall waits until the guest is down ($(($(date +%s) - t0))s)" "$([ $rc = 0 ] && is_stopped; echo $?)" "exit $rc, state $(state): $(oneline "$T/so.out")"
+
+"$VM" switch destroy public >/dev/null 2>&1
+
+# ---- the host tests with tiny guests, on L1's real KVM ----
+"$(dirname "$0")/../vm/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
+
+rm -rf "$T"

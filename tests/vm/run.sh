@@ -1,0 +1,275 @@
+#!/bin/bash
+# Running guests with `vm`: start/stop/restart/poweroff/reset/console/startall/stopall and the
+# supervisor (`vm _run`), with a temporary vm_dir. Bad input must fail with one line on stderr and
+# change nothing. With a usable /dev/kvm, tiny guests (tests/guests/*.S, booted with boot.raw)
+# run under the supervisor: start, concurrent starts, console, reboot -> run 2, restart flag,
+# reset/poweroff through the control socket, stale locks of killed supervisors. No network.
+# Usage: tests/vm/run.sh BUILD_DIR   (prints "ok - ..." / "not ok - ..." lines)
+set -u
+BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "not ok - run: no build dir ${1:-build}"; exit 1; }
+VM=$BUILD/vm
+TMP=$(mktemp -d /tmp/vm-run.XXXXXX)
+export vm_dir=$TMP/vms KBHYVE_CONF=$TMP/kbhyve.conf KBHYVE_RUNDIR=$TMP/run
+# (the bhyve next to vm is used: $BUILD/bhyve)
+unset KBHYVE_BHYVE
+pass=0
+fail=0
+trap 'cleanup' EXIT
+trap '' PIPE
+
+cleanup() {
+	# supervisors we started and left running (a failed check): stop them hard
+	for l in "$vm_dir"/*/run.lock; do
+		[ -f "$l" ] || continue
+		p=$(awk '{print $2}' "$l")
+		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+	done
+	pkill -9 -f -- "$TMP/vms" 2>/dev/null # bhyves whose command lines name our folder
+	rm -rf "$TMP"
+}
+
+check() { # NAME RESULT(0 = pass) [DETAIL]
+	if [ "$2" = 0 ]; then
+		echo "ok - run: $1"
+		pass=$((pass + 1))
+	else
+		echo "not ok - run: $1${3:+ ($3)}"
+		fail=$((fail + 1))
+	fi
+}
+wait_for() { # SECONDS COMMAND...
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+oneline() { tr '\n' ' ' < "$1" | head -c 300; }
+tree() { (cd "$vm_dir" && find . -newer "$TMP/stamp" -o -name run.lock | sort) 2>/dev/null; }
+
+# bad NAME ARGS...: exit != 0, exactly one line on stderr, nothing created or changed in vm_dir
+bad() {
+	local name=$1
+	shift
+	touch "$TMP/stamp"
+	sleep 0.01
+	local before after
+	before=$(cd "$vm_dir" && find . -printf '%p %s %T@\n' | sort)
+	"$VM" "$@" </dev/null >"$TMP/bad.out" 2>"$TMP/bad.err"
+	local rc=$?
+	after=$(cd "$vm_dir" && find . -printf '%p %s %T@\n' | sort)
+	local lines
+	lines=$(wc -l < "$TMP/bad.err")
+	check "$name: vm $* fails with one line" \
+		"$([ $rc != 0 ] && [ "$lines" = 1 ] && [ "$before" = "$after" ]; echo $?)" \
+		"exit $rc, $lines lines: $(oneline "$TMP/bad.err")$([ "$before" = "$after" ] || echo "; vm_dir changed")"
+}
+
+mkdir -p "$vm_dir/.config" "$KBHYVE_RUNDIR"
+touch "$vm_dir/.config/system.conf"
+printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" > "$KBHYVE_CONF"
+G=$BUILD/guests
+# guest NAME TINY_GUEST [MORE CONF LINES...]: a guest whose bhyve runs tests/guests/NAME.S
+guest() {
+	local name=$1 bin=$G/$2.bin
+	shift 2
+	mkdir -p "$vm_dir/$name"
+	{
+		echo 'loader="kernel"'
+		echo "kernel=\"$bin\""
+		echo 'cpu=1'
+		echo 'memory=32M'
+		echo "bhyve_options=\"-o boot.raw=$bin\""
+		for l in "$@"; do echo "$l"; done
+	} > "$vm_dir/$name/$name.conf"
+}
+guest idle1 idle
+guest echo1 echo
+guest reset1 reset_cf9
+guest bad1 idle 'cpu="lots"'
+
+# ---- bad input: every subcommand run.sh covers ----
+for c in start stop restart poweroff reset console; do
+	bad "$c without a guest" "$c"
+	bad "$c of an unknown guest" "$c" nosuch
+	bad "$c of an invalid name" "$c" 'Bad!Name'
+done
+for c in stop restart console; do
+	bad "$c of a stopped guest" "$c" idle1
+done
+bad "poweroff -f of a stopped guest" poweroff -f idle1
+bad "reset -f of a stopped guest" reset -f idle1
+bad "start with an unknown option" start -x idle1
+bad "start -f with two guests" start -f idle1 echo1
+bad "start -f -i together" start -f -i idle1
+bad "start with one unknown among several (nothing started)" start idle1 nosuch
+bad "stop with an unknown option" stop -x idle1
+bad "restart with two guests" restart idle1 echo1
+bad "poweroff with two guests" poweroff -f idle1 echo1
+bad "reset with an unknown option" reset -x idle1
+bad "console with a bad port" console idle1 com3
+bad "console with extra arguments" console idle1 com1 more
+bad "startall with an argument" startall idle1
+bad "stopall with an argument" stopall idle1
+bad "stopall with an unknown option" stopall -x
+bad "_run without a guest" _run
+bad "install without an ISO" install idle1
+bad "install with a missing ISO" install idle1 /nonexistent.iso
+
+# ---- run.lock states without a guest: a held lock, another host's, a stale one ----
+L=$vm_dir/idle1/run.lock
+# a live holder: util-linux flock(1) takes the same flock(2) lock the supervisor takes
+( exec 8>>"$L"; flock 8; echo "$(hostname) $BASHPID" > "$L"; exec sleep 30 ) &
+holder=$!
+wait_for 5 grep -q " " "$L"
+"$VM" start idle1 >"$TMP/o" 2>"$TMP/e"
+check "start refuses a guest whose lock is held" "$([ $? != 0 ] && grep -q 'already running' "$TMP/e"; echo $?)" "$(oneline "$TMP/e")"
+kill -9 $holder 2>/dev/null
+wait $holder 2>/dev/null
+check "lock of a killed holder is left behind" "$([ -f "$L" ]; echo $?)" "no file"
+"$VM" stop idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "stale lock: stop says not running and clears it" \
+	"$([ $rc != 0 ] && grep -q 'not running' "$TMP/e" && [ ! -e "$L" ]; echo $?)" "exit $rc, $(oneline "$TMP/e"), lock $(ls "$L" 2>&1)"
+check "stale lock: logged in vm-bhyve.log" "$(grep -q 'stale run.lock' "$vm_dir/idle1/vm-bhyve.log" 2>/dev/null; echo $?)" "$(cat "$vm_dir/idle1/vm-bhyve.log" 2>&1)"
+echo "elsewhere.example 77" > "$L"
+"$VM" start idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "another host's lock: start refused, lock kept" \
+	"$([ $rc != 0 ] && grep -q 'elsewhere.example' "$TMP/e" && [ "$(cat "$L")" = "elsewhere.example 77" ]; echo $?)" "exit $rc, $(oneline "$TMP/e")"
+rm -f "$L"
+
+# ---- tiny guests under the supervisor (needs a KVM that runs them) ----
+if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ] || [ ! -x "$BUILD/bhyve" ] || [ ! -f "$G/idle.bin" ]; then
+	echo "ok - run: tiny guests under the supervisor # SKIP no usable /dev/kvm, $BUILD/bhyve or $G/*.bin"
+	echo "# vm run tests: $pass passed, $fail failed"
+	[ "$fail" = 0 ]
+	exit
+fi
+running() { local p; p=$(sup_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+gone() { [ ! -e "$vm_dir/$1/run.lock" ] && [ ! -e "$vm_dir/$1/console" ]; }
+sup_of() { awk '{print $2}' "$vm_dir/$1/run.lock" 2>/dev/null; }
+log_of() { cat "$vm_dir/$1/vm-bhyve.log" 2>/dev/null; }
+
+"$VM" start bad1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "start with a config bhyvecmd refuses: error from the supervisor" \
+	"$([ $rc != 0 ] && [ "$(wc -l < "$TMP/e")" = 1 ] && grep -q cpu "$TMP/e" && gone bad1; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+
+"$VM" start idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "start idle1: running, supervisor holds the lock" "$([ $rc = 0 ] && running idle1; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+check "console file names com1's pty link" "$(grep -qx "com1=$vm_dir/idle1/com1" "$vm_dir/idle1/console" && [ -L "$vm_dir/idle1/com1" ]; echo $?)" "$(cat "$vm_dir/idle1/console" 2>&1)"
+"$VM" start idle1 >"$TMP/o" 2>"$TMP/e"
+check "start of a running guest refused" "$([ $? != 0 ] && [ "$(wc -l < "$TMP/e")" = 1 ]; echo $?)" "$(oneline "$TMP/e")"
+( sleep 1; printf '~.' ) | timeout 20 "$VM" console idle1 >"$TMP/con.out" 2>"$TMP/con.err"
+rc=$?
+check "console: ~. detaches, exit 0, guest still running" "$([ $rc = 0 ] && grep -q 'connected to idle1 com1' "$TMP/con.err" && running idle1; echo $?)" "exit $rc: $(oneline "$TMP/con.err")"
+
+# restart flag: the next exit (a forced poweroff, status 1) counts as a reboot
+sup=$(sup_of idle1)
+"$VM" restart idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "restart leaves the restart flag" "$([ $rc = 0 ] && [ -e "$vm_dir/idle1/restart" ]; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
+"$VM" poweroff -f idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+wait_for 10 sh -c "grep -q 'starting bhyve (run 2)' '$vm_dir/idle1/vm-bhyve.log'"
+check "restart flag: exit 1 after restart runs bhyve again (run 2), same supervisor" \
+	"$([ $rc = 0 ] && log_of idle1 | grep -q 'starting bhyve (run 2)' && [ "$(sup_of idle1)" = "$sup" ] && [ ! -e "$vm_dir/idle1/restart" ]; echo $?)" \
+	"exit $rc: $(oneline "$TMP/e") $(log_of idle1 | tail -4 | tr '\n' ' ')"
+wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
+"$VM" reset -f idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+wait_for 10 sh -c "grep -q 'starting bhyve (run 3)' '$vm_dir/idle1/vm-bhyve.log'"
+check "reset -f: bhyve exits 0 and runs again (run 3)" \
+	"$([ $rc = 0 ] && log_of idle1 | grep -q 'bhyve exited with status 0' && log_of idle1 | grep -q 'starting bhyve (run 3)'; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
+"$VM" poweroff -f idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+wait_for 10 gone idle1
+check "poweroff -f: exit 1 stops the supervisor; lock and console file gone" \
+	"$([ $rc = 0 ] && gone idle1 && ! kill -0 "$sup" 2>/dev/null && log_of idle1 | grep -q 'guest powered off'; echo $?)" \
+	"exit $rc: $(oneline "$TMP/e") $(ls "$vm_dir/idle1" | tr '\n' ' ')"
+"$VM" poweroff idle1 </dev/null >"$TMP/o" 2>"$TMP/e"
+check "poweroff of a stopped guest refused" "$([ $? != 0 ]; echo $?)"
+
+# two concurrent starts: exactly one supervisor
+: > "$vm_dir/idle1/vm-bhyve.log"
+"$VM" start idle1 >"$TMP/s1" 2>&1 &
+p1=$!
+"$VM" start idle1 >"$TMP/s2" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+n=$(grep -c 'supervisor .* started' "$vm_dir/idle1/vm-bhyve.log")
+check "two concurrent starts: one succeeds, one supervisor" "$([ $((r1 + r2)) = 1 ] && [ "$n" = 1 ] && running idle1; echo $?)" \
+	"exits $r1 $r2, $n supervisors: $(oneline "$TMP/s1") / $(oneline "$TMP/s2")"
+
+# stop: SIGTERM reaches bhyve as the power button (the idle guest prints it and keeps running);
+# a forced poweroff then ends it with no restart
+"$VM" stop idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "stop: sends the ACPI shutdown" "$([ $rc = 0 ] && grep -q 'ACPI shutdown' "$TMP/o"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
+"$VM" poweroff -f idle1 >/dev/null 2>&1
+wait_for 10 gone idle1
+check "after stop: the next exit ends the supervisor (stopped on request)" \
+	"$(gone idle1 && log_of idle1 | grep -q 'stopped on request' && ! log_of idle1 | grep -q 'run 2'; echo $?)" "$(log_of idle1 | tail -4 | tr '\n' ' ')"
+
+# console input: the echo guest answers "got k" and powers off; the console sees the pty close
+"$VM" start echo1 >/dev/null 2>"$TMP/e"
+( sleep 1; printf k; sleep 10 ) | timeout 20 "$VM" console echo1 >"$TMP/con.out" 2>"$TMP/con.err"
+rc=$?
+wait_for 10 gone echo1
+check "console relays input and output; ends when bhyve exits" \
+	"$([ $rc = 0 ] && tr -d '\r' < "$TMP/con.out" | grep -q 'got k' && grep -q 'bhyve has exited' "$TMP/con.err"; echo $?)" \
+	"exit $rc: out $(oneline "$TMP/con.out") err $(oneline "$TMP/con.err")"
+check "echo guest powered off: supervisor gone, exit 1 logged" "$(gone echo1 && log_of echo1 | grep -q 'bhyve exited with status 1'; echo $?)" "$(log_of echo1 | tail -3 | tr '\n' ' ')"
+
+# reboot: a guest that resets at once (exit 0) is run again and again; stop ends the loop
+"$VM" start reset1 >/dev/null 2>"$TMP/e"
+wait_for 10 sh -c "grep -q 'starting bhyve (run 3)' '$vm_dir/reset1/vm-bhyve.log'"
+check "guest reboot (exit 0): supervisor runs bhyve again (run 2, 3...)" \
+	"$(log_of reset1 | grep -q 'bhyve exited with status 0' && log_of reset1 | grep -q 'starting bhyve (run 3)'; echo $?)" "$(log_of reset1 | tail -4 | tr '\n' ' ')"
+"$VM" stop reset1 >/dev/null 2>&1
+wait_for 10 gone reset1
+check "stop ends the reboot loop" "$(gone reset1; echo $?)" "$(log_of reset1 | tail -3 | tr '\n' ' ')"
+# on_restart="shutdown": a reboot stops the guest
+echo 'on_restart="shutdown"' >> "$vm_dir/reset1/reset1.conf"
+: > "$vm_dir/reset1/vm-bhyve.log"
+"$VM" start reset1 >/dev/null 2>&1
+wait_for 10 gone reset1
+check "on_restart=shutdown: a reboot stops the guest" "$(gone reset1 && ! log_of reset1 | grep -q 'run 2'; echo $?)" "$(log_of reset1 | tail -3 | tr '\n' ' ')"
+
+# a supervisor killed with SIGKILL (and its bhyve): its lock is stale, cleared, and start works
+"$VM" start idle1 >/dev/null 2>&1
+sup=$(sup_of idle1)
+kill -9 "$sup"
+pkill -9 -f -- "$vm_dir/idle1/" 2>/dev/null
+wait_for 10 sh -c "! kill -0 $sup 2>/dev/null"
+"$VM" console idle1 </dev/null >/dev/null 2>"$TMP/e"
+check "killed supervisor: guest reads as not running, stale lock cleared" \
+	"$([ $? != 0 ] && grep -q 'not running' "$TMP/e" && [ ! -e "$vm_dir/idle1/run.lock" ]; echo $?)" "$(oneline "$TMP/e")"
+"$VM" start idle1 >/dev/null 2>"$TMP/e"
+check "start after a killed supervisor" "$([ $? = 0 ] && running idle1; echo $?)" "$(oneline "$TMP/e")"
+wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
+"$VM" poweroff -f idle1 >/dev/null 2>&1
+wait_for 10 gone idle1
+
+# startall / stopall -f: vm_list order, the idle guests end on a forced poweroff
+printf 'vm_dir="%s"\nvm_delay="0"\nvm_list="idle1 reset1"\n' "$vm_dir" > "$KBHYVE_CONF"
+sed -i '/on_restart/d' "$vm_dir/reset1/reset1.conf"
+"$VM" startall >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "startall starts vm_list" "$([ $rc = 0 ] && running idle1 && running reset1 && ! running echo1; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+timeout 20 "$VM" stopall -f >"$TMP/o" 2>"$TMP/e" &
+sp=$!
+wait_for 5 test -S "$KBHYVE_RUNDIR/vmm/idle1"
+sleep 1
+"$VM" poweroff -f idle1 >/dev/null 2>&1
+wait $sp
+rc=$?
+check "stopall -f waits for every supervisor" "$([ $rc = 0 ] && gone idle1 && gone reset1; echo $?)" "exit $rc: $(oneline "$TMP/o") $(oneline "$TMP/e")"
+
+echo "# vm run tests: $pass passed, $fail failed"
+[ "$fail" = 0 ]
