@@ -15,5 +15,10 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$EVIL" "$TESTBED_DIR/evil-virtio.c" ||
 "$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" \
 	--modules "virtio_pci virtio_blk virtio_net virtio_rng virtio_console ext4 button evdev" ||
 	die "cannot build the virtio L2 initrd"
+# the vm manager's guest (in-l1-vm.sh): NIC, disk, power button
+VM_INITRD=$REPO_ROOT/build/testbed/l2-vm.cpio.gz
+[ -x "$BUILD/vm" ] || die "$BUILD/vm is not built"
+"$TESTBED_DIR/mkinitrd-l2.sh" "$VM_INITRD" --script "$TESTBED_DIR/l2-vm.sh" \
+	--modules "virtio_pci virtio_net virtio_blk button evdev" || die "cannot build the vm L2 initrd"
 exec "$TESTBED_DIR/l1run" --timeout 2400 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
-	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD"
+	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD" "$VM_INITRD"

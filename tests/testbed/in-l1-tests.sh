@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
-#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD]
+#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD]]
 set -u
 BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
@@ -59,4 +59,9 @@ rm -rf "$TMP"
 
 if [ -n "$VIRTIO_INITRD" ]; then
 	"$(dirname "$0")/in-l1-virtio.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
+fi
+
+# the vm manager with a real guest (in-l1-vm.sh), and its tiny-guest tests on L1's KVM
+if [ -n "${6:-}" ]; then
+	"$(dirname "$0")/in-l1-vm.sh" "$BUILD" "$6" "$VMLINUX"
 fi
