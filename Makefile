@@ -89,3 +89,22 @@ clean:
 
 # libFuzzer targets (clang): make fuzz, make fuzz-run
 include tests/fuzz/fuzz.mk
+
+# ---- make install (vm manager helper) ----
+# Programs to $(PREFIX)/sbin, sample templates to $(PREFIX)/share/kbhyve/templates, the systemd
+# unit (vm startall/stopall) to $(SYSTEMDDIR), vm.8 to $(MANDIR)/man8. DESTDIR for packaging.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+SHAREDIR ?= $(PREFIX)/share/kbhyve
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDDIR ?= /etc/systemd/system
+.PHONY: install
+install: build/bhyve build/bhyvectl build/vm
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SHAREDIR)/templates $(DESTDIR)$(SYSTEMDDIR)
+	install -m 755 build/bhyve build/bhyvectl build/vm $(DESTDIR)$(SBINDIR)/
+	install -m 644 share/templates/* $(DESTDIR)$(SHAREDIR)/templates/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' share/systemd/kbhyve-vm.service > $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
+	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
+	if [ -f docs/vm.8 ]; then install -d $(DESTDIR)$(MANDIR)/man8 && \
+		install -m 644 docs/vm.8 $(DESTDIR)$(MANDIR)/man8/; fi
+# ---- end of make install ----
