@@ -913,34 +913,44 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 	if (r < 0)
 		fprintf(stderr, "vm configure: %s\n", err);
 	guest_close(&g);
-	/* edit a copy; the conf is replaced only by a copy that parses */
+	/* Edit a copy outside vm_dir; the conf is rewritten (atomically) only from a copy that parses,
+	 * and not at all when nothing changed. */
+	const char *tdir = getenv("TMPDIR");
 	char tmp[PATH_MAX + 300];
-	snprintf(tmp, sizeof(tmp), "%s/.%s.conf.XXXXXX", g.dir, g.name);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	int src = open(g.conf_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || src < 0) {
+	snprintf(tmp, sizeof(tmp), "%s/vm-configure.%s.XXXXXX.conf", tdir && *tdir ? tdir : "/tmp", g.name);
+	int fd = mkostemps(tmp, 5, O_CLOEXEC);
+	char *orig = NULL;
+	size_t olen = 0;
+	FILE *src = fopen(g.conf_path, "re");
+	FILE *mem = open_memstream(&orig, &olen);
+	if (fd < 0 || !src || !mem) {
 		fprintf(stderr, "vm configure: %s: %s\n", fd < 0 ? tmp : g.conf_path, strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(tmp);
 		}
-		if (src >= 0)
-			close(src);
+		if (src)
+			fclose(src);
+		if (mem)
+			fclose(mem);
+		free(orig);
 		return 1;
 	}
 	char buf[65536];
-	ssize_t n;
-	while ((n = read(src, buf, sizeof(buf))) > 0)
-		if (write(fd, buf, (size_t)n) != n)
-			n = -1;
-	struct stat st;
-	if (fstat(src, &st) == 0)
-		fchmod(fd, st.st_mode & 07777);
-	close(src);
+	size_t n;
+	bool ok = true;
+	while ((n = fread(buf, 1, sizeof(buf), src)) > 0) {
+		ok &= write(fd, buf, n) == (ssize_t)n;
+		ok &= fwrite(buf, 1, n, mem) == n;
+	}
+	ok &= !ferror(src);
+	fclose(src);
+	fclose(mem);
 	close(fd);
-	if (n < 0) {
-		fprintf(stderr, "vm configure: cannot copy %s\n", g.conf_path);
+	if (!ok) {
+		fprintf(stderr, "vm configure: cannot copy %s to %s\n", g.conf_path, tmp);
 		unlink(tmp);
+		free(orig);
 		return 1;
 	}
 	pid_t pid = fork();
@@ -952,25 +962,27 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "vm configure: the editor failed; %s is unchanged\n", g.conf_path);
 		unlink(tmp);
+		free(orig);
 		return 1;
 	}
 	struct vmconf *c;
 	if (vmconf_load(&c, tmp, err, sizeof(err)) < 0) {
-		char keep[PATH_MAX + 300];
-		snprintf(keep, sizeof(keep), "%s/%s.conf.rejected", g.dir, g.name);
-		rename(tmp, keep);
-		/* the message names the temporary file: name the real one */
-		const char *line = strstr(err, " line ");
-		fprintf(stderr, "vm configure: %s%s; %s is unchanged, the edit is in %s\n", g.conf_path,
-			line ? line : ": cannot read the edit", g.conf_path, keep);
+		fprintf(stderr, "vm configure: %s; %s is unchanged (your edit is kept in %s)\n", err,
+			g.conf_path, tmp);
+		free(orig);
 		return 1;
 	}
+	char *text = vmconf_format(c);
+	bool same = text && strlen(text) == olen && !memcmp(text, orig, olen);
+	free(text);
+	free(orig);
+	int r2 = same ? 0 : vmconf_save(c, g.conf_path, err, sizeof(err));
 	vmconf_free(c);
-	if (rename(tmp, g.conf_path) < 0) {
-		fprintf(stderr, "vm configure: %s: %s\n", g.conf_path, strerror(errno));
-		unlink(tmp);
+	if (r2 < 0) {
+		fprintf(stderr, "vm configure: %s (your edit is kept in %s)\n", err, tmp);
 		return 1;
 	}
+	unlink(tmp);
 	return 0;
 }
 
