@@ -130,8 +130,10 @@ static int info_one(struct vm_settings *s, struct vnl *v, const char *name)
 	printf("  address: %s\n", or_dash(present ? addrs : sw.addr));
 	if (present)
 		printf("  mtu: %u\n", b.mtu);
+	else if (sw.mtu)
+		printf("  mtu: %u\n", sw.mtu);
 	else
-		printf("  mtu: %s\n", sw.mtu ? "configured" : "-");
+		printf("  mtu: -\n");
 	if (sw.vlan)
 		printf("  vlan: %d\n", sw.vlan);
 	else
