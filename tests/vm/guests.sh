@@ -182,6 +182,38 @@ bad "remove the default datastore" datastore remove default
 bad "add an existing datastore name" datastore add ds2 "$tmp"
 bad "add the same folder twice" datastore add ds3 "$tmp/ds2"
 
+# ---- running and locked guests are left alone ----
+gd=$vm_dir/t-default
+printf 'otherhost 4242\n' >"$gd/run.lock"
+check "list: a lock from another host" bash -c "'$VM' list | grep -qE '^t-default .* Locked \(otherhost\)$'"
+bad "destroy: locked by another host" destroy -f t-default
+bad "rename: locked by another host" rename t-default t-other
+rm "$gd/run.lock"
+(
+	exec 9>>"$gd/run.lock"
+	flock -x 9
+	echo "$(cat /proc/sys/kernel/hostname) $BASHPID" >&9
+	exec sleep 30
+) &
+holder=$!
+for _ in $(seq 50); do [ -s "$gd/run.lock" ] && break; sleep 0.1; done
+check "list: a held lock is Running (pid)" bash -c "'$VM' list | grep -qE '^t-default .* Running \($holder\)$'"
+check "info: running" bash -c "'$VM' info t-default | grep -q '^  state: running$'"
+bad "destroy: running" destroy -f t-default
+bad "rename: running" rename t-default t-other
+kill "$holder"
+wait "$holder" 2>/dev/null
+check "list: a lock nobody holds is stale: Stopped" bash -c "'$VM' list | grep -qE '^t-default .* Stopped$'"
+check "the stale lock was cleared" test ! -e "$gd/run.lock"
+
+# ---- configure fixes a conf that does not parse ----
+printf 'cpu = 2\n' >>"$vm_dir/t-alpine/t-alpine.conf"
+bad "info: a conf that does not parse" info t-alpine
+printf '#!/bin/sh\nsed -i "/^cpu = 2$/d" "$1"\n' >"$tmp/fix-ed.sh"
+chmod +x "$tmp/fix-ed.sh"
+check "configure repairs a broken conf" env EDITOR="$tmp/fix-ed.sh" "$VM" configure t-alpine
+check "the repaired conf parses" bash -c "'$VM' info t-alpine >/dev/null"
+
 # ---- destroy ----
 truncate -s 1M "$tmp/custom.img"
 cat >>"$vm_dir/gamma/gamma.conf" <<EOF
