@@ -37,13 +37,16 @@ struct bhyvecmd {
 	 * "graphics=\"yes\": no framebuffer in kbhyve, ignored" (NULL-terminated). */
 	char **warnings;
 	int nwarnings;
-	/* Console devices the supervisor records in <guest>/console: "com1=<dir>/com1" etc. */
+	/* Console devices the supervisor records in <guest>/console: "com1=<dir>/com1" (the pty
+	 * link bhyve makes), "com2=<dir>/com2", or "com1=stdio" with com_stdio. */
 	char **consoles;
 	int nconsoles;
 };
 
 /* 0, or -EINVAL with a one-line message naming the key (missing cpu/memory/loader, a loader kbhyve
- * cannot run, a bad value). */
+ * cannot run, a bad value), or -ENOMEM. NIC taps: networkN_device (existing), else networkN_name,
+ * else tap_name(). warnings and consoles are NULL-terminated even when empty. On error *out is
+ * zeroed and needs no bhyvecmd_free. */
 int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *err, size_t errlen);
 void bhyvecmd_free(struct bhyvecmd *c);
 

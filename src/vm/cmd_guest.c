@@ -415,6 +415,8 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 	}
 	made_free(&m);
 	struct guest g;
+	memset(&g, 0, sizeof(g));
+	copy_str(g.name, sizeof(g.name), name);
 	copy_str(g.dir, sizeof(g.dir), dir);
 	guest_log(&g, "created from template %s", tmpl);
 	return 0;

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "vm/guest.h"
+#include "vm/settings.h"
 #include "vm/vmconf.h"
 
 static struct vmconf *parse_ok(const char *text)
@@ -203,6 +205,147 @@ static void test_sizes(void **state)
 	assert_int_equal(vmconf_parse_size("99999999999999999999999", &b), -ERANGE);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* settings_load: $KBHYVE_CONF, vm_dir from the file or the environment, system.conf, datastores,
+ * and guests found across datastores. */
+static void test_settings_and_datastores(void **state)
+{
+	char dir[] = "/tmp/test_vm_setXXXXXX", p[512], err[512];
+	assert_non_null(mkdtemp(dir));
+	snprintf(p, sizeof(p), "%s/kbhyve.conf", dir);
+	setenv("KBHYVE_CONF", p, 1);
+	unsetenv("vm_dir");
+	struct vm_settings s;
+
+	/* no file, no env: vm_dir unset */
+	assert_int_equal(settings_load(&s, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "vm_dir is not set"));
+
+	char text[600];
+	snprintf(text, sizeof(text), "vm_dir=\"%s/vms/\"\nvm_list=\"a b\"\n", dir);
+	write_file(p, text);
+	assert_int_equal(settings_load(&s, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/vms", dir);
+	assert_string_equal(s.vm_dir, p); /* trailing slash dropped */
+	assert_int_equal(settings_require_init(&s, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "does not exist"));
+	mkdir(p, 0755);
+	assert_int_equal(settings_require_init(&s, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "run vm init"));
+	snprintf(p, sizeof(p), "%s/vms/.config", dir);
+	mkdir(p, 0755);
+	assert_int_equal(settings_require_init(&s, err, sizeof(err)), 0);
+	assert_int_equal(vmconf_count(s.sys), 0);
+	settings_free(&s);
+
+	/* the environment wins over the file; relative and zfs: paths are refused */
+	setenv("vm_dir", "relative/dir", 1);
+	assert_int_equal(settings_load(&s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "absolute"));
+	setenv("vm_dir", "zfs:pool/vm", 1);
+	assert_int_equal(settings_load(&s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "ZFS"));
+	snprintf(p, sizeof(p), "%s/vms", dir);
+	setenv("vm_dir", p, 1);
+
+	/* datastores from system.conf; "default" first and only once */
+	snprintf(p, sizeof(p), "%s/vms/.config/system.conf", dir);
+	snprintf(text, sizeof(text),
+		 "datastore_list=\"fast default fast rel\"\npath_fast=\"%s/fast\"\npath_rel=\"x/y\"\n", dir);
+	write_file(p, text);
+	assert_int_equal(settings_load(&s, err, sizeof(err)), 0);
+	char **names = datastore_names(&s);
+	assert_non_null(names);
+	assert_string_equal(names[0], "default");
+	assert_string_equal(names[1], "fast");
+	assert_string_equal(names[2], "rel");
+	assert_null(names[3]);
+	free_strv(names);
+	char out[PATH_MAX];
+	assert_int_equal(datastore_path(&s, "default", out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, s.vm_dir);
+	assert_int_equal(datastore_path(&s, "fast", out, sizeof(out), err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/fast", dir);
+	assert_string_equal(out, p);
+	assert_int_equal(datastore_path(&s, "rel", out, sizeof(out), err, sizeof(err)), -EINVAL);
+	assert_int_equal(datastore_path(&s, "nosuch", out, sizeof(out), err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "nosuch"));
+
+	/* guests in two datastores, sorted; a bad name is refused before any lookup */
+	mkdir(p, 0755);
+	char gdir[600], conf[700];
+	static const char *const where[][2] = {{"vms", "zz"}, {"fast", "aa"}, {"vms", "mm"}};
+	for (int i = 0; i < 3; i++) {
+		snprintf(gdir, sizeof(gdir), "%s/%s/%s", dir, where[i][0], where[i][1]);
+		mkdir(gdir, 0755);
+		snprintf(conf, sizeof(conf), "%s/%s.conf", gdir, where[i][1]);
+		write_file(conf, "loader=\"kernel\"\n");
+	}
+	snprintf(gdir, sizeof(gdir), "%s/vms/noconf", dir); /* a folder without a conf is no guest */
+	mkdir(gdir, 0755);
+	struct guest *v;
+	size_t n;
+	assert_int_equal(guest_list_all(&s, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].name, "aa");
+	assert_string_equal(v[0].ds, "fast");
+	assert_string_equal(v[1].name, "mm");
+	assert_string_equal(v[2].name, "zz");
+	assert_string_equal(vmconf_get(v[2].conf, "loader"), "kernel");
+	guest_list_free(v, n);
+	struct guest g;
+	assert_int_equal(guest_open(&s, "aa", &g, err, sizeof(err)), 0);
+	assert_string_equal(g.ds, "fast");
+	snprintf(conf, sizeof(conf), "%s/fast/aa/aa.conf", dir);
+	assert_string_equal(g.conf_path, conf);
+	guest_log(&g, "hello %d", 42);
+	guest_close(&g);
+	assert_int_equal(guest_open(&s, "noconf", &g, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "noconf: no such guest");
+	assert_int_equal(guest_open(&s, "Bad/Name", &g, err, sizeof(err)), -EINVAL);
+	snprintf(conf, sizeof(conf), "%s/vms/mm/mm.conf", dir);
+	write_file(conf, "a = b\n");
+	assert_int_equal(guest_open(&s, "mm", &g, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "mm.conf line 1"));
+	settings_free(&s);
+
+	snprintf(conf, sizeof(conf), "%s/fast/aa/vm-bhyve.log", dir);
+	FILE *f = fopen(conf, "r");
+	assert_non_null(f);
+	char line[256] = "";
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	assert_non_null(strstr(line, ": hello 42\n"));
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	unsetenv("vm_dir");
+	unsetenv("KBHYVE_CONF");
+}
+
+static void test_strv(void **state)
+{
+	char **v = strv_split("  a bb\tccc \n");
+	assert_string_equal(v[0], "a");
+	assert_string_equal(v[1], "bb");
+	assert_string_equal(v[2], "ccc");
+	assert_null(v[3]);
+	assert_int_equal(strv_index(v, "bb"), 1);
+	assert_int_equal(strv_index(v, "b"), -1);
+	free_strv(v);
+	v = strv_split(NULL);
+	assert_null(v[0]);
+	free_strv(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +355,8 @@ int main(void)
 	    cmocka_unit_test(test_save_and_load),
 	    cmocka_unit_test(test_truthy),
 	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_settings_and_datastores),
+	    cmocka_unit_test(test_strv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
