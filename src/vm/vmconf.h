@@ -42,7 +42,7 @@ const char *vmconf_value_at(const struct vmconf *c, size_t i);
 bool vmconf_truthy(const char *v);
 
 /* A size as vm-bhyve takes them (disk sizes, memory): digits with an optional K/M/G/T suffix (any
- * case, optional trailing B), in bytes; no suffix means bytes. 0, -EINVAL (malformed or zero) or
+ * case), in bytes; no suffix means bytes. 0, -EINVAL (malformed or zero) or
  * -ERANGE. */
 int vmconf_parse_size(const char *s, uint64_t *bytes);
 
