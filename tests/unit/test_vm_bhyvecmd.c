@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -263,6 +266,40 @@ static void test_errors(void **state)
 	assert_non_null(strstr(E, "install_slot"));
 }
 
+/* Every shipped template (share/templates, found from this binary in <repo>/build/tests or build-san/tests) gives a
+ * command line: kernel boot, its disks and NICs, no warnings. */
+static void test_shipped_templates(void **state)
+{
+	char exe[PATH_MAX] = "", dir[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s/../../share/templates", dirname(exe));
+	static const char *const names[] = {"default", "debian", "alpine", "linux-kernel", "config"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[PATH_MAX + 128], err[512];
+		snprintf(path, sizeof(path), "%s/%s.%s", dir, names[i], i == 4 ? "sample" : "conf");
+		struct vmconf *conf;
+		if (vmconf_load(&conf, path, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+		struct bhyvecmd_input in = {.name = "g1", .dir = "/vms/g1", .conf = conf, .bhyve = "bhyve"};
+		if (bhyvecmd_build(&in, &C, E, sizeof(E)) != 0)
+			fail_msg("%s: %s", path, E);
+		vmconf_free(conf);
+		assert_int_equal(C.nwarnings, 0);
+		assert_true(C.nnics >= 1);
+		assert_string_equal(C.nics[0].sw, "public");
+		bool kernel = false, disk = false;
+		for (int k = 0; k < C.argc; k++) {
+			kernel |= !strncmp(C.argv[k], "boot.kernel=/vms/g1/vmlinuz", 27);
+			disk |= !strcmp(C.argv[k], "4:0,virtio-blk,/vms/g1/disk0.img");
+		}
+		assert_true(kernel);
+		assert_true(disk);
+		bhyvecmd_free(&C);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +310,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_mapped_types_warn, teardown),
 	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
+	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
