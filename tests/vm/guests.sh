@@ -61,6 +61,10 @@ check "init succeeds without KVM or root-only features" "$VM" init
 check "init made the layout" test -d "$vm_dir/.config" -a -d "$vm_dir/.templates" -a -d "$vm_dir/.iso" -a -d "$vm_dir/.img" -a -f "$vm_dir/.config/system.conf"
 check "init copied the default template" cmp -s "$vm_dir/.templates/default.conf" "$root/share/templates/default.conf"
 check "init again is harmless" "$VM" init
+mkdir "$tmp/vms2"
+check "init finds the templates next to the build without \$KBHYVE_SHARE" env -u KBHYVE_SHARE vm_dir="$tmp/vms2" "$VM" init
+check "... and copied default.conf" cmp -s "$tmp/vms2/.templates/default.conf" "$root/share/templates/default.conf"
+rm -rf "$tmp/vms2"
 for t in debian alpine linux-kernel; do cp "$root/share/templates/$t.conf" "$vm_dir/.templates/"; done
 check "config.sample parses as a template" cp "$root/share/templates/config.sample" "$vm_dir/.templates/sample.conf"
 
