@@ -161,6 +161,42 @@ static const struct {
 	{ "loader_timeout", "no boot loader menu with loader=\"kernel\"" },
 };
 
+/* Keys kbhyve honours (here or in the supervisor). N stands for a device number. */
+static const char *const known_keys[] = {
+	"loader", "kernel", "initrd", "cmdline", "cpu", "cpu_sockets", "cpu_cores", "cpu_threads",
+	"memory", "wired_memory", "hostbridge", "comports", "utctime", "debug", "uuid",
+	"ignore_bad_msr", "ignore_msr", "bhyve_options", "start_slot", "install_slot", "virt_random",
+	"prestart", "priority", "on_restart", "on_fault", "diskN_type", "diskN_dev", "diskN_name",
+	"diskN_opts", "diskN_size", "networkN_type", "networkN_switch", "networkN_device",
+	"networkN_name", "networkN_mac", "networkN_span", "virt_consoleN",
+};
+
+/* k matches pattern, where an N in the pattern stands for one or more digits. */
+static bool key_matches(const char *k, const char *pattern)
+{
+	for (; *pattern; pattern++) {
+		if (*pattern == 'N') {
+			if (!isdigit((unsigned char)*k))
+				return false;
+			while (isdigit((unsigned char)*k))
+				k++;
+		} else if (*k++ != *pattern) {
+			return false;
+		}
+	}
+	return !*k;
+}
+
+static bool key_known(const char *k)
+{
+	for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
+		if (key_matches(k, known_keys[i]))
+			return true;
+	return false;
+}
+
+/* One warning per key that kbhyve ignores: vm-bhyve keys with no Linux meaning (unless set to
+ * "no") and keys nobody knows (typos). */
 static void warn_ignored_keys(struct build *b)
 {
 	const struct vmconf *c = b->in->conf;
@@ -168,13 +204,16 @@ static void warn_ignored_keys(struct build *b)
 		const char *k = vmconf_key_at(c, i), *v = vmconf_value_at(c, i);
 		if (vmconf_get(c, k) != v)
 			continue; /* a duplicate: only the last assignment counts */
-		for (size_t j = 0; j < sizeof(ignored_keys) / sizeof(ignored_keys[0]); j++) {
+		size_t j;
+		for (j = 0; j < sizeof(ignored_keys) / sizeof(ignored_keys[0]); j++) {
 			if (strncmp(k, ignored_keys[j].prefix, strlen(ignored_keys[j].prefix)) != 0)
 				continue;
 			if (!falsy(v))
 				sv_addf(&b->warn, "%s=\"%s\": %s, ignored", k, v, ignored_keys[j].why);
 			break;
 		}
+		if (j == sizeof(ignored_keys) / sizeof(ignored_keys[0]) && !key_known(k))
+			sv_addf(&b->warn, "%s=\"%s\": unknown key, ignored", k, v);
 	}
 }
 

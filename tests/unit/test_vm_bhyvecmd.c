@@ -174,7 +174,8 @@ static void test_mapped_types_warn(void **state)
 			       "disk0_type=ahci-hd\ndisk0_name=a.img\ndisk1_type=ahci-cd\ndisk1_name=c.iso\n"
 			       "disk2_type=nvme\ndisk2_name=n.img\nnetwork0_type=e1000\n"
 			       "graphics=yes\ngraphics_port=5900\nxhci_mouse=no\npassthru0=2/0/0\n"
-			       "grub_run0=\"boot\"\nloader_timeout=5\nsound=\"off\"\n"),
+			       "grub_run0=\"boot\"\nloader_timeout=5\nsound=\"off\"\n"
+			       "colour=blue\ndisk0x_type=a\nignore_bad_msr=yes\npriority=5\n"),
 			 0);
 	static const char *const want[] = {
 	    "/usr/sbin/bhyve", "-c", "1", "-m", "1G", "-A", "-H", "-P", "-w", "-u",
@@ -183,17 +184,20 @@ static void test_mapped_types_warn(void **state)
 	    "-s", "4:2,virtio-blk,/vms/g1/n.img", "-s", "5:0,virtio-net,vmt-g1-0",
 	    "-l", "com1,pty:/vms/g1/com1", "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
 	expect_argv(want);
-	/* graphics, graphics_port, passthru0, grub_run0, loader_timeout, 3 disks, 1 NIC; not the
-	 * keys set to no/off */
-	assert_int_equal(C.nwarnings, 9);
-	int graphics = 0;
+	/* graphics, graphics_port, passthru0, grub_run0, loader_timeout, 3 disks, 1 NIC, the
+	 * unknown colour and disk0x_type; not the keys set to no/off nor the known ones */
+	assert_int_equal(C.nwarnings, 11);
+	int graphics = 0, unknown = 0;
 	for (int i = 0; i < C.nwarnings; i++) {
 		assert_null(strchr(C.warnings[i], '\n'));
 		graphics += !strncmp(C.warnings[i], "graphics=\"yes\":", 15);
+		unknown += !strcmp(C.warnings[i], "colour=\"blue\": unknown key, ignored") ||
+			   !strcmp(C.warnings[i], "disk0x_type=\"a\": unknown key, ignored");
 		assert_null(strstr(C.warnings[i], "xhci"));
 		assert_null(strstr(C.warnings[i], "sound"));
 	}
 	assert_int_equal(graphics, 1);
+	assert_int_equal(unknown, 2);
 	assert_null(C.warnings[C.nwarnings]);
 }
 
