@@ -264,7 +264,7 @@ bad "create -a 300.1.1.1/24" switch create -a 300.1.1.1/24 s1
 bad "create -a /33" switch create -a 10.0.0.1/33 s1
 bad "create -a IPv6" switch create -a fd00::1/64 s1
 bad "create -i missing interface" switch create -i nosuchif s1
-bad "create -i a port of another bridge" switch create -i up0 s1
+bad "create -i a port of another bridge" switch create -i up2 s1
 bad "create -i a bridge" switch create -i br-x s1
 bad "create -t vxlan" switch create -t vxlan -i up2 -n 5 s1
 bad "create -t vale" switch create -t vale s1
