@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ struct sup {
 	const struct supervisor_opts *o;
 	struct guest g;
 	int notify_fd;
+	char last_output[512]; /* bhyve's last line of output, for `vm start`'s error */
 };
 
 /* The first start's outcome to `vm start`, once. */
@@ -226,17 +228,30 @@ static void log_argv(struct sup *u, int run, char **argv)
 	guest_log(&u->g, " [bhyve options: %s]", line);
 }
 
-static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio)
+/* bhyve, with its stdout/stderr on a pipe (*outfd, read by pump_output) unless com1 is on our
+ * stdio, where it shares our terminal. */
+static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, int *outfd)
 {
-	bool debug = vmconf_truthy(vmconf_get(u->g.conf, "debug"));
-	char logpath[PATH_MAX];
-	if (guest_file(u, "bhyve.log", logpath, sizeof(logpath)) < 0)
-		return -ENAMETOOLONG;
-	pid_t pid = fork();
-	if (pid < 0)
+	int p[2] = { -1, -1 };
+	*outfd = -1;
+	if (!u->o->com_stdio && pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
-	if (pid)
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		if (p[0] >= 0) {
+			close(p[0]);
+			close(p[1]);
+		}
+		return -e;
+	}
+	if (pid) {
+		if (p[0] >= 0) {
+			close(p[1]);
+			*outfd = p[0];
+		}
 		return pid;
+	}
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
@@ -245,20 +260,99 @@ static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (!u->o->com_stdio) {
 		int in = open("/dev/null", O_RDONLY);
-		int out = debug ? open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644)
-				: open("/dev/null", O_WRONLY);
-		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		if (in < 0 || dup2(in, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
 			_exit(4);
 		if (in > 2)
 			close(in);
-		if (out > 2)
-			close(out);
 	}
 	if (set_prio && setpriority(PRIO_PROCESS, 0, prio) < 0)
 		fprintf(stderr, "vm: priority %d: %s\n", prio, strerror(errno));
 	execv(argv[0], argv);
 	fprintf(stderr, "vm: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(4);
+}
+
+#define START_CHECK_MS 1000 /* bhyve that lives this long has started, for `vm start` */
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void log_output_line(struct sup *u, char *line, size_t n)
+{
+	while (n && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+		n--;
+	line[n] = '\0';
+	if (!n)
+		return;
+	/* bhyve's own messages already start with "bhyve: " */
+	guest_log(&u->g, "%s%s", strncmp(line, "bhyve:", 6) ? "bhyve: " : "", line);
+	if (n >= sizeof(u->last_output))
+		n = sizeof(u->last_output) - 1;
+	memcpy(u->last_output, line, n);
+	u->last_output[n] = '\0';
+}
+
+/* Until bhyve closes its output (it has exited): each line into vm-bhyve.log, and as is into
+ * <guest>/bhyve.log with debug="yes". On the first run, `vm start` hears "ok" once bhyve has
+ * lived START_CHECK_MS. A signal interrupts poll; the handler has already passed it on. */
+static void pump_output(struct sup *u, int fd)
+{
+	char logpath[PATH_MAX];
+	int dbg = -1;
+	if (vmconf_truthy(vmconf_get(u->g.conf, "debug")) &&
+	    guest_file(u, "bhyve.log", logpath, sizeof(logpath)) == 0)
+		dbg = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char buf[2048];
+	size_t len = 0;
+	for (;;) {
+		int timeout = -1;
+		if (u->notify_fd >= 0) {
+			long left = START_CHECK_MS - ms_since(&t0);
+			if (left <= 0) {
+				notify(u, "ok");
+				continue;
+			}
+			timeout = (int)left;
+		}
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int r = poll(&pf, 1, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		if (dbg >= 0 && write(dbg, buf + len, (size_t)n) < 0) {
+			close(dbg);
+			dbg = -1;
+		}
+		len += (size_t)n;
+		char *nl;
+		while ((nl = memchr(buf, '\n', len))) {
+			size_t l = (size_t)(nl - buf) + 1;
+			log_output_line(u, buf, l - 1);
+			memmove(buf, buf + l, len - l);
+			len -= l;
+		}
+		if (len == sizeof(buf) - 1) { /* a very long line: log it in pieces */
+			log_output_line(u, buf, len);
+			len = 0;
+		}
+	}
+	if (len)
+		log_output_line(u, buf, len);
+	if (dbg >= 0)
+		close(dbg);
+	close(fd);
 }
 
 /* Sleep up to `secs`, returning early on a stop request. */
@@ -329,7 +423,9 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		guest_log(&u->g, "cannot write the console file: %s", strerror(-r));
 
 	log_argv(u, run, cmd.argv);
-	pid_t pid = spawn_bhyve(u, cmd.argv, prio, has_prio > 0);
+	int outfd;
+	u->last_output[0] = '\0';
+	pid_t pid = spawn_bhyve(u, cmd.argv, prio, has_prio > 0, &outfd);
 	if (pid < 0) {
 		fail(u, "cannot start bhyve: %s", strerror((int)-pid));
 		destroy_taps(u, &cmd, cmd.nnics);
@@ -340,7 +436,10 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	bhyve_pid = pid;
 	if (stop_requested)
 		kill(pid, SIGTERM); /* the request came in while we were forking */
-	notify(u, "ok");
+	if (outfd >= 0)
+		pump_output(u, outfd);
+	else
+		notify(u, "ok"); /* on a terminal: the user sees how it goes */
 
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0) {
@@ -358,6 +457,15 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	destroy_taps(u, &cmd, cmd.nnics);
 	remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
 	bhyvecmd_free(&cmd);
+	if (u->notify_fd >= 0) {
+		/* bhyve ended before START_CHECK_MS: a fault is a failed start */
+		if (code >= 3) {
+			fail(u, "bhyve exited with status %d%s%s", code, u->last_output[0] ? ": " : "",
+			     u->last_output);
+			return NEXT_FAIL;
+		}
+		notify(u, "ok");
+	}
 
 	char flag[PATH_MAX];
 	if (guest_file(u, SUPERVISOR_RESTART_FLAG, flag, sizeof(flag)) == 0 && unlink(flag) == 0) {

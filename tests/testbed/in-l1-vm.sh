@@ -7,7 +7,7 @@
 # Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-vm.sh BUILD_DIR VM_INITRD VMLINUX
 set -u
-BUILD=$(cd "$1" && pwd) INITRD=$2 VMLINUX=$3
+BUILD=$(cd "$1" && pwd) INITRD=$(realpath "$2") VMLINUX=$(realpath "$3")
 VM=$BUILD/vm
 T=$(mktemp -d /tmp/in-l1-vm.XXXXXX)
 export vm_dir=$T/vms KBHYVE_CONF=$T/kbhyve.conf KBHYVE_RUNDIR=$T/run
@@ -33,6 +33,15 @@ runs_logged() { grep -c 'starting bhyve (run' "$G/vm-bhyve.log" 2>/dev/null; }
 con_has() { tr -d '\r' < "$1" | grep -q -- "$2"; }
 oneline() { tr '\n' ' ' < "$1" | head -c 300; }
 dump_log() { sed 's/^/#   vm-bhyve.log: /' "$G/vm-bhyve.log" 2>/dev/null | tail -${1:-12}; }
+# the guest must be running to go on: else show why and stop here
+need_running() {
+	is_running && return 0
+	echo "# $1: alpha is not running; the rest of the vm test is skipped"
+	dump_log 20
+	sed 's/^/#   bhyve.log: /' "$G/bhyve.log" 2>/dev/null | tail -20
+	"$VM" switch destroy public >/dev/null 2>&1
+	exit 1
+}
 
 # console NAME: `vm console alpha` in the background reading fifo $T/NAME.in (kept open on fd 7),
 # output in $T/NAME.out, stderr in $T/NAME.err, pid in $con_pid
@@ -77,6 +86,7 @@ disk0_type="virtio-blk"
 disk0_name="disk0.img"
 disk0_size="16M"
 bhyve_options="-o x86.cpuid.disable=xsave"
+debug="yes"
 EOF
 "$VM" create -t l2test alpha >"$T/create.out" 2>&1
 check "vm create -t l2test alpha" "$([ -f "$G/alpha.conf" ] && [ -f "$G/disk0.img" ]; echo $?)" "$(oneline "$T/create.out")"
@@ -85,6 +95,7 @@ check "vm create -t l2test alpha" "$([ -f "$G/alpha.conf" ] && [ -f "$G/disk0.im
 "$VM" start alpha >"$T/start.out" 2>&1
 rc=$?
 check "vm start alpha" "$([ $rc = 0 ] && is_running; echo $?)" "exit $rc, state $(state): $(oneline "$T/start.out")"
+need_running "after vm start"
 check "vm start on a running guest is refused" "$("$VM" start alpha >/dev/null 2>"$T/e.err"; [ $? != 0 ] && grep -q 'already running' "$T/e.err"; echo $?)" "$(oneline "$T/e.err")"
 check "vm list shows alpha Running" "$(is_running; echo $?)" "$("$VM" list 2>&1 | tr '\n' ' ')"
 check "tap $TAP is a port of bridge vm-public" \
@@ -105,6 +116,7 @@ console_stop
 check "vm list still shows alpha Running after the reboot" "$(is_running; echo $?)" "$(state)"
 
 # ---- boot 2: console input, detach, ACPI shutdown via vm stop ----
+need_running "after the reboot"
 wait_for 20 test -e "$G/com1"
 console_start con2
 go_until con2 'KBTEST ready' 120

@@ -123,8 +123,7 @@ holder=$!
 wait_for 5 grep -q " " "$L"
 "$VM" start idle1 >"$TMP/o" 2>"$TMP/e"
 check "start refuses a guest whose lock is held" "$([ $? != 0 ] && grep -q 'already running' "$TMP/e"; echo $?)" "$(oneline "$TMP/e")"
-kill -9 $holder 2>/dev/null
-wait $holder 2>/dev/null
+{ kill -9 $holder; wait $holder; } 2>/dev/null # (no "Killed" job notice)
 check "lock of a killed holder is left behind" "$([ -f "$L" ]; echo $?)" "no file"
 "$VM" stop idle1 >"$TMP/o" 2>"$TMP/e"
 rc=$?
@@ -137,6 +136,17 @@ rc=$?
 check "another host's lock: start refused, lock kept" \
 	"$([ $rc != 0 ] && grep -q 'elsewhere.example' "$TMP/e" && [ "$(cat "$L")" = "elsewhere.example 77" ]; echo $?)" "exit $rc, $(oneline "$TMP/e")"
 rm -f "$L"
+
+# ---- a bhyve that fails at once (a kernel that does not exist; or no /dev/kvm here): vm start
+# reports bhyve's own message in one line, and the supervisor leaves nothing behind ----
+guest nokernel idle
+sed -i 's|^bhyve_options=.*||; s|^kernel=.*|kernel="/nonexistent/vmlinuz"|' "$vm_dir/nokernel/nokernel.conf"
+"$VM" start nokernel >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "start of a guest whose bhyve fails: one-line error with bhyve's reason" \
+	"$([ $rc != 0 ] && [ "$(wc -l < "$TMP/e")" = 1 ] && grep -q 'bhyve exited with status 4: bhyve: ' "$TMP/e"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+check "failed start: no lock, console file or pty link left" \
+	"$([ ! -e "$vm_dir/nokernel/run.lock" ] && [ ! -e "$vm_dir/nokernel/console" ] && [ ! -e "$vm_dir/nokernel/com1" ]; echo $?)" "$(ls "$vm_dir/nokernel" | tr '\n' ' ')"
 
 # ---- tiny guests under the supervisor (needs a KVM that runs them) ----
 if ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ] || [ ! -x "$BUILD/bhyve" ] || [ ! -f "$G/idle.bin" ]; then
