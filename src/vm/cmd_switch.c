@@ -86,8 +86,8 @@ static void print_ports(struct vnl *v, const struct vswitch *sw, int bridge_ifin
 	for (int i = 0; i < n; i++) {
 		const struct vnl_link *l = &ports[i];
 		if (strncmp(l->alias, VSWITCH_TAP_ALIAS_PREFIX, plen) != 0) {
-			printf("\n  physical-port\n    device: %s\n    state: %s\n    mtu: %u\n", l->name,
-			       l->up ? "up" : "down", l->mtu);
+			printf("\n  physical-port\n    device: %s\n    state: %s\n    mtu: %u\n",
+			       l->name, l->up ? "up" : "down", l->mtu);
 			if (!strcmp(l->kind, "vlan")) {
 				char parent[16] = "?";
 				vnl_link_name(v, l->parent, parent);
@@ -107,7 +107,9 @@ static void print_ports(struct vnl *v, const struct vswitch *sw, int bridge_ifin
 		printf("\n  virtual-port\n    device: %s\n    vm: %s\n    nic: %s\n    state: %s\n"
 		       "    mtu: %u\n    isolated: %s\n",
 		       l->name, guest, nic, l->up ? "up" : "down", l->mtu,
-		       iso < 0 ? "-" : iso ? "yes" : "no");
+		       iso < 0 ? "-"
+		       : iso   ? "yes"
+			       : "no");
 		print_bytes("    ", l);
 	}
 	free(ports);
@@ -138,7 +140,8 @@ static int info_one(struct vm_settings *s, struct vnl *v, const char *name)
 		printf("  vlan: %d\n", sw.vlan);
 	else
 		printf("  vlan: -\n");
-	printf("  private: %s\n  physical-ports: %s\n", sw.isolated ? "yes" : "no", or_dash(sw.ports));
+	printf("  private: %s\n  physical-ports: %s\n", sw.isolated ? "yes" : "no",
+	       or_dash(sw.ports));
 	if (present) {
 		print_bytes("  ", &b);
 		print_ports(v, &sw, b.ifindex);
@@ -228,12 +231,13 @@ static int sw_create(struct vm_settings *s, int argc, char **argv)
 			sw.isolated = true;
 			break;
 		case ':':
-			fprintf(stderr, "vm: option -%c needs a value; usage: vm switch create %s\n",
+			fprintf(stderr,
+				"vm: option -%c needs a value; usage: vm switch create %s\n",
 				optopt, c->usage);
 			return 1;
 		default:
-			fprintf(stderr, "vm: unknown option -%c; usage: vm switch create %s\n", optopt,
-				c->usage);
+			fprintf(stderr, "vm: unknown option -%c; usage: vm switch create %s\n",
+				optopt, c->usage);
 			return 1;
 		}
 	}
@@ -241,15 +245,17 @@ static int sw_create(struct vm_settings *s, int argc, char **argv)
 		return usage_error(c);
 	const char *name = argv[optind];
 	if (strlen(name) >= sizeof(sw.name)) {
-		snprintf(err, sizeof(err), "invalid switch name '%.40s' (at most 12 characters)", name);
+		snprintf(err, sizeof(err), "invalid switch name '%.40s' (at most 12 characters)",
+			 name);
 		return failed(err);
 	}
 	snprintf(sw.name, sizeof(sw.name), "%s", name);
 	if (sw.type == SWITCH_MANUAL && !have_bridge)
 		return failed("a manual switch needs the bridge it uses: -b bridge");
 	if (sw.type == SWITCH_MANUAL && standard_opts)
-		return failed("-i, -n, -m and -a are for standard switches; a manual switch's bridge is "
-			      "configured outside vm");
+		return failed(
+		    "-i, -n, -m and -a are for standard switches; a manual switch's bridge is "
+		    "configured outside vm");
 	if (sw.type == SWITCH_STANDARD && have_bridge)
 		return failed("-b is for manual switches (-t manual)");
 	if (vswitch_create(s, &sw, err, sizeof(err)) < 0)
@@ -308,8 +314,9 @@ static int sw_address(struct vm_settings *s, int argc, char **argv)
 	bool none = !strcmp(argv[2], "none");
 	if (!none && swarg_ipv4_cidr(argv[2], cidr, err, sizeof(err)) < 0)
 		return failed(err);
-	return vswitch_set_address(s, argv[1], none ? NULL : cidr, err, sizeof(err)) < 0 ? failed(err)
-											  : 0;
+	return vswitch_set_address(s, argv[1], none ? NULL : cidr, err, sizeof(err)) < 0
+		   ? failed(err)
+		   : 0;
 }
 
 static int sw_private(struct vm_settings *s, int argc, char **argv)
@@ -331,23 +338,24 @@ static int sw_nat(struct vm_settings *s, int argc, char **argv)
 		return usage_error(find_sub("nat"));
 	if (swarg_onoff(argv[2], &on, err, sizeof(err)) < 0)
 		return failed(err);
-	return failed("switch nat is not supported yet on kbhyve (masquerade with nftables yourself)");
+	return failed(
+	    "switch nat is not supported yet on kbhyve (masquerade with nftables yourself)");
 }
 
 static const struct subcommand subcommands[] = {
-	{"list", sw_list, ""},
-	{"info", sw_info, "[name] [...]"},
-	{"create", sw_create,
-	 "[-t standard|manual] [-i interface] [-n vlan-id] [-m mtu] [-a address/prefix-len] "
-	 "[-b bridge] [-p] <name>"},
-	{"vlan", sw_vlan, "<switch> <vlan|0>"},
-	{"nat", sw_nat, "<switch> <on|off>"},
-	{"private", sw_private, "<switch> <on|off>"},
-	{"add", sw_add, "<switch> <interface>"},
-	{"remove", sw_remove, "<switch> <interface>"},
-	{"address", sw_address, "<switch> <a.b.c.d/prefix-len|none>"},
-	{"import", sw_import, "<switch> <bridge>"},
-	{"destroy", sw_destroy, "<switch>"},
+    {"list", sw_list, ""},
+    {"info", sw_info, "[name] [...]"},
+    {"create", sw_create,
+     "[-t standard|manual] [-i interface] [-n vlan-id] [-m mtu] [-a address/prefix-len] "
+     "[-b bridge] [-p] <name>"},
+    {"vlan", sw_vlan, "<switch> <vlan|0>"},
+    {"nat", sw_nat, "<switch> <on|off>"},
+    {"private", sw_private, "<switch> <on|off>"},
+    {"add", sw_add, "<switch> <interface>"},
+    {"remove", sw_remove, "<switch> <interface>"},
+    {"address", sw_address, "<switch> <a.b.c.d/prefix-len|none>"},
+    {"import", sw_import, "<switch> <bridge>"},
+    {"destroy", sw_destroy, "<switch>"},
 };
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
 
@@ -380,14 +388,16 @@ static const struct subcommand *match_sub(const char *arg, int *nmatch)
 int cmd_switch(struct vm_settings *s, int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: vm switch list|info|create|vlan|nat|private|add|remove|address|"
-				"import|destroy ...\n");
+		fprintf(stderr,
+			"usage: vm switch list|info|create|vlan|nat|private|add|remove|address|"
+			"import|destroy ...\n");
 		return 1;
 	}
 	int n;
 	const struct subcommand *c = match_sub(argv[1], &n);
 	if (!c) {
-		fprintf(stderr, "vm: %s switch command '%s'\n", n ? "ambiguous" : "unknown", argv[1]);
+		fprintf(stderr, "vm: %s switch command '%s'\n", n ? "ambiguous" : "unknown",
+			argv[1]);
 		return 1;
 	}
 	if ((c->fn == sw_list && argc != 2))

@@ -32,21 +32,35 @@ static int nlerr(int e)
 	if (e >= 0)
 		return e;
 	switch (-e) {
-	case NLE_EXIST: return -EEXIST;
+	case NLE_EXIST:
+		return -EEXIST;
 	case NLE_NODEV:
-	case NLE_OBJ_NOTFOUND: return -ENODEV;
-	case NLE_PERM: return -EPERM;
-	case NLE_NOACCESS: return -EACCES;
-	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
-	case NLE_INVAL: return -EINVAL;
-	case NLE_RANGE: return -ERANGE;
-	case NLE_BUSY: return -EBUSY;
-	case NLE_NOMEM: return -ENOMEM;
-	case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
-	case NLE_AGAIN: return -EAGAIN;
-	case NLE_NOADDR: return -EADDRNOTAVAIL;
-	case NLE_BAD_SOCK: return -EBADF;
-	default: return -EIO;
+	case NLE_OBJ_NOTFOUND:
+		return -ENODEV;
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_NOACCESS:
+		return -EACCES;
+	case NLE_OPNOTSUPP:
+		return -EOPNOTSUPP;
+	case NLE_INVAL:
+		return -EINVAL;
+	case NLE_RANGE:
+		return -ERANGE;
+	case NLE_BUSY:
+		return -EBUSY;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_AF_NOSUPPORT:
+		return -EAFNOSUPPORT;
+	case NLE_AGAIN:
+		return -EAGAIN;
+	case NLE_NOADDR:
+		return -EADDRNOTAVAIL;
+	case NLE_BAD_SOCK:
+		return -EBADF;
+	default:
+		return -EIO;
 	}
 }
 
@@ -85,7 +99,8 @@ void vnl_close(struct vnl *v)
 static void fill_link(struct rtnl_link *l, struct vnl_link *out)
 {
 	memset(out, 0, sizeof(*out));
-	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "");
+	snprintf(out->name, sizeof(out->name), "%s",
+		 rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "");
 	out->ifindex = rtnl_link_get_ifindex(l);
 	out->master = rtnl_link_get_master(l);
 	out->mtu = rtnl_link_get_mtu(l);
@@ -434,8 +449,8 @@ int vnl_addr4_add(struct vnl *v, const char *name, const char *cidr)
 }
 
 /* Call fn for each IPv4 address of ifindex; stops at the first error. Count or -errno. */
-static int each_addr4(struct vnl *v, int ifindex, int (*fn)(struct vnl *, struct rtnl_addr *, void *),
-		      void *arg)
+static int each_addr4(struct vnl *v, int ifindex,
+		      int (*fn)(struct vnl *, struct rtnl_addr *, void *), void *arg)
 {
 	struct nl_cache *cache;
 	int rc = rtnl_addr_alloc_cache(v->sk, &cache);

@@ -17,14 +17,14 @@ void vnl_close(struct vnl *v);
 struct vnl_link {
 	char name[16];
 	int ifindex;
-	int master;	       /* ifindex of the bridge it is a port of, 0 when none */
+	int master; /* ifindex of the bridge it is a port of, 0 when none */
 	unsigned mtu;
-	bool up;	       /* administratively up (IFF_UP) */
-	bool running;	       /* carrier (IFF_RUNNING) */
-	char kind[16];	       /* "bridge", "vlan", "tun", "veth", ... or "" */
-	int vlan_id;	       /* for kind "vlan" */
-	int parent;	       /* for kind "vlan": ifindex of the link it is on */
-	char alias[128];       /* IFLA_IFALIAS, "" when unset */
+	bool up;	 /* administratively up (IFF_UP) */
+	bool running;	 /* carrier (IFF_RUNNING) */
+	char kind[16];	 /* "bridge", "vlan", "tun", "veth", ... or "" */
+	int vlan_id;	 /* for kind "vlan" */
+	int parent;	 /* for kind "vlan": ifindex of the link it is on */
+	char alias[128]; /* IFLA_IFALIAS, "" when unset */
 	uint64_t rx_bytes, tx_bytes;
 };
 
@@ -57,7 +57,8 @@ int vnl_port_isolated(struct vnl *v, const char *port);
 int vnl_addr4_add(struct vnl *v, const char *name, const char *cidr);
 /* Remove every IPv4 address of link `name`; returns how many were removed, or -errno. */
 int vnl_addr4_flush(struct vnl *v, const char *name);
-/* The IPv4 addresses of link `name` as "a.b.c.d/len", space separated, into out. Count or -errno. */
+/* The IPv4 addresses of link `name` as "a.b.c.d/len", space separated, into out. Count or -errno.
+ */
 int vnl_addr4_list(struct vnl *v, const char *name, char *out, size_t outlen);
 
 #endif

@@ -17,7 +17,8 @@ int swarg_type(const char *s, enum switch_type *out, char *err, size_t errlen)
 		return 0;
 	}
 	if (!strcmp(s, "vxlan") || !strcmp(s, "vale") || !strcmp(s, "netgraph"))
-		snprintf(err, errlen, "switch type '%s' is not supported on Linux (use standard or manual)", s);
+		snprintf(err, errlen,
+			 "switch type '%s' is not supported on Linux (use standard or manual)", s);
 	else
 		snprintf(err, errlen, "unknown switch type '%s' (standard or manual)", s);
 	return -EINVAL;
@@ -84,7 +85,8 @@ int swarg_ipv4_cidr(const char *s, char out[19], char *err, size_t errlen)
 	snprintf(out, 19, "%u.%u.%u.%u/%u", part[0], part[1], part[2], part[3], part[4]);
 	return 0;
 bad:
-	snprintf(err, errlen, "invalid address '%s' (an IPv4 address with prefix length, a.b.c.d/len)", s);
+	snprintf(err, errlen,
+		 "invalid address '%s' (an IPv4 address with prefix length, a.b.c.d/len)", s);
 	return -EINVAL;
 }
 
@@ -103,7 +105,8 @@ int swarg_vlan_ifname(const char *port, int vlan, char out[16], char *err, size_
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "%s.%d", port, vlan);
 	if (n < 0 || n > 15) {
-		snprintf(err, errlen, "vlan interface name '%.40s' is longer than 15 characters", buf);
+		snprintf(err, errlen, "vlan interface name '%.40s' is longer than 15 characters",
+			 buf);
 		return -EINVAL;
 	}
 	memcpy(out, buf, (size_t)n + 1);

@@ -1,6 +1,6 @@
-/* Virtual switches on Linux bridges (see vswitch.h). A standard switch owns its bridge vm-<name> and
- * the vlan links <port>.<vlan> it makes; physical ports are only enslaved and released. A manual
- * switch names a bridge somebody else manages: only our taps are added to it. */
+/* Virtual switches on Linux bridges (see vswitch.h). A standard switch owns its bridge vm-<name>
+ * and the vlan links <port>.<vlan> it makes; physical ports are only enslaved and released. A
+ * manual switch names a bridge somebody else manages: only our taps are added to it. */
 #include "vm/vswitch.h"
 
 #include <errno.h>
@@ -16,7 +16,7 @@
 #define WORD 64 /* longest word read from a list: interface and switch names fit */
 
 static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -47,7 +47,8 @@ int vswitch_load(const struct vm_settings *s, const char *name, struct vswitch *
 	if (!words_has(vswitch_list(s), name))
 		return fail(-ENOENT, err, errlen, "no switch named '%s'", name);
 	if (strlen(name) >= sizeof(out->name))
-		return fail(-EINVAL, err, errlen, "system.conf: switch name '%s' is too long", name);
+		return fail(-EINVAL, err, errlen, "system.conf: switch name '%s' is too long",
+			    name);
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	const char *v = sys_get(s, "type", name);
 	if (v && swarg_type(v, &out->type, e, sizeof(e)) < 0)
@@ -56,25 +57,29 @@ int vswitch_load(const struct vm_settings *s, const char *name, struct vswitch *
 	if (out->type == SWITCH_MANUAL) {
 		v = sys_get(s, "bridge", name);
 		if (!v || !*v || !ifname_valid(v))
-			return fail(-EINVAL, err, errlen,
-				    "system.conf: manual switch '%s' needs bridge_%s (an interface name)",
-				    name, name);
+			return fail(
+			    -EINVAL, err, errlen,
+			    "system.conf: manual switch '%s' needs bridge_%s (an interface name)",
+			    name, name);
 		snprintf(out->bridge, sizeof(out->bridge), "%s", v);
 	} else {
 		if (!switch_name_valid(name))
-			return fail(-EINVAL, err, errlen, "system.conf: invalid switch name '%s'", name);
+			return fail(-EINVAL, err, errlen, "system.conf: invalid switch name '%s'",
+				    name);
 		bridge_name(name, out->bridge);
 	}
 	v = sys_get(s, "ports", name);
 	if (v) {
 		if (strlen(v) >= sizeof(out->ports))
-			return fail(-EINVAL, err, errlen, "system.conf: ports_%s is too long", name);
+			return fail(-EINVAL, err, errlen, "system.conf: ports_%s is too long",
+				    name);
 		const char *p = v;
 		char w[WORD];
 		while (words_next(&p, w, sizeof(w)))
 			if (!ifname_valid(w))
 				return fail(-EINVAL, err, errlen,
-					    "system.conf: ports_%s: invalid interface name '%s'", name, w);
+					    "system.conf: ports_%s: invalid interface name '%s'",
+					    name, w);
 		snprintf(out->ports, sizeof(out->ports), "%s", v);
 	}
 	if ((v = sys_get(s, "vlan", name)) && *v && swarg_vlan(v, &out->vlan, e, sizeof(e)) < 0)
@@ -128,8 +133,8 @@ static int conf_put(struct vm_settings *s, const struct vswitch *sw)
 	return rc;
 }
 
-static const char *const switch_keys[] = {"type", "bridge", "ports", "vlan", "addr", "addr6",
-					   "mtu", "private", "nat"};
+static const char *const switch_keys[] = {"type",  "bridge", "ports",	"vlan", "addr",
+					  "addr6", "mtu",    "private", "nat"};
 
 static int conf_drop(struct vm_settings *s, const char *name)
 {
@@ -181,23 +186,26 @@ static int bridge_bring_up(struct vnl *v, const struct vswitch *sw, char *err, s
 		rc = vnl_bridge_create(v, sw->bridge);
 		if (rc < 0)
 			return fail(rc, err, errlen, "cannot create bridge %s: %s", sw->bridge,
-				    rc == -EOPNOTSUPP ? "this kernel has no bridge support" : nlwhy(rc));
+				    rc == -EOPNOTSUPP ? "this kernel has no bridge support"
+						      : nlwhy(rc));
 		made = 1;
 	} else if (rc < 0) {
 		return fail(rc, err, errlen, "%s: %s", sw->bridge, nlwhy(rc));
 	} else if (strcmp(b.kind, "bridge") != 0) {
-		return fail(-EEXIST, err, errlen, "interface %s exists and is not a bridge", sw->bridge);
+		return fail(-EEXIST, err, errlen, "interface %s exists and is not a bridge",
+			    sw->bridge);
 	}
 	if (sw->mtu && (rc = vnl_link_set_mtu(v, sw->bridge, sw->mtu)) < 0)
-		fail(rc, err, errlen, "cannot set the MTU of %s to %u: %s", sw->bridge, sw->mtu, nlwhy(rc));
+		fail(rc, err, errlen, "cannot set the MTU of %s to %u: %s", sw->bridge, sw->mtu,
+		     nlwhy(rc));
 	else if ((rc = vnl_link_set_up(v, sw->bridge, true)) < 0)
 		fail(rc, err, errlen, "cannot bring %s up: %s", sw->bridge, nlwhy(rc));
 	else if (sw->addr[0]) {
 		char have[512];
 		vnl_addr4_list(v, sw->bridge, have, sizeof(have));
 		if (!words_has(have, sw->addr) && (rc = vnl_addr4_add(v, sw->bridge, sw->addr)) < 0)
-			fail(rc, err, errlen, "cannot add address %s to %s: %s", sw->addr, sw->bridge,
-			     rc == -EEXIST ? "the address is in use" : nlwhy(rc));
+			fail(rc, err, errlen, "cannot add address %s to %s: %s", sw->addr,
+			     sw->bridge, rc == -EEXIST ? "the address is in use" : nlwhy(rc));
 	}
 	if (rc < 0) {
 		if (made)
@@ -230,7 +238,8 @@ static int uplink_check(struct vnl *v, const struct vswitch *sw, const char *por
 	if (vnl_link_get(v, port, &p) < 0)
 		return fail(-ENODEV, err, errlen, "no such interface '%s'", port);
 	if (!strcmp(p.kind, "bridge"))
-		return fail(-EINVAL, err, errlen, "'%s' is a bridge; a bridge cannot be a switch port", port);
+		return fail(-EINVAL, err, errlen,
+			    "'%s' is a bridge; a bridge cannot be a switch port", port);
 	if (!strncmp(p.alias, VSWITCH_TAP_ALIAS_PREFIX, strlen(VSWITCH_TAP_ALIAS_PREFIX)))
 		return fail(-EINVAL, err, errlen, "'%s' is a guest's tap, not an uplink", port);
 	vnl_link_get(v, sw->bridge, &b);
@@ -241,15 +250,16 @@ static int uplink_check(struct vnl *v, const struct vswitch *sw, const char *por
 	struct vnl_link m;
 	if (sw->vlan && vnl_link_get(v, member, &m) == 0) {
 		if (strcmp(m.kind, "vlan") || m.vlan_id != sw->vlan || m.parent != p.ifindex)
-			return fail(-EEXIST, err, errlen, "interface %s exists and is not vlan %d on %s",
-				    member, sw->vlan, port);
+			return fail(-EEXIST, err, errlen,
+				    "interface %s exists and is not vlan %d on %s", member,
+				    sw->vlan, port);
 		p = m;
 	}
 	if (p.master && p.master != b.ifindex) {
 		char other[16] = "?";
 		vnl_link_name(v, p.master, other);
-		return fail(-EBUSY, err, errlen, "interface %s is already a port of bridge %s", p.name,
-			    other);
+		return fail(-EBUSY, err, errlen, "interface %s is already a port of bridge %s",
+			    p.name, other);
 	}
 	return 0;
 }
@@ -269,21 +279,25 @@ static int uplink_attach(struct vnl *v, const struct vswitch *sw, const char *po
 		rc = vnl_vlan_create(v, port, member, sw->vlan);
 		if (rc < 0)
 			return fail(rc, err, errlen, "cannot create vlan interface %s: %s", member,
-				    rc == -EOPNOTSUPP ? "this kernel has no 802.1Q vlan support (8021q)"
-						      : nlwhy(rc));
+				    rc == -EOPNOTSUPP
+					? "this kernel has no 802.1Q vlan support (8021q)"
+					: nlwhy(rc));
 		made = true;
 	}
 	struct vnl_link p;
 	vnl_link_get(v, port, &p);
 	if (sw->mtu && (rc = vnl_link_set_mtu(v, port, sw->mtu)) < 0)
-		fail(rc, err, errlen, "cannot set the MTU of %s to %u: %s", port, sw->mtu, nlwhy(rc));
+		fail(rc, err, errlen, "cannot set the MTU of %s to %u: %s", port, sw->mtu,
+		     nlwhy(rc));
 	else if (sw->mtu && sw->vlan && (rc = vnl_link_set_mtu(v, member, sw->mtu)) < 0)
-		fail(rc, err, errlen, "cannot set the MTU of %s to %u: %s", member, sw->mtu, nlwhy(rc));
+		fail(rc, err, errlen, "cannot set the MTU of %s to %u: %s", member, sw->mtu,
+		     nlwhy(rc));
 	else if ((rc = vnl_link_set_up(v, port, true)) < 0 ||
 		 (sw->vlan && (rc = vnl_link_set_up(v, member, true)) < 0))
 		fail(rc, err, errlen, "cannot bring %s up: %s", member, nlwhy(rc));
 	else if ((rc = vnl_link_set_master(v, member, sw->bridge)) < 0)
-		fail(rc, err, errlen, "cannot add %s to bridge %s: %s", member, sw->bridge, nlwhy(rc));
+		fail(rc, err, errlen, "cannot add %s to bridge %s: %s", member, sw->bridge,
+		     nlwhy(rc));
 	if (rc < 0) {
 		if (made)
 			vnl_link_delete(v, member);
@@ -308,8 +322,8 @@ static int uplink_detach(struct vnl *v, const struct vswitch *sw, const char *po
 	int rc = sw->vlan && !strcmp(m.kind, "vlan") ? vnl_link_delete(v, member)
 						     : vnl_link_set_master(v, member, NULL);
 	if (rc < 0 && rc != -ENODEV)
-		return fail(rc, err, errlen, "cannot take %s out of bridge %s: %s", member, sw->bridge,
-			    nlwhy(rc));
+		return fail(rc, err, errlen, "cannot take %s out of bridge %s: %s", member,
+			    sw->bridge, nlwhy(rc));
 	return 0;
 }
 
@@ -353,7 +367,8 @@ static int bridge_taps(struct vnl *v, const char *bridge, struct vnl_link **out)
 		return n;
 	int k = 0;
 	for (int i = 0; i < n; i++)
-		if (!strncmp(ports[i].alias, VSWITCH_TAP_ALIAS_PREFIX, strlen(VSWITCH_TAP_ALIAS_PREFIX)))
+		if (!strncmp(ports[i].alias, VSWITCH_TAP_ALIAS_PREFIX,
+			     strlen(VSWITCH_TAP_ALIAS_PREFIX)))
 			ports[k++] = ports[i];
 	*out = ports;
 	return k;
@@ -387,8 +402,9 @@ static int switch_bring_up(struct vnl *v, const struct vswitch *sw, char *err, s
 	struct vnl_link b;
 	if (sw->type == SWITCH_MANUAL) {
 		if (vnl_link_get(v, sw->bridge, &b) < 0 || strcmp(b.kind, "bridge"))
-			return fail(-ENODEV, err, errlen, "bridge %s of manual switch '%s' does not exist",
-				    sw->bridge, sw->name);
+			return fail(-ENODEV, err, errlen,
+				    "bridge %s of manual switch '%s' does not exist", sw->bridge,
+				    sw->name);
 		return 0;
 	}
 	int rc = bridge_bring_up(v, sw, err, errlen);
@@ -401,8 +417,8 @@ static int switch_bring_up(struct vnl *v, const struct vswitch *sw, char *err, s
 	while (words_next(&p, w, sizeof(w))) {
 		char member[16];
 		struct vnl_link m;
-		if (uplink_member(sw, w, member, e, sizeof(e)) == 0 && vnl_link_get(v, member, &m) == 0 &&
-		    m.master == b.ifindex)
+		if (uplink_member(sw, w, member, e, sizeof(e)) == 0 &&
+		    vnl_link_get(v, member, &m) == 0 && m.master == b.ifindex)
 			continue;
 		rc = uplink_attach(v, sw, w, e, sizeof(e));
 		if (rc < 0 && !first) {
@@ -437,13 +453,14 @@ static int new_switch_check(const struct vm_settings *s, const struct vswitch *s
 			    "invalid switch name '%s' (1 to 12 letters, digits or _)", sw->name);
 	if (strchr(sw->name, '-'))
 		return fail(-EINVAL, err, errlen,
-			    "invalid switch name '%s': '-' cannot be part of a system.conf key", sw->name);
+			    "invalid switch name '%s': '-' cannot be part of a system.conf key",
+			    sw->name);
 	if (words_has(vswitch_list(s), sw->name))
 		return fail(-EEXIST, err, errlen, "switch '%s' already exists", sw->name);
 	char other[WORD];
 	if (bridge_user(s, sw->bridge, other))
-		return fail(-EEXIST, err, errlen, "bridge %s already belongs to switch '%s'", sw->bridge,
-			    other);
+		return fail(-EEXIST, err, errlen, "bridge %s already belongs to switch '%s'",
+			    sw->bridge, other);
 	return 0;
 }
 
@@ -484,7 +501,8 @@ int vswitch_create(struct vm_settings *s, const struct vswitch *spec, char *err,
 		rc = uplink_check(v, &sw, w, err, errlen);
 	if (rc == 0 && vnl_link_exists(v, sw.bridge))
 		rc = fail(-EEXIST, err, errlen,
-			  "interface %s already exists (use vm switch import to adopt a bridge)", sw.bridge);
+			  "interface %s already exists (use vm switch import to adopt a bridge)",
+			  sw.bridge);
 	if (rc == 0)
 		rc = bridge_bring_up(v, &sw, err, errlen);
 	if (rc >= 0) {
@@ -536,7 +554,8 @@ int vswitch_destroy(struct vm_settings *s, const char *name, char *err, size_t e
 		if (vnl_link_get(v, sw.bridge, &b) == 0 && !strcmp(b.kind, "bridge")) {
 			rc = vnl_link_delete(v, sw.bridge);
 			if (rc < 0 && rc != -ENODEV) {
-				fail(rc, err, errlen, "cannot delete bridge %s: %s", sw.bridge, nlwhy(rc));
+				fail(rc, err, errlen, "cannot delete bridge %s: %s", sw.bridge,
+				     nlwhy(rc));
 				char e[256];
 				switch_bring_up(v, &sw, e, sizeof(e));
 				vnl_close(v);
@@ -557,8 +576,8 @@ static int standard_only(const struct vswitch *sw, const char *what, char *err, 
 {
 	if (sw->type == SWITCH_MANUAL)
 		return fail(-EINVAL, err, errlen,
-			    "switch '%s' is manual: %s on bridge %s is managed outside vm", sw->name, what,
-			    sw->bridge);
+			    "switch '%s' is manual: %s on bridge %s is managed outside vm",
+			    sw->name, what, sw->bridge);
 	return 0;
 }
 
@@ -738,7 +757,8 @@ int vswitch_init_all(struct vm_settings *s, char *err, size_t errlen)
 			if (!rc)
 				rc = r;
 			if (used < errlen) {
-				int n = snprintf(err + used, errlen - used, "%s%s", used ? "; " : "", e);
+				int n = snprintf(err + used, errlen - used, "%s%s",
+						 used ? "; " : "", e);
 				used += n > 0 ? (size_t)n : 0;
 			}
 		}

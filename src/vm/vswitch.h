@@ -14,12 +14,12 @@
 struct vswitch {
 	char name[16];
 	enum switch_type type;
-	char bridge[16];   /* the Linux bridge: vm-<name>, or bridge_<name> for manual switches */
-	char ports[512];   /* uplinks as named by the user (not their vlan links), space separated */
-	int vlan;	   /* 0: none */
-	char addr[19];	   /* "a.b.c.d/len", "" for none */
-	unsigned mtu;	   /* 0: the kernel's default */
-	bool isolated;	   /* private_<name>: guest taps are isolated bridge ports */
+	char bridge[16]; /* the Linux bridge: vm-<name>, or bridge_<name> for manual switches */
+	char ports[512]; /* uplinks as named by the user (not their vlan links), space separated */
+	int vlan;	 /* 0: none */
+	char addr[19];	 /* "a.b.c.d/len", "" for none */
+	unsigned mtu;	 /* 0: the kernel's default */
+	bool isolated;	 /* private_<name>: guest taps are isolated bridge ports */
 };
 
 /* The configured switch names (switch_list), "" when there are none. */

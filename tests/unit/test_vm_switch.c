@@ -74,10 +74,10 @@ static void test_ipv4_cidr(void **state)
 	assert_string_equal(out, "255.255.255.255/32");
 	assert_int_equal(swarg_ipv4_cidr("0.0.0.0/1", out, err, sizeof(err)), 0);
 	assert_string_equal(out, "0.0.0.0/1");
-	const char *bad[] = {"10.0.0.1",	"10.0.0.1/",	  "10.0.0.1/0",	  "10.0.0.1/33",
-			     "10.0.0/24",	"10.0.0.1.5/24", "256.0.0.1/24", "010.0.0.1/24",
-			     " 10.0.0.1/24", "10.0.0.1/24 ", "fd00::1/64",	  "a.b.c.d/8",
-			     "10..0.1/8",	"10.0.0.1/024", "1000.0.0.1/8", ""};
+	const char *bad[] = {"10.0.0.1",     "10.0.0.1/",     "10.0.0.1/0",   "10.0.0.1/33",
+			     "10.0.0/24",    "10.0.0.1.5/24", "256.0.0.1/24", "010.0.0.1/24",
+			     " 10.0.0.1/24", "10.0.0.1/24 ",  "fd00::1/64",   "a.b.c.d/8",
+			     "10..0.1/8",    "10.0.0.1/024",  "1000.0.0.1/8", ""};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
 		assert_int_equal(swarg_ipv4_cidr(bad[i], out, err, sizeof(err)), -EINVAL);
@@ -174,7 +174,8 @@ static int netns_setup(void **state)
 	snprintf(f->s.sys_path, sizeof(f->s.sys_path), "%s/system.conf", f->dir);
 	assert_int_equal(vmconf_parse(&f->s.sys, "", "system.conf", err, sizeof(err)), 0);
 	assert_int_equal(vnl_open(&f->v, err, sizeof(err)), 0);
-	struct vswitch lan = {.name = "lan", .type = SWITCH_STANDARD, .mtu = 1400, .isolated = true};
+	struct vswitch lan = {
+	    .name = "lan", .type = SWITCH_STANDARD, .mtu = 1400, .isolated = true};
 	snprintf(lan.addr, sizeof(lan.addr), "10.77.0.1/24");
 	assert_int_equal(vswitch_create(&f->s, &lan, err, sizeof(err)), 0);
 	struct vswitch open = {.name = "open", .type = SWITCH_STANDARD};
@@ -217,7 +218,8 @@ static void test_tap_on_private_switch(void **state)
 	assert_int_equal(t.master, b.ifindex);
 	assert_int_equal(vnl_port_isolated(f->v, "vmt-g-0"), 1);
 	/* a second create of the same tap: -EEXIST, the first one untouched */
-	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vmt-g-0", "g", 0, err, sizeof(err)), -EEXIST);
+	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vmt-g-0", "g", 0, err, sizeof(err)),
+			 -EEXIST);
 	assert_int_equal(vnl_link_get(f->v, "vmt-g-0", &t), 0);
 	assert_int_equal(t.master, b.ifindex);
 	assert_int_equal(vswitch_tap_destroy("vmt-g-0"), 0);
@@ -255,7 +257,8 @@ static void test_tap_without_switch(void **state)
 
 	/* a switch that is not configured: the tap is made, unbridged, with a warning */
 	err[0] = 0;
-	assert_int_equal(vswitch_tap_create(&f->s, "nosuch", "vmt-u-1", "u", 1, err, sizeof(err)), 1);
+	assert_int_equal(vswitch_tap_create(&f->s, "nosuch", "vmt-u-1", "u", 1, err, sizeof(err)),
+			 1);
 	assert_non_null(strstr(err, "nosuch"));
 	assert_int_equal(vnl_link_get(f->v, "vmt-u-1", &t), 0);
 	assert_int_equal(t.master, 0);
@@ -265,14 +268,17 @@ static void test_tap_without_switch(void **state)
 static void test_tap_bad_input(void **state)
 {
 	struct fixture *f = need_netns(state);
-	assert_int_equal(vswitch_tap_create(&f->s, "lan", "bad/name", "g", 0, err, sizeof(err)), -EINVAL);
-	assert_int_equal(vswitch_tap_create(&f->s, "lan", "waytoolongname16", "g", 0, err, sizeof(err)),
+	assert_int_equal(vswitch_tap_create(&f->s, "lan", "bad/name", "g", 0, err, sizeof(err)),
 			 -EINVAL);
+	assert_int_equal(
+	    vswitch_tap_create(&f->s, "lan", "waytoolongname16", "g", 0, err, sizeof(err)),
+	    -EINVAL);
 	/* an interface that is not a tap is never deleted as one */
 	assert_int_equal(vswitch_tap_destroy("vm-lan"), -EINVAL);
 	assert_true(vnl_link_exists(f->v, "vm-lan"));
 	/* a name taken by another interface */
-	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vm-open", "g", 0, err, sizeof(err)), -EEXIST);
+	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vm-open", "g", 0, err, sizeof(err)),
+			 -EEXIST);
 	assert_true(vnl_link_exists(f->v, "vm-open"));
 }
 
@@ -304,17 +310,17 @@ int main(void)
 {
 	/* one group (the runner counts one PASSED line); the argument tests ignore the fixture */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vlan),
-		cmocka_unit_test(test_mtu),
-		cmocka_unit_test(test_ipv4_cidr),
-		cmocka_unit_test(test_onoff_and_type),
-		cmocka_unit_test(test_vlan_ifname),
-		cmocka_unit_test(test_words),
-		cmocka_unit_test(test_tap_on_private_switch),
-		cmocka_unit_test(test_tap_on_open_switch),
-		cmocka_unit_test(test_tap_without_switch),
-		cmocka_unit_test(test_tap_bad_input),
-		cmocka_unit_test(test_init_all_recreates),
+	    cmocka_unit_test(test_vlan),
+	    cmocka_unit_test(test_mtu),
+	    cmocka_unit_test(test_ipv4_cidr),
+	    cmocka_unit_test(test_onoff_and_type),
+	    cmocka_unit_test(test_vlan_ifname),
+	    cmocka_unit_test(test_words),
+	    cmocka_unit_test(test_tap_on_private_switch),
+	    cmocka_unit_test(test_tap_on_open_switch),
+	    cmocka_unit_test(test_tap_without_switch),
+	    cmocka_unit_test(test_tap_bad_input),
+	    cmocka_unit_test(test_init_all_recreates),
 	};
 	return cmocka_run_group_tests_name("switches", tests, netns_setup, netns_teardown);
 }
