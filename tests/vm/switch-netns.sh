@@ -3,6 +3,8 @@
 # network namespace (unshare -n), with a temporary vm_dir. Every assertion reads the kernel's view
 # (ip -j / bridge -j) or system.conf. Bad input must fail with one line and change nothing.
 # Usage: tests/vm/switch-netns.sh BUILD_DIR   (needs root; prints "ok - ..." / "not ok - ..." lines)
+# A kernel without 802.1Q (8021q) skips the vlan-link checks and tests the clear error instead; the
+# test bed's L1 has 8021q and dummy: tests/testbed/l1run -- tests/vm/switch-netns.sh build
 set -u
 BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "not ok - switch: no build dir ${1:-build}"; exit 1; }
 
