@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -233,6 +234,7 @@ static void log_argv(struct sup *u, int run, char **argv)
 static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, int *outfd)
 {
 	int p[2] = { -1, -1 };
+	pid_t supervisor = getpid();
 	*outfd = -1;
 	if (!u->o->com_stdio && pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
@@ -255,6 +257,11 @@ static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, in
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	/* a supervisor that is killed leaves no unmanaged guest behind: bhyve gets the power
+	 * button (the guest shuts down; nobody restarts it) */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != supervisor)
+		_exit(4); /* the supervisor died before prctl */
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -257,6 +257,8 @@ sup=$(sup_of idle1)
 kill -9 "$sup"
 pkill -9 -f -- "$vm_dir/idle1/" 2>/dev/null
 wait_for 10 sh -c "! kill -0 $sup 2>/dev/null"
+# (KVM teardown of the killed bhyve may take a moment; its control socket goes with it)
+wait_for 20 sh -c "! pgrep -f -- '$vm_dir/idle1/' >/dev/null"
 "$VM" console idle1 </dev/null >/dev/null 2>"$TMP/e"
 check "killed supervisor: guest reads as not running, stale lock cleared" \
 	"$([ $? != 0 ] && grep -q 'not running' "$TMP/e" && [ ! -e "$vm_dir/idle1/run.lock" ]; echo $?)" "$(oneline "$TMP/e")"
