@@ -111,7 +111,8 @@ static int open_running(struct vm_settings *s, const char *name, struct guest *g
 	return 0;
 }
 
-/* The last line of the guest's log, for a supervisor that died without saying why. */
+/* The guest's last log line (other than the supervisor's own start/exit), for a supervisor that
+ * died without saying why. */
 static void last_log_line(const struct guest *g, char *out, size_t outlen)
 {
 	char p[PATH_MAX + 32];
@@ -123,7 +124,7 @@ static void last_log_line(const struct guest *g, char *out, size_t outlen)
 	char line[1024];
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		if (line[0])
+		if (line[0] && !strstr(line, ": supervisor ")) /* its start/exit say nothing */
 			snprintf(out, outlen, "%s", line);
 	}
 	fclose(f);
@@ -217,12 +218,36 @@ static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *
 			dup2(nul, 0);
 			dup2(nul, 1);
 		}
-		if (iso)
-			execlp("tmux", "tmux", "new-session", "-d", "-s", sess, s->self, "_run", "-t",
-			       "-I", iso, g->name, (char *)NULL);
-		else
-			execlp("tmux", "tmux", "new-session", "-d", "-s", sess, s->self, "_run", "-t",
-			       g->name, (char *)NULL);
+		/* The session's command gets the tmux server's environment, which may be an
+		 * older server's: pass on the variables that say where things are. */
+		static const char *const vars[] = { "vm_dir", "KBHYVE_CONF", "KBHYVE_RUNDIR",
+						    "KBHYVE_BHYVE", "KBHYVE_SHARE" };
+		char envs[5][PATH_MAX + 32];
+		const char *av[24];
+		int n = 0;
+		av[n++] = "tmux";
+		av[n++] = "new-session";
+		av[n++] = "-d";
+		av[n++] = "-s";
+		av[n++] = sess;
+		av[n++] = "env";
+		for (size_t k = 0; k < sizeof(vars) / sizeof(vars[0]); k++) {
+			const char *v = getenv(vars[k]);
+			if (v) {
+				snprintf(envs[k], sizeof(envs[k]), "%s=%s", vars[k], v);
+				av[n++] = envs[k];
+			}
+		}
+		av[n++] = s->self;
+		av[n++] = "_run";
+		av[n++] = "-t";
+		if (iso) {
+			av[n++] = "-I";
+			av[n++] = iso;
+		}
+		av[n++] = g->name;
+		av[n] = NULL;
+		execvp("tmux", (char *const *)av);
 		fprintf(stderr, "vm: cannot run tmux: %s\n", strerror(errno));
 		_exit(127);
 	}

@@ -268,6 +268,31 @@ wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
 "$VM" poweroff -f idle1 >/dev/null 2>&1
 wait_for 10 gone idle1
 
+# start -f: the supervisor in the foreground, com1 on our stdio
+timeout 30 "$VM" start -f echo1 < <(sleep 1; printf k; sleep 5) >"$TMP/fg.out" 2>"$TMP/fg.err"
+rc=$?
+check "start -f: com1 on stdio, returns when the guest powers off" \
+	"$([ $rc = 0 ] && tr -d '\r' < "$TMP/fg.out" | grep -q 'got k' && gone echo1; echo $?)" "exit $rc: out $(oneline "$TMP/fg.out") err $(oneline "$TMP/fg.err")"
+
+# start -i: the supervisor in a tmux session named after the guest, '.' made '~'
+if command -v tmux >/dev/null; then
+	guest tm.1 idle
+	"$VM" start -i tm.1 >"$TMP/o" 2>"$TMP/e"
+	rc=$?
+	check "start -i: supervisor in tmux session tm~1" \
+		"$([ $rc = 0 ] && running tm.1 && tmux has-session -t 'tm~1' 2>/dev/null && grep -qx 'com1=tmux/tm~1' "$vm_dir/tm.1/console"; echo $?)" \
+		"exit $rc: $(oneline "$TMP/e") $(cat "$vm_dir/tm.1/console" 2>&1)"
+	wait_for 10 sh -c "tmux capture-pane -p -t 'tm~1' 2>/dev/null | grep -q idle"
+	check "start -i: the guest's com1 is the tmux pane" "$(tmux capture-pane -p -t 'tm~1' 2>/dev/null | grep -q idle; echo $?)" \
+		"$(tmux capture-pane -p -t 'tm~1' 2>&1 | tr '\n' ' ' | head -c 200)"
+	wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/tm.1"
+	"$VM" poweroff -f tm.1 >/dev/null 2>&1
+	wait_for 10 gone tm.1
+	wait_for 5 sh -c "! tmux has-session -t 'tm~1' 2>/dev/null"
+	check "poweroff of a tmux guest ends its session" "$(gone tm.1 && ! tmux has-session -t 'tm~1' 2>/dev/null; echo $?)"
+	tmux kill-session -t 'tm~1' 2>/dev/null
+fi
+
 # startall / stopall -f: vm_list order, the idle guests end on a forced poweroff
 printf 'vm_dir="%s"\nvm_delay="0"\nvm_list="idle1 reset1"\n' "$vm_dir" > "$KBHYVE_CONF"
 sed -i '/on_restart/d' "$vm_dir/reset1/reset1.conf"
