@@ -268,6 +268,19 @@ wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
 "$VM" poweroff -f idle1 >/dev/null 2>&1
 wait_for 10 gone idle1
 
+# prestart script (run in the guest folder with the guest's name) and priority (bhyve's nice value)
+printf '#!/bin/sh\necho "$1 $(pwd)" >> prestart.out\n' > "$TMP/prestart.sh"
+chmod +x "$TMP/prestart.sh"
+guest prio1 idle "prestart=\"$TMP/prestart.sh\"" 'priority="7"'
+"$VM" start prio1 >/dev/null 2>"$TMP/e"
+bp=$(pgrep -f -- "$vm_dir/prio1/com1" | head -1)
+check "prestart script ran in the guest folder with the guest's name" \
+	"$(grep -qx "prio1 $vm_dir/prio1" "$vm_dir/prio1/prestart.out" 2>/dev/null; echo $?)" "$(cat "$vm_dir/prio1/prestart.out" 2>&1) $(oneline "$TMP/e")"
+check "priority=7: bhyve runs at nice 7" "$([ -n "$bp" ] && [ "$(ps -o ni= -p "$bp" | tr -d ' ')" = 7 ]; echo $?)" "pid ${bp:-none}, nice $(ps -o ni= -p "${bp:-1}")"
+wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/prio1"
+"$VM" poweroff -f prio1 >/dev/null 2>&1
+wait_for 10 gone prio1
+
 # start -f: the supervisor in the foreground, com1 on our stdio
 timeout 30 "$VM" start -f echo1 < <(sleep 1; printf k; sleep 5) >"$TMP/fg.out" 2>"$TMP/fg.err"
 rc=$?
