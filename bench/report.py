@@ -56,13 +56,17 @@ def fmt(v, unit):
         return "-"
     if unit == "kB":
         return f"{v / 1024:.1f}"
-    if unit == "count":
-        return f"{v:.0f}"
+    if unit in ("count", "IOPS"):
+        return f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+    if unit == "ms" and v < 10:
+        return f"{v:.2f}"
+    if unit == "MB/s" and v < 10:
+        return f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
     return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
 
 
 def shown_unit(unit):
-    return {"kB": "MiB", "ms": "ms", "count": "n"}[unit]
+    return {"kB": "MiB", "ms": "ms", "count": "n", "MB/s": "MB/s", "IOPS": "IOPS"}[unit]
 
 
 def build_results(metrics, samples, errors):
@@ -79,28 +83,29 @@ def build_results(metrics, samples, errors):
         if per[KB] and per[QEMU] and per[QEMU]["median"]:
             ratio = per[KB]["median"] / per[QEMU]["median"]
         rows.append({"id": mid, "label": m["label"], "unit": m["unit"],
-                     "better": "lower", "kbhyve": per[KB], "qemu": per[QEMU],
+                     "better": m.get("better", "lower"), "kbhyve": per[KB], "qemu": per[QEMU],
                      "ratio_kbhyve_over_qemu": ratio,
                      "errors": [{k: e[k] for k in ("vmm", "rep", "error")} for e in errs]})
     return rows
 
 
 def table(rows):
-    head = ["metric (lower is better for all)", "unit", "kbhyve", "QEMU", "kb/QEMU", "reps",
-            "kbhyve min-max", "QEMU min-max"]
+    head = ["metric (lower is better, [+]: higher is better)", "unit", "kbhyve", "QEMU",
+            "kb/QEMU", "reps", "kbhyve min-max", "QEMU min-max"]
     lines = []
     for r in rows:
         k, q, u = r["kbhyve"], r["qemu"], r["unit"]
+        label = r["label"] + (" [+]" if r["better"] == "higher" else "")
         if r["errors"]:
             bad = sorted({e["vmm"] for e in r["errors"]})
-            lines.append([r["label"], shown_unit(u),
+            lines.append([label, shown_unit(u),
                           "FAILED" if KB in bad else fmt(k and k["median"], u),
                           "FAILED" if QEMU in bad else fmt(q and q["median"], u),
                           "-", "-", r["errors"][0]["error"][:60], ""])
             continue
         ratio = r["ratio_kbhyve_over_qemu"]
         reps = "/".join(str(x["n"]) for x in (k, q) if x)
-        lines.append([r["label"], shown_unit(u), fmt(k and k["median"], u),
+        lines.append([label, shown_unit(u), fmt(k and k["median"], u),
                       fmt(q and q["median"], u) if q else "n/a",
                       f"{ratio:.2f}" if ratio is not None else "-", reps,
                       f"{fmt(k['min'], u)}-{fmt(k['max'], u)}" if k else "-",
@@ -124,13 +129,28 @@ PANELS = [
     ("10 guests (1 vCPU, 128 MiB)", "seconds", 1000.0, ["many_seq", "many_par_init"]),
     ("Memory", "MiB (log scale)", 1024.0,
      ["mem_overhead", "mem_rss", "many_par_overhead", "many_par_rss"]),
+    ("virtio-blk, QD1 (higher is better)", "MB/s", 1.0, ["blk_seq_write", "blk_seq_read"]),
+    ("virtio-blk 4 KiB random read (higher is better)", "IOPS", 1.0, ["blk_rand_read"]),
+    ("virtio-net TCP over a tap (higher is better)", "MB/s", 1.0, ["net_g2h", "net_h2g"]),
+    ("KVM exits per unit of I/O (diagnostic)", "exits per MiB or per I/O (log scale)", 1.0,
+     ["blk_seq_write_exits", "blk_seq_read_exits", "blk_rand_read_exits", "net_g2h_exits",
+      "net_h2g_exits"]),
+    ("VMM CPU outside the guest (diagnostic)", "ms per MiB or per 1000 I/Os (log scale)", 1.0,
+     ["blk_seq_write_cpu", "blk_seq_read_cpu", "blk_rand_read_cpu", "net_g2h_cpu",
+      "net_h2g_cpu"]),
 ]
 SHORT = {"boot_init_1": "init 1vCPU", "boot_exit_1": "exit 1vCPU", "boot_init_2": "init 2vCPU",
          "boot_exit_2": "exit 2vCPU", "tiny_first_out": "tiny 1st byte",
          "tiny_exit": "tiny exit", "host_tiny_first_out": "tiny 1st byte (host)",
          "many_seq": "10 in a row", "many_par_init": "10 at once: all init",
          "mem_overhead": "overhead", "mem_rss": "RSS", "many_par_overhead": "10x overhead",
-         "many_par_rss": "10x RSS"}
+         "many_par_rss": "10x RSS", "blk_seq_write": "seq write 1M", "blk_seq_read": "seq read 1M",
+         "blk_rand_read": "rand read 4k", "net_g2h": "guest -> host", "net_h2g": "host -> guest",
+         "blk_seq_write_exits": "blk seq write /MiB", "blk_seq_read_exits": "blk seq read /MiB",
+         "blk_rand_read_exits": "blk rand read /IO", "net_g2h_exits": "net g2h /MiB",
+         "net_h2g_exits": "net h2g /MiB", "blk_seq_write_cpu": "blk seq write /MiB",
+         "blk_seq_read_cpu": "blk seq read /MiB", "blk_rand_read_cpu": "blk rand read /1000",
+         "net_g2h_cpu": "net g2h /MiB", "net_h2g_cpu": "net h2g /MiB"}
 
 
 def chart(rows, out_dir, subtitle):
@@ -158,9 +178,11 @@ def chart(rows, out_dir, subtitle):
         return None
     png = os.path.join(out_dir, "bench.png")
     subtitle = subtitle.replace('"', "'")
-    gp = [f"set terminal pngcairo size {420 * len(plots) + 200},560 font 'sans,10'",
+    ncols = min(len(plots), 4)
+    nrows = (len(plots) + ncols - 1) // ncols
+    gp = [f"set terminal pngcairo size {420 * ncols + 200},{560 * nrows} font 'sans,10'",
           f"set output '{png}'",
-          f"set multiplot layout 1,{len(plots)} title \"kbhyve vs QEMU/KVM: median of the "
+          f"set multiplot layout {nrows},{ncols} title \"kbhyve vs QEMU/KVM: median of the "
           f"repetitions, whiskers min-max\\n{subtitle}\"",
           "set style data histograms", "set style histogram errorbars gap 1 lw 1",
           "set style fill solid 0.7 border -1", "set boxwidth 0.9", "set xtics rotate by -30",
@@ -214,8 +236,9 @@ def main():
         f.write(text + "\n")
     print(text)
     print()
-    print("ratio = kbhyve median / QEMU median; below 1 kbhyve is better (lower is better for "
-          "every metric). Times in ms, memory in MiB, n = count.")
+    print("ratio = kbhyve median / QEMU median: below 1 kbhyve is better, except for the rows "
+          "marked [+] (throughput, IOPS),\nwhere above 1 kbhyve is better. Times in ms, "
+          "memory in MiB, n = count, MB = 10^6 bytes.")
     try:
         png = chart(rows, a.out, subtitle)
         results["chart"] = png

@@ -4,13 +4,15 @@
 # results.json, table.txt and bench.png into the output folder. See bench/README.md.
 #
 #   bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed]
-#                [--no-build]
+#                [--no-build] [--only GROUPS]
 #
 #   --reps N       repetitions of each metric (default 5)
 #   --quick        2 repetitions, and 1 of the many-guests metric (its 40 boots dominate)
 #   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
 #   --out DIR      output folder (default build/bench)
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
+#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net (default all),
+#                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
 #   --mode         auto (default): the nested test bed when /dev/kvm only emulates (kvm_pvm, or
 #                  neither kvm_intel nor kvm_amd loaded), else directly on this host
 #
@@ -25,7 +27,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd -P)
 TESTBED=$REPO/tests/testbed
 
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
-usage() { die "usage: bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed] [--no-build]"; }
+usage() { die "usage: bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed] [--no-build] [--only GROUPS]"; }
 
 REPS=5
 MANY_REPS=
@@ -33,6 +35,8 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
+ALL_GROUPS=tiny,boot,mem,many,blk,net
+ONLY=$ALL_GROUPS
 while [ $# -gt 0 ]; do
 	case $1 in
 	--reps) [ $# -ge 2 ] || usage; REPS=$2; shift 2 ;;
@@ -41,7 +45,8 @@ while [ $# -gt 0 ]; do
 	--no-build) BUILD=0; shift ;;
 	--out) [ $# -ge 2 ] || usage; OUT=$(realpath -m -- "$2"); shift 2 ;;
 	--mode) [ $# -ge 2 ] || usage; MODE=$2; shift 2 ;;
-	-h | --help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
+	--only) [ $# -ge 2 ] || usage; ONLY=$2; shift 2 ;;
+	-h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) usage ;;
 	esac
 done
@@ -53,6 +58,14 @@ MANY_REPS=${MANY_REPS:-$REPS}
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "--reps wants a whole number >= 1, not '$REPS'"
 [[ $MANY_REPS =~ ^[0-9]+$ ]] || die "--many-reps wants a whole number, not '$MANY_REPS'"
 case $MODE in auto | direct | testbed) ;; *) usage ;; esac
+for g in ${ONLY//,/ }; do
+	[[ ,$ALL_GROUPS, == *,$g,* ]] || die "--only: unknown group '$g' (groups: $ALL_GROUPS)"
+done
+[ -n "${ONLY//,/}" ] || die "--only wants at least one group out of $ALL_GROUPS"
+want() { [[ ,$ONLY, == *,$1,* ]]; }
+want many || MANY_REPS=0
+DEV=0
+if want blk || want net; then DEV=1; fi
 
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || die "python3 not found (Debian package python3)"
@@ -86,6 +99,16 @@ export KBHYVE_KERNEL_VERSION KBHYVE_KERNEL_PKG
 "$TESTBED/mkinitrd-l2.sh" "$WORK/l2-poweroff.cpio.gz" --script "$BENCH_DIR/l2-poweroff.sh" &&
 	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-hold.cpio.gz" --script "$BENCH_DIR/l2-hold.sh" ||
 	die "cannot build the L2 initrds"
+if [ "$DEV" = 1 ]; then
+	# the device benchmarks' guest program (static: it runs in the busybox initrd; the same
+	# binary is the server in L1) and their initrd
+	# shellcheck disable=SC2086
+	gcc $CFLAGS_PROBE -static "$BENCH_DIR/kbbench.c" -o "$WORK/kbbench" ||
+		die "cannot build kbbench (static; Debian package libc6-dev)"
+	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-devices.cpio.gz" --script "$BENCH_DIR/l2-devices.sh" \
+		--add "$WORK/kbbench:/bin/kbbench" --modules "virtio_pci virtio_blk virtio_net" ||
+		die "cannot build the L2 initrd of the device benchmarks"
+fi
 
 # --- where to run: real KVM here, or the nested test bed ---
 kvm_module=none
@@ -95,14 +118,17 @@ done
 if [ "$MODE" = auto ]; then
 	if [ "$kvm_module" = kvm_intel ] || [ "$kvm_module" = kvm_amd ]; then MODE=direct; else MODE=testbed; fi
 fi
-[ -e /dev/kvm ] || die "no /dev/kvm"
+# /dev/kvm here: for every metric directly on a host; in the test bed for the host's tiny guest
+if [ "$MODE" = direct ] || want tiny; then
+	[ -e /dev/kvm ] || die "no /dev/kvm"
+fi
 
 git_commit=$(git rev-parse HEAD 2> /dev/null || echo unknown)
 [ -n "$(git status --porcelain 2> /dev/null)" ] && git_commit+="-dirty"
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 KBHYVE_CPU_MODEL=$cpu_model KBHYVE_HOST_KERNEL=$(uname -r) KBHYVE_KVM_MODULE=$kvm_module \
 	KBHYVE_MODE=$MODE KBHYVE_GIT=$git_commit KBHYVE_QEMU_VERSION=$(qemu-system-x86_64 --version | head -1) \
-	KBHYVE_REPS=$REPS KBHYVE_MANY_REPS=$MANY_REPS KBHYVE_BUILT=$BUILD \
+	KBHYVE_REPS=$REPS KBHYVE_MANY_REPS=$MANY_REPS KBHYVE_BUILT=$BUILD KBHYVE_ONLY=$ONLY \
 	KBHYVE_BHYVE_SHA=$(sha256sum build/bhyve | cut -c1-16) "$PY" -B -c '
 import json, os, sys, time
 e = os.environ
@@ -118,13 +144,16 @@ json.dump({"cpu_model": e["KBHYVE_CPU_MODEL"], "host_kernel": e["KBHYVE_HOST_KER
            "bhyve_sha256_16": e["KBHYVE_BHYVE_SHA"],
            "bhyve_built_by_run": e["KBHYVE_BUILT"] == "1",
            "many_reps": int(e["KBHYVE_MANY_REPS"]),
+           "groups": e["KBHYVE_ONLY"].split(","),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, sys.stdout, indent=1)
 ' > "$OUT/host.json" || die "cannot write $OUT/host.json"
 
 SUITE=("$PY" -B "$BENCH_DIR/suite.py" --probe "$WORK/vmmprobe" --bhyve "$REPO/build/bhyve"
 	--tiny "$TINY" --tiny-rom "$WORK/hello-rom.bin")
 GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
-	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz")
+	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz"
+	--only "$ONLY")
+[ "$DEV" = 0 ] || GUEST_ARGS+=(--initrd-devices "$WORK/l2-devices.cpio.gz" --kbbench "$WORK/kbbench")
 
 # Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.
 progress() { tee "$1" | grep --line-buffered -v '^BENCH-'; }
@@ -133,13 +162,16 @@ LOGS=()
 suite_rc=0
 start=$SECONDS
 if [ "$MODE" = testbed ]; then
-	echo "== tiny guest on this host's /dev/kvm ($kvm_module)"
-	"${SUITE[@]}" --reps "$REPS" --many-reps 0 --only-tiny --tiny-prefix host_ 2>&1 |
-		progress "$OUT/host-tiny.log"
-	[ "${PIPESTATUS[0]}" = 0 ] || suite_rc=1
-	LOGS+=("$OUT/host-tiny.log")
-	# one L1 for everything; generous limit (an L2 boot takes 5-10 s in L1)
-	limit=$((900 + REPS * 300 + MANY_REPS * 1200))
+	if want tiny; then
+		echo "== tiny guest on this host's /dev/kvm ($kvm_module)"
+		"${SUITE[@]}" --reps "$REPS" --many-reps 0 --only-tiny --tiny-prefix host_ 2>&1 |
+			progress "$OUT/host-tiny.log"
+		[ "${PIPESTATUS[0]}" = 0 ] || suite_rc=1
+		LOGS+=("$OUT/host-tiny.log")
+	fi
+	# one L1 for everything; generous limit (an L2 boot takes 5-10 s in L1; the device
+	# guest runs 1-3 minutes a VMM)
+	limit=$((900 + REPS * 300 + DEV * REPS * 600 + MANY_REPS * 1200))
 	echo "== guest benchmarks in the nested test bed (one l1run, limit ${limit} s)"
 	KBHYVE_L1_LOG=$OUT/l1-kernel.log "$TESTBED/l1run" --timeout "$limit" --mem 4096 -- \
 		"${SUITE[@]}" "${GUEST_ARGS[@]}" --testbed 2>&1 | progress "$OUT/suite.log"

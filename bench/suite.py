@@ -48,8 +48,29 @@ METRICS = [
     ("many_par_init", "10 guests started at once: first spawn -> last guest's init", "ms"),
     ("many_par_rss", "10 guests running at once: total RSS of the 10 VMMs", "kB"),
     ("many_par_overhead", "10 guests running at once: total RSS - guest RAM RSS", "kB"),
-    # --- later: device metrics (see DEVICE_BENCHMARKS below) ---
+    # device metrics (devices() below): throughput and IOPS, higher is better
+    ("blk_seq_write", "virtio-blk sequential write, 1 MiB O_DIRECT, QD1", "MB/s", "higher"),
+    ("blk_seq_read", "virtio-blk sequential read, 1 MiB O_DIRECT, QD1", "MB/s", "higher"),
+    ("blk_rand_read", "virtio-blk 4 KiB random read, O_DIRECT, QD1", "IOPS", "higher"),
+    ("net_g2h", "virtio-net TCP guest -> host over a tap", "MB/s", "higher"),
+    ("net_h2g", "virtio-net TCP host -> guest over a tap", "MB/s", "higher"),
+    # diagnostics of the device metrics: KVM exits of the VM during each phase
+    ("blk_seq_write_exits", "KVM exits per MiB, sequential write (diagnostic)", "count"),
+    ("blk_seq_read_exits", "KVM exits per MiB, sequential read (diagnostic)", "count"),
+    ("blk_rand_read_exits", "KVM exits per 4 KiB random read (diagnostic)", "count"),
+    ("net_g2h_exits", "KVM exits per MiB, TCP guest -> host (diagnostic)", "count"),
+    ("net_h2g_exits", "KVM exits per MiB, TCP host -> guest (diagnostic)", "count"),
+    # ... and the CPU time the VMM process spent outside the guest (its threads' user + system
+    # time minus guest time; the VMM's share of the machine's CPU, which in L1 is one vCPU)
+    ("blk_seq_write_cpu", "VMM CPU outside the guest per MiB, seq write (diagnostic)", "ms"),
+    ("blk_seq_read_cpu", "VMM CPU outside the guest per MiB, seq read (diagnostic)", "ms"),
+    ("blk_rand_read_cpu", "VMM CPU outside the guest per 1000 random reads (diagnostic)", "ms"),
+    ("net_g2h_cpu", "VMM CPU outside the guest per MiB, TCP guest -> host (diagnostic)", "ms"),
+    ("net_h2g_cpu", "VMM CPU outside the guest per MiB, TCP host -> guest (diagnostic)", "ms"),
 ]
+
+# Metric groups for --only (bench/run.sh --only blk,net)
+GROUPS = ("tiny", "boot", "mem", "many", "blk", "net")
 
 CMDLINE = "console=ttyS0 quiet"
 KB_MARKER = "err:debug port 0x80: 0x1 at"     # bhyve -o x86.debugport.log=true, on stderr
@@ -60,6 +81,18 @@ BOOT_MEM_MB = 256
 MANY_MEM_MB = 128
 MANY_N = 10
 SAMPLE_MS = 1000                              # memory sample: marker + 1 s
+# Device benchmarks (devices()): 1 vCPU, 256 MiB; a raw image in L1 (or the host), written in
+# full (preallocated) before each VM; a tap with L1's end at 169.254.100.1.
+DEV_MEM_MB = 256
+DEV_IMG_MB = 1024      # image size: the random reads cover all of it
+DEV_SEQ_MB = 1024      # sequential write, then read, of up to this much...
+DEV_SEQ_S = 10         # ...or this many seconds of writing, whichever comes first
+DEV_RAND_S = 5         # seconds of 4 KiB random reads
+DEV_NET_MB = 32        # MiB each way (10-65 MB/s in the test bed: 0.5-3 s)
+DEV_TAP = "kbbtap0"
+DEV_HOST_IP = "169.254.100.1"
+DEV_PORT = 5201
+DEV_MAC = "58:9c:fc:00:be:01"   # the same guest MAC for both VMMs
 
 
 def emit(kind, obj):
@@ -76,10 +109,15 @@ class Suite:
         self.errors = 0
         self.failed = set()    # (metric, vmm): stop repeating what failed once
         self.tmp = tempfile.mkdtemp(prefix="kbhyve-bench.")
+        self.tap_ready = False
+        self.diag_ids = []
 
     # --- command lines -------------------------------------------------------------------
 
-    def linux_argv(self, vmm, cpus, mem_mb, initrd, name, cmdline=CMDLINE):
+    def linux_argv(self, vmm, cpus, mem_mb, initrd, name, cmdline=CMDLINE, devices=None):
+        """devices: (image path, tap name) for the device benchmarks: a virtio-blk disk
+        and a virtio-net NIC on the tap, each VMM with its default settings for them
+        (see bench/README.md)."""
         a = self.a
         if vmm == KB:
             argv = [a.bhyve, "-c", str(cpus), "-m", f"{mem_mb}M", "-s", "0,hostbridge",
@@ -88,6 +126,10 @@ class Suite:
                     "-o", "x86.debugport.log=true"]
             if a.testbed:
                 argv += ["-o", "x86.cpuid.disable=xsave"]  # TCG's SVM: XSETBV not intercepted
+            if devices:
+                img, tap = devices
+                # blockif default: the page cache (no nocache), io_uring (workers without it)
+                argv += ["-s", f"3,virtio-blk,{img}", "-s", f"4,virtio-net,{tap},mac={DEV_MAC}"]
             return argv + [name]
         cpu = "host,-xsave" if a.testbed else "host"
         return [a.qemu, "-M", "pc", "-accel", "kvm", "-cpu", cpu, "-m", str(mem_mb),
@@ -96,7 +138,19 @@ class Suite:
                 "-append", cmdline,
                 # the marker: port 0x80 writes go to fd 3 (vmmprobe's pipe)
                 "-chardev", "file,id=port80,path=/proc/self/fd/3",
-                "-device", "isa-debugcon,iobase=0x80,chardev=port80"]
+                "-device", "isa-debugcon,iobase=0x80,chardev=port80"] + (
+                    self.qemu_devices(*devices) if devices else [])
+
+    @staticmethod
+    def qemu_devices(img, tap):
+        # what kbhyve's blockif does by default: the host's page cache (QEMU's default
+        # cache=writeback; kbhyve without nocache) and io_uring (kbhyve's engine when the
+        # kernel has it; QEMU's default would be aio=threads); vhost off (QEMU's default
+        # without vhost=on; kbhyve has no vhost)
+        return ["-drive", f"if=none,id=d0,file={img},format=raw,cache=writeback,aio=io_uring",
+                "-device", "virtio-blk-pci,drive=d0,addr=3",
+                "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
+                "-device", f"virtio-net-pci,netdev=n0,mac={DEV_MAC},addr=4"]
 
     def tiny_argv(self, vmm):
         a = self.a
@@ -248,40 +302,225 @@ class Suite:
             note(f"rep {rep} {vmm}: {MANY_N} at once: all at init after "
                  f"{res['all_marker_ms']:.0f} ms, total RSS {res['sum_rss_kb']:.0f} kB")
 
-    # --- hooks: device benchmarks ----------------------------------------------------------
-    # kbhyve has no virtio devices yet. When virtio-blk and virtio-net exist, add their
-    # benchmarks here, each a method like boot() that runs both VMMs with the same guest:
-    #   blk: sequential read/write MB/s and 4k random IOPS on a raw image through
-    #        virtio-blk (kbhyve -s N,virtio-blk,IMG; QEMU -drive if=virtio,format=raw,...),
-    #        measured in the guest (dd/fio in the L2 initrd), with a metric per direction.
-    #   net: host<->guest throughput and latency over a tap (kbhyve -s N,virtio-net,tapX;
-    #        QEMU -netdev tap,... -device virtio-net-pci), e.g. iperf3 and ping in the guest.
-    # List them in DEVICE_BENCHMARKS (and their ids in METRICS) to have them run every rep.
-    DEVICE_BENCHMARKS = []
+    # --- device benchmarks: virtio-blk and virtio-net -------------------------------------
+
+    def setup_tap(self):
+        """The tap both VMMs use, L1's end at DEV_HOST_IP (needs CAP_NET_ADMIN: root in L1).
+        Returns an error message or None."""
+        if self.tap_ready:
+            return None
+        subprocess.run(["ip", "link", "del", DEV_TAP], capture_output=True)
+        for cmd in (["ip", "tuntap", "add", DEV_TAP, "mode", "tap"],
+                    ["ip", "addr", "add", f"{DEV_HOST_IP}/24", "dev", DEV_TAP],
+                    ["ip", "link", "set", DEV_TAP, "up"]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                return f"cannot set up the tap ({' '.join(cmd)}): {r.stderr.strip()}"
+        self.tap_ready = True
+        return None
+
+    def teardown_tap(self):
+        if self.tap_ready:
+            subprocess.run(["ip", "link", "del", DEV_TAP], capture_output=True)
+            self.tap_ready = False
+        self.diag_ids = []
+
+    @staticmethod
+    def drop_caches():
+        """The page cache of the machine the VMMs run on (root only)."""
+        os.sync()
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+            return True
+        except OSError:
+            return False
+
+    def make_image(self, path):
+        """A raw image of DEV_IMG_MB MiB, every block written (no holes)."""
+        chunk = b"\0" * (1 << 20)
+        with open(path, "wb") as f:
+            for _ in range(DEV_IMG_MB):
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+
+    @staticmethod
+    def kbb_values(text):
+        vals = {}
+        for line in text.splitlines():
+            m = re.match(r"KBB ([a-z0-9_]+)=(.*)", line.strip())
+            if m:
+                vals.setdefault(m.group(1), m.group(2).strip())
+        return vals
+
+    def phase_diag(self, metric, vmm, rep, before, after, amount, cpu_scale=1.0):
+        """Diagnostics of one phase from two snapshots of kbbench serve (KVM counters and
+        the VMM's CPU ticks): exits per unit of amount, VMM CPU ms per unit * cpu_scale."""
+        for suffix in ("_exits", "_cpu"):
+            m = metric + suffix
+            if m not in self.diag_ids:
+                continue
+            if not before or not after or amount <= 0:
+                self.error(m, vmm, rep, "no KVM counters around the phase")
+                continue
+            if suffix == "_exits":
+                if "exits" not in before or "exits" not in after:
+                    self.error(m, vmm, rep, "no exit counter")
+                    continue
+                self.sample(m, vmm, rep, (after["exits"] - before["exits"]) / amount)
+                continue
+            keys = ("vmm_utime_ticks", "vmm_stime_ticks", "vmm_guest_ticks", "ticks_per_s")
+            if not all(k in before and k in after for k in keys):
+                self.error(m, vmm, rep, "no CPU time of the VMM process")
+                continue
+            d = {k: after[k] - before[k] for k in keys[:3]}
+            ms = (d["vmm_utime_ticks"] + d["vmm_stime_ticks"] - d["vmm_guest_ticks"]) \
+                * 1000.0 / after["ticks_per_s"]
+            self.sample(m, vmm, rep, ms / amount * cpu_scale, d)
+
+    def devices(self, vmm, rep):
+        """Metrics 5 and 6: one guest (1 vCPU, 256 MiB) with a virtio-blk disk (raw image)
+        and a virtio-net NIC (tap); the guest runs kbbench disk, then kbbench client against
+        a kbbench serve here. Disk numbers are timed in the guest, network numbers here."""
+        a = self.a
+        blk = ["blk_seq_write", "blk_seq_read", "blk_rand_read"] if "blk" in a.only else []
+        net = ["net_g2h", "net_h2g"] if "net" in a.only else []
+        diag = [m + sfx for m in blk + net for sfx in ("_exits", "_cpu")] if a.kvm_stats else []
+        self.diag_ids = diag
+        ids = [m for m in blk + net + diag if (m, vmm) not in self.failed]
+        if not ids:
+            return
+        why = self.setup_tap()
+        if why:
+            for m in ids:
+                self.error(m, vmm, rep, why)
+            return
+        img = os.path.join(self.tmp, "disk.img")
+        self.make_image(img)
+        dropped = self.drop_caches()
+        cmdline = (f"{CMDLINE} bench_seq_mb={DEV_SEQ_MB if blk else 0} bench_seq_s={DEV_SEQ_S} "
+                   f"bench_rand_s={DEV_RAND_S} bench_net_mb={DEV_NET_MB if net else 0} "
+                   f"bench_port={DEV_PORT}")
+        argv = self.linux_argv(vmm, 1, DEV_MEM_MB, a.initrd_devices, "bench-dev", cmdline,
+                               (img, DEV_TAP))
+        subprocess.run(["ip", "neigh", "flush", "dev", DEV_TAP], capture_output=True)
+        server = subprocess.Popen([a.kbbench, "serve", str(DEV_PORT), "900"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = server.stdout.readline()
+        if '"listening"' not in first:
+            server.kill()
+            rest = server.communicate()[0]
+            for m in ids:
+                self.error(m, vmm, rep, f"kbbench serve did not start: {first.strip()}",
+                           rest[-2000:])
+            return
+        opts = ["--marker", self.marker(vmm), "--expect-out", "KBB done=1",
+                "--expect-exit", str(self.poweroff_status(vmm))]
+        r = self.probe(ids, vmm, rep, opts, argv, 900)
+        try:
+            srv_out = server.communicate(timeout=5 if r else 0.1)[0]
+        except subprocess.TimeoutExpired:
+            server.kill()
+            srv_out = server.communicate()[0]
+        os.unlink(img)
+        if not r:
+            return
+        res, logdir = r
+        inst = res["instances"][0]
+        with open(os.path.join(logdir, "1.out"), errors="replace") as f:
+            console = f.read()
+        g = self.kbb_values(console)
+        events = []
+        srv_err = None
+        for line in srv_out.splitlines():
+            if line.startswith("{"):
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    srv_err = f"kbbench serve printed bad JSON: {line[:200]}"
+            elif line.startswith("KBB error="):
+                srv_err = "kbbench serve: " + line[len("KBB error="):]
+        marks = {e["label"]: e for e in events if e.get("event") == "mark"}
+        raw = {"guest": g, "server": events, "caches_dropped": dropped,
+               "irq": [ln[len("KBB irq="):] for ln in console.splitlines()
+                       if ln.startswith("KBB irq=")],
+               "marker_ms": inst.get("marker_ms"), "exit_ms": inst.get("exit_ms")}
+        if "error" in g:
+            raw["guest_error"] = g["error"]
+        # virtio-blk: the guest's own timing (CLOCK_MONOTONIC in L2)
+        per = {"blk_seq_write": ("seq_write_mbs", "seq_write_bytes", 1 << 20),
+               "blk_seq_read": ("seq_read_mbs", "seq_read_bytes", 1 << 20),
+               "blk_rand_read": ("rand_read_iops", "rand_read_ops", None)}
+        for m in blk:
+            key, amount_key, unit_bytes = per[m]
+            if key not in g:
+                self.error(m, vmm, rep, "the guest printed no " + key +
+                           (f" (guest: {g['error']})" if "error" in g else
+                            f" (disk_status={g.get('disk_status', '?')})"))
+                for d in (m + "_exits", m + "_cpu"):
+                    if d in diag:
+                        self.error(d, vmm, rep, "no " + key)
+                continue
+            self.sample(m, vmm, rep, float(g[key]), raw if m == blk[0] else None)
+            phase = m[len("blk_"):]
+            amount = float(g.get(amount_key, 0))
+            if unit_bytes:
+                amount /= unit_bytes
+            self.phase_diag(m, vmm, rep, (marks.get(phase + "-start") or {}).get("kvm"),
+                            (marks.get(phase + "-end") or {}).get("kvm"), amount,
+                            1.0 if unit_bytes else 1000.0)
+        # virtio-net: timed by kbbench serve here (host clock)
+        for m in net:
+            ev = next((e for e in events if e.get("event") == m[len("net_"):]), None)
+            if not ev:
+                self.error(m, vmm, rep, srv_err or "kbbench serve saw no " + m[len("net_"):] +
+                           f" transfer (guest: {g.get('error', 'net_status=' + g.get('net_status', '?'))})")
+                for d in (m + "_exits", m + "_cpu"):
+                    if d in diag:
+                        self.error(d, vmm, rep, "no transfer")
+                continue
+            self.sample(m, vmm, rep, ev["mbs"], raw if not blk and m == net[0] else ev)
+            self.phase_diag(m, vmm, rep, ev.get("kvm_before"), ev.get("kvm_after"),
+                            ev["bytes"] / (1 << 20))
+        note(f"rep {rep} {vmm} devices: " + ", ".join(
+            f"{k}={g[k]}" for k in ("seq_write_mbs", "seq_read_mbs", "rand_read_iops",
+                                   "net_g2h_guest_mbs", "net_h2g_guest_mbs") if k in g) +
+             "; host-timed net: " + ", ".join(f"{e['event']}={e['mbs']} MB/s" for e in events
+                                              if e.get("event") in ("g2h", "h2g")) +
+             "; io_uring fds of the VMM: " + str(next(
+                 (e["kvm"].get("vmm_io_uring_fds") for e in events
+                  if e.get("event") == "mark" and e.get("kvm")), "?")))
 
     # --------------------------------------------------------------------------------------
 
     def run(self):
         a = self.a
-        for rep in range(1, a.reps + 1):
-            order = [KB, QEMU] if rep % 2 else [QEMU, KB]   # alternate who goes first
-            for vmm in order:
-                self.tiny(vmm, rep, a.tiny_prefix)
-            if a.only_tiny:
-                continue
-            for cpus in (1, 2):
-                for vmm in order:
-                    self.boot(vmm, rep, cpus)
-            for vmm in order:
-                self.memory(vmm, rep)
-            for bench in self.DEVICE_BENCHMARKS:
-                for vmm in order:
-                    bench(self, vmm, rep)
-        if not a.only_tiny:
-            for rep in range(1, a.many_reps + 1):
-                order = [KB, QEMU] if rep % 2 else [QEMU, KB]
-                for vmm in order:
-                    self.many(vmm, rep)
+        try:
+            for rep in range(1, a.reps + 1):
+                order = [KB, QEMU] if rep % 2 else [QEMU, KB]   # alternate who goes first
+                if "tiny" in a.only:
+                    for vmm in order:
+                        self.tiny(vmm, rep, a.tiny_prefix)
+                if a.only_tiny:
+                    continue
+                if "boot" in a.only:
+                    for cpus in (1, 2):
+                        for vmm in order:
+                            self.boot(vmm, rep, cpus)
+                if "mem" in a.only:
+                    for vmm in order:
+                        self.memory(vmm, rep)
+                if "blk" in a.only or "net" in a.only:
+                    for vmm in order:
+                        self.devices(vmm, rep)
+            if not a.only_tiny and "many" in a.only:
+                for rep in range(1, a.many_reps + 1):
+                    order = [KB, QEMU] if rep % 2 else [QEMU, KB]
+                    for vmm in order:
+                        self.many(vmm, rep)
+        finally:
+            self.teardown_tap()
         return 1 if self.errors else 0
 
 
@@ -330,6 +569,10 @@ def main():
     p.add_argument("--vmlinux")
     p.add_argument("--initrd-poweroff")
     p.add_argument("--initrd-hold")
+    p.add_argument("--initrd-devices", help="L2 initrd of the device benchmarks")
+    p.add_argument("--kbbench", help="bench/kbbench.c, built (the server side)")
+    p.add_argument("--only", default=",".join(GROUPS),
+                   help="comma-separated metric groups: " + ",".join(GROUPS))
     p.add_argument("--tiny", required=True)
     p.add_argument("--tiny-rom", required=True)
     p.add_argument("--testbed", action="store_true", help="running in L1: hide XSAVE from L2")
@@ -337,15 +580,26 @@ def main():
                    help="only the tiny-guest metric (run on a host whose KVM only emulates)")
     p.add_argument("--tiny-prefix", default="", help="metric id prefix for --only-tiny")
     a = p.parse_args()
+    a.only = set(x for x in a.only.split(",") if x)
+    if not a.only or a.only - set(GROUPS):
+        p.error(f"--only wants groups out of {','.join(GROUPS)}, not '{','.join(sorted(a.only))}'")
+    if a.only_tiny:
+        a.only = {"tiny"}
+    dev = bool(a.only & {"blk", "net"})
     if not a.only_tiny and not (a.vmlinux and a.initrd_poweroff and a.initrd_hold):
         p.error("--vmlinux, --initrd-poweroff and --initrd-hold are needed")
+    if dev and not (a.initrd_devices and a.kbbench):
+        p.error("--initrd-devices and --kbbench are needed for blk and net")
     for path in [a.probe, a.bhyve, a.tiny, a.tiny_rom] + (
-            [] if a.only_tiny else [a.vmlinux, a.initrd_poweroff, a.initrd_hold]):
+            [] if a.only_tiny else [a.vmlinux, a.initrd_poweroff, a.initrd_hold]) + (
+            [a.initrd_devices, a.kbbench] if dev else []):
         if not os.path.exists(path):
             print(f"suite.py: missing {path}", file=sys.stderr)
             return 1
     a.kvm_stats = False if a.only_tiny else kvm_stats_available(a.testbed)
-    emit("BENCH-META", {"metrics": [{"id": i, "label": l, "unit": u} for i, l, u in METRICS]})
+    emit("BENCH-META", {"metrics": [{"id": m[0], "label": m[1], "unit": m[2],
+                                     "better": m[3] if len(m) > 3 else "lower"}
+                                    for m in METRICS]})
     emit("BENCH-INFO", machine_info(a))
     t0 = time.monotonic()
     rc = Suite(a).run()
