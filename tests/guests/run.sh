@@ -4,6 +4,11 @@
 # Usage: tests/guests/run.sh BUILD_DIR   (prints "ok - name" / "not ok - name" lines)
 set -u
 BUILD=${1:-build}
+if [ ! -e /dev/kvm ]; then
+	# some build machines have no KVM at all: the test bed runs this same suite inside L1
+	echo "# skip - guest: this host has no /dev/kvm; the nested test bed runs these tests in L1"
+	exit 0
+fi
 BHYVE=$BUILD/bhyve
 G=$BUILD/guests
 pass=0
