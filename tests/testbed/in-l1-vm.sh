@@ -131,6 +131,23 @@ wait "$con_pid" 2>/dev/null
 rc=$?
 check "~. detaches (exit 0), the guest keeps running" "$([ $rc = 0 ] && is_running; echo $?)" "exit $rc, state $(state)"
 exec 7>&-
+# the same on a terminal: vm console under script(1) has a pty for stdin (raw mode); Enter sends \r
+rm -f "$T/pty.in"
+mkfifo "$T/pty.in"
+script -q -e -c "$VM console alpha" /dev/null <"$T/pty.in" >"$T/pty.out" 2>&1 &
+spid=$!
+exec 7>"$T/pty.in"
+sleep 2
+printf 'pty-hello\r' >&7
+wait_for 20 con_has "$T/pty.out" 'KBTEST got=pty-hello'
+printf '~.' >&7
+wait_for 10 sh -c "! kill -0 $spid 2>/dev/null"
+wait "$spid" 2>/dev/null
+rc=$?
+exec 7>&-
+check "vm console on a terminal: input, output, ~. detaches" \
+	"$([ $rc = 0 ] && con_has "$T/pty.out" 'KBTEST got=pty-hello' && con_has "$T/pty.out" 'connected to alpha com1' && is_running; echo $?)" \
+	"exit $rc: $(tr -d '\r' < "$T/pty.out" | tr '\n' ' ' | head -c 300)"
 check "tap $TAP is back on vm-public after the reboot" \
 	"$([ "$(basename "$(readlink /sys/class/net/$TAP/master 2>/dev/null)")" = vm-public ]; echo $?)" "$(ls /sys/class/net | tr '\n' ' ')"
 sup=$(awk '{print $2}' "$G/run.lock" 2>/dev/null)
