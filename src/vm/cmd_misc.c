@@ -1,4 +1,5 @@
 /* vm init, vm get, vm set. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,6 +28,32 @@ static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
 	r = vmconf_save(c, dst, err, errlen);
 	vmconf_free(c);
 	return r;
+}
+
+/* Copy every shipped sample template (share/templates/NAME.conf) that $vm_dir/.templates lacks;
+ * vm-bhyve copies only default.conf and leaves the others among its examples, but a Linux user has
+ * no examples folder to look in. Existing templates are never overwritten. */
+static void install_templates(const struct vm_settings *s)
+{
+	char dir[PATH_MAX + 16], src[PATH_MAX + 300], dst[PATH_MAX + 300], err[512];
+	snprintf(dir, sizeof(dir), "%s/templates", s->share_dir);
+	DIR *d = s->share_dir[0] ? opendir(dir) : NULL;
+	if (!d) {
+		fprintf(stderr, "vm init: warning: no sample templates found in %s (set $KBHYVE_SHARE)\n",
+			s->share_dir[0] ? dir : "any share folder");
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 6 || strcmp(e->d_name + n - 5, ".conf") || e->d_name[0] == '.')
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", dir, e->d_name);
+		snprintf(dst, sizeof(dst), "%s/.templates/%s", s->vm_dir, e->d_name);
+		if (!exists(dst) && copy_file(src, dst, err, sizeof(err)) < 0)
+			fprintf(stderr, "vm init: warning: template %s: %s\n", e->d_name, err);
+	}
+	closedir(d);
 }
 
 /* The settings `vm set` may change, as in vm-bhyve, with what `vm get` shows when unset. */
@@ -86,16 +113,7 @@ int cmd_init(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm init: %s\n", err);
 		return 1;
 	}
-	snprintf(p, sizeof(p), "%s/.templates/default.conf", s->vm_dir);
-	if (!exists(p)) {
-		char src[PATH_MAX + 64];
-		snprintf(src, sizeof(src), "%s/templates/default.conf", s->share_dir);
-		if (!s->share_dir[0] || !exists(src))
-			fprintf(stderr, "vm init: warning: no sample templates found (set $KBHYVE_SHARE); %s not created\n",
-				p);
-		else if (copy_file(src, p, err, sizeof(err)) < 0)
-			fprintf(stderr, "vm init: warning: %s\n", err);
-	}
+	install_templates(s);
 	if (access("/dev/kvm", R_OK | W_OK) < 0)
 		fprintf(stderr, "vm init: warning: /dev/kvm is %s: guests cannot start (load kvm_intel or kvm_amd)\n",
 			exists("/dev/kvm") ? "not accessible" : "missing");

@@ -65,7 +65,7 @@ mkdir "$tmp/vms2"
 check "init finds the templates next to the build without \$KBHYVE_SHARE" env -u KBHYVE_SHARE vm_dir="$tmp/vms2" "$VM" init
 check "... and copied default.conf" cmp -s "$tmp/vms2/.templates/default.conf" "$root/share/templates/default.conf"
 rm -rf "$tmp/vms2"
-for t in debian alpine linux-kernel; do cp "$root/share/templates/$t.conf" "$vm_dir/.templates/"; done
+for t in debian alpine linux-kernel; do check "init installed the $t template" cmp -s "$vm_dir/.templates/$t.conf" "$root/share/templates/$t.conf"; done
 check "config.sample parses as a template" cp "$root/share/templates/config.sample" "$vm_dir/.templates/sample.conf"
 
 # ---- create from every template ----
