@@ -28,7 +28,7 @@ bool switch_name_valid(const char *name)
 	if (n < 1 || n > 12)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
 			return false;
 	return true;
 }

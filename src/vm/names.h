@@ -8,7 +8,8 @@
 
 /* vm-bhyve's guest name rule ^[a-z0-9][.a-z0-9_-]{0,229}[a-z0-9]$ (so at least 2 characters). */
 bool guest_name_valid(const char *name);
-/* Switch names: [A-Za-z0-9_-], 1..12 chars, so that "vm-<name>" fits IFNAMSIZ. */
+/* Switch names: [A-Za-z0-9_], 1..12 chars, so that "vm-<name>" fits IFNAMSIZ and the name can be part
+ * of a system.conf key (type_<name>, ports_<name>...). */
 bool switch_name_valid(const char *name);
 /* Linux interface names: 1..15 chars, no '/', ':' or whitespace, not "." or "..". */
 bool ifname_valid(const char *name);

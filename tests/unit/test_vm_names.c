@@ -37,7 +37,9 @@ static void test_guest_names(void **state)
 static void test_switch_and_if_names(void **state)
 {
 	assert_true(switch_name_valid("public"));
-	assert_true(switch_name_valid("Lan_2-x"));
+	assert_true(switch_name_valid("Lan_2x"));
+	/* its settings are system.conf keys (type_<name>...), which take no dash */
+	assert_false(switch_name_valid("lan-2"));
 	assert_true(switch_name_valid("abcdefghijkl"));
 	assert_false(switch_name_valid("abcdefghijklm"));
 	assert_false(switch_name_valid(""));
