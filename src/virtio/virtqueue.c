@@ -326,8 +326,9 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c, char *err, size_t errlen)
 		return r;
 
 	vq->last_avail++;
-	if (vq->event_idx)
-		__atomic_store_n(avail_event_p(vq), vq->last_avail, __ATOMIC_RELEASE);
+	/* avail_event is only moved when the ring is found empty (above): while a device still has
+	 * chains to take (a receive queue full of buffers) the driver need not kick for each refill,
+	 * as QEMU does by turning notifications off while it has buffers. */
 	return 1;
 }
 
