@@ -255,10 +255,11 @@ check "on_restart=shutdown: a reboot stops the guest" "$(gone reset1 && ! log_of
 "$VM" start idle1 >/dev/null 2>&1
 sup=$(sup_of idle1)
 kill -9 "$sup"
-pkill -9 -f -- "$vm_dir/idle1/" 2>/dev/null
+pkill -9 -f -- "$vm_dir/[i]dle1/" 2>/dev/null
 wait_for 10 sh -c "! kill -0 $sup 2>/dev/null"
 # (KVM teardown of the killed bhyve may take a moment; its control socket goes with it)
-wait_for 20 sh -c "! pgrep -f -- '$vm_dir/idle1/' >/dev/null"
+# ([i]: the pattern must not match the sh -c running pgrep)
+wait_for 20 sh -c "! pgrep -f -- '$vm_dir/[i]dle1/' >/dev/null"
 "$VM" console idle1 </dev/null >/dev/null 2>"$TMP/e"
 check "killed supervisor: guest reads as not running, stale lock cleared" \
 	"$([ $? != 0 ] && grep -q 'not running' "$TMP/e" && [ ! -e "$vm_dir/idle1/run.lock" ]; echo $?)" "$(oneline "$TMP/e")"
