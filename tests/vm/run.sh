@@ -22,9 +22,10 @@ cleanup() {
 	for l in "$vm_dir"/*/run.lock; do
 		[ -f "$l" ] || continue
 		p=$(awk '{print $2}' "$l")
-		[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+		[ -n "$p" ] || continue
+		pkill -9 -P "$p" 2>/dev/null # its bhyve
+		kill -9 "$p" 2>/dev/null
 	done
-	pkill -9 -f -- "$TMP/vms" 2>/dev/null # bhyves whose command lines name our folder
 	rm -rf "$TMP"
 }
 
@@ -254,12 +255,11 @@ check "on_restart=shutdown: a reboot stops the guest" "$(gone reset1 && ! log_of
 # a supervisor killed with SIGKILL (and its bhyve): its lock is stale, cleared, and start works
 "$VM" start idle1 >/dev/null 2>&1
 sup=$(sup_of idle1)
-kill -9 "$sup"
-pkill -9 -f -- "$vm_dir/[i]dle1/" 2>/dev/null
+bp=$(pgrep -P "$sup" | head -1) # bhyve (its ps title is "bhyve: idle1")
+kill -9 "$sup" $bp
 wait_for 10 sh -c "! kill -0 $sup 2>/dev/null"
 # (KVM teardown of the killed bhyve may take a moment; its control socket goes with it)
-# ([i]: the pattern must not match the sh -c running pgrep)
-wait_for 20 sh -c "! pgrep -f -- '$vm_dir/[i]dle1/' >/dev/null"
+wait_for 20 sh -c "! kill -0 ${bp:-0} 2>/dev/null"
 "$VM" console idle1 </dev/null >/dev/null 2>"$TMP/e"
 check "killed supervisor: guest reads as not running, stale lock cleared" \
 	"$([ $? != 0 ] && grep -q 'not running' "$TMP/e" && [ ! -e "$vm_dir/idle1/run.lock" ]; echo $?)" "$(oneline "$TMP/e")"
@@ -274,7 +274,7 @@ printf '#!/bin/sh\necho "$1 $(pwd)" >> prestart.out\n' > "$TMP/prestart.sh"
 chmod +x "$TMP/prestart.sh"
 guest prio1 idle "prestart=\"$TMP/prestart.sh\"" 'priority="7"'
 "$VM" start prio1 >/dev/null 2>"$TMP/e"
-bp=$(pgrep -f -- "$vm_dir/prio1/com1" | head -1)
+bp=$(pgrep -P "$(sup_of prio1)" | head -1)
 check "prestart script ran in the guest folder with the guest's name" \
 	"$(grep -qx "prio1 $vm_dir/prio1" "$vm_dir/prio1/prestart.out" 2>/dev/null; echo $?)" "$(cat "$vm_dir/prio1/prestart.out" 2>&1) $(oneline "$TMP/e")"
 check "priority=7: bhyve runs at nice 7" "$([ -n "$bp" ] && [ "$(ps -o ni= -p "$bp" | tr -d ' ')" = 7 ]; echo $?)" "pid ${bp:-none}, nice $(ps -o ni= -p "${bp:-1}")"
