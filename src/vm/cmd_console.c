@@ -55,7 +55,7 @@ static int write_all(int fd, const char *p, size_t n)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
+				struct pollfd pf = {.fd = fd, .events = POLLOUT};
 				poll(&pf, 1, 1000);
 				continue;
 			}
@@ -115,15 +115,15 @@ static int relay(const char *name, const char *port, int dev)
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "[connected to %s %s; ~. to detach]%s\n", name, port, tty ? "\r" : "");
 
-	struct escape esc = { .line_start = true };
+	struct escape esc = {.line_start = true};
 	char in[4096], out[8192];
 	const char *why = "detached";
 	bool in_open = true;
 	int rc = 0;
 	while (!got_signal) {
 		struct pollfd pf[2] = {
-			{ .fd = dev, .events = POLLIN },
-			{ .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN },
+		    {.fd = dev, .events = POLLIN},
+		    {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN},
 		};
 		int r = poll(pf, 2, -1);
 		if (r < 0) {
@@ -216,8 +216,9 @@ int cmd_console(struct vm_settings *s, int argc, char **argv)
 	int r = console_entry(&g, port, where, sizeof(where));
 	guest_close(&g);
 	if (r < 0) {
-		fprintf(stderr, "vm: %s: no %s console (not configured, or bhyve is between runs)\n",
-			name, port);
+		fprintf(stderr,
+			"vm: %s: no %s console (not configured, or bhyve is between runs)\n", name,
+			port);
 		return 1;
 	}
 	if (strncmp(where, "tmux/", 5) == 0)

@@ -33,7 +33,7 @@
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -46,8 +46,8 @@ static int vm_delay(const struct vm_settings *s)
 	char *end;
 	long d = strtol(v, &end, 10);
 	if (*end || d < 0 || d > 3600) {
-		fprintf(stderr, "vm: vm_delay=\"%s\" in %s is not a number of seconds: using %d\n", v,
-			s->rc_path, DEFAULT_VM_DELAY);
+		fprintf(stderr, "vm: vm_delay=\"%s\" in %s is not a number of seconds: using %d\n",
+			v, s->rc_path, DEFAULT_VM_DELAY);
 		return DEFAULT_VM_DELAY;
 	}
 	return (int)d;
@@ -165,7 +165,7 @@ static int spawn_detached(struct vm_settings *s, const struct guest *g, const ch
 	size_t len = 0;
 	time_t deadline = time(NULL) + START_WAIT_S;
 	for (;;) {
-		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
 		int left = (int)(deadline - time(NULL));
 		if (left <= 0)
 			break;
@@ -220,8 +220,8 @@ static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *
 		}
 		/* The session's command gets the tmux server's environment, which may be an
 		 * older server's: pass on the variables that say where things are. */
-		static const char *const vars[] = { "vm_dir", "KBHYVE_CONF", "KBHYVE_RUNDIR",
-						    "KBHYVE_BHYVE", "KBHYVE_SHARE" };
+		static const char *const vars[] = {"vm_dir", "KBHYVE_CONF", "KBHYVE_RUNDIR",
+						   "KBHYVE_BHYVE", "KBHYVE_SHARE"};
 		char envs[5][PATH_MAX + 32];
 		const char *av[24];
 		int n = 0;
@@ -316,7 +316,7 @@ static int start_guests(struct vm_settings *s, bool fg, bool tmux, char **names,
 		}
 	}
 	if (fg) {
-		struct supervisor_opts o = { .com_stdio = true, .iso = iso, .notify_fd = -1 };
+		struct supervisor_opts o = {.com_stdio = true, .iso = iso, .notify_fd = -1};
 		return supervisor_run(s, names[0], &o);
 	}
 	int delay = vm_delay(s), rc = 0;
@@ -352,7 +352,8 @@ int cmd_start(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	if (f['f'] && argc - i > 1) {
-		fprintf(stderr, "vm start: -f runs one guest in the foreground, not %d\n", argc - i);
+		fprintf(stderr, "vm start: -f runs one guest in the foreground, not %d\n",
+			argc - i);
 		return 1;
 	}
 	return start_guests(s, f['f'], f['i'] || console_is_tmux(s), argv + i, argc - i, NULL);
@@ -513,8 +514,9 @@ static int ctl_stop_request(struct vm_settings *s, int argc, char **argv, const 
 	}
 	int r = ctl_connect(&c, path, CTL_TIMEOUT_MS, err, sizeof(err));
 	if (r == -ENOENT || r == -ECONNREFUSED) {
-		fprintf(stderr, "vm: %s: bhyve is not running (supervisor pid %d is between runs)\n",
-			name, (int)pid);
+		fprintf(stderr,
+			"vm: %s: bhyve is not running (supervisor pid %d is between runs)\n", name,
+			(int)pid);
 		goto out;
 	}
 	if (r < 0) {
@@ -526,7 +528,8 @@ static int ctl_stop_request(struct vm_settings *s, int argc, char **argv, const 
 	if (r < 0) {
 		fprintf(stderr, "vm: %s: %s\n", name, err);
 	} else if (ctl_wait_closed(&c, CTL_STOP_MS) < 0) {
-		fprintf(stderr, "vm: %s: bhyve did not stop within %d s\n", name, CTL_STOP_MS / 1000);
+		fprintf(stderr, "vm: %s: bhyve did not stop within %d s\n", name,
+			CTL_STOP_MS / 1000);
 	} else {
 		printf("%s %s\n", done, name);
 		rc = 0;
@@ -702,7 +705,7 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 /* _run [-f] [-t] [-I iso] name */
 int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv)
 {
-	struct supervisor_opts o = { .notify_fd = -1 };
+	struct supervisor_opts o = {.notify_fd = -1};
 	optind = 1;
 	opterr = 0;
 	int c;

@@ -105,7 +105,8 @@ int runlock_acquire(const char *guest_dir, int *fd_out, char *err, size_t errlen
 			if (host[0] && strcmp(host, me) != 0)
 				snprintf(err, errlen, "locked by host %s (pid %d)", host, (int)pid);
 			else
-				snprintf(err, errlen, "already running (supervisor pid %d)", (int)pid);
+				snprintf(err, errlen, "already running (supervisor pid %d)",
+					 (int)pid);
 			return -EBUSY;
 		}
 		if (!same_file(fd, path)) {
@@ -175,8 +176,8 @@ enum run_state runlock_probe(const char *guest_dir, pid_t *pid_out, char *host_o
 			read_owner(fd, host, sizeof(host), &pid);
 		}
 	} else {
-		/* nobody holds it. Re-read under our lock: an acquirer may have just written it, and
-		 * only a file that still is the path's gets removed. */
+		/* nobody holds it. Re-read under our lock: an acquirer may have just written it,
+		 * and only a file that still is the path's gets removed. */
 		read_owner(fd, host, sizeof(host), &pid);
 		if (same_file(fd, path) && (!host[0] || strcmp(host, me) == 0)) {
 			unlink(path);

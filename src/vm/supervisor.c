@@ -143,13 +143,15 @@ static int create_taps(struct sup *u, const struct bhyvecmd *c)
 		if (n->existing)
 			continue;
 		char err[512] = "";
-		int r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
+		int r =
+		    vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
 		if (r == -EEXIST) {
 			/* left by a supervisor that was killed: the name is this guest's own */
 			guest_log(&u->g, "tap %s exists already: replacing it", n->tap);
 			vswitch_tap_destroy(n->tap);
 			err[0] = '\0';
-			r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
+			r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err,
+					       sizeof(err));
 		}
 		if (r < 0) {
 			fail(u, "network%d: cannot create tap %s: %s", n->index, n->tap,
@@ -159,8 +161,8 @@ static int create_taps(struct sup *u, const struct bhyvecmd *c)
 		}
 		if (r == 1)
 			guest_log(&u->g, "network%d: %s", n->index, err);
-		guest_log(&u->g, "network%d: tap %s%s%s", n->index, n->tap, n->sw[0] ? " on switch " : "",
-			  n->sw);
+		guest_log(&u->g, "network%d: tap %s%s%s", n->index, n->tap,
+			  n->sw[0] ? " on switch " : "", n->sw);
 	}
 	return 0;
 }
@@ -233,7 +235,7 @@ static void log_argv(struct sup *u, int run, char **argv)
  * stdio, where it shares our terminal. */
 static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, int *outfd)
 {
-	int p[2] = { -1, -1 };
+	int p[2] = {-1, -1};
 	pid_t supervisor = getpid();
 	*outfd = -1;
 	if (!u->o->com_stdio && pipe2(p, O_CLOEXEC) < 0)
@@ -327,7 +329,7 @@ static void pump_output(struct sup *u, int fd)
 			}
 			timeout = (int)left;
 		}
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		int r = poll(&pf, 1, timeout);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -365,7 +367,7 @@ static void pump_output(struct sup *u, int fd)
 /* Sleep up to `secs`, returning early on a stop request. */
 static void pause_unless_stopped(int secs)
 {
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
 	for (int i = 0; i < secs * 10 && !stop_requested; i++)
 		nanosleep(&ts, NULL);
 }
@@ -395,12 +397,12 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		return NEXT_STOP;
 
 	struct bhyvecmd_input in = {
-		.name = u->g.name,
-		.dir = u->g.dir,
-		.conf = u->g.conf,
-		.bhyve = u->s->bhyve,
-		.iso = run == 1 ? u->o->iso : NULL,
-		.com_stdio = u->o->com_stdio,
+	    .name = u->g.name,
+	    .dir = u->g.dir,
+	    .conf = u->g.conf,
+	    .bhyve = u->s->bhyve,
+	    .iso = run == 1 ? u->o->iso : NULL,
+	    .com_stdio = u->o->com_stdio,
 	};
 	struct bhyvecmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
@@ -467,8 +469,8 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	if (u->notify_fd >= 0) {
 		/* bhyve ended before START_CHECK_MS: a fault is a failed start */
 		if (code >= 3) {
-			fail(u, "bhyve exited with status %d%s%s", code, u->last_output[0] ? ": " : "",
-			     u->last_output);
+			fail(u, "bhyve exited with status %d%s%s", code,
+			     u->last_output[0] ? ": " : "", u->last_output);
 			return NEXT_FAIL;
 		}
 		notify(u, "ok");
@@ -502,7 +504,9 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		return NEXT_STOP;
 	default:
 		guest_log(&u->g, "guest fault (bhyve status %d%s)", code,
-			  code == 3 ? ": triple fault" : code == 4 ? ": error" : "");
+			  code == 3   ? ": triple fault"
+			  : code == 4 ? ": error"
+				      : "");
 		if (strcmp(on_fault, "restart") == 0) {
 			guest_log(&u->g, "on_fault=\"restart\": starting again in %d s",
 				  FAULT_RESTART_DELAY_S);
@@ -515,7 +519,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 
 int supervisor_run(struct vm_settings *s, const char *name, const struct supervisor_opts *o)
 {
-	struct sup u = { .s = s, .o = o, .notify_fd = o->notify_fd };
+	struct sup u = {.s = s, .o = o, .notify_fd = o->notify_fd};
 	char err[1024];
 	if (u.notify_fd >= 0)
 		fcntl(u.notify_fd, F_SETFD, FD_CLOEXEC); /* not for bhyve */
@@ -546,7 +550,9 @@ int supervisor_run(struct vm_settings *s, const char *name, const struct supervi
 	signal(SIGPIPE, SIG_IGN);
 
 	guest_log(&u.g, "supervisor %d started%s", (int)getpid(),
-		  o->tmux ? " in tmux" : o->com_stdio ? " in the foreground" : "");
+		  o->tmux	 ? " in tmux"
+		  : o->com_stdio ? " in the foreground"
+				 : "");
 	bool warned = false;
 	enum next n = NEXT_RUN;
 	for (int run = 1; n == NEXT_RUN; run++) {

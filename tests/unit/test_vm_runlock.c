@@ -233,13 +233,13 @@ static void test_missing_folder(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_stopped_without_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_acquire_twice_busy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_killed_holder_is_stale, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_acquire_over_stale_lock, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_host_left_alone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_acquire_one_winner, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_folder, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stopped_without_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acquire_twice_busy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed_holder_is_stale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acquire_over_stale_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_host_left_alone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_acquire_one_winner, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_folder, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,7 +283,7 @@ wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/prio1"
 wait_for 10 gone prio1
 
 # start -f: the supervisor in the foreground, com1 on our stdio
-timeout 30 "$VM" start -f echo1 < <(sleep 1; printf k; sleep 5) >"$TMP/fg.out" 2>"$TMP/fg.err"
+(sleep 1; printf k; sleep 5) | timeout 30 "$VM" start -f echo1 >"$TMP/fg.out" 2>"$TMP/fg.err"
 rc=$?
 check "start -f: com1 on stdio, returns when the guest powers off" \
 	"$([ $rc = 0 ] && tr -d '\r' < "$TMP/fg.out" | grep -q 'got k' && gone echo1; echo $?)" "exit $rc: out $(oneline "$TMP/fg.out") err $(oneline "$TMP/fg.err")"
