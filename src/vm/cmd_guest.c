@@ -16,6 +16,7 @@
 #include "vm/cmds.h"
 #include "vm/guest.h"
 #include "vm/names.h"
+#include "vm/opts.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
 
@@ -30,46 +31,6 @@ static void copy_str(char *dst, size_t n, const char *src)
 	size_t l = strnlen(src, n - 1);
 	memcpy(dst, src, l);
 	dst[l] = '\0';
-}
-
-/* Options as getopts(1) reads them: -x, -xVALUE, -x VALUE, -ab; stops at the first operand or
- * "--". vals[c] is the value (or "" for a flag). Returns the index of the first operand, or -1
- * after printing a one-line error. */
-static int parse_opts(const char *cmd, int argc, char **argv, const char *spec, const char *usage,
-		      const char *vals[128])
-{
-	memset(vals, 0, 128 * sizeof(vals[0]));
-	int i = 1;
-	for (; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (a[0] != '-' || !a[1])
-			break;
-		for (const char *p = a + 1; *p; p++) {
-			const char *o = (unsigned char)*p < 128 && *p != ':' ? strchr(spec, *p) : NULL;
-			if (!o) {
-				fprintf(stderr, "vm %s: unknown option -%c (%s)\n", cmd, *p, usage);
-				return -1;
-			}
-			if (o[1] != ':') {
-				vals[(int)*p] = "";
-				continue;
-			}
-			if (p[1]) {
-				vals[(int)*p] = p + 1;
-			} else if (i + 1 < argc) {
-				vals[(int)*p] = argv[++i];
-			} else {
-				fprintf(stderr, "vm %s: option -%c needs a value (%s)\n", cmd, *p, usage);
-				return -1;
-			}
-			break;
-		}
-	}
-	return i;
 }
 
 static const char *getn(const struct vmconf *c, const char *prefix, int n, const char *suffix)
@@ -236,7 +197,7 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm create [-d datastore] [-t template] [-s size] [-c vcpus] [-m memory] <name>";
 	const char *o[128];
-	int i = parse_opts("create", argc, argv, "d:t:s:c:m:", usage, o);
+	int i = vm_opts_parse("create", argc, argv, "d:t:s:c:m:", usage, o);
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {
@@ -448,7 +409,7 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm list [-j]";
 	const char *o[128];
-	int i = parse_opts("list", argc, argv, "j", usage, o);
+	int i = vm_opts_parse("list", argc, argv, "j", usage, o);
 	if (i < 0)
 		return 1;
 	if (i < argc) {
@@ -636,7 +597,7 @@ int cmd_info(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm info [name ...]";
 	const char *o[128];
-	int i = parse_opts("info", argc, argv, "", usage, o);
+	int i = vm_opts_parse("info", argc, argv, "", usage, o);
 	if (i < 0)
 		return 1;
 	char err[1024];
@@ -722,7 +683,7 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm destroy [-f] <name>";
 	const char *o[128];
-	int i = parse_opts("destroy", argc, argv, "f", usage, o);
+	int i = vm_opts_parse("destroy", argc, argv, "f", usage, o);
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {
@@ -830,7 +791,7 @@ int cmd_rename(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm rename <name> <new-name>";
 	const char *o[128];
-	int i = parse_opts("rename", argc, argv, "", usage, o);
+	int i = vm_opts_parse("rename", argc, argv, "", usage, o);
 	if (i < 0)
 		return 1;
 	if (argc - i != 2) {
@@ -896,7 +857,7 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm configure <name>";
 	const char *o[128];
-	int i = parse_opts("configure", argc, argv, "", usage, o);
+	int i = vm_opts_parse("configure", argc, argv, "", usage, o);
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {
@@ -994,7 +955,7 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm add [-d disk|network] [-t type] [-s size|switch] <name>";
 	const char *o[128];
-	int i = parse_opts("add", argc, argv, "d:t:s:", usage, o);
+	int i = vm_opts_parse("add", argc, argv, "d:t:s:", usage, o);
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {

@@ -5,7 +5,6 @@
  * Default 5, the value vm-bhyve's manual documents (its code uses 2). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +22,7 @@
 #include "ctl/ctlproto.h"
 #include "vm/cmds.h"
 #include "vm/guest.h"
+#include "vm/opts.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
 
@@ -57,25 +57,6 @@ static bool console_is_tmux(const struct vm_settings *s)
 {
 	const char *c = vmconf_get(s->sys, "console");
 	return c && strcmp(c, "tmux") == 0;
-}
-
-/* Parse flags of `optstring` from a subcommand's argv (argv[0] is the subcommand). Each flag
- * seen is recorded in flags[c]. Returns the index of the first operand, or -1 after printing
- * the error. */
-static int parse_flags(int argc, char **argv, const char *optstring, bool flags[128])
-{
-	memset(flags, 0, 128 * sizeof(bool));
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt(argc, argv, optstring)) != -1) {
-		if (c == '?' || c < 0 || c >= 128) {
-			fprintf(stderr, "vm %s: unknown option -%c\n", argv[0], optopt);
-			return -1;
-		}
-		flags[c] = true;
-	}
-	return optind;
 }
 
 /* Open guest `name` and read its run state; prints a one-line error on failure. */
@@ -339,8 +320,8 @@ static int start_guests(struct vm_settings *s, bool fg, bool tmux, char **names,
 
 int cmd_start(struct vm_settings *s, int argc, char **argv)
 {
-	bool f[128];
-	int i = parse_flags(argc, argv, "+fi", f);
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "fi", NULL, f);
 	if (i < 0)
 		return 1;
 	if (i >= argc) {
@@ -362,8 +343,8 @@ int cmd_start(struct vm_settings *s, int argc, char **argv)
 /* install [-fi] name iso: iso is a path, or a file in $vm_dir/.iso. */
 int cmd_install(struct vm_settings *s, int argc, char **argv)
 {
-	bool f[128];
-	int i = parse_flags(argc, argv, "+fi", f);
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "fi", NULL, f);
 	if (i < 0)
 		return 1;
 	if (argc - i != 2) {
@@ -421,8 +402,8 @@ static void signal_stop(struct vm_settings *s, char **names, const pid_t *pids, 
 
 int cmd_stop(struct vm_settings *s, int argc, char **argv)
 {
-	bool f[128];
-	int i = parse_flags(argc, argv, "+", f);
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "", NULL, f);
 	if (i < 0)
 		return 1;
 	int n = argc - i;
@@ -486,8 +467,8 @@ static bool confirm(const char *question)
 static int ctl_stop_request(struct vm_settings *s, int argc, char **argv, const char *request,
 			    const char *question, const char *done)
 {
-	bool f[128];
-	int i = parse_flags(argc, argv, "+f", f);
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "f", NULL, f);
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {
@@ -624,8 +605,8 @@ struct running {
  * (no delay with -f); then wait for every supervisor to go. */
 int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 {
-	bool f[128];
-	int i = parse_flags(argc, argv, "+f", f);
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "f", NULL, f);
 	if (i < 0)
 		return 1;
 	if (i != argc) {
@@ -706,27 +687,14 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv)
 {
 	struct supervisor_opts o = {.notify_fd = -1};
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt(argc, argv, "+ftI:")) != -1) {
-		switch (c) {
-		case 'f':
-			o.com_stdio = true;
-			break;
-		case 't':
-			o.com_stdio = true;
-			o.tmux = true;
-			break;
-		case 'I':
-			o.iso = optarg;
-			break;
-		default:
-			fprintf(stderr, "vm _run: unknown option -%c\n", optopt);
-			return 1;
-		}
-	}
-	if (argc - optind != 1) {
+	const char *f[128];
+	int first = vm_opts_parse("_run", argc, argv, "ftI:", NULL, f);
+	if (first < 0)
+		return 1;
+	o.com_stdio = f['f'] || f['t'];
+	o.tmux = f['t'] != NULL;
+	o.iso = f['I'];
+	if (argc - first != 1) {
 		fprintf(stderr, "vm _run: one guest name needed\n");
 		return 1;
 	}
@@ -738,5 +706,5 @@ int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv)
 			o.notify_fd = (int)v;
 		unsetenv(SUPERVISOR_NOTIFY_ENV);
 	}
-	return supervisor_run(s, argv[optind], &o);
+	return supervisor_run(s, argv[first], &o);
 }
