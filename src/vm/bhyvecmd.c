@@ -95,9 +95,7 @@ static const char *get(const struct build *b, const char *key)
 
 static const char *getn(const struct build *b, const char *prefix, int n, const char *suffix)
 {
-	char key[96];
-	snprintf(key, sizeof(key), "%s%d%s", prefix, n, suffix);
-	return get(b, key);
+	return vmconf_getn(b->in->conf, prefix, n, suffix);
 }
 
 /* "no", "off", "false", "0" or empty: a key set to one of these asks for nothing. */

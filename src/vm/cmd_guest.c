@@ -33,13 +33,6 @@ static void copy_str(char *dst, size_t n, const char *src)
 	dst[l] = '\0';
 }
 
-static const char *getn(const struct vmconf *c, const char *prefix, int n, const char *suffix)
-{
-	char key[96];
-	snprintf(key, sizeof(key), "%s%d%s", prefix, n, suffix);
-	return vmconf_get(c, key);
-}
-
 static int setn(struct vmconf *c, const char *prefix, int n, const char *suffix, const char *v)
 {
 	char key[96];
@@ -101,7 +94,7 @@ static bool guest_exists_anywhere(const struct vm_settings *s, const char *name,
 /* The tap a NIC uses, as bhyvecmd_build names it. */
 static void nic_tap(const struct vmconf *c, const char *guest, int n, char out[16])
 {
-	const char *dev = getn(c, "network", n, "_device"), *nm = getn(c, "network", n, "_name");
+	const char *dev = vmconf_getn(c, "network", n, "_device"), *nm = vmconf_getn(c, "network", n, "_name");
 	if (dev && *dev)
 		snprintf(out, 16, "%s", dev);
 	else if (nm && *nm)
@@ -113,7 +106,7 @@ static void nic_tap(const struct vmconf *c, const char *guest, int n, char out[1
 /* Path of diskN: file disks in the guest folder, custom ones as written. NULL when unset. */
 static char *disk_path(const struct guest *g, int n)
 {
-	const char *name = getn(g->conf, "disk", n, "_name");
+	const char *name = vmconf_getn(g->conf, "disk", n, "_name");
 	char *p = NULL;
 	if (!name || !*name)
 		return NULL;
@@ -262,9 +255,9 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 	} disks[MAX_DEVS];
 	int ndisks = 0;
 	r = 0;
-	for (int n = 0; n < MAX_DEVS && getn(c, "disk", n, "_type"); n++) {
-		const char *dev = getn(c, "disk", n, "_dev"), *dn = getn(c, "disk", n, "_name");
-		const char *sz = getn(c, "disk", n, "_size");
+	for (int n = 0; n < MAX_DEVS && vmconf_getn(c, "disk", n, "_type"); n++) {
+		const char *dev = vmconf_getn(c, "disk", n, "_dev"), *dn = vmconf_getn(c, "disk", n, "_name");
+		const char *sz = vmconf_getn(c, "disk", n, "_size");
 		if (!is_file_dev(dev)) {
 			if (strcmp(dev, "custom") != 0) {
 				fprintf(stderr, "vm create: template %s: disk%d_dev=\"%s\" is not supported (file or custom)\n",
@@ -288,7 +281,7 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 			break;
 		}
 		for (int k = 0; k < ndisks; k++) {
-			if (!strcmp(getn(c, "disk", disks[k].n, "_name"), dn)) {
+			if (!strcmp(vmconf_getn(c, "disk", disks[k].n, "_name"), dn)) {
 				fprintf(stderr, "vm create: template %s: disk%d and disk%d are both %s\n", tmpl,
 					disks[k].n, n, dn);
 				r = -1;
@@ -326,8 +319,8 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 	if (o['m'])
 		r |= vmconf_set(c, "memory", o['m']);
 	r |= vmconf_set(c, "uuid", uuid);
-	for (int n = 0; n < MAX_DEVS && getn(c, "network", n, "_type"); n++) {
-		const char *mac = getn(c, "network", n, "_mac");
+	for (int n = 0; n < MAX_DEVS && vmconf_getn(c, "network", n, "_type"); n++) {
+		const char *mac = vmconf_getn(c, "network", n, "_mac");
 		if (mac && *mac)
 			continue;
 		char m[18];
@@ -352,7 +345,7 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 	struct made m = { .n = 0 };
 	for (int k = 0; k < ndisks && r == 0; k++) {
 		char *p = NULL;
-		if (asprintf(&p, "%s/%s", dir, getn(c, "disk", disks[k].n, "_name")) < 0) {
+		if (asprintf(&p, "%s/%s", dir, vmconf_getn(c, "disk", disks[k].n, "_name")) < 0) {
 			r = -ENOMEM;
 			snprintf(err, sizeof(err), "out of memory");
 			break;
@@ -541,22 +534,22 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		if (f)
 			fclose(f);
 	}
-	for (int n = 0; n < MAX_DEVS && getn(c, "network", n, "_type"); n++) {
+	for (int n = 0; n < MAX_DEVS && vmconf_getn(c, "network", n, "_type"); n++) {
 		char tap[16];
 		nic_tap(c, g->name, n, tap);
-		const char *dev = getn(c, "network", n, "_device");
+		const char *dev = vmconf_getn(c, "network", n, "_device");
 		printf("\n  network-interface\n    number: %d\n    emulation: %s\n", n,
-		       getn(c, "network", n, "_type"));
-		printf("    virtual-switch: %s\n", getn(c, "network", n, "_switch") ? getn(c, "network", n, "_switch") : "-");
-		printf("    fixed-mac-address: %s\n", getn(c, "network", n, "_mac") ? getn(c, "network", n, "_mac") : "-");
+		       vmconf_getn(c, "network", n, "_type"));
+		printf("    virtual-switch: %s\n", vmconf_getn(c, "network", n, "_switch") ? vmconf_getn(c, "network", n, "_switch") : "-");
+		printf("    fixed-mac-address: %s\n", vmconf_getn(c, "network", n, "_mac") ? vmconf_getn(c, "network", n, "_mac") : "-");
 		printf("    fixed-device: %s\n", dev && *dev ? dev : "-");
 		printf("    %s: %s\n", rs == RUN_RUNNING ? "active-device" : "device", tap);
 	}
-	for (int n = 0; n < MAX_DEVS && getn(c, "disk", n, "_type"); n++) {
-		const char *dev = getn(c, "disk", n, "_dev"), *opts = getn(c, "disk", n, "_opts");
+	for (int n = 0; n < MAX_DEVS && vmconf_getn(c, "disk", n, "_type"); n++) {
+		const char *dev = vmconf_getn(c, "disk", n, "_dev"), *opts = vmconf_getn(c, "disk", n, "_opts");
 		char *p = disk_path(g, n);
 		printf("\n  virtual-disk\n    number: %d\n    device-type: %s\n    emulation: %s\n", n,
-		       is_file_dev(dev) ? "file" : dev, getn(c, "disk", n, "_type"));
+		       is_file_dev(dev) ? "file" : dev, vmconf_getn(c, "disk", n, "_type"));
 		printf("    options: %s\n    system-path: %s\n", opts && *opts ? opts : "-", p ? p : "-");
 		struct stat st;
 		if (p && stat(p, &st) == 0) {
@@ -580,7 +573,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		free(p);
 	}
 	for (int n = 0; n < 16; n++) {
-		const char *v = getn(c, "virt_console", n, "");
+		const char *v = vmconf_getn(c, "virt_console", n, "");
 		if (!v || !*v || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
 			continue;
 		char pname[64];
@@ -721,8 +714,8 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 	}
 	int failed = 0;
 	/* disks the guest owns: file disks inside its folder (custom paths are the user's) */
-	for (int n = 0; n < MAX_DEVS && getn(g.conf, "disk", n, "_type"); n++) {
-		if (!is_file_dev(getn(g.conf, "disk", n, "_dev")))
+	for (int n = 0; n < MAX_DEVS && vmconf_getn(g.conf, "disk", n, "_type"); n++) {
+		if (!is_file_dev(vmconf_getn(g.conf, "disk", n, "_dev")))
 			continue;
 		char *p = disk_path(&g, n);
 		struct stat st;
@@ -1004,7 +997,7 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 	}
 	const char *prefix = disk ? "disk" : "network";
 	int n = 0;
-	while (n < MAX_DEVS && getn(g.conf, prefix, n, "_type"))
+	while (n < MAX_DEVS && vmconf_getn(g.conf, prefix, n, "_type"))
 		n++;
 	if (n == MAX_DEVS) {
 		fprintf(stderr, "vm add: %s has %d %ss already\n", g.name, MAX_DEVS, prefix);
@@ -1012,7 +1005,7 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	/* emulation: as the guest's existing devices */
-	const char *emu = o['t'] && !disk ? o['t'] : n ? getn(g.conf, prefix, n - 1, "_type") : NULL;
+	const char *emu = o['t'] && !disk ? o['t'] : n ? vmconf_getn(g.conf, prefix, n - 1, "_type") : NULL;
 	if (!emu)
 		emu = disk ? "virtio-blk" : "virtio-net";
 	char *emu_copy = strdup(emu);

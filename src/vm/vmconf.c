@@ -416,6 +416,13 @@ const char *vmconf_get_default(const struct vmconf *c, const char *key, const ch
 	return v ? v : def;
 }
 
+const char *vmconf_getn(const struct vmconf *c, const char *prefix, int n, const char *suffix)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%s%d%s", prefix, n, suffix);
+	return vmconf_get(c, key);
+}
+
 /* key="value" with \" \\ \$ \` escaped, which vmconf_parse (and sh) read back as value. */
 static char *format_assignment(const char *key, const char *value)
 {

@@ -27,6 +27,8 @@ char *vmconf_format(const struct vmconf *c);
 /* The value of the last assignment of key, or NULL. */
 const char *vmconf_get(const struct vmconf *c, const char *key);
 const char *vmconf_get_default(const struct vmconf *c, const char *key, const char *def);
+/* vm-bhyve's numbered keys: vmconf_getn(c, "disk", 0, "_name") reads disk0_name. */
+const char *vmconf_getn(const struct vmconf *c, const char *prefix, int n, const char *suffix);
 /* Replace the value in place (first occurrence; later duplicates removed) or append. Written as
  * key="value" with " \ $ ` escaped. 0 or -EINVAL (bad key, or a value with a newline). */
 int vmconf_set(struct vmconf *c, const char *key, const char *value);
