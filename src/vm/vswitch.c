@@ -264,6 +264,34 @@ static int uplink_check(struct vnl *v, const struct vswitch *sw, const char *por
 	return 0;
 }
 
+/* On Linux an address on a bridge port goes on working only with loose reverse-path filtering,
+ * and DHCP or IPv6 on the port break (on FreeBSD the address keeps working): an uplink that
+ * carries addresses is refused, with the way to move them, unless the user forces it. */
+static int uplink_addr_check(struct vnl *v, const struct vswitch *sw, const char *port, char *err,
+			     size_t errlen)
+{
+	char member[16], addrs[512];
+	if (uplink_member(sw, port, member, err, errlen) < 0 || !vnl_link_exists(v, member))
+		return 0; /* reported by uplink_check, or a vlan link made new */
+	if (vnl_addr_list_host(v, member, addrs, sizeof(addrs)) <= 0)
+		return 0;
+	char first[64];
+	const char *p = addrs;
+	words_next(&p, first, sizeof(first));
+	if (strchr(first, ':'))
+		return fail(-EADDRINUSE, err, errlen,
+			    "%s has IP address %s, which stops working once %s is a bridge port: "
+			    "move it to bridge %s (ip addr del %s dev %s; ip addr add %s dev %s), or "
+			    "use -f to add %s anyway",
+			    member, first, member, sw->bridge, first, member, first, sw->bridge,
+			    member);
+	return fail(-EADDRINUSE, err, errlen,
+		    "%s has IP address %s, which stops working once %s is a bridge port: move it "
+		    "to the switch (ip addr del %s dev %s; vm switch address %s %s), or use -f to "
+		    "add %s anyway",
+		    member, first, member, first, member, sw->name, first, member);
+}
+
 /* Make uplink `port` a port of sw's bridge (through its vlan link when sw has a vlan): MTU, up,
  * enslaved. Undone completely on failure. */
 static int uplink_attach(struct vnl *v, const struct vswitch *sw, const char *port, char *err,
@@ -476,7 +504,8 @@ static int manual_bridge_check(struct vnl *v, const char *bridge, char *err, siz
 	return 0;
 }
 
-int vswitch_create(struct vm_settings *s, const struct vswitch *spec, char *err, size_t errlen)
+int vswitch_create(struct vm_settings *s, const struct vswitch *spec, bool force, char *err,
+		   size_t errlen)
 {
 	struct vswitch sw = *spec;
 	if (sw.type == SWITCH_STANDARD)
@@ -497,8 +526,11 @@ int vswitch_create(struct vm_settings *s, const struct vswitch *spec, char *err,
 	/* every uplink is checked before the bridge is made */
 	const char *p = sw.ports;
 	char w[WORD];
-	while (rc == 0 && words_next(&p, w, sizeof(w)))
+	while (rc == 0 && words_next(&p, w, sizeof(w))) {
 		rc = uplink_check(v, &sw, w, err, errlen);
+		if (rc == 0 && !force)
+			rc = uplink_addr_check(v, &sw, w, err, errlen);
+	}
 	if (rc == 0 && vnl_link_exists(v, sw.bridge))
 		rc = fail(-EEXIST, err, errlen,
 			  "interface %s already exists (use vm switch import to adopt a bridge)",
@@ -528,7 +560,7 @@ int vswitch_import(struct vm_settings *s, const char *name, const char *bridge, 
 			    strlen(name) >= sizeof(sw.name) ? name : bridge);
 	snprintf(sw.name, sizeof(sw.name), "%s", name);
 	snprintf(sw.bridge, sizeof(sw.bridge), "%s", bridge);
-	return vswitch_create(s, &sw, err, errlen);
+	return vswitch_create(s, &sw, false, err, errlen);
 }
 
 /* Load switch `name` and open netlink: the start of every operation on an existing switch. */
@@ -581,8 +613,8 @@ static int standard_only(const struct vswitch *sw, const char *what, char *err, 
 	return 0;
 }
 
-int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, char *err,
-		     size_t errlen)
+int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, bool force,
+		     char *err, size_t errlen)
 {
 	struct vswitch sw;
 	struct vnl *v;
@@ -595,6 +627,8 @@ int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface,
 		rc = fail(-EEXIST, err, errlen, "%s is already a port of switch '%s'", iface, name);
 		goto out;
 	}
+	if (!force && (rc = uplink_addr_check(v, &sw, iface, err, errlen)) < 0)
+		goto out;
 	if ((rc = bridge_bring_up(v, &sw, err, errlen)) < 0)
 		goto out;
 	bool made = rc == 1;

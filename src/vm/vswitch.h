@@ -32,12 +32,13 @@ int vswitch_load(const struct vm_settings *s, const char *name, struct vswitch *
 /* The `vm switch` operations. Each checks everything first, changes the kernel, then records the
  * result in system.conf; on any failure it puts back what it changed and returns -errno with a
  * one-line message in err. */
-int vswitch_create(struct vm_settings *s, const struct vswitch *sw, char *err, size_t errlen);
+int vswitch_create(struct vm_settings *s, const struct vswitch *sw, bool force, char *err,
+		   size_t errlen);
 int vswitch_import(struct vm_settings *s, const char *name, const char *bridge, char *err,
 		   size_t errlen);
 int vswitch_destroy(struct vm_settings *s, const char *name, char *err, size_t errlen);
-int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, char *err,
-		     size_t errlen);
+int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, bool force,
+		     char *err, size_t errlen);
 int vswitch_port_remove(struct vm_settings *s, const char *name, const char *iface, char *err,
 			size_t errlen);
 int vswitch_set_vlan(struct vm_settings *s, const char *name, int vlan, char *err, size_t errlen);

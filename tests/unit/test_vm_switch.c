@@ -177,9 +177,9 @@ static int netns_setup(void **state)
 	struct vswitch lan = {
 	    .name = "lan", .type = SWITCH_STANDARD, .mtu = 1400, .isolated = true};
 	snprintf(lan.addr, sizeof(lan.addr), "10.77.0.1/24");
-	assert_int_equal(vswitch_create(&f->s, &lan, err, sizeof(err)), 0);
+	assert_int_equal(vswitch_create(&f->s, &lan, false, err, sizeof(err)), 0);
 	struct vswitch open = {.name = "open", .type = SWITCH_STANDARD};
-	assert_int_equal(vswitch_create(&f->s, &open, err, sizeof(err)), 0);
+	assert_int_equal(vswitch_create(&f->s, &open, false, err, sizeof(err)), 0);
 	*state = f;
 	return 0;
 }
