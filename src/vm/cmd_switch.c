@@ -97,7 +97,7 @@ static void print_ports(struct vnl *v, const struct vswitch *sw, int bridge_ifin
 			continue;
 		}
 		/* vmnet/<guest>/<nic>/<switch> */
-		char guest[128] = "-", nic[16] = "-";
+		char guest[256] = "-", nic[16] = "-";
 		const char *g = l->alias + plen, *slash = strchr(g, '/');
 		if (slash) {
 			snprintf(guest, sizeof(guest), "%.*s", (int)(slash - g), g);

@@ -24,7 +24,7 @@ struct vnl_link {
 	char kind[16];	 /* "bridge", "vlan", "tun", "veth", ... or "" */
 	int vlan_id;	 /* for kind "vlan" */
 	int parent;	 /* for kind "vlan": ifindex of the link it is on */
-	char alias[128]; /* IFLA_IFALIAS, "" when unset */
+	char alias[256]; /* IFLA_IFALIAS (at most 255 bytes), "" when unset */
 	uint64_t rx_bytes, tx_bytes;
 };
 

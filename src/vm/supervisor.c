@@ -129,30 +129,68 @@ static int write_console_file(struct sup *u, const struct bhyvecmd *c)
 	return r;
 }
 
-static void destroy_taps(struct sup *u, const struct bhyvecmd *c, int upto)
+/* Undo create_taps for NICs [0, upto): our taps deleted, existing devices we added to a switch
+ * taken out of it. Only what is still this guest's is touched. */
+static void destroy_taps(struct sup *u, struct bhyvecmd *c, int upto)
 {
 	for (int i = upto - 1; i >= 0; i--) {
-		if (c->nics[i].existing)
+		struct bhyvecmd_nic *n = &c->nics[i];
+		if (n->existing) {
+			if (n->attached)
+				vswitch_device_detach(u->s, n->sw, n->tap);
+			n->attached = false;
 			continue;
-		int r = vswitch_tap_destroy(c->nics[i].tap);
-		if (r < 0 && r != -ENODEV)
-			guest_log(&u->g, "cannot remove tap %s: %s", c->nics[i].tap, strerror(-r));
+		}
+		int r = vswitch_tap_destroy(n->tap, u->g.name, n->index);
+		if (r == -EPERM)
+			guest_log(&u->g, "network%d: %s is not this guest's tap any more: left alone",
+				  n->index, n->tap);
+		else if (r < 0 && r != -ENODEV)
+			guest_log(&u->g, "cannot remove tap %s: %s", n->tap, strerror(-r));
 	}
 }
 
-static int create_taps(struct sup *u, const struct bhyvecmd *c)
+/* networkN_device with networkN_switch: the existing interface joins the switch for the run. */
+static int attach_device(struct sup *u, struct bhyvecmd_nic *n)
+{
+	char err[512] = "";
+	int r = vswitch_device_attach(u->s, n->sw, n->tap, &n->attached, err, sizeof(err));
+	if (r < 0) {
+		fail(u, "network%d: %s", n->index, err);
+		return r;
+	}
+	if (r == 1)
+		guest_log(&u->g, "network%d: %s", n->index, err);
+	guest_log(&u->g, "network%d: device %s%s%s", n->index, n->tap,
+		  n->attached ? " added to switch " : "", n->attached ? n->sw : "");
+	return 0;
+}
+
+static int create_taps(struct sup *u, struct bhyvecmd *c)
 {
 	for (int i = 0; i < c->nnics; i++) {
-		const struct bhyvecmd_nic *n = &c->nics[i];
-		if (n->existing)
+		struct bhyvecmd_nic *n = &c->nics[i];
+		if (n->existing) {
+			if (n->sw[0] && attach_device(u, n) < 0) {
+				destroy_taps(u, c, i);
+				return -EINVAL;
+			}
 			continue;
+		}
 		char err[512] = "";
 		int r =
 		    vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
 		if (r == -EEXIST) {
-			/* left by a supervisor that was killed: the name is this guest's own */
-			guest_log(&u->g, "tap %s exists already: replacing it", n->tap);
-			vswitch_tap_destroy(n->tap);
+			/* replaced only when it is this guest's own (its supervisor was killed);
+			 * another program's or guest's interface is never taken over */
+			int d = vswitch_tap_destroy(n->tap, u->g.name, n->index);
+			if (d == -EPERM || d == -EINVAL) {
+				fail(u, "network%d: interface %s exists and is not this guest's",
+				     n->index, n->tap);
+				destroy_taps(u, c, i);
+				return -EEXIST;
+			}
+			guest_log(&u->g, "tap %s was left by this guest: replacing it", n->tap);
 			err[0] = '\0';
 			r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err,
 					       sizeof(err));

@@ -829,7 +829,7 @@ int vswitch_tap_create(const struct vm_settings *s, const char *swname, const ch
 		return fail(rc, err, errlen, "cannot create tap %s: %s%s", tap, strerror(-rc),
 			    rc == -ENOENT ? " (no /dev/net/tun: is the tun module loaded?)" : "");
 	}
-	char alias[128];
+	char alias[256]; /* fits: "vmnet/" + a 231-character guest + "/99/" + a switch name */
 	snprintf(alias, sizeof(alias), VSWITCH_TAP_ALIAS_PREFIX "%s/%d/%s", guest ? guest : "", nic,
 		 bridged ? sw.name : "");
 	if ((rc = vnl_link_set_alias(v, tap, alias)) < 0)
@@ -858,7 +858,14 @@ int vswitch_tap_create(const struct vm_settings *s, const char *swname, const ch
 	return rc < 0 ? rc : warn;
 }
 
-int vswitch_tap_destroy(const char *tap)
+bool vswitch_tap_is_guests(const char *alias, const char *guest, int nic)
+{
+	char mine[256];
+	int n = snprintf(mine, sizeof(mine), VSWITCH_TAP_ALIAS_PREFIX "%s/%d/", guest, nic);
+	return n > 0 && (size_t)n < sizeof(mine) && !strncmp(alias, mine, (size_t)n);
+}
+
+int vswitch_tap_destroy(const char *tap, const char *guest, int nic)
 {
 	struct vnl *v;
 	char e[256];
@@ -869,8 +876,65 @@ int vswitch_tap_destroy(const char *tap)
 	rc = vnl_link_get(v, tap, &l);
 	if (rc == 0 && strcmp(l.kind, "tun") != 0)
 		rc = -EINVAL; /* not a tap: never delete someone's real interface */
+	else if (rc == 0 && !vswitch_tap_is_guests(l.alias, guest, nic))
+		rc = -EPERM; /* another program's or guest's tap */
 	if (rc == 0)
 		rc = vnl_link_delete(v, tap);
 	vnl_close(v);
 	return rc;
+}
+
+int vswitch_device_attach(const struct vm_settings *s, const char *swname, const char *dev,
+			  bool *attached, char *err, size_t errlen)
+{
+	*attached = false;
+	struct vnl *v;
+	int rc = open_nl(&v, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct vswitch sw;
+	struct vnl_link l, b;
+	char e[512];
+	if (vnl_link_get(v, dev, &l) < 0) {
+		rc = fail(-ENODEV, err, errlen, "no such interface %s", dev);
+	} else if (!strcmp(l.kind, "bridge")) {
+		rc = fail(-EINVAL, err, errlen, "%s is a bridge, not a device for a guest", dev);
+	} else if (vswitch_load(s, swname, &sw, e, sizeof(e)) < 0 ||
+		   switch_bring_up(v, &sw, e, sizeof(e)) < 0 || vnl_link_get(v, sw.bridge, &b) < 0) {
+		/* as for a tap: the guest starts, unconnected */
+		rc = fail(1, err, errlen, "%s; %s is not on a bridge", e, dev);
+	} else if (l.master == b.ifindex) {
+		rc = 0; /* already a port: whoever put it there keeps it there */
+	} else if (l.master) {
+		char other[16] = "?";
+		vnl_link_name(v, l.master, other);
+		rc = fail(-EBUSY, err, errlen,
+			  "%s is a port of bridge %s, not of switch '%s' (%s)", dev, other, sw.name,
+			  sw.bridge);
+	} else if ((rc = vnl_link_set_master(v, dev, sw.bridge)) < 0) {
+		fail(rc, err, errlen, "cannot add %s to bridge %s: %s", dev, sw.bridge, nlwhy(rc));
+	} else if (sw.isolated && (rc = vnl_port_set_isolated(v, dev, true)) < 0) {
+		fail(rc, err, errlen, "cannot isolate %s on private switch '%s': %s", dev, sw.name,
+		     nlwhy(rc));
+		vnl_link_set_master(v, dev, NULL);
+	} else {
+		*attached = true;
+	}
+	vnl_close(v);
+	return rc;
+}
+
+void vswitch_device_detach(const struct vm_settings *s, const char *swname, const char *dev)
+{
+	struct vnl *v;
+	struct vswitch sw;
+	struct vnl_link l, b;
+	char e[512];
+	if (vswitch_load(s, swname, &sw, e, sizeof(e)) < 0 || open_nl(&v, e, sizeof(e)) < 0)
+		return;
+	/* only out of the bridge we put it in */
+	if (vnl_link_get(v, dev, &l) == 0 && vnl_link_get(v, sw.bridge, &b) == 0 &&
+	    l.master == b.ifindex)
+		vnl_link_set_master(v, dev, NULL);
+	vnl_close(v);
 }
