@@ -293,8 +293,7 @@ static int sw_add(struct vm_settings *s, int argc, char **argv)
 	}
 	if (argc != 3)
 		return usage_error(find_sub("add"));
-	return vswitch_port_add(s, argv[1], argv[2], force, err, sizeof(err)) < 0 ? failed(err)
-										    : 0;
+	return vswitch_port_add(s, argv[1], argv[2], force, err, sizeof(err)) < 0 ? failed(err) : 0;
 }
 
 static int sw_remove(struct vm_settings *s, int argc, char **argv)

@@ -28,7 +28,9 @@
 #include "vm/vswitch.h"
 
 #define FAULT_RESTART_DELAY_S 2 /* on_fault="restart": do not spin on a guest that cannot run */
-#define BHYVE_DEBUG_LOG "bhyve.log" /* debug="yes": bhyve's output as is */
+
+/* debug="yes": bhyve's output as is, in the guest folder */
+#define BHYVE_DEBUG_LOG "bhyve.log"
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t bhyve_pid;
@@ -143,7 +145,8 @@ static void destroy_taps(struct sup *u, struct bhyvecmd *c, int upto)
 		}
 		int r = vswitch_tap_destroy(n->tap, u->g.name, n->index);
 		if (r == -EPERM)
-			guest_log(&u->g, "network%d: %s is not this guest's tap any more: left alone",
+			guest_log(&u->g,
+				  "network%d: %s is not this guest's tap any more: left alone",
 				  n->index, n->tap);
 		else if (r < 0 && r != -ENODEV)
 			guest_log(&u->g, "cannot remove tap %s: %s", n->tap, strerror(-r));
@@ -342,7 +345,8 @@ static void log_dropped_output(struct sup *u)
 {
 	if (!u->dropped_lines)
 		return;
-	guest_log(&u->g, "%lu lines of bhyve output not logged (%lu bytes; more than %d KiB in %d s)",
+	guest_log(&u->g,
+		  "%lu lines of bhyve output not logged (%lu bytes; more than %d KiB in %d s)",
 		  u->dropped_lines, u->dropped_bytes, OUTPUT_BUDGET / 1024, OUTPUT_WINDOW_S);
 	u->dropped_lines = u->dropped_bytes = 0;
 }

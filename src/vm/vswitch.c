@@ -279,12 +279,12 @@ static int uplink_addr_check(struct vnl *v, const struct vswitch *sw, const char
 	const char *p = addrs;
 	words_next(&p, first, sizeof(first));
 	if (strchr(first, ':'))
-		return fail(-EADDRINUSE, err, errlen,
-			    "%s has IP address %s, which stops working once %s is a bridge port: "
-			    "move it to bridge %s (ip addr del %s dev %s; ip addr add %s dev %s), or "
-			    "use -f to add %s anyway",
-			    member, first, member, sw->bridge, first, member, first, sw->bridge,
-			    member);
+		return fail(
+		    -EADDRINUSE, err, errlen,
+		    "%s has IP address %s, which stops working once %s is a bridge port: "
+		    "move it to bridge %s (ip addr del %s dev %s; ip addr add %s dev %s), or "
+		    "use -f to add %s anyway",
+		    member, first, member, sw->bridge, first, member, first, sw->bridge, member);
 	return fail(-EADDRINUSE, err, errlen,
 		    "%s has IP address %s, which stops working once %s is a bridge port: move it "
 		    "to the switch (ip addr del %s dev %s; vm switch address %s %s), or use -f to "
@@ -900,7 +900,8 @@ int vswitch_device_attach(const struct vm_settings *s, const char *swname, const
 	} else if (!strcmp(l.kind, "bridge")) {
 		rc = fail(-EINVAL, err, errlen, "%s is a bridge, not a device for a guest", dev);
 	} else if (vswitch_load(s, swname, &sw, e, sizeof(e)) < 0 ||
-		   switch_bring_up(v, &sw, e, sizeof(e)) < 0 || vnl_link_get(v, sw.bridge, &b) < 0) {
+		   switch_bring_up(v, &sw, e, sizeof(e)) < 0 ||
+		   vnl_link_get(v, sw.bridge, &b) < 0) {
 		/* as for a tap: the guest starts, unconnected */
 		rc = fail(1, err, errlen, "%s; %s is not on a bridge", e, dev);
 	} else if (l.master == b.ifindex) {
@@ -908,9 +909,8 @@ int vswitch_device_attach(const struct vm_settings *s, const char *swname, const
 	} else if (l.master) {
 		char other[16] = "?";
 		vnl_link_name(v, l.master, other);
-		rc = fail(-EBUSY, err, errlen,
-			  "%s is a port of bridge %s, not of switch '%s' (%s)", dev, other, sw.name,
-			  sw.bridge);
+		rc = fail(-EBUSY, err, errlen, "%s is a port of bridge %s, not of switch '%s' (%s)",
+			  dev, other, sw.name, sw.bridge);
 	} else if ((rc = vnl_link_set_master(v, dev, sw.bridge)) < 0) {
 		fail(rc, err, errlen, "cannot add %s to bridge %s: %s", dev, sw.bridge, nlwhy(rc));
 	} else if (sw.isolated && (rc = vnl_port_set_isolated(v, dev, true)) < 0) {

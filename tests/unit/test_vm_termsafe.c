@@ -33,18 +33,20 @@ static void test_controls_escaped(void **state)
 	assert_string_equal(safe("1\033]0;owned\007\033[2J"), "1\\033]0;owned\\007\\033[2J");
 	assert_string_equal(safe("a\tb\nc\rd\x7f"), "a\\011b\\012c\\015d\\177");
 	/* C1 controls as UTF-8 (U+009B is CSI on many terminals) */
-	assert_string_equal(safe("\xc2\x9b" "2J"), "\\302\\2332J");
+	assert_string_equal(safe("\xc2\x9b"
+				 "2J"),
+			    "\\302\\2332J");
 	assert_string_equal(safe("\xc2\x80"), "\\302\\200");
 }
 
 static void test_invalid_utf8_escaped(void **state)
 {
-	assert_string_equal(safe("\x9b"), "\\233");		  /* 8-bit CSI */
+	assert_string_equal(safe("\x9b"), "\\233"); /* 8-bit CSI */
 	assert_string_equal(safe("\xff\xfe"), "\\377\\376");
-	assert_string_equal(safe("\xc0\xaf"), "\\300\\257");	  /* overlong '/' */
-	assert_string_equal(safe("\xed\xa0\x80"), "\\355\\240\\200"); /* a surrogate */
+	assert_string_equal(safe("\xc0\xaf"), "\\300\\257");		       /* overlong '/' */
+	assert_string_equal(safe("\xed\xa0\x80"), "\\355\\240\\200");	       /* a surrogate */
 	assert_string_equal(safe("\xf4\x90\x80\x80"), "\\364\\220\\200\\200"); /* > U+10FFFF */
-	assert_string_equal(safe("x\xe2\x82"), "x\\342\\202");	  /* cut short at the end */
+	assert_string_equal(safe("x\xe2\x82"), "x\\342\\202"); /* cut short at the end */
 }
 
 static void test_truncation(void **state)
@@ -52,7 +54,8 @@ static void test_truncation(void **state)
 	char out[6];
 	/* never half an escape or half a character */
 	assert_string_equal(term_safe("ab\033c", out, sizeof(out)), "ab");
-	assert_string_equal(term_safe("a\xc3\xa9\xc3\xa9\xc3\xa9", out, sizeof(out)), "a\xc3\xa9\xc3\xa9");
+	assert_string_equal(term_safe("a\xc3\xa9\xc3\xa9\xc3\xa9", out, sizeof(out)),
+			    "a\xc3\xa9\xc3\xa9");
 	assert_string_equal(term_safe("abcdefgh", out, sizeof(out)), "abcde");
 	char one[1] = {'x'};
 	assert_string_equal(term_safe("abc", one, sizeof(one)), "");
