@@ -142,6 +142,37 @@ check "a FIFO as vm-bhyve.log: start refuses, does not hang" "$([ $rc != 0 ] && 
 stop g2
 rm -f "$vm_dir/g2/vm-bhyve.log"
 
+# `vm console` only ever talks to the guest's pty: never to a file or terminal that the console
+# file or the com1 link in the (writable) guest folder was made to name
+cat >"$TMP/ptybhyve" <<'EOF'
+#!/bin/bash
+# stand-in bhyve with a real pty on com1 (what it receives goes to com1.got)
+for a; do case $a in com1,pty:*) link=${a#com1,pty:} ;; esac; done
+socat PTY,link="$link",raw,echo=0 SYSTEM:"cat >'$link.got'" &
+trap 'kill $!; exit 1' TERM
+while :; do sleep 0.1; done
+EOF
+chmod +x "$TMP/ptybhyve"
+nonic con
+KBHYVE_BHYVE=$TMP/ptybhyve "$VM" start con >/dev/null 2>&1
+wait_for 10 test -L "$vm_dir/con/com1"
+(printf 'hello\n'; sleep 1; printf '~.') | "$VM" console con >/dev/null 2>"$TMP/err"
+rc=$?
+check "vm console reaches the guest's pty" "$([ $rc = 0 ] && grep -q hello "$vm_dir/con/com1.got"; echo $?)" "rc=$rc: $(oneline "$TMP/err")"
+echo precious >"$TMP/victimC"
+cp "$vm_dir/con/console" "$TMP/console.saved"
+echo "com1=$TMP/victimC" >"$vm_dir/con/console"
+(printf 'typed\n'; sleep 0.5; printf '~.') 2>/dev/null | "$VM" console con >/dev/null 2>"$TMP/err"
+rc=$?
+check "a console file naming another file: vm console refuses" "$([ $rc != 0 ] && [ "$(cat "$TMP/victimC")" = precious ]; echo $?)" "rc=$rc: $(oneline "$TMP/err")"
+one_error_line "a console file naming another file" "$TMP/err"
+cp "$TMP/console.saved" "$vm_dir/con/console"
+ln -sfn "$TMP/victimC" "$vm_dir/con/com1"
+(printf 'typed\n'; sleep 0.5; printf '~.') 2>/dev/null | "$VM" console con >/dev/null 2>"$TMP/err"
+rc=$?
+check "a com1 link to a file: vm console refuses" "$([ $rc != 0 ] && [ "$(cat "$TMP/victimC")" = precious ] && grep -q 'not a pseudo-terminal' "$TMP/err"; echo $?)" "rc=$rc: $(oneline "$TMP/err")"
+stop con
+
 # ---- finding 16: '%' in interface names, absolute file disk paths ----
 
 "$VM" create pct >/dev/null
