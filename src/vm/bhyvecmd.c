@@ -292,7 +292,10 @@ static int add_disks(struct build *b, int *slot)
 			return fail(b, "disk%d_name is not set", n);
 		char *path;
 		if (!dev || !*dev || !strcmp(dev, "file")) {
-			if (!strcmp(name, "..") || !strncmp(name, "../", 3) || strstr(name, "/../"))
+			/* vm-bhyve puts every file disk in the guest folder; another path,
+			 * absolute included, is a custom disk and has to say so */
+			if (name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
+			    strstr(name, "/../"))
 				return fail(b, "disk%d_name=\"%s\": a file disk must live in the guest folder (use disk%d_dev=\"custom\" for other paths)",
 					    n, name, n);
 			path = resolve(b, name);

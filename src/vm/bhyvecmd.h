@@ -18,14 +18,17 @@ struct bhyvecmd_input {
 	bool com_stdio;		/* `start -f` / tmux: com1 on stdio instead of a pty */
 };
 
-/* One guest NIC: the supervisor creates the tap (unless `device` is set), attaches it to the
- * switch (when set and it exists) and removes what it created when bhyve exits. */
+/* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing
+ * interface), attaches it to the switch (when set and it exists) and undoes that when bhyve
+ * exits. */
 struct bhyvecmd_nic {
 	int index;		/* N of networkN_* */
 	char tap[16];		/* interface bhyve attaches to */
 	char sw[64];		/* networkN_switch, or "" */
 	char mac[18];		/* networkN_mac, or "" (then bhyve derives one) */
 	bool existing;		/* networkN_device: an existing interface, never created or destroyed */
+	bool attached;		/* set by the supervisor: it added the existing interface to `sw`
+				 * for this run (it takes it out again at exit) */
 };
 
 struct bhyvecmd {

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -45,6 +47,42 @@ static int console_entry(const struct guest *g, const char *port, char *out, siz
 	}
 	fclose(f);
 	return r;
+}
+
+/* Unix98 pseudo-terminal slaves, /dev/pts/N: majors 136 to 143 */
+static bool is_pty_slave(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) >= 136 && major(st->st_rdev) <= 143;
+}
+
+/* The guest's console: the pty link bhyve made, <dir>/<port>. Whoever can write in the guest
+ * folder can change the console file and the link; what the user types must never go to
+ * another file or terminal. An fd, or -1 with the one-line reason on stderr. */
+static int open_console(const struct guest *g, const char *port, const char *where)
+{
+	char want[PATH_MAX + 16];
+	snprintf(want, sizeof(want), "%s/%s", g->dir, port);
+	if (strcmp(where, want) != 0) {
+		fprintf(stderr, "vm: %s: the console file names %s, not %s: refusing it\n", g->name,
+			where, want);
+		return -1;
+	}
+	struct stat st;
+	int dev = -1;
+	/* looked at before opening as well: opening some devices does something */
+	if (stat(where, &st) == 0 && is_pty_slave(&st) &&
+	    (dev = open(where, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+		fprintf(stderr, "vm: %s: %s: %s\n", g->name, where, strerror(errno));
+		return -1;
+	}
+	if (dev < 0 || fstat(dev, &st) < 0 || !is_pty_slave(&st)) {
+		if (dev >= 0)
+			close(dev);
+		fprintf(stderr, "vm: %s: %s is not a pseudo-terminal: refusing it\n", g->name,
+			where);
+		return -1;
+	}
+	return dev;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -227,11 +265,9 @@ int cmd_console(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm: %s: %s is on the terminal of `vm start -f`\n", name, port);
 		return 1;
 	}
-	int dev = open(where, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-	if (dev < 0) {
-		fprintf(stderr, "vm: %s: %s: %s\n", name, where, strerror(errno));
+	int dev = open_console(&g, port, where);
+	if (dev < 0)
 		return 1;
-	}
 	struct termios t;
 	if (tcgetattr(dev, &t) == 0) {
 		cfmakeraw(&t); /* no echo or line editing between us and the guest */

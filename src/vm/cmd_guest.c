@@ -19,6 +19,7 @@
 #include "vm/opts.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
+#include "vm/termsafe.h"
 
 #define DEFAULT_DISK_SIZE "20G"
 #define MAX_DEVS 64
@@ -444,6 +445,11 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 		else
 			snprintf(cells[k][6], 300, "No");
 		state_text(&v[k], cells[k][7], 300);
+		for (int c = 0; c < NCOLS && !o['j']; c++) { /* JSON escapes on its own */
+			char raw[300];
+			snprintf(raw, sizeof(raw), "%s", cells[k][c]);
+			term_safe(raw, cells[k][c], 300);
+		}
 		for (int c = 0; c < NCOLS; c++)
 			if (strlen(cells[k][c]) > w[c])
 				w[c] = strlen(cells[k][c]);
@@ -586,6 +592,26 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 	printf("\n");
 }
 
+/* info_one with conf values made safe for the terminal (termsafe.h). */
+static void info_shown(const struct vm_settings *s, const struct guest *g)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	if (!m) {
+		fprintf(stderr, "vm info: out of memory\n");
+		return;
+	}
+	FILE *out = stdout;
+	fflush(out);
+	stdout = m; /* glibc: stdout is an ordinary variable; info_one prints to it */
+	info_one(s, g);
+	stdout = out;
+	if (fclose(m) == 0)
+		term_safe_fputs(text, true, stdout);
+	free(text);
+}
+
 int cmd_info(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm info [name ...]";
@@ -602,7 +628,7 @@ int cmd_info(struct vm_settings *s, int argc, char **argv)
 			return 1;
 		}
 		for (size_t k = 0; k < n; k++)
-			info_one(s, &v[k]);
+			info_shown(s, &v[k]);
 		guest_list_free(v, n);
 		return 0;
 	}
@@ -621,7 +647,7 @@ int cmd_info(struct vm_settings *s, int argc, char **argv)
 			fprintf(stderr, "vm info: %s\n", err);
 			return 1;
 		}
-		info_one(s, &g);
+		info_shown(s, &g);
 		guest_close(&g);
 	}
 	return 0;

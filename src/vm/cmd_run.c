@@ -438,11 +438,16 @@ int cmd_restart(struct vm_settings *s, int argc, char **argv)
 	pid_t pid;
 	if (open_running(s, argv[1], &g, &pid) < 0)
 		return 1;
-	char flag[PATH_MAX + 16];
-	snprintf(flag, sizeof(flag), "%s/" SUPERVISOR_RESTART_FLAG, g.dir);
-	int fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	char err[PATH_MAX + 128];
+	int fd = guest_file_check(&g, SUPERVISOR_RESTART_FLAG, err, sizeof(err));
+	if (fd == 0 && (fd = guest_file_open(&g, SUPERVISOR_RESTART_FLAG, O_WRONLY | O_CREAT,
+					     0644)) < 0)
+		snprintf(err, sizeof(err), "%s/%s: %s", g.dir, SUPERVISOR_RESTART_FLAG,
+			 fd == -ELOOP	? "a symbolic link: refusing to write through it"
+			 : fd == -EINVAL ? "not a regular file: refusing to write to it"
+					 : strerror(-fd));
 	if (fd < 0) {
-		fprintf(stderr, "vm: %s: %s\n", flag, strerror(errno));
+		fprintf(stderr, "vm: %s\n", err);
 		guest_close(&g);
 		return 1;
 	}

@@ -97,7 +97,7 @@ static void print_ports(struct vnl *v, const struct vswitch *sw, int bridge_ifin
 			continue;
 		}
 		/* vmnet/<guest>/<nic>/<switch> */
-		char guest[128] = "-", nic[16] = "-";
+		char guest[256] = "-", nic[16] = "-";
 		const char *g = l->alias + plen, *slash = strchr(g, '/');
 		if (slash) {
 			snprintf(guest, sizeof(guest), "%.*s", (int)(slash - g), g);
@@ -183,7 +183,8 @@ static int sw_create(struct vm_settings *s, int argc, char **argv)
 	int opt;
 	optind = 0; /* GNU getopt: start afresh */
 	opterr = 0;
-	while ((opt = getopt(argc, argv, "+:t:i:n:m:a:b:p")) != -1) {
+	bool force = false;
+	while ((opt = getopt(argc, argv, "+:t:i:n:m:a:b:pf")) != -1) {
 		switch (opt) {
 		case 't':
 			if (swarg_type(optarg, &sw.type, err, sizeof(err)) < 0)
@@ -230,6 +231,9 @@ static int sw_create(struct vm_settings *s, int argc, char **argv)
 		case 'p':
 			sw.isolated = true;
 			break;
+		case 'f':
+			force = true; /* uplinks that carry IP addresses */
+			break;
 		case ':':
 			fprintf(stderr,
 				"vm: option -%c needs a value; usage: vm switch create %s\n",
@@ -258,7 +262,7 @@ static int sw_create(struct vm_settings *s, int argc, char **argv)
 		    "configured outside vm");
 	if (sw.type == SWITCH_STANDARD && have_bridge)
 		return failed("-b is for manual switches (-t manual)");
-	if (vswitch_create(s, &sw, err, sizeof(err)) < 0)
+	if (vswitch_create(s, &sw, force, err, sizeof(err)) < 0)
 		return failed(err);
 	return 0;
 }
@@ -282,9 +286,14 @@ static int sw_destroy(struct vm_settings *s, int argc, char **argv)
 static int sw_add(struct vm_settings *s, int argc, char **argv)
 {
 	char err[ERRLEN];
+	bool force = argc > 1 && !strcmp(argv[1], "-f"); /* an uplink that carries addresses */
+	if (force) {
+		argc--;
+		argv++;
+	}
 	if (argc != 3)
 		return usage_error(find_sub("add"));
-	return vswitch_port_add(s, argv[1], argv[2], err, sizeof(err)) < 0 ? failed(err) : 0;
+	return vswitch_port_add(s, argv[1], argv[2], force, err, sizeof(err)) < 0 ? failed(err) : 0;
 }
 
 static int sw_remove(struct vm_settings *s, int argc, char **argv)
@@ -347,11 +356,11 @@ static const struct subcommand subcommands[] = {
     {"info", sw_info, "[name] [...]"},
     {"create", sw_create,
      "[-t standard|manual] [-i interface] [-n vlan-id] [-m mtu] [-a address/prefix-len] "
-     "[-b bridge] [-p] <name>"},
+     "[-b bridge] [-p] [-f] <name>"},
     {"vlan", sw_vlan, "<switch> <vlan|0>"},
     {"nat", sw_nat, "<switch> <on|off>"},
     {"private", sw_private, "<switch> <on|off>"},
-    {"add", sw_add, "<switch> <interface>"},
+    {"add", sw_add, "[-f] <switch> <interface>"},
     {"remove", sw_remove, "<switch> <interface>"},
     {"address", sw_address, "<switch> <a.b.c.d/prefix-len|none>"},
     {"import", sw_import, "<switch> <bridge>"},

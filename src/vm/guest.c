@@ -153,18 +153,93 @@ void guest_list_free(struct guest *v, size_t n)
 	free(v);
 }
 
+int guest_file_check(const struct guest *g, const char *leaf, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 256];
+	snprintf(path, sizeof(path), "%s/%s", g->dir, leaf);
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0; /* absent: created safely later (or that open fails on its own) */
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "%s is a symbolic link: refusing to write through it", path);
+		return -ELOOP;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file: refusing to write to it", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int guest_file_open(const struct guest *g, const char *leaf, int flags, mode_t mode)
+{
+	char path[PATH_MAX + 256];
+	if (snprintf(path, sizeof(path), "%s/%s", g->dir, leaf) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	/* O_NONBLOCK: a FIFO put in place of the file fails (ENXIO) instead of blocking */
+	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode);
+	if (fd < 0)
+		return errno == ENXIO ? -EINVAL : -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+int guest_file_replace(const struct guest *g, const char *leaf, const char *text)
+{
+	char path[PATH_MAX + 256], tmp[PATH_MAX + 256];
+	if (snprintf(path, sizeof(path), "%s/%s", g->dir, leaf) >= (int)sizeof(path) ||
+	    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", g->dir, leaf) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = mkostemp(tmp, O_CLOEXEC); /* a new file: never one somebody put there */
+	if (fd < 0)
+		return -errno;
+	int e = 0;
+	size_t len = strlen(text), off = 0;
+	while (off < len && !e) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno != EINTR)
+			e = errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (!e && fchmod(fd, 0644) < 0)
+		e = errno;
+	if (close(fd) < 0 && !e)
+		e = errno;
+	/* rename replaces whatever has the name, a symlink included, without following it */
+	if (!e && rename(tmp, path) < 0)
+		e = errno;
+	if (e)
+		unlink(tmp);
+	return -e;
+}
+
+static int open_log(const struct guest *g)
+{
+	return guest_file_open(g, GUEST_LOG_FILE, O_WRONLY | O_CREAT | O_APPEND, 0644);
+}
+
 void guest_log(const struct guest *g, const char *fmt, ...)
 {
-	char path[PATH_MAX + 16], old[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/vm-bhyve.log", g->dir);
-	struct stat st;
-	if (stat(path, &st) == 0 && st.st_size >= GUEST_LOG_MAX) {
-		snprintf(old, sizeof(old), "%s.0", path);
-		rename(path, old);
-	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* never through a symlink or into a FIFO: the supervisor refuses to start on those */
+	int fd = open_log(g);
 	if (fd < 0)
 		return;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size >= GUEST_LOG_MAX) {
+		char path[PATH_MAX + 16], old[PATH_MAX + 32];
+		snprintf(path, sizeof(path), "%s/" GUEST_LOG_FILE, g->dir);
+		snprintf(old, sizeof(old), "%s.0", path);
+		close(fd);
+		rename(path, old);
+		if ((fd = open_log(g)) < 0)
+			return;
+	}
 	char line[2048];
 	time_t now = time(NULL);
 	struct tm tm;

@@ -27,7 +27,23 @@ void guest_close(struct guest *g);
 int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n);
 void guest_list_free(struct guest *v, size_t n);
 
-/* Append a line "<date> <message>" to <dir>/vm-bhyve.log (rotated to .0 at 1 MiB). */
+#define GUEST_LOG_FILE "vm-bhyve.log"
+
+/* Append a line "<date> <message>" to <dir>/vm-bhyve.log (rotated to .0 at 1 MiB). Nothing is
+ * written when the log is a symlink or not a regular file. */
 void guest_log(const struct guest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Files that vm and the supervisor write in a guest folder, which whoever can write the folder
+ * controls: never followed when they are symlinks (review finding 3). */
+
+/* 0 when <dir>/<leaf> is a regular file or absent; -ELOOP (a symlink) or -EINVAL (not a regular
+ * file) with the one-line reason in err. */
+int guest_file_check(const struct guest *g, const char *leaf, char *err, size_t errlen);
+/* open(<dir>/<leaf>, flags, mode) without following a symlink (-ELOOP) and only onto a regular
+ * file (-EINVAL otherwise, a FIFO included): fd (close-on-exec) or -errno. */
+int guest_file_open(const struct guest *g, const char *leaf, int flags, mode_t mode);
+/* Replace <dir>/<leaf> with text (0644): written to a new mkstemp file in the folder, renamed
+ * over the name. 0 or -errno. */
+int guest_file_replace(const struct guest *g, const char *leaf, const char *text);
 
 #endif

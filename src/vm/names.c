@@ -40,7 +40,8 @@ bool ifname_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
-		if (c == '/' || c == ':' || isspace(c) || !isprint(c))
+		/* '%': the kernel makes "vm%d" into vm0, vm1, ... and the name is lost */
+		if (c == '/' || c == ':' || c == '%' || isspace(c) || !isprint(c))
 			return false;
 	}
 	return true;

@@ -448,9 +448,10 @@ int vnl_addr4_add(struct vnl *v, const char *name, const char *cidr)
 	return rc;
 }
 
-/* Call fn for each IPv4 address of ifindex; stops at the first error. Count or -errno. */
-static int each_addr4(struct vnl *v, int ifindex,
-		      int (*fn)(struct vnl *, struct rtnl_addr *, void *), void *arg)
+/* Call fn for each address of ifindex in family (AF_UNSPEC: IPv4 and IPv6); stops at the first
+ * error. Count or -errno. */
+static int each_addr(struct vnl *v, int ifindex, int family,
+		     int (*fn)(struct vnl *, struct rtnl_addr *, void *), void *arg)
 {
 	struct nl_cache *cache;
 	int rc = rtnl_addr_alloc_cache(v->sk, &cache);
@@ -459,7 +460,9 @@ static int each_addr4(struct vnl *v, int ifindex,
 	int n = 0;
 	for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
-		if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET)
+		int f = rtnl_addr_get_family(a);
+		if (rtnl_addr_get_ifindex(a) != ifindex ||
+		    (family == AF_UNSPEC ? f != AF_INET && f != AF_INET6 : f != family))
 			continue;
 		rc = fn(v, a, arg);
 		if (rc < 0) {
@@ -483,7 +486,7 @@ int vnl_addr4_flush(struct vnl *v, const char *name)
 	int rc = vnl_link_get(v, name, &l);
 	if (rc < 0)
 		return rc;
-	return each_addr4(v, l.ifindex, delete_addr, NULL);
+	return each_addr(v, l.ifindex, AF_INET, delete_addr, NULL);
 }
 
 struct addr_text {
@@ -513,5 +516,27 @@ int vnl_addr4_list(struct vnl *v, const char *name, char *out, size_t outlen)
 	if (rc < 0)
 		return rc;
 	struct addr_text t = {out, outlen, 0};
-	return each_addr4(v, l.ifindex, append_addr, &t);
+	return each_addr(v, l.ifindex, AF_INET, append_addr, &t);
+}
+
+static int append_host_addr(struct vnl *v, struct rtnl_addr *a, void *arg)
+{
+	/* fe80::/10 and the like are on every IPv6 link and matter to nobody beyond it */
+	if (rtnl_addr_get_family(a) == AF_INET6 && rtnl_addr_get_scope(a) >= RT_SCOPE_LINK)
+		return 1;
+	return append_addr(v, a, arg);
+}
+
+int vnl_addr_list_host(struct vnl *v, const char *name, char *out, size_t outlen)
+{
+	if (outlen == 0)
+		return -ENOSPC;
+	out[0] = 0;
+	struct vnl_link l;
+	int rc = vnl_link_get(v, name, &l);
+	if (rc < 0)
+		return rc;
+	struct addr_text t = {out, outlen, 0};
+	rc = each_addr(v, l.ifindex, AF_UNSPEC, append_host_addr, &t);
+	return rc < 0 ? rc : (int)(t.used > 0);
 }

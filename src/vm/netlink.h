@@ -24,7 +24,7 @@ struct vnl_link {
 	char kind[16];	 /* "bridge", "vlan", "tun", "veth", ... or "" */
 	int vlan_id;	 /* for kind "vlan" */
 	int parent;	 /* for kind "vlan": ifindex of the link it is on */
-	char alias[128]; /* IFLA_IFALIAS, "" when unset */
+	char alias[256]; /* IFLA_IFALIAS (at most 255 bytes), "" when unset */
 	uint64_t rx_bytes, tx_bytes;
 };
 
@@ -60,5 +60,9 @@ int vnl_addr4_flush(struct vnl *v, const char *name);
 /* The IPv4 addresses of link `name` as "a.b.c.d/len", space separated, into out. Count or -errno.
  */
 int vnl_addr4_list(struct vnl *v, const char *name, char *out, size_t outlen);
+/* The addresses of link `name` that the host uses to talk beyond the link: IPv4 ones and IPv6
+ * ones wider than link scope, as "addr/len", space separated. 1 when there is one, 0 when none,
+ * or -errno. */
+int vnl_addr_list_host(struct vnl *v, const char *name, char *out, size_t outlen);
 
 #endif

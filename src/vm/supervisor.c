@@ -29,6 +29,9 @@
 
 #define FAULT_RESTART_DELAY_S 2 /* on_fault="restart": do not spin on a guest that cannot run */
 
+/* debug="yes": bhyve's output as is, in the guest folder */
+#define BHYVE_DEBUG_LOG "bhyve.log"
+
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t bhyve_pid;
 
@@ -55,6 +58,10 @@ struct sup {
 	struct guest g;
 	int notify_fd;
 	char last_output[512]; /* bhyve's last line of output, for `vm start`'s error */
+	/* bhyve's output in vm-bhyve.log is limited per window (see log_output_line) */
+	struct timespec out_window;
+	size_t out_bytes;
+	unsigned long dropped_lines, dropped_bytes;
 };
 
 /* The first start's outcome to `vm start`, once. */
@@ -100,11 +107,9 @@ static void remove_guest_file(const struct sup *u, const char *leaf)
 
 static int write_console_file(struct sup *u, const struct bhyvecmd *c)
 {
-	char p[PATH_MAX], tmp[PATH_MAX + 8];
-	if (guest_file(u, SUPERVISOR_CONSOLE_FILE, p, sizeof(p)) < 0)
-		return -ENAMETOOLONG;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
-	FILE *f = fopen(tmp, "we");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 	if (!f)
 		return -errno;
 	if (u->o->tmux) {
@@ -117,38 +122,78 @@ static int write_console_file(struct sup *u, const struct bhyvecmd *c)
 	for (int i = 0; i < c->nconsoles; i++)
 		if (!(u->o->com_stdio && strncmp(c->consoles[i], "com1=", 5) == 0))
 			fprintf(f, "%s\n", c->consoles[i]);
-	if (fclose(f) != 0 || rename(tmp, p) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return -e;
+	if (fclose(f) != 0) {
+		free(text);
+		return -ENOMEM;
 	}
+	int r = guest_file_replace(&u->g, SUPERVISOR_CONSOLE_FILE, text);
+	free(text);
+	return r;
+}
+
+/* Undo create_taps for NICs [0, upto): our taps deleted, existing devices we added to a switch
+ * taken out of it. Only what is still this guest's is touched. */
+static void destroy_taps(struct sup *u, struct bhyvecmd *c, int upto)
+{
+	for (int i = upto - 1; i >= 0; i--) {
+		struct bhyvecmd_nic *n = &c->nics[i];
+		if (n->existing) {
+			if (n->attached)
+				vswitch_device_detach(u->s, n->sw, n->tap);
+			n->attached = false;
+			continue;
+		}
+		int r = vswitch_tap_destroy(n->tap, u->g.name, n->index);
+		if (r == -EPERM)
+			guest_log(&u->g,
+				  "network%d: %s is not this guest's tap any more: left alone",
+				  n->index, n->tap);
+		else if (r < 0 && r != -ENODEV)
+			guest_log(&u->g, "cannot remove tap %s: %s", n->tap, strerror(-r));
+	}
+}
+
+/* networkN_device with networkN_switch: the existing interface joins the switch for the run. */
+static int attach_device(struct sup *u, struct bhyvecmd_nic *n)
+{
+	char err[512] = "";
+	int r = vswitch_device_attach(u->s, n->sw, n->tap, &n->attached, err, sizeof(err));
+	if (r < 0) {
+		fail(u, "network%d: %s", n->index, err);
+		return r;
+	}
+	if (r == 1)
+		guest_log(&u->g, "network%d: %s", n->index, err);
+	guest_log(&u->g, "network%d: device %s%s%s", n->index, n->tap,
+		  n->attached ? " added to switch " : "", n->attached ? n->sw : "");
 	return 0;
 }
 
-static void destroy_taps(struct sup *u, const struct bhyvecmd *c, int upto)
-{
-	for (int i = upto - 1; i >= 0; i--) {
-		if (c->nics[i].existing)
-			continue;
-		int r = vswitch_tap_destroy(c->nics[i].tap);
-		if (r < 0 && r != -ENODEV)
-			guest_log(&u->g, "cannot remove tap %s: %s", c->nics[i].tap, strerror(-r));
-	}
-}
-
-static int create_taps(struct sup *u, const struct bhyvecmd *c)
+static int create_taps(struct sup *u, struct bhyvecmd *c)
 {
 	for (int i = 0; i < c->nnics; i++) {
-		const struct bhyvecmd_nic *n = &c->nics[i];
-		if (n->existing)
+		struct bhyvecmd_nic *n = &c->nics[i];
+		if (n->existing) {
+			if (n->sw[0] && attach_device(u, n) < 0) {
+				destroy_taps(u, c, i);
+				return -EINVAL;
+			}
 			continue;
+		}
 		char err[512] = "";
 		int r =
 		    vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err, sizeof(err));
 		if (r == -EEXIST) {
-			/* left by a supervisor that was killed: the name is this guest's own */
-			guest_log(&u->g, "tap %s exists already: replacing it", n->tap);
-			vswitch_tap_destroy(n->tap);
+			/* replaced only when it is this guest's own (its supervisor was killed);
+			 * another program's or guest's interface is never taken over */
+			int d = vswitch_tap_destroy(n->tap, u->g.name, n->index);
+			if (d == -EPERM || d == -EINVAL) {
+				fail(u, "network%d: interface %s exists and is not this guest's",
+				     n->index, n->tap);
+				destroy_taps(u, c, i);
+				return -EEXIST;
+			}
+			guest_log(&u->g, "tap %s was left by this guest: replacing it", n->tap);
 			err[0] = '\0';
 			r = vswitch_tap_create(u->s, n->sw, n->tap, u->g.name, n->index, err,
 					       sizeof(err));
@@ -290,6 +335,22 @@ static long ms_since(const struct timespec *t0)
 	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
+/* A bhyve (or guest) that floods its output would rotate vm-bhyve.log every few seconds and wipe
+ * the supervisor's start, exit and stop lines: at most OUTPUT_BUDGET bytes of it are logged per
+ * OUTPUT_WINDOW_S; the rest is counted in one line. The supervisor's own lines always go in. */
+#define OUTPUT_WINDOW_S 60
+#define OUTPUT_BUDGET (16 * 1024)
+
+static void log_dropped_output(struct sup *u)
+{
+	if (!u->dropped_lines)
+		return;
+	guest_log(&u->g,
+		  "%lu lines of bhyve output not logged (%lu bytes; more than %d KiB in %d s)",
+		  u->dropped_lines, u->dropped_bytes, OUTPUT_BUDGET / 1024, OUTPUT_WINDOW_S);
+	u->dropped_lines = u->dropped_bytes = 0;
+}
+
 static void log_output_line(struct sup *u, char *line, size_t n)
 {
 	while (n && (line[n - 1] == '\r' || line[n - 1] == '\n'))
@@ -297,8 +358,19 @@ static void log_output_line(struct sup *u, char *line, size_t n)
 	line[n] = '\0';
 	if (!n)
 		return;
-	/* bhyve's own messages already start with "bhyve: " */
-	guest_log(&u->g, "%s%s", strncmp(line, "bhyve:", 6) ? "bhyve: " : "", line);
+	if (ms_since(&u->out_window) >= OUTPUT_WINDOW_S * 1000L) {
+		log_dropped_output(u);
+		clock_gettime(CLOCK_MONOTONIC, &u->out_window);
+		u->out_bytes = 0;
+	}
+	if (u->out_bytes + n > OUTPUT_BUDGET) {
+		u->dropped_lines++;
+		u->dropped_bytes += n;
+	} else {
+		u->out_bytes += n;
+		/* bhyve's own messages already start with "bhyve: " */
+		guest_log(&u->g, "%s%s", strncmp(line, "bhyve:", 6) ? "bhyve: " : "", line);
+	}
 	if (n >= sizeof(u->last_output))
 		n = sizeof(u->last_output) - 1;
 	memcpy(u->last_output, line, n);
@@ -310,13 +382,13 @@ static void log_output_line(struct sup *u, char *line, size_t n)
  * lived START_CHECK_MS. A signal interrupts poll; the handler has already passed it on. */
 static void pump_output(struct sup *u, int fd)
 {
-	char logpath[PATH_MAX];
 	int dbg = -1;
-	if (vmconf_truthy(vmconf_get(u->g.conf, "debug")) &&
-	    guest_file(u, "bhyve.log", logpath, sizeof(logpath)) == 0)
-		dbg = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (vmconf_truthy(vmconf_get(u->g.conf, "debug")))
+		dbg = guest_file_open(&u->g, BHYVE_DEBUG_LOG, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	u->out_window = t0;
+	u->out_bytes = 0;
 	char buf[2048];
 	size_t len = 0;
 	for (;;) {
@@ -359,6 +431,7 @@ static void pump_output(struct sup *u, int fd)
 	}
 	if (len)
 		log_output_line(u, buf, len);
+	log_dropped_output(u);
 	if (dbg >= 0)
 		close(dbg);
 	close(fd);
@@ -420,6 +493,14 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	int prio;
 	int has_prio = read_priority(u, &prio);
 	if (has_prio < 0) {
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
+	/* files written during the run: never through a symlink somebody put in the folder */
+	if (guest_file_check(&u->g, GUEST_LOG_FILE, err, sizeof(err)) < 0 ||
+	    (vmconf_truthy(vmconf_get(u->g.conf, "debug")) &&
+	     guest_file_check(&u->g, BHYVE_DEBUG_LOG, err, sizeof(err)) < 0)) {
+		fail(u, "%s", err);
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}

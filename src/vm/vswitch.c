@@ -264,6 +264,34 @@ static int uplink_check(struct vnl *v, const struct vswitch *sw, const char *por
 	return 0;
 }
 
+/* On Linux an address on a bridge port goes on working only with loose reverse-path filtering,
+ * and DHCP or IPv6 on the port break (on FreeBSD the address keeps working): an uplink that
+ * carries addresses is refused, with the way to move them, unless the user forces it. */
+static int uplink_addr_check(struct vnl *v, const struct vswitch *sw, const char *port, char *err,
+			     size_t errlen)
+{
+	char member[16], addrs[512];
+	if (uplink_member(sw, port, member, err, errlen) < 0 || !vnl_link_exists(v, member))
+		return 0; /* reported by uplink_check, or a vlan link made new */
+	if (vnl_addr_list_host(v, member, addrs, sizeof(addrs)) <= 0)
+		return 0;
+	char first[64];
+	const char *p = addrs;
+	words_next(&p, first, sizeof(first));
+	if (strchr(first, ':'))
+		return fail(
+		    -EADDRINUSE, err, errlen,
+		    "%s has IP address %s, which stops working once %s is a bridge port: "
+		    "move it to bridge %s (ip addr del %s dev %s; ip addr add %s dev %s), or "
+		    "use -f to add %s anyway",
+		    member, first, member, sw->bridge, first, member, first, sw->bridge, member);
+	return fail(-EADDRINUSE, err, errlen,
+		    "%s has IP address %s, which stops working once %s is a bridge port: move it "
+		    "to the switch (ip addr del %s dev %s; vm switch address %s %s), or use -f to "
+		    "add %s anyway",
+		    member, first, member, first, member, sw->name, first, member);
+}
+
 /* Make uplink `port` a port of sw's bridge (through its vlan link when sw has a vlan): MTU, up,
  * enslaved. Undone completely on failure. */
 static int uplink_attach(struct vnl *v, const struct vswitch *sw, const char *port, char *err,
@@ -476,7 +504,8 @@ static int manual_bridge_check(struct vnl *v, const char *bridge, char *err, siz
 	return 0;
 }
 
-int vswitch_create(struct vm_settings *s, const struct vswitch *spec, char *err, size_t errlen)
+int vswitch_create(struct vm_settings *s, const struct vswitch *spec, bool force, char *err,
+		   size_t errlen)
 {
 	struct vswitch sw = *spec;
 	if (sw.type == SWITCH_STANDARD)
@@ -497,8 +526,11 @@ int vswitch_create(struct vm_settings *s, const struct vswitch *spec, char *err,
 	/* every uplink is checked before the bridge is made */
 	const char *p = sw.ports;
 	char w[WORD];
-	while (rc == 0 && words_next(&p, w, sizeof(w)))
+	while (rc == 0 && words_next(&p, w, sizeof(w))) {
 		rc = uplink_check(v, &sw, w, err, errlen);
+		if (rc == 0 && !force)
+			rc = uplink_addr_check(v, &sw, w, err, errlen);
+	}
 	if (rc == 0 && vnl_link_exists(v, sw.bridge))
 		rc = fail(-EEXIST, err, errlen,
 			  "interface %s already exists (use vm switch import to adopt a bridge)",
@@ -528,7 +560,7 @@ int vswitch_import(struct vm_settings *s, const char *name, const char *bridge, 
 			    strlen(name) >= sizeof(sw.name) ? name : bridge);
 	snprintf(sw.name, sizeof(sw.name), "%s", name);
 	snprintf(sw.bridge, sizeof(sw.bridge), "%s", bridge);
-	return vswitch_create(s, &sw, err, errlen);
+	return vswitch_create(s, &sw, false, err, errlen);
 }
 
 /* Load switch `name` and open netlink: the start of every operation on an existing switch. */
@@ -581,8 +613,8 @@ static int standard_only(const struct vswitch *sw, const char *what, char *err, 
 	return 0;
 }
 
-int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, char *err,
-		     size_t errlen)
+int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, bool force,
+		     char *err, size_t errlen)
 {
 	struct vswitch sw;
 	struct vnl *v;
@@ -595,6 +627,8 @@ int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface,
 		rc = fail(-EEXIST, err, errlen, "%s is already a port of switch '%s'", iface, name);
 		goto out;
 	}
+	if (!force && (rc = uplink_addr_check(v, &sw, iface, err, errlen)) < 0)
+		goto out;
 	if ((rc = bridge_bring_up(v, &sw, err, errlen)) < 0)
 		goto out;
 	bool made = rc == 1;
@@ -795,7 +829,7 @@ int vswitch_tap_create(const struct vm_settings *s, const char *swname, const ch
 		return fail(rc, err, errlen, "cannot create tap %s: %s%s", tap, strerror(-rc),
 			    rc == -ENOENT ? " (no /dev/net/tun: is the tun module loaded?)" : "");
 	}
-	char alias[128];
+	char alias[256]; /* fits: "vmnet/" + a 231-character guest + "/99/" + a switch name */
 	snprintf(alias, sizeof(alias), VSWITCH_TAP_ALIAS_PREFIX "%s/%d/%s", guest ? guest : "", nic,
 		 bridged ? sw.name : "");
 	if ((rc = vnl_link_set_alias(v, tap, alias)) < 0)
@@ -824,7 +858,14 @@ int vswitch_tap_create(const struct vm_settings *s, const char *swname, const ch
 	return rc < 0 ? rc : warn;
 }
 
-int vswitch_tap_destroy(const char *tap)
+bool vswitch_tap_is_guests(const char *alias, const char *guest, int nic)
+{
+	char mine[256];
+	int n = snprintf(mine, sizeof(mine), VSWITCH_TAP_ALIAS_PREFIX "%s/%d/", guest, nic);
+	return n > 0 && (size_t)n < sizeof(mine) && !strncmp(alias, mine, (size_t)n);
+}
+
+int vswitch_tap_destroy(const char *tap, const char *guest, int nic)
 {
 	struct vnl *v;
 	char e[256];
@@ -835,8 +876,65 @@ int vswitch_tap_destroy(const char *tap)
 	rc = vnl_link_get(v, tap, &l);
 	if (rc == 0 && strcmp(l.kind, "tun") != 0)
 		rc = -EINVAL; /* not a tap: never delete someone's real interface */
+	else if (rc == 0 && !vswitch_tap_is_guests(l.alias, guest, nic))
+		rc = -EPERM; /* another program's or guest's tap */
 	if (rc == 0)
 		rc = vnl_link_delete(v, tap);
 	vnl_close(v);
 	return rc;
+}
+
+int vswitch_device_attach(const struct vm_settings *s, const char *swname, const char *dev,
+			  bool *attached, char *err, size_t errlen)
+{
+	*attached = false;
+	struct vnl *v;
+	int rc = open_nl(&v, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct vswitch sw;
+	struct vnl_link l, b;
+	char e[512];
+	if (vnl_link_get(v, dev, &l) < 0) {
+		rc = fail(-ENODEV, err, errlen, "no such interface %s", dev);
+	} else if (!strcmp(l.kind, "bridge")) {
+		rc = fail(-EINVAL, err, errlen, "%s is a bridge, not a device for a guest", dev);
+	} else if (vswitch_load(s, swname, &sw, e, sizeof(e)) < 0 ||
+		   switch_bring_up(v, &sw, e, sizeof(e)) < 0 ||
+		   vnl_link_get(v, sw.bridge, &b) < 0) {
+		/* as for a tap: the guest starts, unconnected */
+		rc = fail(1, err, errlen, "%s; %s is not on a bridge", e, dev);
+	} else if (l.master == b.ifindex) {
+		rc = 0; /* already a port: whoever put it there keeps it there */
+	} else if (l.master) {
+		char other[16] = "?";
+		vnl_link_name(v, l.master, other);
+		rc = fail(-EBUSY, err, errlen, "%s is a port of bridge %s, not of switch '%s' (%s)",
+			  dev, other, sw.name, sw.bridge);
+	} else if ((rc = vnl_link_set_master(v, dev, sw.bridge)) < 0) {
+		fail(rc, err, errlen, "cannot add %s to bridge %s: %s", dev, sw.bridge, nlwhy(rc));
+	} else if (sw.isolated && (rc = vnl_port_set_isolated(v, dev, true)) < 0) {
+		fail(rc, err, errlen, "cannot isolate %s on private switch '%s': %s", dev, sw.name,
+		     nlwhy(rc));
+		vnl_link_set_master(v, dev, NULL);
+	} else {
+		*attached = true;
+	}
+	vnl_close(v);
+	return rc;
+}
+
+void vswitch_device_detach(const struct vm_settings *s, const char *swname, const char *dev)
+{
+	struct vnl *v;
+	struct vswitch sw;
+	struct vnl_link l, b;
+	char e[512];
+	if (vswitch_load(s, swname, &sw, e, sizeof(e)) < 0 || open_nl(&v, e, sizeof(e)) < 0)
+		return;
+	/* only out of the bridge we put it in */
+	if (vnl_link_get(v, dev, &l) == 0 && vnl_link_get(v, sw.bridge, &b) == 0 &&
+	    l.master == b.ifindex)
+		vnl_link_set_master(v, dev, NULL);
+	vnl_close(v);
 }

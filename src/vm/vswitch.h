@@ -32,12 +32,13 @@ int vswitch_load(const struct vm_settings *s, const char *name, struct vswitch *
 /* The `vm switch` operations. Each checks everything first, changes the kernel, then records the
  * result in system.conf; on any failure it puts back what it changed and returns -errno with a
  * one-line message in err. */
-int vswitch_create(struct vm_settings *s, const struct vswitch *sw, char *err, size_t errlen);
+int vswitch_create(struct vm_settings *s, const struct vswitch *sw, bool force, char *err,
+		   size_t errlen);
 int vswitch_import(struct vm_settings *s, const char *name, const char *bridge, char *err,
 		   size_t errlen);
 int vswitch_destroy(struct vm_settings *s, const char *name, char *err, size_t errlen);
-int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, char *err,
-		     size_t errlen);
+int vswitch_port_add(struct vm_settings *s, const char *name, const char *iface, bool force,
+		     char *err, size_t errlen);
 int vswitch_port_remove(struct vm_settings *s, const char *name, const char *iface, char *err,
 			size_t errlen);
 int vswitch_set_vlan(struct vm_settings *s, const char *name, int vlan, char *err, size_t errlen);
@@ -60,9 +61,22 @@ int vswitch_init_all(struct vm_settings *s, char *err, size_t errlen);
  * returns 1). 0 ok, 1 made with a warning, -errno with a message. */
 int vswitch_tap_create(const struct vm_settings *s, const char *sw, const char *tap,
 		       const char *guest, int nic, char *err, size_t errlen);
-/* Remove a tap made by vswitch_tap_create. 0 or -errno (-ENODEV when it is already gone, -EINVAL
- * when the interface of that name is not a tap). An existing tap gives -EEXIST from
- * vswitch_tap_create. */
-int vswitch_tap_destroy(const char *tap);
+/* Remove the tap that vswitch_tap_create made for `guest`'s NIC `nic`. 0 or -errno: -ENODEV when
+ * it is already gone, -EINVAL when the interface of that name is not a tap, -EPERM when it is a
+ * tap that is not this NIC's (its alias is not vmnet/<guest>/<nic>/...): another program's or
+ * guest's, never deleted. An existing tap gives -EEXIST from vswitch_tap_create. */
+int vswitch_tap_destroy(const char *tap, const char *guest, int nic);
+/* Whether tap alias `alias` says the tap is guest's NIC nic (vmnet/<guest>/<nic>/...). */
+bool vswitch_tap_is_guests(const char *alias, const char *guest, int nic);
+
+/* networkN_device with networkN_switch: make the existing interface `dev` a port of the switch's
+ * bridge, as vm-bhyve does. 0 (*attached true when it was added now; false when it already was a
+ * port of that bridge), 1 with a warning in err when the switch is not configured or its bridge
+ * is missing (the guest starts unconnected), -errno with a message: no such interface, a bridge,
+ * or a port of another bridge (never taken from it). */
+int vswitch_device_attach(const struct vm_settings *s, const char *sw, const char *dev,
+			  bool *attached, char *err, size_t errlen);
+/* Take `dev` out of switch sw's bridge again, if it is still a port of it. */
+void vswitch_device_detach(const struct vm_settings *s, const char *sw, const char *dev);
 
 #endif

@@ -250,6 +250,15 @@ static void test_errors(void **state)
 		     "disk0_dev=zvol\n", "no ZFS");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
 		     "disk0_name=../other/x.img\n", "guest folder");
+	/* review 16: an absolute path is a custom disk, and has to say so */
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
+		     "disk0_name=/etc/hostname\n", "disk0_dev=\"custom\"");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
+		     "disk0_dev=file\ndisk0_name=/etc/hostname\n", "guest folder");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
+		     "network0_name=vm%d\n", "network0_name");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
+		     "network0_device=eth%d\n", "network0_device");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
 		     "disk0_dev=custom\ndisk0_name=/a,b\n", "comma");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=rtl8139\n",

@@ -54,6 +54,9 @@ static void test_switch_and_if_names(void **state)
 	assert_false(ifname_valid("a/b"));
 	assert_false(ifname_valid("a:b"));
 	assert_false(ifname_valid("a b"));
+	/* review 16: the kernel turns "vm%d" into vm0, vm1, ... */
+	assert_false(ifname_valid("vm%d"));
+	assert_false(ifname_valid("%"));
 }
 
 static void test_mac(void **state)

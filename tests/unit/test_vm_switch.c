@@ -177,9 +177,9 @@ static int netns_setup(void **state)
 	struct vswitch lan = {
 	    .name = "lan", .type = SWITCH_STANDARD, .mtu = 1400, .isolated = true};
 	snprintf(lan.addr, sizeof(lan.addr), "10.77.0.1/24");
-	assert_int_equal(vswitch_create(&f->s, &lan, err, sizeof(err)), 0);
+	assert_int_equal(vswitch_create(&f->s, &lan, false, err, sizeof(err)), 0);
 	struct vswitch open = {.name = "open", .type = SWITCH_STANDARD};
-	assert_int_equal(vswitch_create(&f->s, &open, err, sizeof(err)), 0);
+	assert_int_equal(vswitch_create(&f->s, &open, false, err, sizeof(err)), 0);
 	*state = f;
 	return 0;
 }
@@ -222,9 +222,9 @@ static void test_tap_on_private_switch(void **state)
 			 -EEXIST);
 	assert_int_equal(vnl_link_get(f->v, "vmt-g-0", &t), 0);
 	assert_int_equal(t.master, b.ifindex);
-	assert_int_equal(vswitch_tap_destroy("vmt-g-0"), 0);
+	assert_int_equal(vswitch_tap_destroy("vmt-g-0", "g", 0), 0);
 	assert_false(vnl_link_exists(f->v, "vmt-g-0"));
-	assert_int_equal(vswitch_tap_destroy("vmt-g-0"), -ENODEV);
+	assert_int_equal(vswitch_tap_destroy("vmt-g-0", "g", 0), -ENODEV);
 }
 
 static void test_tap_on_open_switch(void **state)
@@ -242,7 +242,7 @@ static void test_tap_on_open_switch(void **state)
 	assert_int_equal(vnl_port_isolated(f->v, "vmt-h-1"), 1);
 	assert_int_equal(vswitch_set_private(&f->s, "open", false, err, sizeof(err)), 0);
 	assert_int_equal(vnl_port_isolated(f->v, "vmt-h-1"), 0);
-	assert_int_equal(vswitch_tap_destroy("vmt-h-1"), 0);
+	assert_int_equal(vswitch_tap_destroy("vmt-h-1", "h", 1), 0);
 }
 
 static void test_tap_without_switch(void **state)
@@ -253,7 +253,7 @@ static void test_tap_without_switch(void **state)
 	assert_int_equal(vnl_link_get(f->v, "vmt-u-0", &t), 0);
 	assert_int_equal(t.master, 0);
 	assert_string_equal(t.alias, "vmnet/u/0/");
-	assert_int_equal(vswitch_tap_destroy("vmt-u-0"), 0);
+	assert_int_equal(vswitch_tap_destroy("vmt-u-0", "u", 0), 0);
 
 	/* a switch that is not configured: the tap is made, unbridged, with a warning */
 	err[0] = 0;
@@ -262,7 +262,7 @@ static void test_tap_without_switch(void **state)
 	assert_non_null(strstr(err, "nosuch"));
 	assert_int_equal(vnl_link_get(f->v, "vmt-u-1", &t), 0);
 	assert_int_equal(t.master, 0);
-	assert_int_equal(vswitch_tap_destroy("vmt-u-1"), 0);
+	assert_int_equal(vswitch_tap_destroy("vmt-u-1", "u", 1), 0);
 }
 
 static void test_tap_bad_input(void **state)
@@ -274,12 +274,97 @@ static void test_tap_bad_input(void **state)
 	    vswitch_tap_create(&f->s, "lan", "waytoolongname16", "g", 0, err, sizeof(err)),
 	    -EINVAL);
 	/* an interface that is not a tap is never deleted as one */
-	assert_int_equal(vswitch_tap_destroy("vm-lan"), -EINVAL);
+	assert_int_equal(vswitch_tap_destroy("vm-lan", "g", 0), -EINVAL);
 	assert_true(vnl_link_exists(f->v, "vm-lan"));
 	/* a name taken by another interface */
 	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vm-open", "g", 0, err, sizeof(err)),
 			 -EEXIST);
 	assert_true(vnl_link_exists(f->v, "vm-open"));
+}
+
+/* review finding 2: only the tap of this guest's NIC is ever deleted */
+static void test_tap_owner(void **state)
+{
+	assert_true(vswitch_tap_is_guests("vmnet/g/0/lan", "g", 0));
+	assert_true(vswitch_tap_is_guests("vmnet/g/0/", "g", 0));
+	assert_false(vswitch_tap_is_guests("vmnet/g/1/lan", "g", 0));
+	assert_false(vswitch_tap_is_guests("vmnet/g/10/lan", "g", 1));
+	assert_false(vswitch_tap_is_guests("vmnet/gx/0/lan", "g", 0));
+	assert_false(vswitch_tap_is_guests("vmnet/g.x/0/lan", "g", 0));
+	assert_false(vswitch_tap_is_guests("my-openvpn-tap", "g", 0));
+	assert_false(vswitch_tap_is_guests("", "g", 0));
+	char longname[232];
+	memset(longname, 'a', 231);
+	longname[231] = '\0';
+	char alias[256];
+	snprintf(alias, sizeof(alias), "vmnet/%s/3/public", longname);
+	assert_true(vswitch_tap_is_guests(alias, longname, 3));
+
+	struct fixture *f = need_netns(state);
+	struct vnl_link t;
+	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vmt-o-0", "o", 0, err, sizeof(err)), 0);
+	/* another guest, or another NIC of the same guest: kept */
+	assert_int_equal(vswitch_tap_destroy("vmt-o-0", "p", 0), -EPERM);
+	assert_int_equal(vswitch_tap_destroy("vmt-o-0", "o", 1), -EPERM);
+	assert_true(vnl_link_exists(f->v, "vmt-o-0"));
+	/* another program's tap (its own alias): kept */
+	assert_int_equal(vnl_link_set_alias(f->v, "vmt-o-0", "my-openvpn-tap"), 0);
+	assert_int_equal(vswitch_tap_destroy("vmt-o-0", "o", 0), -EPERM);
+	assert_int_equal(vnl_link_get(f->v, "vmt-o-0", &t), 0);
+	assert_string_equal(t.alias, "my-openvpn-tap");
+	assert_int_equal(vnl_link_set_alias(f->v, "vmt-o-0", "vmnet/o/0/lan"), 0);
+	assert_int_equal(vswitch_tap_destroy("vmt-o-0", "o", 0), 0);
+	assert_false(vnl_link_exists(f->v, "vmt-o-0"));
+	/* a guest name of 231 characters still fits in the alias */
+	assert_int_equal(vswitch_tap_create(&f->s, "lan", "vmt-o-1", longname, 1, err, sizeof(err)),
+			 0);
+	assert_int_equal(vnl_link_get(f->v, "vmt-o-1", &t), 0);
+	snprintf(alias, sizeof(alias), "vmnet/%s/1/lan", longname);
+	assert_string_equal(t.alias, alias);
+	assert_int_equal(vswitch_tap_destroy("vmt-o-1", longname, 1), 0);
+}
+
+/* review finding 9: networkN_device joins networkN_switch for a run */
+static void test_device_attach(void **state)
+{
+	struct fixture *f = need_netns(state);
+	struct vnl_link d, b;
+	bool added = true;
+	assert_int_equal(vswitch_device_attach(&f->s, "lan", "nodev0", &added, err, sizeof(err)),
+			 -ENODEV);
+	assert_false(added);
+	assert_int_equal(vnl_tap_create("dev0"), 0);
+	assert_int_equal(vswitch_device_attach(&f->s, "lan", "dev0", &added, err, sizeof(err)), 0);
+	assert_true(added);
+	assert_int_equal(vnl_link_get(f->v, "dev0", &d), 0);
+	assert_int_equal(vnl_link_get(f->v, "vm-lan", &b), 0);
+	assert_int_equal(d.master, b.ifindex);
+	assert_int_equal(vnl_port_isolated(f->v, "dev0"), 1); /* lan is private */
+	/* already a port of that bridge: nothing to undo at exit */
+	assert_int_equal(vswitch_device_attach(&f->s, "lan", "dev0", &added, err, sizeof(err)), 0);
+	assert_false(added);
+	vswitch_device_detach(&f->s, "lan", "dev0");
+	assert_int_equal(vnl_link_get(f->v, "dev0", &d), 0);
+	assert_int_equal(d.master, 0);
+	/* a port of another bridge is not taken from it */
+	assert_int_equal(vnl_link_set_master(f->v, "dev0", "vm-open"), 0);
+	err[0] = 0;
+	assert_int_equal(vswitch_device_attach(&f->s, "lan", "dev0", &added, err, sizeof(err)),
+			 -EBUSY);
+	assert_non_null(strstr(err, "vm-open"));
+	vswitch_device_detach(&f->s, "lan", "dev0"); /* not in lan's bridge: left alone */
+	assert_int_equal(vnl_link_get(f->v, "dev0", &d), 0);
+	assert_int_equal(vnl_link_get(f->v, "vm-open", &b), 0);
+	assert_int_equal(d.master, b.ifindex);
+	assert_int_equal(vnl_link_set_master(f->v, "dev0", NULL), 0);
+	/* a switch that is not configured: a warning, unbridged */
+	assert_int_equal(vswitch_device_attach(&f->s, "nosuch", "dev0", &added, err, sizeof(err)),
+			 1);
+	assert_false(added);
+	assert_non_null(strstr(err, "nosuch"));
+	assert_int_equal(vswitch_device_attach(&f->s, "lan", "vm-open", &added, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(vnl_link_delete(f->v, "dev0"), 0);
 }
 
 static void test_init_all_recreates(void **state)
@@ -320,6 +405,8 @@ int main(void)
 	    cmocka_unit_test(test_tap_on_open_switch),
 	    cmocka_unit_test(test_tap_without_switch),
 	    cmocka_unit_test(test_tap_bad_input),
+	    cmocka_unit_test(test_tap_owner),
+	    cmocka_unit_test(test_device_attach),
 	    cmocka_unit_test(test_init_all_recreates),
 	};
 	return cmocka_run_group_tests_name("switches", tests, netns_setup, netns_teardown);
