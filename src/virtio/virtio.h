@@ -93,6 +93,10 @@ void virtio_interrupt_config(struct virtio_dev *vd);
 /* The device hit a malformed request or ring: one log line naming the device and the problem,
  * status NEEDS_RESET, a config interrupt, and no more processing until the driver resets it. */
 void virtio_set_needs_reset(struct virtio_dev *vd, const char *why);
+/* Whether the driver allows the device to access guest memory (PCI Bus Master Enable). Device
+ * code that starts work on its own (a frame from the network, console input) checks it; kicks
+ * are not delivered while it is clear. true for a device without a transport. */
+bool virtio_bus_master(struct virtio_dev *vd);
 /* The device lock. The transport holds it around every callback (guest register accesses come
  * from vCPU threads, kicks from the event loop). Device code running from its own event handlers
  * (a backend completion, a readable tap) takes it around queue work. */
