@@ -675,6 +675,16 @@ void blockif_quiesce(struct blockif *bc)
 	pthread_mutex_unlock(&bc->lock);
 }
 
+bool blockif_idle(struct blockif *bc)
+{
+	pthread_mutex_lock(&bc->lock);
+	if (bc->uring_busy > 0 && uring_harvest(bc) > 0)
+		signal_efd(bc); /* make sure the loop delivers what was taken here */
+	bool idle = bc->uring_busy == 0 && bc->pool_busy == 0;
+	pthread_mutex_unlock(&bc->lock);
+	return idle;
+}
+
 void blockif_close(struct blockif *bc)
 {
 	if (!bc)

@@ -52,8 +52,14 @@ struct virtio_dev_ops {
 	void (*notify)(struct virtio_dev *vd, int q);
 	/* The driver set DRIVER_OK; vd->features holds the negotiated set. 0 or -errno. */
 	int (*start)(struct virtio_dev *vd);
-	/* Device reset by the driver: drop in-flight state; queues are reset by the transport. */
+	/* Device reset by the driver: drop in-flight state; queues are reset by the transport.
+	 * Must not wait for I/O: a device whose backend may still write guest buffers provides
+	 * `quiesced`. */
 	void (*reset)(struct virtio_dev *vd);
+	/* Optional: after a reset, whether the backend is done with the old requests' guest
+	 * buffers. Until it is, the status register reads non-zero, so a driver waiting for 0
+	 * (virtio 1.x 4.1.4.3.2) does not reuse the memory early. Must not block. */
+	bool (*quiesced)(struct virtio_dev *vd);
 };
 
 struct virtio_dev {

@@ -15,9 +15,10 @@
  * read-only disk, data in the wrong direction or a
  * bad discard segment list; UNSUPP for unknown types and flags.
  *
- * Reset: every request carries the generation it was started in; reset bumps the generation
- * and waits until the backend no longer touches guest buffers, and completions of older
- * generations are dropped without touching the (reset) queue.
+ * Reset: every request carries the generation it was started in; reset bumps the generation,
+ * and completions of older generations are dropped without touching the (reset) queue. The
+ * reset does not wait for the backend: the status register reads non-zero until the backend no
+ * longer touches guest buffers, and drivers wait for it to read 0 before reusing them.
  *
  * Default serial: "BHYVE-XXXX-XXXX-XXXX" from a hash of the path, as bhyve (which uses MD5;
  * this is FNV-1a, so the digits differ from bhyve's for the same path). */
@@ -469,9 +470,15 @@ static void vtblk_reset(struct virtio_dev *vd)
 		sc->waiting = r->next;
 		req_free(sc, r);
 	}
-	/* no request may write into guest memory the driver now reuses */
-	if (sc->bc)
-		blockif_quiesce(sc->bc);
+	/* Requests still in the backend may write into the old buffers: the transport keeps the
+	 * status register non-zero until vtblk_quiesced (the reset does not wait here: it runs
+	 * on a vCPU thread holding the device lock, which the event loop's completions take). */
+}
+
+static bool vtblk_quiesced(struct virtio_dev *vd)
+{
+	struct vtblk *sc = vd->priv;
+	return !sc->bc || blockif_idle(sc->bc);
 }
 
 /* ---- configuration space ---- */
@@ -631,6 +638,7 @@ static int vtblk_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	    .config_written = vtblk_config_written,
 	    .notify = vtblk_notify,
 	    .reset = vtblk_reset,
+	    .quiesced = vtblk_quiesced,
 	};
 	if (blockif_is_ro(sc->bc))
 		sc->ops.features |= VIRTIO_BLK_F_RO;

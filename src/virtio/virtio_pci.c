@@ -71,6 +71,9 @@ struct virtio_transport {
 	uint8_t config_gen;
 	bool needs_reset;
 	bool intx_asserted;
+	/* a reset whose in-flight I/O is not finished yet: status reads status_before_reset */
+	bool reset_pending;
+	uint8_t status_before_reset;
 	/* guest-caused log lines, one bucket per kind */
 	struct kb_ratelimit needs_reset_log, status_log, msix_log;
 	/* MSI-X */
@@ -253,6 +256,8 @@ static void device_reset(struct virtio_transport *t)
 	struct virtio_dev *vd = t->vd;
 	if (vd->ops->reset)
 		vd->ops->reset(vd);
+	t->status_before_reset = vd->status ? vd->status : VIRTIO_STATUS_ACKNOWLEDGE;
+	t->reset_pending = vd->ops->quiesced && !vd->ops->quiesced(vd);
 	vd->started = false;
 	vd->status = 0;
 	vd->features = 0;
@@ -331,7 +336,9 @@ static void common_fill(struct virtio_transport *t, uint8_t *b)
 	put_le32(b + 0x0c, t->drv_feature_sel < 2 ? (uint32_t)(t->drv_features >> (32 * t->drv_feature_sel)) : 0);
 	put_le16(b + 0x10, t->msix_config);
 	put_le16(b + 0x12, (uint16_t)vd->ops->nqueues);
-	b[0x14] = vd->status;
+	if (t->reset_pending && (vd->status || vd->ops->quiesced(vd)))
+		t->reset_pending = false; /* done, or the driver went on without waiting */
+	b[0x14] = t->reset_pending ? t->status_before_reset : vd->status;
 	b[0x15] = t->config_gen;
 	put_le16(b + 0x16, q);
 	if (valid) {

@@ -178,6 +178,11 @@ static uint64_t read_offered(struct env *e)
 static void driver_start(struct env *e, uint64_t want)
 {
 	mw(e, COMMON + 0x14, 1, 0);
+	/* virtio 1.x 4.1.4.3.2: wait until status reads 0 (the device may still be finishing I/O) */
+	for (int i = 0; mr(e, COMMON + 0x14, 1) != 0; i++) {
+		assert_true(i < 20000);
+		usleep(1000);
+	}
 	mw(e, COMMON + 0x14, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	e->offered = read_offered(e);
 	want |= VIRTIO_F_VERSION_1;
@@ -1014,6 +1019,45 @@ static void test_large_reads_keep_loop_responsive(void **state)
 	assert_true(p.worst < 0.2);
 }
 
+/* A reset while gigabytes of reads are in flight: the status write returns at once (the vCPU and
+ * the event loop do not wait for the disk), status reads non-zero until the device no longer
+ * touches guest memory, and once it reads 0 nothing writes into the old buffers any more. */
+static void test_reset_does_not_wait_for_io(void **state)
+{
+	struct env *e = *state;
+	uint64_t max = max_request_bytes(e);
+	unsigned n = 128, nseg = SEG_MAX_SEGS;
+	for (unsigned i = 0; i < n; i++)
+		add_big_read(e, i, 2048 + (uint64_t)i * 8, nseg, (uint32_t)(max / nseg));
+	publish_avail(e);
+	kick(e);
+	double t0 = now_s();
+	mw(e, COMMON + 0x14, 1, 0);
+	double reset_s = now_s() - t0;
+	uint8_t first = dev_status(e);
+	unsigned polls = 1;
+	while (dev_status(e) != 0) {
+		assert_true(now_s() - t0 < 20);
+		polls++;
+		usleep(1000);
+	}
+	double quiet_s = now_s() - t0;
+	print_message("reset with %u x %llu bytes in flight: the write took %.3f s, status read "
+		      "non-zero %u times (%#x first), quiescent after %.3f s\n",
+		      n, (unsigned long long)max, reset_s, polls - 1, first, quiet_s);
+	assert_true(reset_s < 0.05);
+	assert_int_not_equal(first, 0); /* the reads were still running: not reset yet */
+	/* nothing in flight any more: the old buffer stays as the driver leaves it */
+	memset(e->ram + BIG_BUF_GPA, 0xaa, BIG_BUF_LEN);
+	pump_for(e, 100);
+	for (uint32_t i = 0; i < BIG_BUF_LEN; i += 4096)
+		assert_int_equal(e->ram[BIG_BUF_GPA + i], 0xaa);
+	assert_int_equal(used_idx(e), 0);
+	/* and the device works again after the driver set it up */
+	driver_start(e, F_FLUSH);
+	assert_int_equal(do_request(e, T_FLUSH, 0, 0, 0, true, NULL), S_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1034,6 +1078,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_oversized_requests_refused, setup_big,
 					    teardown_env),
 	    cmocka_unit_test_setup_teardown(test_large_reads_keep_loop_responsive, setup_big,
+					    teardown_env),
+	    cmocka_unit_test_setup_teardown(test_reset_does_not_wait_for_io, setup_big,
 					    teardown_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
