@@ -70,17 +70,18 @@ static uint64_t mono_ns(void)
 /* Take a token: true with *suppressed set to the lines dropped since the last one that passed. */
 static bool ratelimit_take(struct kb_ratelimit *rl, unsigned long *suppressed)
 {
-	const uint64_t period = (uint64_t)KB_GUEST_LOG_PERIOD_MS * 1000000ull;
 	uint64_t now = mono_ns();
 	pthread_mutex_lock(&ratelimit_lock);
+	unsigned burst = rl->burst ? rl->burst : KB_GUEST_LOG_BURST;
+	uint64_t period =
+	    (uint64_t)(rl->period_ms ? rl->period_ms : KB_GUEST_LOG_PERIOD_MS) * 1000000ull;
 	if (!rl->primed) {
 		rl->primed = true;
-		rl->tokens = KB_GUEST_LOG_BURST;
+		rl->tokens = burst;
 		rl->refill_ns = now;
 	} else if (now - rl->refill_ns >= period) {
 		uint64_t add = (now - rl->refill_ns) / period;
-		rl->tokens = add >= KB_GUEST_LOG_BURST - rl->tokens ? KB_GUEST_LOG_BURST
-								    : rl->tokens + (unsigned)add;
+		rl->tokens = add >= burst - rl->tokens ? burst : rl->tokens + (unsigned)add;
 		rl->refill_ns += add * period;
 	}
 	bool ok = rl->tokens > 0;
