@@ -28,7 +28,8 @@
  *
  * Transmit headers are checked before a header-carrying backend sees them: checksum and
  * segmentation requests must match offloads the driver negotiated, else the frame is dropped
- * (and counted); the backend gets the device's copy of the header, not the guest's memory.
+ * (and counted); the backend gets the device's copy of the header, not the guest's memory. A
+ * frame longer than VTNET_MAX_FRAME is dropped too.
  *
  * Malformed requests stop the device until reset: a transmit chain shorter than the header, a
  * receive chain with less writable space than the header. Work per event is bounded
@@ -153,7 +154,7 @@ struct vtnet {
 	 * frame's segments */
 	uint8_t tx_hdr[NETBE_VNET_HDR_MRG_LEN];
 	struct iovec txv[VQ_MAX_SEGS + 1];
-	struct kb_ratelimit tx_hdr_log;
+	struct kb_ratelimit tx_hdr_log; /* transmit requests dropped for their header or size */
 
 	int more_fd; /* eventfd: transmit work left over from a kick */
 	struct evloop_handle *more_h;
@@ -572,6 +573,12 @@ static void tx_run(struct vtnet *n)
 		}
 		if (!n->be || (!n->be_hdr && c->read_len == n->hdr_len)) {
 			n->tx_dropped++; /* no backend, or an empty frame */
+		} else if (c->read_len - n->hdr_len > VTNET_MAX_FRAME) {
+			/* larger than any frame (64 KiB GSO included): the backend never sees it, so
+			 * one kick cannot hand it gigabytes */
+			n->tx_dropped++;
+			kb_guest_log(&n->tx_hdr_log, "%s: transmit request %u dropped: %llu bytes",
+				     n->name, c->head, (unsigned long long)(c->read_len - n->hdr_len));
 		} else if (n->be_hdr) {
 			tx_send_with_hdr(n, c);
 		} else {
