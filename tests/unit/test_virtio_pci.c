@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -480,6 +481,48 @@ static void test_intx_disable(void **state)
 	assert_false(cfgr(e, PCIR_STATUS, 2) & 0x08);
 }
 
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+static void fire_2000(struct env *e)
+{
+	for (int i = 0; i < 2000; i++) {
+		virtio_lock(&the_dev->vd);
+		virtio_interrupt_config(&the_dev->vd);
+		virtio_unlock(&the_dev->vd);
+	}
+}
+
+/* An MSI-X vector whose route cannot be created (here: no KVM routing table) is not retried,
+ * with an eventfd and a log line, on every interrupt; rewriting the entry tries once more. */
+static void test_msix_unroutable_not_retried(void **state)
+{
+	struct env *e = *state;
+	uint64_t c = e->bar0 + e->common;
+	negotiate(e, VIRTIO_F_VERSION_1);
+	setup_queue(e, 0, 0x10000, 16, 0);
+	mw(e, c + 0x14, 1, 0xf);
+	cfgw(e, e->msix + 2, 2, 0x8000); /* MSI-X on, function not masked */
+	mw(e, e->bar1 + 32, 4, 0xfee00000); /* vector 2: the config vector */
+	mw(e, e->bar1 + 40, 4, 0x4041);
+	mw(e, e->bar1 + 44, 4, 0); /* unmasked */
+	mw(e, c + 0x10, 2, 2);
+	int fds = open_fds();
+	unsigned lines = count_stderr_lines(fire_2000, e);
+	print_message("2000 interrupts on an unroutable vector: %u log lines, %d -> %d fds\n",
+		      lines, fds, open_fds());
+	assert_int_equal(lines, 1);
+	assert_int_equal(open_fds(), fds);
+	/* a new message address: one more try (and one more line) */
+	mw(e, e->bar1 + 32, 4, 0xfee01000);
+	assert_int_equal(count_stderr_lines(fire_2000, e), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_renegotiation_without_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bus_master_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_disable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_unroutable_not_retried, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
