@@ -58,8 +58,8 @@ struct ctl_client {
 	struct ctl_server *srv;
 	int fd;
 	struct evloop_handle *h;
-	uint32_t events; /* what h watches now */
-	bool eof;	 /* the client will send nothing more */
+	uint32_t events;    /* what h watches now */
+	bool eof;	    /* the client will send nothing more */
 	uint64_t active_ms; /* monotonic time of the last byte in or out */
 	struct ctl_linebuf in;
 	struct ctl_buf out; /* at most one reply (or the greeting) waiting to be sent */

@@ -20,11 +20,12 @@ struct kb_ratelimit {
 	unsigned burst;	    /* 0: KB_GUEST_LOG_BURST */
 	unsigned period_ms; /* 0: KB_GUEST_LOG_PERIOD_MS */
 	unsigned tokens;
-	bool primed;	     /* tokens was filled once */
-	uint64_t refill_ns;  /* CLOCK_MONOTONIC of the last refill */
+	bool primed;	    /* tokens was filled once */
+	uint64_t refill_ns; /* CLOCK_MONOTONIC of the last refill */
 	unsigned long suppressed;
 };
-void kb_guest_log(struct kb_ratelimit *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kb_guest_log(struct kb_ratelimit *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Also records the program start time for kb_uptime_ms(). */
 void kb_log_set_prog(const char *prog);
 double kb_uptime_ms(void);

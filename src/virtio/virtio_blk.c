@@ -632,8 +632,8 @@ static int vtblk_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	    .pci_class = 0x018000, /* mass storage, other */
 	    .nqueues = 1,
 	    .queue_size = VTBLK_QUEUE_SIZE,
-	    .features = VIRTIO_BLK_F_SIZE_MAX | VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_TOPOLOGY |
-			VIRTIO_BLK_F_FLUSH,
+	    .features = VIRTIO_BLK_F_SIZE_MAX | VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE |
+			VIRTIO_BLK_F_TOPOLOGY | VIRTIO_BLK_F_FLUSH,
 	    .config_size = VTBLK_CONFIG_SIZE,
 	    .config_written = vtblk_config_written,
 	    .notify = vtblk_notify,

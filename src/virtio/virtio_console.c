@@ -131,9 +131,9 @@ struct vtcon {
 	struct vtcon_ctrl pending[VTCON_PENDING_MAX];
 	unsigned npending;
 	struct kb_ratelimit warn_log; /* guest_warn */
-	struct evloop_handle *more; /* continuation timer, NULL when none */
-	uint64_t more_queues;	    /* queues it serves */
-	struct vq_chain chain;	    /* scratch for the control and receive queues */
+	struct evloop_handle *more;   /* continuation timer, NULL when none */
+	uint64_t more_queues;	      /* queues it serves */
+	struct vq_chain chain;	      /* scratch for the control and receive queues */
 };
 
 static int port_rxq(uint32_t id)

@@ -465,8 +465,7 @@ static void vtnet_backend_rx(void *opaque)
 /* Whether a transmit header asks only for offloads the driver negotiated, so that the host
  * kernel never sees a GSO or checksum request the guest was not offered (virtio 1.x 5.1.6.2).
  * `frame_len`: bytes after the header. On refusal, *why says what is wrong. */
-static bool tx_hdr_ok(const struct vtnet *n, const uint8_t *h, uint64_t frame_len,
-		      const char **why)
+static bool tx_hdr_ok(const struct vtnet *n, const uint8_t *h, uint64_t frame_len, const char **why)
 {
 	uint64_t f = n->vd.features;
 	uint8_t flags = h[VTNET_HDR_FLAGS], gso = h[VTNET_HDR_GSO_TYPE];
@@ -529,8 +528,9 @@ static void tx_send_with_hdr(struct vtnet *n, const struct vq_chain *c)
 	unsigned cnt = iov_slice(n->txv + 1, c->iov, c->nread, n->hdr_len);
 	if (!tx_hdr_ok(n, n->tx_hdr, c->read_len - n->hdr_len, &why)) {
 		n->tx_dropped++;
-		kb_guest_log(&n->tx_hdr_log, "%s: transmit request %u dropped: its header asks for %s",
-			     n->name, c->head, why);
+		kb_guest_log(&n->tx_hdr_log,
+			     "%s: transmit request %u dropped: its header asks for %s", n->name,
+			     c->head, why);
 		return;
 	}
 	if (cnt + 1 > IOV_MAX) {
@@ -574,11 +574,12 @@ static void tx_run(struct vtnet *n)
 		if (!n->be || (!n->be_hdr && c->read_len == n->hdr_len)) {
 			n->tx_dropped++; /* no backend, or an empty frame */
 		} else if (c->read_len - n->hdr_len > VTNET_MAX_FRAME) {
-			/* larger than any frame (64 KiB GSO included): the backend never sees it, so
-			 * one kick cannot hand it gigabytes */
+			/* larger than any frame (64 KiB GSO included): the backend never sees it,
+			 * so one kick cannot hand it gigabytes */
 			n->tx_dropped++;
 			kb_guest_log(&n->tx_hdr_log, "%s: transmit request %u dropped: %llu bytes",
-				     n->name, c->head, (unsigned long long)(c->read_len - n->hdr_len));
+				     n->name, c->head,
+				     (unsigned long long)(c->read_len - n->hdr_len));
 		} else if (n->be_hdr) {
 			tx_send_with_hdr(n, c);
 		} else {

@@ -113,15 +113,17 @@ static void msix_fire(struct virtio_transport *t, int v)
 			return; /* failed before: retried once the guest rewrites the entry */
 		/* first use: an irqfd bound to an MSI route for this vector */
 		m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		int gsi = m->efd < 0 ? -errno
-				     : irqroute_msi_add(t->vm, (uint64_t)m->addr_hi << 32 | m->addr_lo,
-							m->data, m->efd);
+		int gsi = m->efd < 0
+			      ? -errno
+			      : irqroute_msi_add(t->vm, (uint64_t)m->addr_hi << 32 | m->addr_lo,
+						 m->data, m->efd);
 		if (gsi < 0) {
 			if (m->efd >= 0)
 				close(m->efd);
 			m->efd = -1;
 			m->unroutable = true;
-			kb_guest_log(&t->msix_log, "%s: cannot route MSI-X vector %d: %s; its interrupts are "
+			kb_guest_log(&t->msix_log,
+				     "%s: cannot route MSI-X vector %d: %s; its interrupts are "
 				     "lost until the guest rewrites the entry",
 				     t->vd->ops->name, v, strerror(-gsi));
 			return;
@@ -291,10 +293,11 @@ static void status_write(struct virtio_transport *t, uint8_t v)
 	 * running device). Such a write is ignored. */
 	uint8_t kept = old & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
 	if ((old & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK)) && (v & kept) != kept) {
-		kb_guest_log(&t->status_log,
-			     "%s at %02x:%02x.%x: status %#x would clear bits of %#x without a reset; "
-			     "ignored",
-			     vd->ops->name, t->pd->bus, t->pd->slot, t->pd->func, v, old);
+		kb_guest_log(
+		    &t->status_log,
+		    "%s at %02x:%02x.%x: status %#x would clear bits of %#x without a reset; "
+		    "ignored",
+		    vd->ops->name, t->pd->bus, t->pd->slot, t->pd->func, v, old);
 		return;
 	}
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {

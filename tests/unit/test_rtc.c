@@ -1,11 +1,11 @@
 /* MC146818 model against a fake clock: formats, setting the time, flags, CMOS memory sizes. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <time.h>
 
 #include <cmocka.h>

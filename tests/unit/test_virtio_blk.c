@@ -178,7 +178,8 @@ static uint64_t read_offered(struct env *e)
 static void driver_start(struct env *e, uint64_t want)
 {
 	mw(e, COMMON + 0x14, 1, 0);
-	/* virtio 1.x 4.1.4.3.2: wait until status reads 0 (the device may still be finishing I/O) */
+	/* virtio 1.x 4.1.4.3.2: wait until status reads 0 (the device may still be finishing I/O)
+	 */
 	for (int i = 0; mr(e, COMMON + 0x14, 1) != 0; i++) {
 		assert_true(i < 20000);
 		usleep(1000);
@@ -867,7 +868,7 @@ static void test_reset_with_requests_in_flight(void **state)
 #define BIG_DISK (2300ull << 20) /* sparse: 1 MiB of data, then a hole */
 #define BIG_BUF_GPA 0x600000ull	 /* one 2 MiB buffer every big request points at */
 #define BIG_BUF_LEN (2u << 20)
-#define BIG_IND_GPA 0x400000ull /* indirect tables, 16 KiB each */
+#define BIG_IND_GPA 0x400000ull	 /* indirect tables, 16 KiB each */
 #define SEG_MAX_SEGS (QSIZE - 2) /* advertised seg_max */
 
 static double now_s(void)
@@ -879,8 +880,7 @@ static double now_s(void)
 
 /* Queue request i as one indirect table: header (IN at `sector`), `nseg` writable segments of
  * `seglen` bytes all pointing at the same guest buffer, status. Tables hold 1024 entries. */
-static void add_big_read(struct env *e, unsigned i, uint64_t sector, unsigned nseg,
-			 uint32_t seglen)
+static void add_big_read(struct env *e, unsigned i, uint64_t sector, unsigned nseg, uint32_t seglen)
 {
 	e->nreq = i;
 	uint64_t table = BIG_IND_GPA + 16384ull * i;
@@ -991,8 +991,9 @@ static void test_large_reads_keep_loop_responsive(void **state)
 	struct env *e = *state;
 	uint64_t max = max_request_bytes(e);
 	if (max == 0)
-		max = SEG_MAX_SEGS * (128u << 10); /* no SIZE_MAX advertised: what we would cap at */
-	unsigned n = 128; /* as many as the backend takes at once: 4 GiB */
+		max =
+		    SEG_MAX_SEGS * (128u << 10); /* no SIZE_MAX advertised: what we would cap at */
+	unsigned n = 128;			 /* as many as the backend takes at once: 4 GiB */
 	unsigned nseg = SEG_MAX_SEGS;
 	uint32_t seglen = (uint32_t)(max / nseg);
 	for (unsigned i = 0; i < n; i++)

@@ -1030,18 +1030,18 @@ static void test_tap_tx_header_checked(void **state)
 	if (!have_tun())
 		skip();
 	struct env *e = env_tap();
-	driver_probe(e, F_MRG_RXBUF); /* no offloads */
-	tx_with_hdr(e, 1, 0, 0, 34, 6, 1);	 /* NEEDS_CSUM without CSUM */
+	driver_probe(e, F_MRG_RXBUF);	       /* no offloads */
+	tx_with_hdr(e, 1, 0, 0, 34, 6, 1);     /* NEEDS_CSUM without CSUM */
 	tx_with_hdr(e, 1, 1, 1000, 14, 16, 2); /* TCPv4 GSO without HOST_TSO4 */
-	tx_with_hdr(e, 2, 0, 0, 0, 0, 3);	 /* DATA_VALID is for receive only */
-	tx_with_hdr(e, 0, 0, 0, 0, 0, 4);	 /* a plain frame */
+	tx_with_hdr(e, 2, 0, 0, 0, 0, 3);      /* DATA_VALID is for receive only */
+	tx_with_hdr(e, 0, 0, 0, 0, 0, 4);      /* a plain frame */
 	assert_int_equal(next_tap_frame(e), 4);
 	assert_int_equal(next_tap_frame(e), -1);
 
 	driver_probe(e, F_MRG_RXBUF | F_CSUM);
-	tx_with_hdr(e, 1, 0, 0, 34, 6, 5);	 /* checksum offload: negotiated now */
-	tx_with_hdr(e, 1, 0, 0, 298, 2, 6);	 /* the checksum field past the frame */
-	tx_with_hdr(e, 1, 4, 1000, 14, 16, 7); /* TCPv6 GSO without HOST_TSO6 */
+	tx_with_hdr(e, 1, 0, 0, 34, 6, 5);	/* checksum offload: negotiated now */
+	tx_with_hdr(e, 1, 0, 0, 298, 2, 6);	/* the checksum field past the frame */
+	tx_with_hdr(e, 1, 4, 1000, 14, 16, 7);	/* TCPv6 GSO without HOST_TSO6 */
 	tx_with_hdr(e, 0, 0x81, 1000, 0, 0, 8); /* GSO without NEEDS_CSUM, with ECN */
 	tx_with_hdr(e, 0, 0, 0, 0, 0, 9);
 	assert_int_equal(next_tap_frame(e), 5);
