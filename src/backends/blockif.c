@@ -34,6 +34,10 @@
 #define BOUNCE_MAX (256u * 1024)
 #define BOUNCE_ALIGN 4096u
 #define INLINE_IOVS 8
+/* io_uring completes a buffered read or write of cached data inside io_uring_submit(), on the
+ * submitting thread (the event loop); steps of this many bytes or more are sent to io_uring's
+ * workers instead (IOSQE_ASYNC), so a large request never runs its copy on the loop. */
+#define ASYNC_MIN_BYTES (64u * 1024)
 #define SECTOR_MIN 512u
 #define SECTOR_MAX 65536u
 
@@ -349,6 +353,8 @@ static bool uring_queue_step(struct blockif *bc, struct blockif_req *r)
 					r->off, r->left);
 		break;
 	}
+	if ((r->op == OP_READ || r->op == OP_WRITE) && r->left >= ASYNC_MIN_BYTES)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, r);
 	return true;
 }
@@ -667,6 +673,16 @@ void blockif_quiesce(struct blockif *bc)
 	if (harvested)
 		signal_efd(bc);
 	pthread_mutex_unlock(&bc->lock);
+}
+
+bool blockif_idle(struct blockif *bc)
+{
+	pthread_mutex_lock(&bc->lock);
+	if (bc->uring_busy > 0 && uring_harvest(bc) > 0)
+		signal_efd(bc); /* make sure the loop delivers what was taken here */
+	bool idle = bc->uring_busy == 0 && bc->pool_busy == 0;
+	pthread_mutex_unlock(&bc->lock);
+	return idle;
 }
 
 void blockif_close(struct blockif *bc)

@@ -71,6 +71,11 @@ void blockif_close(struct blockif *bc);
  * lock that the `done` callbacks take. */
 void blockif_quiesce(struct blockif *bc);
 
+/* Whether no request is being executed now (what blockif_quiesce waits for), without waiting:
+ * completions already in are taken (their `done` callbacks still arrive on the event loop).
+ * Any thread, even while holding a lock that the `done` callbacks take. */
+bool blockif_idle(struct blockif *bc);
+
 uint64_t blockif_size(const struct blockif *bc);    /* bytes */
 unsigned blockif_sectsz(const struct blockif *bc);  /* logical sector, bytes */
 unsigned blockif_psectsz(const struct blockif *bc); /* physical sector, bytes */

@@ -25,6 +25,11 @@
 #define CTL_MAX_CLIENTS 16
 #define CTL_STATS_NAME_MAX 32
 #define CTL_ACCEPT_RETRY_MS 1000
+/* A connection that has sent and received nothing for this long gives its slot to a new one
+ * when all slots are taken (bhyvectl and vm are done within milliseconds), and any connection
+ * idle for CTL_IDLE_MAX_MS is dropped when the next one arrives. */
+#define CTL_IDLE_EVICT_MS 2000
+#define CTL_IDLE_MAX_MS 30000
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 /* Names of the per-vCPU counters (enum vcpu_stat) in "stats" replies. */
@@ -53,8 +58,9 @@ struct ctl_client {
 	struct ctl_server *srv;
 	int fd;
 	struct evloop_handle *h;
-	uint32_t events; /* what h watches now */
-	bool eof;	 /* the client will send nothing more */
+	uint32_t events;    /* what h watches now */
+	bool eof;	    /* the client will send nothing more */
+	uint64_t active_ms; /* monotonic time of the last byte in or out */
 	struct ctl_linebuf in;
 	struct ctl_buf out; /* at most one reply (or the greeting) waiting to be sent */
 	struct ctl_client *prev, *next;
@@ -273,6 +279,13 @@ static void handle_request(struct ctl_client *c, const char *line, size_t len)
 
 /* ---- connections ---- */
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Send what is buffered: 0 (all sent, or the socket is full) or -1 when the client is gone. */
 static int client_flush(struct ctl_client *c)
 {
@@ -280,6 +293,7 @@ static int client_flush(struct ctl_client *c)
 		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			ctl_buf_consume(&c->out, (size_t)n);
+			c->active_ms = mono_ms();
 		} else if (n < 0 && errno == EINTR) {
 			continue;
 		} else if (n < 0 && errno == EAGAIN) {
@@ -320,12 +334,14 @@ static void client_io(int fd, uint32_t events, void *opaque)
 		size_t room;
 		char *tail = ctl_linebuf_tail(&c->in, &room);
 		ssize_t n = read(fd, tail, room);
-		if (n > 0)
+		if (n > 0) {
 			ctl_linebuf_commit(&c->in, (size_t)n);
-		else if (n == 0)
+			c->active_ms = mono_ms();
+		} else if (n == 0) {
 			c->eof = true;
-		else if (errno != EAGAIN && errno != EINTR)
+		} else if (errno != EAGAIN && errno != EINTR) {
 			goto close;
+		}
 		if (client_serve(c) < 0)
 			goto close;
 	}
@@ -355,8 +371,34 @@ static void reject_client(int fd, const char *why)
 	close(fd);
 }
 
+/* Drop connections idle for CTL_IDLE_MAX_MS; when every slot is taken, also the one idle the
+ * longest if that is CTL_IDLE_EVICT_MS or more, so that idle connections cannot lock the owner
+ * out. */
+static void drop_idle_clients(struct ctl_server *srv)
+{
+	uint64_t now = mono_ms();
+	struct ctl_client *oldest = NULL;
+	for (struct ctl_client *c = srv->clients, *next; c; c = next) {
+		next = c->next;
+		if (now - c->active_ms >= CTL_IDLE_MAX_MS) {
+			kb_debug("control socket: dropping a connection idle for %llu ms",
+				 (unsigned long long)(now - c->active_ms));
+			client_close(c);
+		} else if (!oldest || c->active_ms < oldest->active_ms) {
+			oldest = c;
+		}
+	}
+	if (srv->nclients >= CTL_MAX_CLIENTS && oldest &&
+	    now - oldest->active_ms >= CTL_IDLE_EVICT_MS) {
+		kb_debug("control socket: all connections busy; dropping one idle for %llu ms",
+			 (unsigned long long)(now - oldest->active_ms));
+		client_close(oldest);
+	}
+}
+
 static void add_client(struct ctl_server *srv, int fd)
 {
+	drop_idle_clients(srv);
 	if (srv->nclients >= CTL_MAX_CLIENTS) {
 		reject_client(fd, "too many control connections");
 		return;
@@ -368,6 +410,7 @@ static void add_client(struct ctl_server *srv, int fd)
 	}
 	c->srv = srv;
 	c->fd = fd;
+	c->active_ms = mono_ms();
 	ctl_linebuf_init(&c->in, CTL_REQUEST_MAX);
 	/* room for the largest reply and an error line after an overflow */
 	ctl_buf_init(&c->out, CTL_REPLY_MAX + CTL_REPLY_LINE_MAX + 1);

@@ -138,6 +138,24 @@ void evloop_del(struct evloop *ev, struct evloop_handle *h)
 	pthread_mutex_unlock(&ev->lock);
 }
 
+static int timer_arm(int tfd, unsigned delay_ms, unsigned period_ms)
+{
+	struct itimerspec its = {
+		.it_value = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L},
+		.it_interval = {period_ms / 1000, (long)(period_ms % 1000) * 1000000L},
+	};
+	return timerfd_settime(tfd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+int evloop_timer_set(struct evloop_handle *h, unsigned delay_ms, unsigned period_ms)
+{
+	if (!h || !h->is_timer)
+		return -EINVAL;
+	if (delay_ms == 0 && period_ms)
+		delay_ms = period_ms;
+	return timer_arm(h->fd, delay_ms, period_ms);
+}
+
 struct evloop_handle *evloop_add_timer(struct evloop *ev, unsigned delay_ms, unsigned period_ms,
 				       evloop_timer_fn fn, void *opaque)
 {
@@ -146,11 +164,7 @@ struct evloop_handle *evloop_add_timer(struct evloop *ev, unsigned delay_ms, uns
 		return NULL;
 	if (delay_ms == 0)
 		delay_ms = period_ms ? period_ms : 1; /* an all-zero it_value disarms the timer */
-	struct itimerspec its = {
-		.it_value = {delay_ms / 1000, (long)(delay_ms % 1000) * 1000000L},
-		.it_interval = {period_ms / 1000, (long)(period_ms % 1000) * 1000000L},
-	};
-	if (timerfd_settime(tfd, 0, &its, NULL) < 0) {
+	if (timer_arm(tfd, delay_ms, period_ms) < 0) {
 		close(tfd);
 		return NULL;
 	}

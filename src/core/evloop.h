@@ -26,6 +26,11 @@ void evloop_del(struct evloop *ev, struct evloop_handle *h);
 struct evloop_handle *evloop_add_timer(struct evloop *ev, unsigned delay_ms, unsigned period_ms,
 				       evloop_timer_fn fn, void *opaque);
 
+/* Re-arm a timer from evloop_add_timer with a new delay and period, reusing its descriptor (so a
+ * guest that reprograms a timer often does not churn descriptors); both 0 disarms it until the
+ * next call. Any thread. 0 or -errno. */
+int evloop_timer_set(struct evloop_handle *h, unsigned delay_ms, unsigned period_ms);
+
 /* Runs until evloop_stop(); returns the value given to evloop_stop(). */
 int evloop_run(struct evloop *ev);
 /* Thread-safe and async-signal-safe: makes evloop_run() return `code`. */

@@ -103,6 +103,8 @@ static void set_msi(struct kvm_irq_routing_entry *e, int gsi, uint64_t addr, uin
 int irqroute_msi_add(struct vm *vm, uint64_t addr, uint32_t data, int efd)
 {
 	struct irqroute *r = vm->irqroute;
+	if (!r)
+		return -ENODEV; /* no in-kernel interrupt routing (a VM without KVM) */
 	pthread_mutex_lock(&r->lock);
 	int gsi = -1;
 	for (int g = FIRST_MSI_GSI; g < MAX_ROUTES; g++)

@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,4 +56,60 @@ void kb_debug(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(fmt, ap);
 	va_end(ap);
+}
+
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Take a token: true with *suppressed set to the lines dropped since the last one that passed. */
+static bool ratelimit_take(struct kb_ratelimit *rl, unsigned long *suppressed)
+{
+	uint64_t now = mono_ns();
+	pthread_mutex_lock(&ratelimit_lock);
+	unsigned burst = rl->burst ? rl->burst : KB_GUEST_LOG_BURST;
+	uint64_t period =
+	    (uint64_t)(rl->period_ms ? rl->period_ms : KB_GUEST_LOG_PERIOD_MS) * 1000000ull;
+	if (!rl->primed) {
+		rl->primed = true;
+		rl->tokens = burst;
+		rl->refill_ns = now;
+	} else if (now - rl->refill_ns >= period) {
+		uint64_t add = (now - rl->refill_ns) / period;
+		rl->tokens = add >= burst - rl->tokens ? burst : rl->tokens + (unsigned)add;
+		rl->refill_ns += add * period;
+	}
+	bool ok = rl->tokens > 0;
+	if (ok) {
+		rl->tokens--;
+		*suppressed = rl->suppressed;
+		rl->suppressed = 0;
+	} else {
+		rl->suppressed++;
+	}
+	pthread_mutex_unlock(&ratelimit_lock);
+	return ok;
+}
+
+void kb_guest_log(struct kb_ratelimit *rl, const char *fmt, ...)
+{
+	char msg[900];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	unsigned long suppressed;
+	if (!ratelimit_take(rl, &suppressed)) {
+		kb_debug("%s", msg);
+		return;
+	}
+	if (suppressed)
+		kb_log("%s (%lu similar lines suppressed)", msg, suppressed);
+	else
+		kb_log("%s", msg);
 }

@@ -462,8 +462,12 @@ static void rtc_sync_timer(void)
 	unsigned want = rtc_model_timer_ms(&rtc.m);
 	pthread_mutex_unlock(&rtc.lock);
 	if (want != rtc.timer_ms) {
-		evloop_del(rtc.vm->ev, rtc.timer);
-		rtc.timer = want ? evloop_add_timer(rtc.vm->ev, want, want, rtc_timer, NULL) : NULL;
+		/* one timer for the VM's life, re-armed: a guest toggling its interrupt enables
+		 * faster than the timer fires must not pile up descriptors */
+		if (!rtc.timer && want)
+			rtc.timer = evloop_add_timer(rtc.vm->ev, want, want, rtc_timer, NULL);
+		else if (rtc.timer && evloop_timer_set(rtc.timer, want, want) < 0)
+			want = 0;
 		rtc.timer_ms = rtc.timer ? want : 0;
 	}
 	pthread_mutex_unlock(&rtc.timer_lock);

@@ -25,7 +25,7 @@ struct pci_state {
 	struct pci_dev **bus[PCI_MAX_BUS]; /* lazily allocated: slot * 8 + func */
 	uint64_t next_io, next_mem32, next_mem64;
 	pthread_mutex_t intx_lock; /* separate: device hooks under `lock` may raise INTx */
-	int intx_count[VM_IOAPIC_PINS]; /* assertions per GSI (lines are shared) */
+	int intx_count[VM_IOAPIC_PINS]; /* functions driving each GSI (lines are shared) */
 };
 
 const struct pci_devemu *pci_emul_find(const char *name)
@@ -238,12 +238,19 @@ static uint8_t cfg_writable(unsigned off)
 	}
 }
 
+static bool intx_pending(struct pci_dev *pd);
+static void intx_disable_written(struct pci_dev *pd, bool disabled);
+
 static uint32_t cfg_read(struct pci_dev *pd, unsigned off, unsigned size)
 {
 	uint32_t v;
 	if (pd->emu->cfgread && pd->emu->cfgread(pd, off, size, &v))
 		return v;
-	return pci_get_cfg(pd, off, size);
+	v = pci_get_cfg(pd, off, size);
+	/* status bit 3: the function's INTx request, whatever INTx Disable says */
+	if (off <= PCIR_STATUS && PCIR_STATUS < off + size && intx_pending(pd))
+		v |= 0x08u << (8 * (PCIR_STATUS - off));
+	return v;
 }
 
 static void cfg_write(struct pci_dev *pd, unsigned off, unsigned size, uint32_t val)
@@ -264,9 +271,13 @@ static void cfg_write(struct pci_dev *pd, unsigned off, unsigned size, uint32_t 
 	for (unsigned i = 0; i < size; i++) {
 		uint8_t wm = cfg_writable(off + i);
 		uint8_t b = (val >> (8 * i)) & 0xff;
-		pd->cfg[off + i] = (uint8_t)((pd->cfg[off + i] & ~wm) | (b & wm));
+		__atomic_store_n(&pd->cfg[off + i], (uint8_t)((pd->cfg[off + i] & ~wm) | (b & wm)),
+				 __ATOMIC_RELAXED);
 	}
-	if ((uint16_t)pci_get_cfg(pd, PCIR_COMMAND, 2) != old_cmd)
+	uint16_t cmd = (uint16_t)pci_get_cfg(pd, PCIR_COMMAND, 2);
+	if ((cmd ^ old_cmd) & PCIM_CMD_INTxDIS)
+		intx_disable_written(pd, cmd & PCIM_CMD_INTxDIS);
+	if ((cmd ^ old_cmd) & (PCIM_CMD_PORTEN | PCIM_CMD_MEMEN))
 		update_decoding(pd);
 }
 
@@ -318,30 +329,81 @@ int pci_alloc_intx(struct pci_dev *pd, int pin)
 	return 0;
 }
 
-static void intx_set(struct pci_dev *pd, int delta)
+/* Drive the line or not from the function's request and INTx Disable (intx_lock held). */
+static void intx_update(struct pci_state *ps, struct pci_dev *pd)
 {
-	struct pci_state *ps = pd->vm->pci;
-	if (!pd->intpin || pd->gsi >= VM_IOAPIC_PINS)
+	bool drive = pd->intx_pending && !pd->intx_disabled;
+	if (drive == pd->intx_driving)
 		return;
-	pthread_mutex_lock(&ps->intx_lock);
+	pd->intx_driving = drive;
 	int before = ps->intx_count[pd->gsi];
-	int after = before + delta;
+	int after = before + (drive ? 1 : -1);
 	if (after < 0)
 		after = 0;
 	ps->intx_count[pd->gsi] = after;
 	if ((before == 0) != (after == 0))
 		vm_irq_line(pd->vm, pd->gsi, after > 0);
+}
+
+static void intx_set(struct pci_dev *pd, bool pending)
+{
+	struct pci_state *ps = pd->vm->pci;
+	if (!pd->intpin || pd->gsi >= VM_IOAPIC_PINS)
+		return;
+	pthread_mutex_lock(&ps->intx_lock);
+	pd->intx_pending = pending;
+	intx_update(ps, pd);
 	pthread_mutex_unlock(&ps->intx_lock);
+}
+
+/* The command register's INTx Disable changed (config lock held). */
+static void intx_disable_written(struct pci_dev *pd, bool disabled)
+{
+	struct pci_state *ps = pd->vm->pci;
+	if (!ps || !pd->intpin || pd->gsi >= VM_IOAPIC_PINS)
+		return;
+	pthread_mutex_lock(&ps->intx_lock);
+	pd->intx_disabled = disabled;
+	intx_update(ps, pd);
+	pthread_mutex_unlock(&ps->intx_lock);
+}
+
+static bool intx_pending(struct pci_dev *pd)
+{
+	struct pci_state *ps = pd->vm->pci;
+	if (!ps || !pd->intpin || pd->gsi >= VM_IOAPIC_PINS)
+		return false;
+	pthread_mutex_lock(&ps->intx_lock);
+	bool p = pd->intx_pending;
+	pthread_mutex_unlock(&ps->intx_lock);
+	return p;
 }
 
 void pci_intx_assert(struct pci_dev *pd)
 {
-	intx_set(pd, 1);
+	intx_set(pd, true);
 }
 
 void pci_intx_deassert(struct pci_dev *pd)
 {
-	intx_set(pd, -1);
+	intx_set(pd, false);
+}
+
+bool pci_bus_master(const struct pci_dev *pd)
+{
+	/* one byte, written under the config lock; a stale read only delays the change a little */
+	return __atomic_load_n(&pd->cfg[PCIR_COMMAND], __ATOMIC_RELAXED) & PCIM_CMD_BUSMASTER;
+}
+
+bool pci_intx_level(struct vm *vm, unsigned gsi)
+{
+	struct pci_state *ps = vm->pci;
+	if (!ps || gsi >= VM_IOAPIC_PINS)
+		return false;
+	pthread_mutex_lock(&ps->intx_lock);
+	bool on = ps->intx_count[gsi] > 0;
+	pthread_mutex_unlock(&ps->intx_lock);
+	return on;
 }
 
 /* ---- bus creation from the config tree ---- */

@@ -73,6 +73,9 @@ struct pci_dev {
 	struct pci_bar bar[PCI_BARS];
 	uint8_t intpin; /* 1..4 (INTA..INTD) or 0 */
 	unsigned gsi;   /* IOAPIC input for INTx */
+	/* INTx state, under the bus's INTx lock: the function asserts INTx (status bit 3), the
+	 * driver disabled INTx (command bit 10), and whether this function counts on the line */
+	bool intx_pending, intx_disabled, intx_driving;
 	void *priv;     /* the device model's state */
 };
 
@@ -104,8 +107,14 @@ static inline uint32_t pci_get_cfg(const struct pci_dev *pd, unsigned off, unsig
 int pci_alloc_bar(struct pci_dev *pd, int idx, enum pci_bar_type type, uint64_t size);
 /* Request an INTx pin (1 = INTA); the bus assigns a GSI and fills INTLINE/INTPIN. */
 int pci_alloc_intx(struct pci_dev *pd, int pin);
+/* The function's INTx request on or off (idempotent). The line follows unless the driver set
+ * INTx Disable in the command register; the request shows in status bit 3 either way. */
 void pci_intx_assert(struct pci_dev *pd);
 void pci_intx_deassert(struct pci_dev *pd);
+/* Bus Master Enable: a device may read or write guest memory on its own only while it is set. */
+bool pci_bus_master(const struct pci_dev *pd);
+/* Whether some function drives the INTx line of `gsi` now (tests and diagnostics). */
+bool pci_intx_level(struct vm *vm, unsigned gsi);
 
 /* Static INTx routing shared with the ACPI _PRT and MP table: slot, pin (0 = INTA) -> GSI 16..23. */
 unsigned pci_intx_gsi(unsigned slot, unsigned pin);

@@ -52,8 +52,14 @@ struct virtio_dev_ops {
 	void (*notify)(struct virtio_dev *vd, int q);
 	/* The driver set DRIVER_OK; vd->features holds the negotiated set. 0 or -errno. */
 	int (*start)(struct virtio_dev *vd);
-	/* Device reset by the driver: drop in-flight state; queues are reset by the transport. */
+	/* Device reset by the driver: drop in-flight state; queues are reset by the transport.
+	 * Must not wait for I/O: a device whose backend may still write guest buffers provides
+	 * `quiesced`. */
 	void (*reset)(struct virtio_dev *vd);
+	/* Optional: after a reset, whether the backend is done with the old requests' guest
+	 * buffers. Until it is, the status register reads non-zero, so a driver waiting for 0
+	 * (virtio 1.x 4.1.4.3.2) does not reuse the memory early. Must not block. */
+	bool (*quiesced)(struct virtio_dev *vd);
 };
 
 struct virtio_dev {
@@ -93,6 +99,10 @@ void virtio_interrupt_config(struct virtio_dev *vd);
 /* The device hit a malformed request or ring: one log line naming the device and the problem,
  * status NEEDS_RESET, a config interrupt, and no more processing until the driver resets it. */
 void virtio_set_needs_reset(struct virtio_dev *vd, const char *why);
+/* Whether the driver allows the device to access guest memory (PCI Bus Master Enable). Device
+ * code that starts work on its own (a frame from the network, console input) checks it; kicks
+ * are not delivered while it is clear. true for a device without a transport. */
+bool virtio_bus_master(struct virtio_dev *vd);
 /* The device lock. The transport holds it around every callback (guest register accesses come
  * from vCPU threads, kicks from the event loop). Device code running from its own event handlers
  * (a backend completion, a readable tap) takes it around queue work. */

@@ -11,12 +11,14 @@
  * Validation: a chain without a 16-byte header or without a status byte is malformed (the
  * device stops until reset); everything else the guest gets wrong in a well-formed chain is
  * reported in the status byte: IOERR for a range beyond the capacity (overflow-safe), a length
- * that is not a multiple of 512, a write to a read-only disk, data in the wrong direction or a
+ * that is not a multiple of 512, more data than seg_max * size_max (31.75 MiB), a write to a
+ * read-only disk, data in the wrong direction or a
  * bad discard segment list; UNSUPP for unknown types and flags.
  *
- * Reset: every request carries the generation it was started in; reset bumps the generation
- * and waits until the backend no longer touches guest buffers, and completions of older
- * generations are dropped without touching the (reset) queue.
+ * Reset: every request carries the generation it was started in; reset bumps the generation,
+ * and completions of older generations are dropped without touching the (reset) queue. The
+ * reset does not wait for the backend: the status register reads non-zero until the backend no
+ * longer touches guest buffers, and drivers wait for it to read 0 before reusing them.
  *
  * Default serial: "BHYVE-XXXX-XXXX-XXXX" from a hash of the path, as bhyve (which uses MD5;
  * this is FNV-1a, so the digits differ from bhyve's for the same path). */
@@ -35,17 +37,24 @@
 
 #define VTBLK_QUEUE_SIZE 256
 #define VTBLK_SEG_MAX (VTBLK_QUEUE_SIZE - 2) /* data segments besides header and status */
+/* Advertised per-segment maximum. A compliant driver's request carries at most
+ * VTBLK_SEG_MAX * VTBLK_SIZE_MAX bytes of data (31.75 MiB); a larger one gets IOERR, so one
+ * request cannot ask for gigabytes (an indirect table may repeat one guest buffer 1024 times). */
+#define VTBLK_SIZE_MAX (128u * 1024)
+#define VTBLK_MAX_REQ_BYTES ((uint64_t)VTBLK_SEG_MAX * VTBLK_SIZE_MAX)
 #define VTBLK_ID_BYTES 20
 #define VTBLK_HDR_LEN 16
 #define VTBLK_SECTOR 512u
 #define VTBLK_MAX_DISCARD_SEG 32
 #define VTBLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
-/* Chains taken per kick or completion before the rest is left to a continuation timer, so a
- * driver that keeps refilling the queue cannot hold the event loop. */
+/* Chains, and bytes of data, taken per kick or completion before the rest is left to a
+ * continuation timer, so a driver that keeps refilling the queue cannot hold the event loop. */
 #define VTBLK_BUDGET (2 * VTBLK_QUEUE_SIZE)
+#define VTBLK_BYTE_BUDGET (256ull << 20)
 #define VTBLK_CONTINUE_MS 1
 
 /* Feature bits (virtio 1.x 5.2.3) */
+#define VIRTIO_BLK_F_SIZE_MAX (1ULL << 1)
 #define VIRTIO_BLK_F_SEG_MAX (1ULL << 2)
 #define VIRTIO_BLK_F_RO (1ULL << 5)
 #define VIRTIO_BLK_F_BLK_SIZE (1ULL << 6)
@@ -323,7 +332,8 @@ static int handle_chain(struct vtblk *sc, const struct vq_chain *c)
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
-		if (out_len || in_len % VTBLK_SECTOR || !range_ok(sc, sector, in_len))
+		if (out_len || in_len % VTBLK_SECTOR || in_len > VTBLK_MAX_REQ_BYTES ||
+		    !range_ok(sc, sector, in_len))
 			break;
 		if (in_len == 0) {
 			status = VIRTIO_BLK_S_OK;
@@ -336,7 +346,7 @@ static int handle_chain(struct vtblk *sc, const struct vq_chain *c)
 		break;
 	case VIRTIO_BLK_T_OUT:
 		if (blockif_is_ro(sc->bc) || in_len || out_len % VTBLK_SECTOR ||
-		    !range_ok(sc, sector, out_len))
+		    out_len > VTBLK_MAX_REQ_BYTES || !range_ok(sc, sector, out_len))
 			break;
 		if (out_len == 0) {
 			status = VIRTIO_BLK_S_OK;
@@ -409,6 +419,7 @@ static void process_queue(struct vtblk *sc)
 	struct virtqueue *vq = &vd->vq[0];
 	bool pushed = false;
 	char err[160];
+	uint64_t bytes = 0;
 
 	if (!vd->started || (vd->status & VIRTIO_STATUS_NEEDS_RESET))
 		return;
@@ -418,7 +429,7 @@ static void process_queue(struct vtblk *sc)
 			sc->stalled = vq_has_work(vq); /* the next completion comes back here */
 			break;
 		}
-		if (budget == 0) {
+		if (budget == 0 || bytes >= VTBLK_BYTE_BUDGET) {
 			if (vq_has_work(vq) && !sc->more && sc->vm && sc->vm->ev)
 				sc->more = evloop_add_timer(sc->vm->ev, VTBLK_CONTINUE_MS, 0,
 							    continue_timer, sc);
@@ -431,6 +442,7 @@ static void process_queue(struct vtblk *sc)
 			virtio_set_needs_reset(vd, err);
 			break;
 		}
+		bytes += sc->chain.read_len + sc->chain.write_len;
 		rc = handle_chain(sc, &sc->chain);
 		if (rc < 0)
 			break;
@@ -458,9 +470,15 @@ static void vtblk_reset(struct virtio_dev *vd)
 		sc->waiting = r->next;
 		req_free(sc, r);
 	}
-	/* no request may write into guest memory the driver now reuses */
-	if (sc->bc)
-		blockif_quiesce(sc->bc);
+	/* Requests still in the backend may write into the old buffers: the transport keeps the
+	 * status register non-zero until vtblk_quiesced (the reset does not wait here: it runs
+	 * on a vCPU thread holding the device lock, which the event loop's completions take). */
+}
+
+static bool vtblk_quiesced(struct virtio_dev *vd)
+{
+	struct vtblk *sc = vd->priv;
+	return !sc->bc || blockif_idle(sc->bc);
 }
 
 /* ---- configuration space ---- */
@@ -474,7 +492,7 @@ static void fill_config(struct vtblk *sc)
 		exp++;
 	memset(c, 0, VTBLK_CONFIG_SIZE);
 	put_le64(c + CFG_CAPACITY, sc->capacity);
-	put_le32(c + CFG_SIZE_MAX, 0);
+	put_le32(c + CFG_SIZE_MAX, VTBLK_SIZE_MAX);
 	put_le32(c + CFG_SEG_MAX, VTBLK_SEG_MAX);
 	put_le32(c + CFG_BLK_SIZE, ss);
 	c[CFG_PHYS_EXP] = (uint8_t)exp;
@@ -614,12 +632,13 @@ static int vtblk_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	    .pci_class = 0x018000, /* mass storage, other */
 	    .nqueues = 1,
 	    .queue_size = VTBLK_QUEUE_SIZE,
-	    .features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_TOPOLOGY |
-			VIRTIO_BLK_F_FLUSH,
+	    .features = VIRTIO_BLK_F_SIZE_MAX | VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE |
+			VIRTIO_BLK_F_TOPOLOGY | VIRTIO_BLK_F_FLUSH,
 	    .config_size = VTBLK_CONFIG_SIZE,
 	    .config_written = vtblk_config_written,
 	    .notify = vtblk_notify,
 	    .reset = vtblk_reset,
+	    .quiesced = vtblk_quiesced,
 	};
 	if (blockif_is_ro(sc->bc))
 		sc->ops.features |= VIRTIO_BLK_F_RO;

@@ -66,7 +66,6 @@
 #define VTCON_KICK_BUDGET 32
 #define VTCON_MORE_MS 1
 /* Log lines a guest can cause before the rest go to debug level. */
-#define VTCON_GUEST_WARNINGS 8
 /* Segments handed to one sendmsg(). */
 #define VTCON_SEND_IOV 64
 
@@ -131,10 +130,10 @@ struct vtcon {
 	bool driver_ready;
 	struct vtcon_ctrl pending[VTCON_PENDING_MAX];
 	unsigned npending;
-	unsigned warnings;
-	struct evloop_handle *more; /* continuation timer, NULL when none */
-	uint64_t more_queues;	    /* queues it serves */
-	struct vq_chain chain;	    /* scratch for the control and receive queues */
+	struct kb_ratelimit warn_log; /* guest_warn */
+	struct evloop_handle *more;   /* continuation timer, NULL when none */
+	uint64_t more_queues;	      /* queues it serves */
+	struct vq_chain chain;	      /* scratch for the control and receive queues */
 };
 
 static int port_rxq(uint32_t id)
@@ -148,7 +147,7 @@ static int port_txq(uint32_t id)
 
 static void guest_warn(struct vtcon *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A problem the guest caused: logged a few times, then only with KBHYVE_DEBUG. */
+/* A problem the guest caused: rate-limited (kb_guest_log). */
 static void guest_warn(struct vtcon *c, const char *fmt, ...)
 {
 	char msg[256];
@@ -156,15 +155,7 @@ static void guest_warn(struct vtcon *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (c->warnings < VTCON_GUEST_WARNINGS) {
-		c->warnings++;
-		kb_log("virtio-console: %s%s", msg,
-		       c->warnings == VTCON_GUEST_WARNINGS
-			   ? " (further guest errors at debug level)"
-			   : "");
-	} else {
-		kb_debug("virtio-console: %s", msg);
-	}
+	kb_guest_log(&c->warn_log, "virtio-console: %s", msg);
 }
 
 static bool multiport(const struct vtcon *c)

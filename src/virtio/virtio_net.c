@@ -26,6 +26,11 @@
  * With no buffers, the device stops reading the backend (frames wait in the tap's queue) until
  * the guest kicks the receive queue.
  *
+ * Transmit headers are checked before a header-carrying backend sees them: checksum and
+ * segmentation requests must match offloads the driver negotiated, else the frame is dropped
+ * (and counted); the backend gets the device's copy of the header, not the guest's memory. A
+ * frame longer than VTNET_MAX_FRAME is dropped too.
+ *
  * Malformed requests stop the device until reset: a transmit chain shorter than the header, a
  * receive chain with less writable space than the header. Work per event is bounded
  * (VTNET_BUDGET frames) so that one busy queue cannot starve the event loop.
@@ -79,7 +84,17 @@
 /* struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset,
  * num_buffers (virtio 1.x / MRG_RXBUF only) */
 #define VTNET_HDR_FLAGS 0
+#define VTNET_HDR_GSO_TYPE 1
+#define VTNET_HDR_GSO_SIZE 4
+#define VTNET_HDR_CSUM_START 6
+#define VTNET_HDR_CSUM_OFFSET 8
 #define VTNET_HDR_NUM_BUFFERS 10
+#define VTNET_HDR_F_NEEDS_CSUM 1
+#define VTNET_HDR_GSO_NONE 0
+#define VTNET_HDR_GSO_TCPV4 1
+#define VTNET_HDR_GSO_UDP 3
+#define VTNET_HDR_GSO_TCPV6 4
+#define VTNET_HDR_GSO_ECN 0x80
 
 #define VTNET_RXQ 0
 #define VTNET_TXQ 1
@@ -134,6 +149,12 @@ struct vtnet {
 	bool held;
 	uint8_t spare; /* one byte after the buffers: a frame that reaches it did not fit */
 	struct iovec rd[IOV_MAX];
+
+	/* transmit through a header-carrying backend: our checked copy of the header, then the
+	 * frame's segments */
+	uint8_t tx_hdr[NETBE_VNET_HDR_MRG_LEN];
+	struct iovec txv[VQ_MAX_SEGS + 1];
+	struct kb_ratelimit tx_hdr_log; /* transmit requests dropped for their header or size */
 
 	int more_fd; /* eventfd: transmit work left over from a kick */
 	struct evloop_handle *more_h;
@@ -394,7 +415,9 @@ static void rx_run(struct vtnet *n)
 	struct virtqueue *vq = &n->vd.vq[VTNET_RXQ];
 	if (!n->be)
 		return;
-	if (stopped(n)) {
+	/* no buffers may be written without Bus Master Enable: frames wait in the backend until
+	 * the driver starts the device again (or kicks the receive queue) */
+	if (stopped(n) || !virtio_bus_master(&n->vd)) {
 		rx_pause(n);
 		return;
 	}
@@ -439,6 +462,88 @@ static void vtnet_backend_rx(void *opaque)
 
 /* ---- transmit ---- */
 
+/* Whether a transmit header asks only for offloads the driver negotiated, so that the host
+ * kernel never sees a GSO or checksum request the guest was not offered (virtio 1.x 5.1.6.2).
+ * `frame_len`: bytes after the header. On refusal, *why says what is wrong. */
+static bool tx_hdr_ok(const struct vtnet *n, const uint8_t *h, uint64_t frame_len, const char **why)
+{
+	uint64_t f = n->vd.features;
+	uint8_t flags = h[VTNET_HDR_FLAGS], gso = h[VTNET_HDR_GSO_TYPE];
+	if (flags & ~VTNET_HDR_F_NEEDS_CSUM) {
+		*why = "flags other than NEEDS_CSUM";
+		return false;
+	}
+	if (flags & VTNET_HDR_F_NEEDS_CSUM) {
+		uint32_t at = (uint32_t)le16_at(h + VTNET_HDR_CSUM_START) +
+			      le16_at(h + VTNET_HDR_CSUM_OFFSET);
+		if (!(f & VIRTIO_NET_F_CSUM)) {
+			*why = "checksum offload without CSUM";
+			return false;
+		}
+		if ((uint64_t)at + 2 > frame_len) {
+			*why = "checksum field beyond the frame";
+			return false;
+		}
+	}
+	uint64_t need;
+	switch (gso & ~VTNET_HDR_GSO_ECN) {
+	case VTNET_HDR_GSO_NONE:
+		if (gso & VTNET_HDR_GSO_ECN) {
+			*why = "ECN without segmentation";
+			return false;
+		}
+		return true;
+	case VTNET_HDR_GSO_TCPV4:
+		need = VIRTIO_NET_F_HOST_TSO4;
+		break;
+	case VTNET_HDR_GSO_TCPV6:
+		need = VIRTIO_NET_F_HOST_TSO6;
+		break;
+	case VTNET_HDR_GSO_UDP:
+		need = VIRTIO_NET_F_HOST_UFO;
+		break;
+	default:
+		*why = "unknown segmentation type";
+		return false;
+	}
+	if (gso & VTNET_HDR_GSO_ECN)
+		need |= VIRTIO_NET_F_HOST_ECN;
+	if ((f & need) != need) {
+		*why = "segmentation offload that was not negotiated";
+		return false;
+	}
+	if (!(flags & VTNET_HDR_F_NEEDS_CSUM) || le16_at(h + VTNET_HDR_GSO_SIZE) == 0) {
+		*why = "segmentation without checksum offload or segment size";
+		return false;
+	}
+	return true;
+}
+
+/* Send one chain through a header-carrying backend: the header is read once, checked, and our
+ * copy is what the backend gets (the guest cannot change it after the check). */
+static void tx_send_with_hdr(struct vtnet *n, const struct vq_chain *c)
+{
+	vq_chain_read(c, 0, n->tx_hdr, n->hdr_len);
+	const char *why = NULL;
+	unsigned cnt = iov_slice(n->txv + 1, c->iov, c->nread, n->hdr_len);
+	if (!tx_hdr_ok(n, n->tx_hdr, c->read_len - n->hdr_len, &why)) {
+		n->tx_dropped++;
+		kb_guest_log(&n->tx_hdr_log,
+			     "%s: transmit request %u dropped: its header asks for %s", n->name,
+			     c->head, why);
+		return;
+	}
+	if (cnt + 1 > IOV_MAX) {
+		n->tx_dropped++; /* cannot happen for a frame the guest's driver builds */
+		return;
+	}
+	if (n->hdr_len >= NETBE_VNET_HDR_MRG_LEN)
+		memset(n->tx_hdr + VTNET_HDR_NUM_BUFFERS, 0, 2); /* receive-only field */
+	n->txv[0].iov_base = n->tx_hdr;
+	n->txv[0].iov_len = n->hdr_len;
+	netbe_send(n->be, n->txv, (int)cnt + 1);
+}
+
 static void tx_run(struct vtnet *n)
 {
 	struct virtio_dev *vd = &n->vd;
@@ -468,8 +573,15 @@ static void tx_run(struct vtnet *n)
 		}
 		if (!n->be || (!n->be_hdr && c->read_len == n->hdr_len)) {
 			n->tx_dropped++; /* no backend, or an empty frame */
+		} else if (c->read_len - n->hdr_len > VTNET_MAX_FRAME) {
+			/* larger than any frame (64 KiB GSO included): the backend never sees it,
+			 * so one kick cannot hand it gigabytes */
+			n->tx_dropped++;
+			kb_guest_log(&n->tx_hdr_log, "%s: transmit request %u dropped: %llu bytes",
+				     n->name, c->head,
+				     (unsigned long long)(c->read_len - n->hdr_len));
 		} else if (n->be_hdr) {
-			netbe_send(n->be, c->iov, (int)c->nread);
+			tx_send_with_hdr(n, c);
 		} else {
 			/* a backend without headers: the frame only (offloads were not offered) */
 			unsigned cnt = iov_slice(c->iov, c->iov, c->nread, n->hdr_len);

@@ -54,6 +54,7 @@ struct msix_vector {
 	uint32_t addr_lo, addr_hi, data, ctrl;
 	int efd, gsi; /* irqfd + MSI route, created on first use */
 	bool pending;
+	bool unroutable; /* the route could not be created: not retried until the entry changes */
 };
 
 struct virtio_transport {
@@ -70,6 +71,11 @@ struct virtio_transport {
 	uint8_t config_gen;
 	bool needs_reset;
 	bool intx_asserted;
+	/* a reset whose in-flight I/O is not finished yet: status reads status_before_reset */
+	bool reset_pending;
+	uint8_t status_before_reset;
+	/* guest-caused log lines, one bucket per kind */
+	struct kb_ratelimit needs_reset_log, status_log, msix_log;
 	/* MSI-X */
 	bool has_msix;
 	unsigned msix_cap; /* config-space offset of the capability */
@@ -103,16 +109,23 @@ static void msix_fire(struct virtio_transport *t, int v)
 	}
 	m->pending = false;
 	if (m->gsi < 0) {
+		if (m->unroutable)
+			return; /* failed before: retried once the guest rewrites the entry */
 		/* first use: an irqfd bound to an MSI route for this vector */
 		m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (m->efd < 0)
-			return;
-		int gsi = irqroute_msi_add(t->vm, (uint64_t)m->addr_hi << 32 | m->addr_lo, m->data,
-					   m->efd);
+		int gsi = m->efd < 0
+			      ? -errno
+			      : irqroute_msi_add(t->vm, (uint64_t)m->addr_hi << 32 | m->addr_lo,
+						 m->data, m->efd);
 		if (gsi < 0) {
-			close(m->efd);
+			if (m->efd >= 0)
+				close(m->efd);
 			m->efd = -1;
-			kb_log("%s: cannot route MSI-X vector %d", t->vd->ops->name, v);
+			m->unroutable = true;
+			kb_guest_log(&t->msix_log,
+				     "%s: cannot route MSI-X vector %d: %s; its interrupts are "
+				     "lost until the guest rewrites the entry",
+				     t->vd->ops->name, v, strerror(-gsi));
 			return;
 		}
 		m->gsi = gsi;
@@ -164,8 +177,9 @@ void virtio_set_needs_reset(struct virtio_dev *vd, const char *why)
 	}
 	if (t->needs_reset)
 		return;
-	kb_log("%s at %02x:%02x.%x: %s; device stopped until the guest resets it", vd->ops->name,
-	       t->pd->bus, t->pd->slot, t->pd->func, why);
+	kb_guest_log(&t->needs_reset_log,
+		     "%s at %02x:%02x.%x: %s; device stopped until the guest resets it",
+		     vd->ops->name, t->pd->bus, t->pd->slot, t->pd->func, why);
 	t->needs_reset = true;
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vd->status & VIRTIO_STATUS_DRIVER_OK)
@@ -180,9 +194,17 @@ static void kick(struct virtio_transport *t, int q)
 	if (q < 0 || q >= vd->ops->nqueues)
 		return;
 	virtio_lock(vd);
-	if (vd->started && !t->needs_reset && vd->vq[q].ready)
+	/* without Bus Master Enable the device must not touch guest memory: the kick is dropped
+	 * (a driver sets the bit before DRIVER_OK and kicks again after setting it) */
+	if (vd->started && !t->needs_reset && vd->vq[q].ready && pci_bus_master(t->pd))
 		vd->ops->notify(vd, q);
 	virtio_unlock(vd);
+}
+
+bool virtio_bus_master(struct virtio_dev *vd)
+{
+	struct virtio_transport *t = vd->transport;
+	return !t || pci_bus_master(t->pd);
 }
 
 static void kick_event(int fd, uint32_t events, void *opaque)
@@ -236,6 +258,8 @@ static void device_reset(struct virtio_transport *t)
 	struct virtio_dev *vd = t->vd;
 	if (vd->ops->reset)
 		vd->ops->reset(vd);
+	t->status_before_reset = vd->status ? vd->status : VIRTIO_STATUS_ACKNOWLEDGE;
+	t->reset_pending = vd->ops->quiesced && !vd->ops->quiesced(vd);
 	vd->started = false;
 	vd->status = 0;
 	vd->features = 0;
@@ -264,6 +288,18 @@ static void status_write(struct virtio_transport *t, uint8_t v)
 		return;
 	}
 	uint8_t old = vd->status;
+	/* Once the features are accepted only a reset may take status bits away (virtio 1.x 2.1.2:
+	 * the driver must not clear bits; clearing FEATURES_OK would reopen the negotiation of a
+	 * running device). Such a write is ignored. */
+	uint8_t kept = old & (uint8_t)~VIRTIO_STATUS_NEEDS_RESET;
+	if ((old & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK)) && (v & kept) != kept) {
+		kb_guest_log(
+		    &t->status_log,
+		    "%s at %02x:%02x.%x: status %#x would clear bits of %#x without a reset; "
+		    "ignored",
+		    vd->ops->name, t->pd->bus, t->pd->slot, t->pd->func, v, old);
+		return;
+	}
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
 		/* accept only what was offered, and only the 1.x interface */
 		if ((t->drv_features & ~t->offered) || !(t->drv_features & VIRTIO_F_VERSION_1))
@@ -285,7 +321,7 @@ static void status_write(struct virtio_transport *t, uint8_t v)
 		}
 		vd->started = true;
 		/* kicks that arrived before DRIVER_OK */
-		for (int q = 0; q < vd->ops->nqueues; q++)
+		for (int q = 0; q < vd->ops->nqueues && pci_bus_master(t->pd); q++)
 			if (vd->vq[q].ready && vq_has_work(&vd->vq[q]))
 				vd->ops->notify(vd, q);
 	}
@@ -303,7 +339,9 @@ static void common_fill(struct virtio_transport *t, uint8_t *b)
 	put_le32(b + 0x0c, t->drv_feature_sel < 2 ? (uint32_t)(t->drv_features >> (32 * t->drv_feature_sel)) : 0);
 	put_le16(b + 0x10, t->msix_config);
 	put_le16(b + 0x12, (uint16_t)vd->ops->nqueues);
-	b[0x14] = vd->status;
+	if (t->reset_pending && (vd->status || vd->ops->quiesced(vd)))
+		t->reset_pending = false; /* done, or the driver went on without waiting */
+	b[0x14] = t->reset_pending ? t->status_before_reset : vd->status;
 	b[0x15] = t->config_gen;
 	put_le16(b + 0x16, q);
 	if (valid) {
@@ -437,6 +475,7 @@ static void msix_entry_write(struct virtio_transport *t, uint64_t off, unsigned 
 	m->addr_hi = le32_at(e + 4);
 	m->data = le32_at(e + 8);
 	m->ctrl = le32_at(e + 12) & 1;
+	m->unroutable = false; /* a new address or data: worth another try */
 	if (m->gsi >= 0)
 		irqroute_msi_update(t->vm, m->gsi, (uint64_t)m->addr_hi << 32 | m->addr_lo, m->data);
 	if (was_masked && !(m->ctrl & 1) && m->pending)

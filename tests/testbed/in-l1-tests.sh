@@ -60,6 +60,7 @@ rm -rf "$TMP"
 
 if [ -n "$VIRTIO_INITRD" ]; then
 	"$(dirname "$0")/in-l1-virtio.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
+	"$(dirname "$0")/in-l1-evil.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 fi
 
 # the vm manager with a real guest (in-l1-vm.sh), and its tiny-guest tests on L1's KVM

@@ -2,10 +2,12 @@
 # lines that in-l1-virtio.sh checks. Kernel parameter kbvirtio= selects the scenario:
 #   devices  blk/ro blk/net/rng/console checks, then poweroff
 #   sigterm  wait for the ACPI power button (busybox acpid), which powers off
+#   evil     the power button as for sigterm, then huge virtio-blk reads (slot 8) and an endless
+#            reset/enable storm on virtio-rnd (slot 6) while the host checks it still has control
 say() { echo "KBV $*"; }
 
 case "${kbvirtio:-devices}" in
-sigterm)
+sigterm | evil)
 	mkdir -p /etc/acpi/PWRF
 	printf '#!/bin/sh\npoweroff -f\n' > /etc/acpi/PWRF/00000080
 	chmod +x /etc/acpi/PWRF/00000080
@@ -13,6 +15,12 @@ sigterm)
 	echo "PWRF PWRF/00000080" > /etc/acpid.conf
 	# -d: log to stderr (the default log file's folder does not exist in the initrd)
 	acpid -d -c /etc/acpi -a /etc/acpid.conf >/dev/null 2>&1 &
+	if [ "$kbvirtio" = evil ]; then
+		/bin/evil-virtio 0000:00:08.0 huge
+		/bin/evil-virtio 0000:00:06.0 storm &
+		sleep 1
+		say storm=started
+	fi
 	say acpid=ready
 	sleep 120
 	say acpid=timeout

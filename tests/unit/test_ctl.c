@@ -685,6 +685,40 @@ static void test_too_many_clients(void **state)
 	finish(&t);
 }
 
+/* Sixteen connections that say nothing cannot lock the owner out: once they have been idle for
+ * a while, a new connection takes the slot of the one idle the longest. */
+static void test_idle_clients_dropped(void **state)
+{
+	struct tvm t;
+	int idle[16];
+	char err[256] = "";
+	start(&t, "idlevm", 1);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", t.path);
+	for (int i = 0; i < 16; i++) {
+		idle[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_int_equal(connect(idle[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		usleep(1000); /* connection 0 is the oldest */
+	}
+	usleep(2500 * 1000);
+	struct ctl_conn c;
+	int rc = ctl_connect(&c, t.path, TMO, err, sizeof(err));
+	if (rc)
+		fail_msg("a new connection was refused: %s", err);
+	assert_int_equal(req(&c, "status", NULL, err, sizeof(err)), 0);
+	ctl_disconnect(&c);
+	/* the oldest idle connection was closed by the server: EOF after the greeting */
+	char buf[512];
+	ssize_t n, total = 0;
+	while ((n = read(idle[0], buf, sizeof(buf))) > 0)
+		total += n;
+	assert_int_equal(n, 0);
+	assert_true(total > 0);
+	for (int i = 0; i < 16; i++)
+		close(idle[i]);
+	finish(&t);
+}
+
 static void test_already_running_and_stale(void **state)
 {
 	struct tvm t;
@@ -840,6 +874,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_requests),
 	    cmocka_unit_test(test_large_replies),
 	    cmocka_unit_test(test_too_many_clients),
+	    cmocka_unit_test(test_idle_clients_dropped),
 	    cmocka_unit_test(test_already_running_and_stale),
 	    cmocka_unit_test(test_rundir_created),
 	    cmocka_unit_test(test_poweroff_button),

@@ -1,4 +1,5 @@
 /* MC146818 model against a fake clock: formats, setting the time, flags, CMOS memory sizes. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -426,6 +427,54 @@ static void test_platform_device(void **state)
 	iobus_fini(&vm.bus);
 }
 
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The review's toggle loop (register B's UIE on and off) with the event loop not running: the
+ * RTC keeps one timer and re-arms it, so the descriptor count stays flat. */
+static void test_timer_toggles_keep_fds_flat(void **state)
+{
+	const struct platform_device *d, *rtc = NULL;
+	DEVSET_FOREACH(platform_devices, const struct platform_device *, d)
+	if (strcmp(d->name, "rtc") == 0)
+		rtc = d;
+	struct vm vm = {.vm_fd = -1};
+	iobus_init(&vm.bus);
+	vm.ev = evloop_new();
+	assert_int_equal(rtc->init(&vm), 0);
+	uint64_t v;
+	/* one toggle first: the timer exists from here on */
+	v = 0x0B;
+	iobus_dispatch(&vm.bus, IOBUS_PIO, 0x70, 1, true, &v);
+	v = RTC_B_24H | RTC_B_UIE;
+	iobus_dispatch(&vm.bus, IOBUS_PIO, 0x71, 1, true, &v);
+	int before = open_fds();
+	for (int i = 0; i < 5000; i++) {
+		v = 0x0B;
+		iobus_dispatch(&vm.bus, IOBUS_PIO, 0x70, 1, true, &v);
+		v = RTC_B_24H | RTC_B_UIE;
+		iobus_dispatch(&vm.bus, IOBUS_PIO, 0x71, 1, true, &v);
+		v = 0x0B;
+		iobus_dispatch(&vm.bus, IOBUS_PIO, 0x70, 1, true, &v);
+		v = RTC_B_24H;
+		iobus_dispatch(&vm.bus, IOBUS_PIO, 0x71, 1, true, &v);
+	}
+	int after = open_fds();
+	print_message("5000 UIE toggles: %d -> %d open descriptors\n", before, after);
+	assert_true(after <= before + 1);
+	vm_run_destroy_hooks(&vm);
+	evloop_free(vm.ev);
+	iobus_fini(&vm.bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +491,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_localtime, setup, teardown),
 	    cmocka_unit_test(test_memory_sizes),
 	    cmocka_unit_test(test_platform_device),
+	    cmocka_unit_test(test_timer_toggles_keep_fds_flat),
 	};
 	return cmocka_run_group_tests_name("rtc", tests, NULL, NULL);
 }

@@ -530,6 +530,36 @@ static void test_tx_socket(void **state)
 	env_close(e);
 }
 
+/* A transmit chain longer than any Ethernet frame a tap takes (64 KiB GSO + headers) is not
+ * handed to the backend (a socket with a large buffer would take megabytes per frame); it goes
+ * back to the guest, and the next frame still goes out. */
+static void test_tx_oversized_frame_dropped(void **state)
+{
+	struct env *e = env_socket(NULL);
+	driver_probe(e, 0);
+	const uint32_t big = 65536 + 14 + 4 + 1; /* one byte over */
+	uint64_t g = alloc_data(e, HDR + big);
+	memset(e->ram + g, 0, HDR);
+	make_frame(e->ram + g + HDR, 3, big);
+	struct seg s = {g, HDR + big, false};
+	uint16_t head = add_chain(e, TXQ, &s, 1);
+	uint64_t ok = alloc_data(e, HDR + 64);
+	memset(e->ram + ok, 0, HDR);
+	make_frame(e->ram + ok + HDR, 4, 64);
+	struct seg s1 = {ok, HDR + 64, false};
+	add_chain(e, TXQ, &s1, 1);
+	kick(e, TXQ);
+	uint32_t id, len;
+	assert_int_equal(get_used(e, TXQ, &id, &len), 1);
+	assert_int_equal(id, head);
+	assert_int_equal(get_used(e, TXQ, &id, &len), 1);
+	static uint8_t got[1 << 17];
+	assert_int_equal(recv(e->peer, got, sizeof(got), MSG_DONTWAIT), 64);
+	assert_int_equal(recv(e->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_int_equal(status(e) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	env_close(e);
+}
+
 /* More frames than one kick may send: the rest go from the event loop without a new kick. */
 static void test_tx_budget_continues(void **state)
 {
@@ -951,6 +981,76 @@ static void test_tap_rx_tx(void **state)
 	env_close(e);
 }
 
+/* Send a 300-byte test frame with the given header fields through the transmit queue. */
+static void tx_with_hdr(struct env *e, uint8_t flags, uint8_t gso_type, uint16_t gso_size,
+			uint16_t csum_start, uint16_t csum_offset, uint8_t tag)
+{
+	uint64_t g = alloc_data(e, HDR + 300);
+	uint8_t *h = e->ram + g;
+	memset(h, 0, HDR);
+	h[0] = flags;
+	h[1] = gso_type;
+	h[4] = (uint8_t)gso_size;
+	h[5] = (uint8_t)(gso_size >> 8);
+	h[6] = (uint8_t)csum_start;
+	h[7] = (uint8_t)(csum_start >> 8);
+	h[8] = (uint8_t)csum_offset;
+	h[9] = (uint8_t)(csum_offset >> 8);
+	make_frame(h + HDR, tag, 300);
+	struct seg s = {g, HDR + 300, false};
+	uint16_t head = add_chain(e, TXQ, &s, 1);
+	kick(e, TXQ);
+	uint32_t id, len;
+	assert_int_equal(get_used(e, TXQ, &id, &len), 1); /* returned either way */
+	assert_int_equal(id, head);
+}
+
+/* The tag of the next test frame that shows on the tap (-1 when none within 300 ms). */
+static int next_tap_frame(struct env *e)
+{
+	uint8_t got[2048];
+	for (;;) {
+		struct pollfd p = {e->ps, POLLIN, 0};
+		if (poll(&p, 1, 300) != 1)
+			return -1;
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(e->ps, got, sizeof(got), 0, (struct sockaddr *)&from, &fl);
+		assert_true(n > 0);
+		if (from.sll_pkttype != PACKET_OUTGOING && n == 300 && got[12] == 0x88 &&
+		    got[13] == 0xB5)
+			return (uint8_t)(got[20] - 20 * 7);
+	}
+}
+
+/* The guest's transmit header reaches the tap only when it asks for offloads the driver
+ * negotiated: checksum offload needs CSUM, segmentation needs HOST_TSO4/TSO6/UFO (and ECN). */
+static void test_tap_tx_header_checked(void **state)
+{
+	if (!have_tun())
+		skip();
+	struct env *e = env_tap();
+	driver_probe(e, F_MRG_RXBUF);	       /* no offloads */
+	tx_with_hdr(e, 1, 0, 0, 34, 6, 1);     /* NEEDS_CSUM without CSUM */
+	tx_with_hdr(e, 1, 1, 1000, 14, 16, 2); /* TCPv4 GSO without HOST_TSO4 */
+	tx_with_hdr(e, 2, 0, 0, 0, 0, 3);      /* DATA_VALID is for receive only */
+	tx_with_hdr(e, 0, 0, 0, 0, 0, 4);      /* a plain frame */
+	assert_int_equal(next_tap_frame(e), 4);
+	assert_int_equal(next_tap_frame(e), -1);
+
+	driver_probe(e, F_MRG_RXBUF | F_CSUM);
+	tx_with_hdr(e, 1, 0, 0, 34, 6, 5);	/* checksum offload: negotiated now */
+	tx_with_hdr(e, 1, 0, 0, 298, 2, 6);	/* the checksum field past the frame */
+	tx_with_hdr(e, 1, 4, 1000, 14, 16, 7);	/* TCPv6 GSO without HOST_TSO6 */
+	tx_with_hdr(e, 0, 0x81, 1000, 0, 0, 8); /* GSO without NEEDS_CSUM, with ECN */
+	tx_with_hdr(e, 0, 0, 0, 0, 0, 9);
+	assert_int_equal(next_tap_frame(e), 5);
+	assert_int_equal(next_tap_frame(e), 9);
+	assert_int_equal(next_tap_frame(e), -1);
+	assert_int_equal(status(e) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	env_close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +1059,7 @@ int main(void)
 	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_identity),
 	    cmocka_unit_test(test_tx_socket),
+	    cmocka_unit_test(test_tx_oversized_frame_dropped),
 	    cmocka_unit_test(test_tx_budget_continues),
 	    cmocka_unit_test(test_tx_short_header_needs_reset),
 	    cmocka_unit_test(test_tx_without_backend),
@@ -969,6 +1070,7 @@ int main(void)
 	    cmocka_unit_test(test_rx_small_buffer_needs_reset),
 	    cmocka_unit_test(test_tap_features_and_offload),
 	    cmocka_unit_test(test_tap_rx_tx),
+	    cmocka_unit_test(test_tap_tx_header_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

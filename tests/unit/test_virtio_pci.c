@@ -7,7 +7,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <cmocka.h>
+
+#include "core/log.h"
 
 #include "core/vm.h"
 #include "pci/pci.h"
@@ -345,6 +349,180 @@ static void test_out_of_range_accesses(void **state)
 	assert_int_equal(mr(e, e->bar0 + e->common + 0x14, 1), 0);
 }
 
+/* ---- what a hostile driver can do with the transport ---- */
+
+/* Run fn with stderr going to a temporary file; returns the number of lines written. */
+static unsigned count_stderr_lines(void (*fn)(struct env *), struct env *e)
+{
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), 2) >= 0);
+	fn(e);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	unsigned lines = 0;
+	int ch, last = '\n';
+	while ((ch = fgetc(tmp)) != EOF) {
+		if (ch == '\n')
+			lines++;
+		last = ch;
+	}
+	if (last != '\n')
+		lines++;
+	fclose(tmp);
+	return lines;
+}
+
+/* The review's reset/enable loop: every cycle makes the device log "invalid ring addresses". */
+static void reset_storm(struct env *e)
+{
+	uint64_t c = e->bar0 + e->common;
+	for (int i = 0; i < 20000; i++) {
+		mw(e, c + 0x14, 1, 0);
+		mw(e, c + 0x14, 1, 3);
+		mw(e, c + 0x08, 4, 1);
+		mw(e, c + 0x0c, 4, 1); /* VERSION_1 */
+		mw(e, c + 0x14, 1, 0xb);
+		mw(e, c + 0x16, 2, 0);
+		mw(e, c + 0x20, 8, 0x7ffff000); /* outside RAM */
+		mw(e, c + 0x1c, 2, 1);
+	}
+}
+
+static void test_reset_storm_log_bounded(void **state)
+{
+	struct env *e = *state;
+	unsigned lines = count_stderr_lines(reset_storm, e);
+	print_message("20000 reset/enable cycles: %u log lines\n", lines);
+	assert_true(mr(e, e->bar0 + e->common + 0x14, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(lines >= 1 && lines <= KB_GUEST_LOG_BURST + 1);
+}
+
+/* Once FEATURES_OK is set, only a reset reopens the negotiation (the review's sequence). */
+static void test_no_renegotiation_without_reset(void **state)
+{
+	struct env *e = *state;
+	uint64_t c = e->bar0 + e->common;
+	mw(e, c + 0x14, 1, 0);
+	mw(e, c + 0x14, 1, 3);
+	mw(e, c + 0x08, 4, 1);
+	mw(e, c + 0x0c, 4, 1);
+	mw(e, c + 0x14, 1, 0xb);
+	mw(e, c + 0x14, 1, 0xf);
+	assert_int_equal(the_dev->vd.features, VIRTIO_F_VERSION_1);
+	assert_int_equal(the_dev->starts, 1);
+	/* ACK|DRIVER without a reset, other features, FEATURES_OK|DRIVER_OK again */
+	mw(e, c + 0x14, 1, 3);
+	mw(e, c + 0x08, 4, 0);
+	mw(e, c + 0x0c, 4, 0x30000000);
+	mw(e, c + 0x14, 1, 0xb);
+	mw(e, c + 0x14, 1, 0xf);
+	assert_int_equal(the_dev->vd.features, VIRTIO_F_VERSION_1);
+	assert_int_equal(the_dev->starts, 1);
+	assert_int_equal(mr(e, c + 0x14, 1), 0xf);
+	assert_int_equal(mr(e, c + 0x0c, 4), 0); /* driver features unchanged */
+	assert_true(the_dev->vd.started);
+	/* after a reset the driver negotiates anew */
+	negotiate(e, VIRTIO_F_VERSION_1 | VIRTIO_RING_F_INDIRECT_DESC);
+	mw(e, c + 0x14, 1, 0xf);
+	assert_int_equal(the_dev->vd.features, VIRTIO_F_VERSION_1 | VIRTIO_RING_F_INDIRECT_DESC);
+	assert_int_equal(the_dev->starts, 2);
+}
+
+/* Bus Master Enable clear: the device takes nothing from its queues (no DMA). */
+static void test_bus_master_disabled(void **state)
+{
+	struct env *e = *state;
+	negotiate(e, VIRTIO_F_VERSION_1);
+	setup_queue(e, 0, 0x10000, 16, 0);
+	mw(e, e->bar0 + e->common + 0x14, 1, 0xf);
+	mw(e, e->bar0 + e->notify, 2, 0);
+	assert_int_equal(the_dev->notifies[0], 1);
+	cfgw(e, PCIR_COMMAND, 2, 0x2); /* memory decoding only */
+	mw(e, e->bar0 + e->notify, 2, 0);
+	mw(e, e->bar0 + e->notify, 2, 0);
+	assert_int_equal(the_dev->notifies[0], 1);
+	cfgw(e, PCIR_COMMAND, 2, 0x6);
+	mw(e, e->bar0 + e->notify, 2, 0);
+	assert_int_equal(the_dev->notifies[0], 2);
+}
+
+/* INTx Disable masks the line (the interrupt stays pending in the status register). */
+static void test_intx_disable(void **state)
+{
+	struct env *e = *state;
+	negotiate(e, VIRTIO_F_VERSION_1);
+	setup_queue(e, 0, 0x10000, 16, 0);
+	mw(e, e->bar0 + e->common + 0x14, 1, 0xf);
+	struct pci_dev *pd = pci_find_dev(e->vm, 0, 3, 0);
+	assert_non_null(pd);
+	assert_false(pci_intx_level(e->vm, pd->gsi));
+	virtio_lock(&the_dev->vd);
+	virtio_interrupt_config(&the_dev->vd);
+	virtio_unlock(&the_dev->vd);
+	assert_true(pci_intx_level(e->vm, pd->gsi));
+	assert_true(cfgr(e, PCIR_STATUS, 2) & 0x08); /* Interrupt Status */
+	cfgw(e, PCIR_COMMAND, 2, 0x406);		  /* INTx Disable */
+	assert_false(pci_intx_level(e->vm, pd->gsi));
+	assert_true(cfgr(e, PCIR_STATUS, 2) & 0x08);
+	virtio_lock(&the_dev->vd);
+	virtio_interrupt_config(&the_dev->vd);
+	virtio_unlock(&the_dev->vd);
+	assert_false(pci_intx_level(e->vm, pd->gsi));
+	cfgw(e, PCIR_COMMAND, 2, 0x6);
+	assert_true(pci_intx_level(e->vm, pd->gsi));
+	assert_int_equal(mr(e, e->bar0 + e->isr, 1), 2); /* reading ISR lowers it */
+	assert_false(pci_intx_level(e->vm, pd->gsi));
+	assert_false(cfgr(e, PCIR_STATUS, 2) & 0x08);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+static void fire_2000(struct env *e)
+{
+	for (int i = 0; i < 2000; i++) {
+		virtio_lock(&the_dev->vd);
+		virtio_interrupt_config(&the_dev->vd);
+		virtio_unlock(&the_dev->vd);
+	}
+}
+
+/* An MSI-X vector whose route cannot be created (here: no KVM routing table) is not retried,
+ * with an eventfd and a log line, on every interrupt; rewriting the entry tries once more. */
+static void test_msix_unroutable_not_retried(void **state)
+{
+	struct env *e = *state;
+	uint64_t c = e->bar0 + e->common;
+	negotiate(e, VIRTIO_F_VERSION_1);
+	setup_queue(e, 0, 0x10000, 16, 0);
+	mw(e, c + 0x14, 1, 0xf);
+	cfgw(e, e->msix + 2, 2, 0x8000); /* MSI-X on, function not masked */
+	mw(e, e->bar1 + 32, 4, 0xfee00000); /* vector 2: the config vector */
+	mw(e, e->bar1 + 40, 4, 0x4041);
+	mw(e, e->bar1 + 44, 4, 0); /* unmasked */
+	mw(e, c + 0x10, 2, 2);
+	int fds = open_fds();
+	unsigned lines = count_stderr_lines(fire_2000, e);
+	print_message("2000 interrupts on an unroutable vector: %u log lines, %d -> %d fds\n",
+		      lines, fds, open_fds());
+	assert_int_equal(lines, 1);
+	assert_int_equal(open_fds(), fds);
+	/* a new message address: one more try (and one more line) */
+	mw(e, e->bar1 + 32, 4, 0xfee01000);
+	assert_int_equal(count_stderr_lines(fire_2000, e), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +531,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_ring_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isr_and_msix_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_range_accesses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_storm_log_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_renegotiation_without_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bus_master_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_disable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_unroutable_not_retried, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
