@@ -306,15 +306,20 @@ static void pass_over(int fd, uint32_t events, void *opaque)
 
 void fuzz_loop_pass(struct vm *vm)
 {
+	fuzz_evloop_pass(vm->ev);
+}
+
+void fuzz_evloop_pass(struct evloop *ev)
+{
 	/* A wake-up that is ready now, like every descriptor whose callback should run: they come
 	 * back from the same epoll_wait, and the stop it requests ends the loop on the next one.
 	 * (A stop requested up front could come first in that batch and end the pass early.) */
 	int wake = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
 	FUZZ_CHECK(wake >= 0, "eventfd: %s", strerror(errno));
-	struct evloop_handle *h = evloop_add_fd(vm->ev, wake, EPOLLIN, pass_over, vm->ev);
+	struct evloop_handle *h = evloop_add_fd(ev, wake, EPOLLIN, pass_over, ev);
 	FUZZ_CHECK(h, "evloop_add_fd failed");
-	evloop_run(vm->ev);
-	evloop_del(vm->ev, h);
+	evloop_run(ev);
+	evloop_del(ev, h);
 	close(wake);
 }
 

@@ -108,6 +108,8 @@ void fuzz_vm_destroy(struct vm *vm);
 /* One pass of the VM's event loop: every callback whose descriptor is ready now (ioeventfd
  * kicks, completions, expired timers, sockets) runs once, then it returns. */
 void fuzz_loop_pass(struct vm *vm);
+struct evloop;
+void fuzz_evloop_pass(struct evloop *ev);
 
 /* ---- the stand-in KVM VM descriptor (fake_kvm.c) ---- */
 
