@@ -5,7 +5,7 @@
  *
  * The image is a 256 KiB file in $FUZZ_BLOCKIF_DIR (default /var/tmp: tmpfs has no O_DIRECT). If
  * O_DIRECT cannot be opened there, inputs that ask for it run without it and the target says
- * "fuzz-skip: ..." once; if no image can be made at all, every input is skipped.
+ * "fuzz-note: ..." once; if no image can be made at all, every input is skipped ("fuzz-skip").
  *
  * Checked against a model of the image (per 512-byte sector: its bytes, or unknown after a
  * discard or racing writes): every started request completes exactly once, on the loop thread's
@@ -82,7 +82,7 @@ static void setup_image(void)
 		s.have_direct = true;
 		close(fd);
 	} else {
-		fprintf(stderr, "fuzz-skip: O_DIRECT: no O_DIRECT on %s (set FUZZ_BLOCKIF_DIR)\n",
+		fprintf(stderr, "fuzz-note: no O_DIRECT on %s (set FUZZ_BLOCKIF_DIR)\n",
 			s.path);
 	}
 	s.arena = mmap(NULL, (size_t)BLOCKIF_MAX_INFLIGHT * SLOT_SIZE, PROT_READ | PROT_WRITE,

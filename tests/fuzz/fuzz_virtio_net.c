@@ -24,7 +24,8 @@
  *   1 descriptor     index u8, addr u16 (x16 into the data area; op bit 4: raw u64), len u16
  *                    (op bit 5: x 16), flags u8, next u8
  *   2 chain          segments u8 (1-4) then per segment len u16 (x 4 with op bit 4), as the
- *                    queue expects (tx readable, rx writable); op bit 5 flips one direction
+ *                    queue expects (tx readable, rx writable); op bit 5 flips one direction;
+ *                    op bit 6 on tx: the first segment's 12 header bytes follow its length
  *   3 avail entry    head u16
  *   4 kick
  *   5 frame          length u16 (op bit 4: + 65536 - 4096, up to 70 KiB) arriving at the device
@@ -168,8 +169,16 @@ static void add_chain(struct drv *d, int q, uint8_t op, struct fuzz_input *in)
 		if ((op & 0x20) && s == nseg - 1)
 			write = !write;
 		uint64_t gpa = data_alloc(d, len);
-		if (q == 1 && len)
+		if (q == 1 && len && s == 0 && (op & 0x40)) {
+			/* the guest's own header: flags, gso_type, hdr_len, gso_size, csum_* */
+			for (uint32_t k = 0; k < 12; k++) {
+				uint8_t v = in_u8(in);
+				if (k < len)
+					*ram(d, gpa + k) = v;
+			}
+		} else if (q == 1 && len) {
 			memset(ram(d, gpa), 0, len < 12 ? len : 12); /* a plain header */
+		}
 		put_desc(d, q, i, gpa, len,
 			 (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
 				    (s + 1 < nseg ? VRING_DESC_F_NEXT : 0)),
