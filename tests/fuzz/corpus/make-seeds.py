@@ -313,7 +313,7 @@ write("fuzz_ctl", "many-clients-and-destroy",
       b"".join(ctl(0, i) for i in range(18)) + C_LOOP + ctl(2, 3, b"\x02") + C_LOOP +
       ctl(2, 4, b"\x02") + C_LOOP + ctl(5, 3) + ctl(5, 4) + ctl(5, 17) + ctl(4, 0) + C_LOOP)
 write("fuzz_ctl", "huge-stats-reply",
-      ctl(0) + ctl(7, 0, b"\xff\xff") + ctl(2, 0, b"\x01") + C_LOOP * 4 + ctl(5) + C_LOOP * 4 +
+      ctl(0) + ctl(7, 0, struct.pack("<H", 1399)) + ctl(2, 0, b"\x01") + C_LOOP * 4 + ctl(5) + C_LOOP * 4 +
       ctl(5))
 
 
