@@ -323,6 +323,27 @@ void fuzz_evloop_pass(struct evloop *ev)
 	close(wake);
 }
 
+struct timed_run {
+	struct evloop *ev;
+	struct evloop_handle *timer;
+};
+
+static void timed_run_over(void *opaque)
+{
+	struct timed_run *r = opaque;
+	evloop_del(r->ev, r->timer);
+	evloop_stop(r->ev, 0);
+}
+
+void fuzz_loop_run_ms(struct vm *vm, unsigned ms)
+{
+	struct timed_run r = {vm->ev, NULL};
+	r.timer = evloop_add_timer(vm->ev, ms ? ms : 1, 0, timed_run_over, &r);
+	FUZZ_CHECK(r.timer, "evloop_add_timer: %s", strerror(errno));
+	evloop_run(vm->ev);
+	fuzz_loop_pass(vm); /* in case a stop request from the VM ended the run early */
+}
+
 /* ---- work per input ---- */
 
 static struct {

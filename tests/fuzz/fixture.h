@@ -110,6 +110,8 @@ void fuzz_vm_destroy(struct vm *vm);
 void fuzz_loop_pass(struct vm *vm);
 struct evloop;
 void fuzz_evloop_pass(struct evloop *ev);
+/* Run the loop for `ms` milliseconds: timers due by then (continuations) fire. */
+void fuzz_loop_run_ms(struct vm *vm, unsigned ms);
 
 /* ---- the stand-in KVM VM descriptor (fake_kvm.c) ---- */
 

@@ -206,8 +206,11 @@ static void step(struct drv *d, uint8_t op, struct fuzz_input *in)
 	case 10: /* kick: the 2-byte doorbell (ioeventfd) or another width (the slow path) */
 		mw(d, 0x3000, (op & 0x10) ? 4 : 2, 0);
 		break;
-	case 11:
-		fuzz_loop_pass(d->vm);
+	case 11: /* one event-loop pass; op bit 4: run it 2 ms (continuation timers fire) */
+		if (op & 0x10)
+			fuzz_loop_run_ms(d->vm, 2);
+		else
+			fuzz_loop_pass(d->vm);
 		break;
 	case 12:
 		d->features = VIRTIO_F_VERSION_1 | ((op & 0x10) ? VIRTIO_RING_F_INDIRECT_DESC : 0) |

@@ -267,7 +267,7 @@ write("fuzz_virtio_rnd", "msix-kick-loop",
       b"\x04" + rnd_chain(0, 64) + R_KICK + R_LOOP + rnd_chain(1, 100, 200) + R_KICK_SLOW +
       R_LOOP + R_ISR)
 write("fuzz_virtio_rnd", "budget-continuation",
-      b"\x04" + b"".join(rnd_chain(i, 16) for i in range(40)) + R_KICK + R_LOOP * 4)
+      b"\x04" + b"".join(rnd_chain(i, 16) for i in range(40)) + R_KICK + b"\x1b" * 2)
 write("fuzz_virtio_rnd", "msix-table-pba-mask",
       b"\x00" + R_MSIX_ON +
       bytes([0x23]) + struct.pack("<HQ", 12, 1) +        # mask vector 0
