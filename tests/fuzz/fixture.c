@@ -348,6 +348,7 @@ void fuzz_loop_run_ms(struct vm *vm, unsigned ms)
 
 static struct {
 	bool init;
+	long default_ms; /* the target's own default for FUZZ_MAX_MS */
 	long max_ms, max_fds, max_lines;
 	unsigned long lines; /* newlines written to stderr so far */
 	int real_stderr;     /* fd 2, where the counted stream writes */
@@ -381,7 +382,7 @@ static ssize_t count_write(void *cookie, const char *buf, size_t len)
 static void work_init(void)
 {
 	work.init = true;
-	work.max_ms = env_long("FUZZ_MAX_MS", 1000);
+	work.max_ms = env_long("FUZZ_MAX_MS", work.default_ms ? work.default_ms : 1000);
 	work.max_fds = env_long("FUZZ_MAX_FDS", 64);
 	work.max_lines = env_long("FUZZ_MAX_LOG_LINES", 64);
 	work.real_stderr = STDERR_FILENO;
@@ -408,6 +409,12 @@ static long elapsed_ms(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (t.tv_sec - work.t0.tv_sec) * 1000 + (t.tv_nsec - work.t0.tv_nsec) / 1000000;
+}
+
+void fuzz_work_default_ms(long ms)
+{
+	FUZZ_CHECK(!work.init, "fuzz_work_default_ms after the first input");
+	work.default_ms = ms;
 }
 
 void fuzz_work_begin(void)

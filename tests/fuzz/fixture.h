@@ -136,6 +136,9 @@ void fuzz_fake_kvm_check(void);
  *                      at fuzz_work_end() the count must be back to where it began
  *   FUZZ_MAX_LOG_LINES lines written to stderr (kb_log) during the input (default 64) */
 void fuzz_work_begin(void);
+/* A target whose inputs wait for real devices (disk syncs) sets its own default time bound
+ * before the first fuzz_work_begin(); FUZZ_MAX_MS still overrides it. */
+void fuzz_work_default_ms(long ms);
 /* The fd bound while the VM still exists (before teardown closes what piled up). */
 void fuzz_work_check(void);
 void fuzz_work_end(void);

@@ -11,7 +11,8 @@
  * discard or racing writes): every started request completes exactly once, on the loop thread's
  * pass, with the full byte count; a read whose sectors are known and that raced no write
  * returns exactly the model's bytes, and only into its own buffers; at the end, blockif_close()
- * leaves nothing running. Plus ASan/UBSan and the work bounds of fixture.h.
+ * leaves nothing running. Plus ASan/UBSan and the work bounds of fixture.h (5 s per input by
+ * default here: the disk is real).
  *
  * Input: a setup byte (bit 0 worker pool instead of io_uring, bit 1 O_DIRECT, bit 2 O_DSYNC),
  * then operations (op byte, low 3 bits):
@@ -245,6 +246,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		once = true;
 		setup_image();
 		atexit(remove_image);
+		/* O_DSYNC writes and fdatasync wait for a real disk, shared with whatever else the
+		 * host runs: the bound here is for runaway inputs, not for the disk's latency */
+		fuzz_work_default_ms(5000);
 	}
 	if (!s.have_image)
 		return 0;
