@@ -103,7 +103,8 @@ if [ "${FUZZ_REGRESSIONS:-1}" = 1 ]; then
 		for f in "$dir"/*; do
 			[ -f "$f" ] || continue
 			log=$build/logs/$name-regression-$(basename "$f").log
-			if "$build/$name" -timeout=20 -rss_limit_mb=2048 "$f" >"$log" 2>&1; then
+			if "$build/$name" -timeout=20 -rss_limit_mb=2048 \
+				-artifact_prefix="$build/artifacts/$name-regression-" "$f" >"$log" 2>&1; then
 				echo "ok - fuzz regression: $name/$(basename "$f")"
 			else
 				echo "not ok - fuzz regression: $name/$(basename "$f")"
