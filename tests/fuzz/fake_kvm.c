@@ -69,7 +69,8 @@ static int set_routing(const struct kvm_irq_routing *t)
 			return -EINVAL;
 		if (e->type == KVM_IRQ_ROUTING_IRQCHIP) {
 			if (e->u.irqchip.irqchip > KVM_IRQCHIP_IOAPIC ||
-			    e->u.irqchip.pin >= (e->u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC ? 24u : 8u))
+			    e->u.irqchip.pin >=
+				(e->u.irqchip.irqchip == KVM_IRQCHIP_IOAPIC ? 24u : 8u))
 				return -EINVAL;
 			/* one GSI maps to a given irqchip at most once, never with an MSI */
 			if (chip_seen[e->gsi][e->u.irqchip.irqchip] || msi_seen[e->gsi])
@@ -85,7 +86,8 @@ static int set_routing(const struct kvm_irq_routing *t)
 		}
 	}
 	for (unsigned g = 0; g < MAX_GSI; g++)
-		kvm.routed[g] = msi_seen[g] || chip_seen[g][0] || chip_seen[g][1] || chip_seen[g][2];
+		kvm.routed[g] =
+		    msi_seen[g] || chip_seen[g][0] || chip_seen[g][1] || chip_seen[g][2];
 	kvm.routes = t->nr;
 	return 0;
 }
@@ -233,7 +235,8 @@ bool fuzz_fake_kvm_routed(unsigned gsi)
 void fuzz_fake_kvm_check(void)
 {
 	for (unsigned i = 0; i < kvm.nirqfd; i++)
-		FUZZ_CHECK(kvm.routed[kvm.irqfd[i].gsi],
-			   "irqfd %d is bound to GSI %u, which has no route: its interrupts are lost",
-			   kvm.irqfd[i].efd, kvm.irqfd[i].gsi);
+		FUZZ_CHECK(
+		    kvm.routed[kvm.irqfd[i].gsi],
+		    "irqfd %d is bound to GSI %u, which has no route: its interrupts are lost",
+		    kvm.irqfd[i].efd, kvm.irqfd[i].gsi);
 }

@@ -131,14 +131,15 @@ void fuzz_fake_kvm_check(void);
  * VMM much time, file descriptors or log lines: that is how the review's availability findings
  * look from a harness. fuzz_work_begin() at the start of an input, fuzz_work_end() after its
  * teardown; a bound exceeded is a fuzz failure naming the bound. Limits (environment, read once):
- *   FUZZ_MAX_MS        wall time of one input, teardown included (default 1000)
+ *   FUZZ_MAX_MS        CPU time of one input, all threads, teardown included (default 1000)
+ *   FUZZ_MAX_WALL_MS   its wall time (default 5000)
  *   FUZZ_MAX_FDS       descriptors open at fuzz_work_check() beyond those at begin (default 64);
  *                      at fuzz_work_end() the count must be back to where it began
  *   FUZZ_MAX_LOG_LINES lines written to stderr (kb_log) during the input (default 64) */
 void fuzz_work_begin(void);
-/* A target whose inputs wait for real devices (disk syncs) sets its own default time bound
- * before the first fuzz_work_begin(); FUZZ_MAX_MS still overrides it. */
-void fuzz_work_default_ms(long ms);
+/* A target whose inputs wait for real devices (disk syncs) sets its own default wall-time
+ * bound before the first fuzz_work_begin(); FUZZ_MAX_WALL_MS still overrides it. */
+void fuzz_work_default_wall_ms(long ms);
 /* The fd bound while the VM still exists (before teardown closes what piled up). */
 void fuzz_work_check(void);
 void fuzz_work_end(void);

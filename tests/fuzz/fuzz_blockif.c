@@ -11,8 +11,8 @@
  * discard or racing writes): every started request completes exactly once, on the loop thread's
  * pass, with the full byte count; a read whose sectors are known and that raced no write
  * returns exactly the model's bytes, and only into its own buffers; at the end, blockif_close()
- * leaves nothing running. Plus ASan/UBSan and the work bounds of fixture.h (5 s per input by
- * default here: the disk is real).
+ * leaves nothing running. Plus ASan/UBSan and the work bounds of fixture.h (20 s of wall time
+ * per input by default here: the disk is real).
  *
  * Input: a setup byte (bit 0 worker pool instead of io_uring, bit 1 O_DIRECT, bit 2 O_DSYNC),
  * then operations (op byte, low 3 bits):
@@ -46,7 +46,7 @@
 
 struct req {
 	bool busy, write, discard, verify;
-	bool raced; /* a write or discard of an overlapping range was in flight meanwhile */
+	bool raced;    /* a write or discard of an overlapping range was in flight meanwhile */
 	int expect;    /* byte count */
 	unsigned span; /* bytes of the image it touches */
 	uint64_t off;
@@ -83,8 +83,7 @@ static void setup_image(void)
 		s.have_direct = true;
 		close(fd);
 	} else {
-		fprintf(stderr, "fuzz-note: no O_DIRECT on %s (set FUZZ_BLOCKIF_DIR)\n",
-			s.path);
+		fprintf(stderr, "fuzz-note: no O_DIRECT on %s (set FUZZ_BLOCKIF_DIR)\n", s.path);
 	}
 	s.arena = mmap(NULL, (size_t)BLOCKIF_MAX_INFLIGHT * SLOT_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -102,8 +101,10 @@ static void done(void *opaque, int result)
 	struct req *r = opaque;
 	FUZZ_CHECK(r->busy, "a completion for a request that is not in flight");
 	FUZZ_CHECK(result == r->expect, "%s of %d bytes at %llu completed with %d",
-		   r->write ? "write" : r->iovcnt ? "read" : "flush/discard", r->expect,
-		   (unsigned long long)r->off, result);
+		   r->write    ? "write"
+		   : r->iovcnt ? "read"
+			       : "flush/discard",
+		   r->expect, (unsigned long long)r->off, result);
 	unsigned first = (unsigned)(r->off / SECTOR), n = (unsigned)r->expect / SECTOR;
 	if (r->discard) {
 		/* the range stays unknown: reads may give zeros or the old bytes */
@@ -122,8 +123,8 @@ static void done(void *opaque, int result)
 			for (size_t j = 0; j < r->iov[i].iov_len; j++, at++)
 				FUZZ_CHECK(!s.known[at / SECTOR] || p[j] == s.model[at],
 					   "read at %llu: byte %llu is %#x, the image has %#x",
-					   (unsigned long long)r->off, (unsigned long long)at,
-					   p[j], s.model[at]);
+					   (unsigned long long)r->off, (unsigned long long)at, p[j],
+					   s.model[at]);
 		}
 	}
 	r->busy = false;
@@ -248,7 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		atexit(remove_image);
 		/* O_DSYNC writes and fdatasync wait for a real disk, shared with whatever else the
 		 * host runs: the bound here is for runaway inputs, not for the disk's latency */
-		fuzz_work_default_ms(5000);
+		fuzz_work_default_wall_ms(20000);
 	}
 	if (!s.have_image)
 		return 0;

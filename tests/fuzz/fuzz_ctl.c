@@ -37,7 +37,7 @@
 #define MAX_OPS 512
 
 struct client {
-	int fd; /* -1: none */
+	int fd;			      /* -1: none */
 	unsigned lines_sent, replies; /* requests the server may answer, answers seen */
 	size_t line_len;	      /* bytes sent since the last newline */
 	bool long_line;
@@ -164,8 +164,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 2: {
 			char buf[64];
-			int len = snprintf(buf, sizeof(buf), "%s\n",
-					   ctl_cmd_name((enum ctl_cmd)(in_u8(&in) % CTL_CMD_COUNT)));
+			int len =
+			    snprintf(buf, sizeof(buf), "%s\n",
+				     ctl_cmd_name((enum ctl_cmd)(in_u8(&in) % CTL_CMD_COUNT)));
 			if (c->fd >= 0)
 				client_send(c, buf, (size_t)len);
 			break;

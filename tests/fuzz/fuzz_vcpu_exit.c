@@ -10,7 +10,8 @@
  * data page and nothing else, an MMIO read at most `len` bytes of mmio.data, nothing but port
  * writes and MMIO write contents are left as they were; MSR reads return 0 with no error; the
  * exit code is -1 or one of bhyve's, set by every exit that ends the VM and by no MSR, HLT or
- * INTR exit (as the vCPU thread, the target stops at the first one); the exit counter counts every exit.
+ * INTR exit (as the vCPU thread, the target stops at the first one); the exit counter counts every
+ * exit.
  *
  * Input: a setup byte (bit 0 strict I/O, -e), then exits: reason byte (index into the list
  * below, modulo its length; the last entry takes a raw u32 reason), then its fields. */
@@ -33,9 +34,9 @@ static const char *const config[] = {"pci.0.0.0.device=hostbridge", "pci.0.31.0.
 				     "pci.0.3.0.device=virtio-rnd", com1, NULL};
 
 static const uint32_t reasons[] = {
-    KVM_EXIT_IO,	     KVM_EXIT_IO,	    KVM_EXIT_MMIO,	    KVM_EXIT_MMIO,
-    KVM_EXIT_X86_RDMSR,	     KVM_EXIT_X86_WRMSR,    KVM_EXIT_SHUTDOWN,	    KVM_EXIT_SYSTEM_EVENT,
-    KVM_EXIT_HLT,	     KVM_EXIT_INTR,	    KVM_EXIT_FAIL_ENTRY,    KVM_EXIT_INTERNAL_ERROR,
+    KVM_EXIT_IO,	KVM_EXIT_IO,	    KVM_EXIT_MMIO,	 KVM_EXIT_MMIO,
+    KVM_EXIT_X86_RDMSR, KVM_EXIT_X86_WRMSR, KVM_EXIT_SHUTDOWN,	 KVM_EXIT_SYSTEM_EVENT,
+    KVM_EXIT_HLT,	KVM_EXIT_INTR,	    KVM_EXIT_FAIL_ENTRY, KVM_EXIT_INTERNAL_ERROR,
     0 /* raw */,
 };
 
@@ -148,9 +149,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   "rdmsr %#x returned %#llx error %u", run->msr.index,
 				   (unsigned long long)run->msr.data, run->msr.error);
 		for (size_t i = 0; i < sizeof(before); i++)
-			FUZZ_CHECK(pages[i] == before[i] || (i >= keep_from && i < keep_from + keep_len),
-				   "exit %u: byte %zu of the kvm_run pages changed (allowed: %zu+%zu)",
-				   reason, i, keep_from, keep_len);
+			FUZZ_CHECK(
+			    pages[i] == before[i] || (i >= keep_from && i < keep_from + keep_len),
+			    "exit %u: byte %zu of the kvm_run pages changed (allowed: %zu+%zu)",
+			    reason, i, keep_from, keep_len);
 		FUZZ_CHECK(v.stats[VSTAT_EXITS] == exits, "%llu exits counted, %llu handled",
 			   (unsigned long long)v.stats[VSTAT_EXITS], (unsigned long long)exits);
 		int code = atomic_load(&vm->exit_code);

@@ -187,8 +187,9 @@ static void client_drain(struct drv *d, int p)
 	ssize_t n;
 	while ((n = recv(d->client[p], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
 		d->read[p] += (uint64_t)n;
-	FUZZ_CHECK(d->read[p] <= d->written[p], "port %d: the client read %llu bytes, the guest wrote %llu",
-		   p, (unsigned long long)d->read[p], (unsigned long long)d->written[p]);
+	FUZZ_CHECK(d->read[p] <= d->written[p],
+		   "port %d: the client read %llu bytes, the guest wrote %llu", p,
+		   (unsigned long long)d->read[p], (unsigned long long)d->written[p]);
 }
 
 /* One driver step from the input. */
@@ -300,7 +301,8 @@ static void step(struct drv *d, struct fuzz_input *in)
 		size_t len = in_u8(in);
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (char)in_u8(in);
-		if (d->client[p] >= 0 && send(d->client[p], buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		if (d->client[p] >= 0 &&
+		    send(d->client[p], buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			FUZZ_CHECK(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET,
 				   "send: %s", strerror(errno));
 		fuzz_loop_pass(d->vm);

@@ -140,7 +140,8 @@ static void check(struct drv *d)
 	const struct virtqueue *vq = &device(d)->vq[0];
 	if (vq->ready && vq->size) {
 		FUZZ_CHECK((uint16_t)(vq->last_avail - vq->used_idx) <= vq->size,
-			   "%u chains taken and not returned", (uint16_t)(vq->last_avail - vq->used_idx));
+			   "%u chains taken and not returned",
+			   (uint16_t)(vq->last_avail - vq->used_idx));
 	}
 	fuzz_fake_kvm_check();
 }
@@ -162,14 +163,15 @@ static void step(struct drv *d, uint8_t op, struct fuzz_input *in)
 				  in_u64(in));
 		break;
 	case 4: /* MSI-X table / PBA read */
-		fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar1 + in_u16(in) % 0x1000, width(op), false,
-				  0);
+		fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar1 + in_u16(in) % 0x1000, width(op),
+				  false, 0);
 		break;
 	case 5: /* config space: MSI-X message control, or anywhere with op bit 6 */
 		if (op & 0x40) {
 			unsigned reg = in_u8(in);
 			unsigned sz = width(op) > 4 ? 4 : width(op);
-			if (reg != PCIR_BAR0 && reg != PCIR_BAR0 + 4) /* keep the BARs where they are */
+			if (reg != PCIR_BAR0 &&
+			    reg != PCIR_BAR0 + 4) /* keep the BARs where they are */
 				cfg_write(d->vm, reg, sz, in_u32(in));
 		} else {
 			cfg_write(d->vm, MSIX_CAP + 2, 2, in_u16(in));
@@ -194,9 +196,10 @@ static void step(struct drv *d, uint8_t op, struct fuzz_input *in)
 	{
 		unsigned n = in_u8(in) % 4 + 1, head = in_u8(in);
 		for (unsigned i = 0; i < n; i++)
-			put_desc(d, head + i, BUF_GPA + 0x1000 * (uint64_t)i, in_u16(in),
-				 (uint16_t)(VRING_DESC_F_WRITE | (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
-				 (uint16_t)((head + i + 1) % d->qsize));
+			put_desc(
+			    d, head + i, BUF_GPA + 0x1000 * (uint64_t)i, in_u16(in),
+			    (uint16_t)(VRING_DESC_F_WRITE | (i + 1 < n ? VRING_DESC_F_NEXT : 0)),
+			    (uint16_t)((head + i + 1) % d->qsize));
 		make_available(d, (uint16_t)(head % d->qsize));
 		break;
 	}

@@ -18,12 +18,12 @@ def write(target, name, data):
         f.write(data)
 
 
-# Finding 1: one doorbell, 24 reads of 1022 x 2 MiB through indirect tables on a large sparse
+# Finding 1: one doorbell, 48 reads of 1022 x 2 MiB through indirect tables on a large sparse
 # image: the event loop is busy for seconds (time bound).
 # fuzz_virtio_blk: setup INDIRECT_DESC (0x10), queue 256; setup 2: the large image.
 req = bytes([0x12, 0]) + struct.pack("<IHI", 0, 1021, (2 << 20) - 1)
 write("fuzz_virtio_blk", "finding1-huge-reads",
-      bytes([0x10, 0x01]) + req * 24 + bytes([0x04, 0x05]))
+      bytes([0x10, 0x01]) + req * 48 + bytes([0x04, 0x05]))
 
 # Finding 2: reset, negotiate, enable queue 0 at a ring address outside RAM, 100 times: one log
 # line per cycle (log-line bound).
