@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sanitizer/asan_interface.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,8 +101,10 @@ static void remove_tmpdir(void)
 	if (d) {
 		struct dirent *e;
 		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-				unlinkat(dirfd(d), e->d_name, 0);
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+			    unlinkat(dirfd(d), e->d_name, 0) < 0)
+				unlinkat(dirfd(d), e->d_name,
+					 AT_REMOVEDIR); /* an empty directory */
 		closedir(d);
 	}
 	rmdir(tmpdir);
@@ -112,8 +115,10 @@ const char *fuzz_tmpdir(void)
 	if (!tmpdir[0]) {
 		/* tmpfs when there is one: creating and removing socket files on each input is
 		 * several times slower on a disk file system */
-		const char *base = getenv("TMPDIR");
-		if (access("/dev/shm", W_OK | X_OK) == 0)
+		const char *base = getenv("TMPDIR"), *run = getenv("FUZZ_TMPDIR");
+		if (run && *run && strlen(run) <= 32 && access(run, W_OK | X_OK) == 0)
+			base = run; /* run.sh's scratch directory, removed even after a crash */
+		else if (access("/dev/shm", W_OK | X_OK) == 0)
 			base = "/dev/shm";
 		else if (!base || !*base || strlen(base) > 32)
 			base = "/tmp";

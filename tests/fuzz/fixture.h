@@ -86,7 +86,8 @@ void *fuzz_ram_alloc(uint64_t size);
 void fuzz_ram_free(void *ram, uint64_t size);
 
 /* A private directory for socket and image files, created on first use and removed with its
- * contents at exit (normal exit only: a crashing run leaves it in /dev/shm or /tmp). */
+ * contents (files and empty directories) at exit. Normal exit only: a crashing run leaves it,
+ * in $FUZZ_TMPDIR (run.sh sets one and removes it), else /dev/shm or /tmp. */
 const char *fuzz_tmpdir(void);
 
 /* A VM with `lowmem` bytes of RAM at 0 (mmap'd between guard pages), an event loop that only

@@ -3,9 +3,10 @@
  * not aligned, fed reads and writes of 1-8 segments of any length and alignment, flushes,
  * discards, quiesces and event-loop passes, with up to BLOCKIF_MAX_INFLIGHT requests in flight.
  *
- * The image is a 256 KiB file in $FUZZ_BLOCKIF_DIR (default /var/tmp: tmpfs has no O_DIRECT). If
- * O_DIRECT cannot be opened there, inputs that ask for it run without it and the target says
- * "fuzz-note: ..." once; if no image can be made at all, every input is skipped ("fuzz-skip").
+ * The image is an unnamed 256 KiB file (O_TMPFILE) in $FUZZ_BLOCKIF_DIR (default /var/tmp:
+ * tmpfs has no O_DIRECT). If O_DIRECT cannot be opened there, inputs that ask for it run without
+ * it and the target says "fuzz-note: ..." once; if no image can be made at all, every input is
+ * skipped ("fuzz-skip").
  *
  * Checked against a model of the image (per 512-byte sector: its bytes, or unknown after a
  * discard or racing writes): every started request completes exactly once, on the loop thread's
@@ -68,32 +69,28 @@ static struct {
 static void setup_image(void)
 {
 	const char *dir = getenv("FUZZ_BLOCKIF_DIR");
-	snprintf(s.path, sizeof(s.path), "%s/kbfuzz-blockif.%d.img", dir && *dir ? dir : "/var/tmp",
-		 (int)getpid());
-	int fd = open(s.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (!dir || !*dir)
+		dir = "/var/tmp";
+	/* a file without a name, reopened through /proc: nothing is left behind, even when an
+	 * input ends the process */
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		fuzz_skip("cannot create the block image");
 		return;
 	}
 	FUZZ_CHECK(ftruncate(fd, IMG_SIZE) == 0, "ftruncate: %s", strerror(errno));
-	close(fd);
+	snprintf(s.path, sizeof(s.path), "/proc/self/fd/%d", fd); /* kept open for good */
 	s.have_image = true;
 	fd = open(s.path, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (fd >= 0) {
 		s.have_direct = true;
 		close(fd);
 	} else {
-		fprintf(stderr, "fuzz-note: no O_DIRECT on %s (set FUZZ_BLOCKIF_DIR)\n", s.path);
+		fprintf(stderr, "fuzz-note: no O_DIRECT in %s (set FUZZ_BLOCKIF_DIR)\n", dir);
 	}
 	s.arena = mmap(NULL, (size_t)BLOCKIF_MAX_INFLIGHT * SLOT_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	FUZZ_CHECK(s.arena != MAP_FAILED, "mmap: %s", strerror(errno));
-}
-
-static void remove_image(void)
-{
-	if (s.have_image)
-		unlink(s.path);
 }
 
 static void done(void *opaque, int result)
@@ -246,7 +243,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!once) {
 		once = true;
 		setup_image();
-		atexit(remove_image);
 		/* O_DSYNC writes and fdatasync wait for a real disk, shared with whatever else the
 		 * host runs: the bound here is for runaway inputs, not for the disk's latency */
 		fuzz_work_default_wall_ms(20000);

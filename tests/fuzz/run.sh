@@ -34,6 +34,13 @@ flags_for() {
 
 mkdir -p "$build/artifacts" "$build/logs"
 unset KBHYVE_DEBUG # device debug lines would flood the log
+# The targets' sockets and images go here (fixture.c), so that failing inputs, which end the
+# process before it can clean up, leave nothing behind.
+shm=/tmp
+[ -w /dev/shm ] && shm=/dev/shm
+FUZZ_TMPDIR=$(mktemp -d "$shm/kbfuzz-run.XXXXXX") || exit 1
+export FUZZ_TMPDIR
+trap 'rm -rf "$FUZZ_TMPDIR"' EXIT
 
 # One target for $secs seconds; its result line goes to $build/logs/NAME.result.
 fuzz_one() {
