@@ -214,6 +214,64 @@ static void internal_error(struct vcpu *v, const char *what)
 	vm_request_exit(v->vm, BHYVE_EXIT_ERROR);
 }
 
+/* Act on the exit that KVM_RUN left in v->run. */
+void vcpu_handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vm *vm = v->vm;
+	vstat_inc(v, VSTAT_EXITS);
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		break;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		break;
+	case KVM_EXIT_X86_RDMSR:
+		/* only reached with -w: unknown MSRs read as zero */
+		vstat_inc(v, VSTAT_MSR);
+		kb_debug("vCPU %d: ignored rdmsr %#x", v->index, run->msr.index);
+		run->msr.data = 0;
+		run->msr.error = 0;
+		break;
+	case KVM_EXIT_X86_WRMSR:
+		vstat_inc(v, VSTAT_MSR);
+		kb_debug("vCPU %d: ignored wrmsr %#x", v->index, run->msr.index);
+		run->msr.error = 0;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		kb_debug("vCPU %d: triple fault", v->index);
+		vm_request_exit(vm, BHYVE_EXIT_TRIPLEFAULT);
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			vm_request_exit(vm, BHYVE_EXIT_REBOOT);
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			vm_request_exit(vm, BHYVE_EXIT_POWEROFF);
+		else
+			internal_error(v, "unexpected system event");
+		break;
+	case KVM_EXIT_HLT:
+		/* HLT with the in-kernel LAPIC never exits; seen only if it is missing */
+		break;
+	case KVM_EXIT_INTR:
+		vstat_inc(v, VSTAT_INTR);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		kb_log("vCPU %d: VM entry failed (hardware reason %#llx)", v->index,
+		       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vm_request_exit(vm, BHYVE_EXIT_ERROR);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		internal_error(v, "KVM internal error (emulation failure)");
+		break;
+	default:
+		kb_log("vCPU %d: unexpected KVM exit reason %u", v->index, run->exit_reason);
+		vm_request_exit(vm, BHYVE_EXIT_ERROR);
+		break;
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -237,57 +295,7 @@ static void *vcpu_thread(void *arg)
 				do_halt_probe(v);
 			continue;
 		}
-		vstat_inc(v, VSTAT_EXITS);
-		switch (run->exit_reason) {
-		case KVM_EXIT_IO:
-			handle_io(v);
-			break;
-		case KVM_EXIT_MMIO:
-			handle_mmio(v);
-			break;
-		case KVM_EXIT_X86_RDMSR:
-			/* only reached with -w: unknown MSRs read as zero */
-			vstat_inc(v, VSTAT_MSR);
-			kb_debug("vCPU %d: ignored rdmsr %#x", v->index, run->msr.index);
-			run->msr.data = 0;
-			run->msr.error = 0;
-			break;
-		case KVM_EXIT_X86_WRMSR:
-			vstat_inc(v, VSTAT_MSR);
-			kb_debug("vCPU %d: ignored wrmsr %#x", v->index, run->msr.index);
-			run->msr.error = 0;
-			break;
-		case KVM_EXIT_SHUTDOWN:
-			kb_debug("vCPU %d: triple fault", v->index);
-			vm_request_exit(vm, BHYVE_EXIT_TRIPLEFAULT);
-			break;
-		case KVM_EXIT_SYSTEM_EVENT:
-			if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-				vm_request_exit(vm, BHYVE_EXIT_REBOOT);
-			else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-				vm_request_exit(vm, BHYVE_EXIT_POWEROFF);
-			else
-				internal_error(v, "unexpected system event");
-			break;
-		case KVM_EXIT_HLT:
-			/* HLT with the in-kernel LAPIC never exits; seen only if it is missing */
-			break;
-		case KVM_EXIT_INTR:
-			vstat_inc(v, VSTAT_INTR);
-			break;
-		case KVM_EXIT_FAIL_ENTRY:
-			kb_log("vCPU %d: VM entry failed (hardware reason %#llx)", v->index,
-			       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-			vm_request_exit(vm, BHYVE_EXIT_ERROR);
-			break;
-		case KVM_EXIT_INTERNAL_ERROR:
-			internal_error(v, "KVM internal error (emulation failure)");
-			break;
-		default:
-			kb_log("vCPU %d: unexpected KVM exit reason %u", v->index, run->exit_reason);
-			vm_request_exit(vm, BHYVE_EXIT_ERROR);
-			break;
-		}
+		vcpu_handle_exit(v);
 		if (atomic_load(&vm->exit_code) >= 0)
 			break;
 	}

@@ -47,6 +47,10 @@ int vcpu_start(struct vcpu *v);
 /* Interrupt KVM_RUN (sets immediate_exit and signals the thread). */
 void vcpu_kick(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
+/* Act on the exit KVM_RUN left in v->run (port I/O and MMIO to the bus, MSRs, shutdown and
+ * system events, errors): what the vCPU thread does after each KVM_RUN. Separate so that exit
+ * decoding can be fuzzed with a made-up struct kvm_run. */
+void vcpu_handle_exit(struct vcpu *v);
 
 /* Install the signal used to kick vCPU threads out of KVM_RUN. */
 void vcpu_signal_setup(void);

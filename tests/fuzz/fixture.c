@@ -2,15 +2,20 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sanitizer/asan_interface.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acpi/acpi.h"
+#include "core/irqroute.h"
 #include "core/machine.h"
 #include "core/vm.h"
 #include "pci/pci.h"
@@ -96,8 +101,10 @@ static void remove_tmpdir(void)
 	if (d) {
 		struct dirent *e;
 		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-				unlinkat(dirfd(d), e->d_name, 0);
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+			    unlinkat(dirfd(d), e->d_name, 0) < 0)
+				unlinkat(dirfd(d), e->d_name,
+					 AT_REMOVEDIR); /* an empty directory */
 		closedir(d);
 	}
 	rmdir(tmpdir);
@@ -108,8 +115,10 @@ const char *fuzz_tmpdir(void)
 	if (!tmpdir[0]) {
 		/* tmpfs when there is one: creating and removing socket files on each input is
 		 * several times slower on a disk file system */
-		const char *base = getenv("TMPDIR");
-		if (access("/dev/shm", W_OK | X_OK) == 0)
+		const char *base = getenv("TMPDIR"), *run = getenv("FUZZ_TMPDIR");
+		if (run && *run && strlen(run) <= 32 && access(run, W_OK | X_OK) == 0)
+			base = run; /* run.sh's scratch directory, removed even after a crash */
+		else if (access("/dev/shm", W_OK | X_OK) == 0)
 			base = "/dev/shm";
 		else if (!base || !*base || strlen(base) > 32)
 			base = "/tmp";
@@ -189,10 +198,20 @@ static void rtc_quiesce(struct vm *vm)
 
 struct vm *fuzz_vm_create(const char *const *assignments, uint64_t lowmem, bool platform)
 {
+	return fuzz_vm_create_flags(assignments, lowmem, platform, 0);
+}
+
+struct vm *fuzz_vm_create_flags(const char *const *assignments, uint64_t lowmem, bool platform,
+				unsigned flags)
+{
 	struct vm *vm = calloc(1, sizeof(*vm));
 	FUZZ_CHECK(vm, "out of memory");
 	/* No KVM: vm_irq_line() fails with EBADF, which the devices only log at debug level. */
 	vm->kvm_fd = vm->vm_fd = -1;
+	if (flags & FUZZ_VM_FAKE_KVM) {
+		vm->vm_fd = fuzz_fake_kvm_open();
+		FUZZ_CHECK(irqroute_init(vm) == 0, "irqroute_init failed on the fake KVM");
+	}
 	atomic_store(&vm->exit_code, -1);
 	vm->topo = (struct cpu_topology){.cpus = 1, .sockets = 1, .cores = 1, .threads = 1};
 	iobus_init(&vm->bus);
@@ -220,6 +239,9 @@ void fuzz_vm_destroy(struct vm *vm)
 	rtc_quiesce(vm);
 	vm_run_destroy_hooks(vm);
 	pci_fini_all(vm);
+	irqroute_fini(vm);
+	if (vm->vm_fd >= 0)
+		fuzz_fake_kvm_close(vm->vm_fd);
 	evloop_free(vm->ev);
 	iobus_fini(&vm->bus);
 	config_free(vm->cfg);
@@ -238,6 +260,16 @@ uint64_t fuzz_guest_access(struct vm *vm, enum iobus_space sp, uint64_t addr, un
 			   bool is_write, uint64_t val)
 {
 	uint64_t v = is_write ? val & size_mask(size) : 0;
+	if (is_write) {
+		/* KVM completes a write that an ioeventfd matches in the kernel: no exit */
+		int efd = fuzz_fake_kvm_ioeventfd(sp == IOBUS_PIO, addr, size);
+		if (efd >= 0) {
+			uint64_t one = 1;
+			FUZZ_CHECK(write(efd, &one, sizeof(one)) == sizeof(one),
+				   "ioeventfd write: %s", strerror(errno));
+			return 0;
+		}
+	}
 	int rc = iobus_dispatch(&vm->bus, sp, addr, size, is_write, &v);
 	FUZZ_CHECK(rc == 0 || rc == -ENOENT, "iobus_dispatch returned %d", rc);
 	if (is_write)
@@ -268,4 +300,179 @@ void fuzz_generic_op(struct vm *vm, uint8_t op, struct fuzz_input *in)
 	uint64_t val = is_write ? in_le(in, size) : 0;
 	for (unsigned i = 0; i < count; i++)
 		fuzz_guest_access(vm, sp, addr, size, is_write, val);
+}
+
+/* ---- the event loop ---- */
+
+static void pass_over(int fd, uint32_t events, void *opaque)
+{
+	evloop_stop(opaque, 0);
+}
+
+void fuzz_loop_pass(struct vm *vm)
+{
+	fuzz_evloop_pass(vm->ev);
+}
+
+void fuzz_evloop_pass(struct evloop *ev)
+{
+	/* A wake-up that is ready now, like every descriptor whose callback should run: they come
+	 * back from the same epoll_wait, and the stop it requests ends the loop on the next one.
+	 * (A stop requested up front could come first in that batch and end the pass early.) */
+	int wake = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	FUZZ_CHECK(wake >= 0, "eventfd: %s", strerror(errno));
+	struct evloop_handle *h = evloop_add_fd(ev, wake, EPOLLIN, pass_over, ev);
+	FUZZ_CHECK(h, "evloop_add_fd failed");
+	evloop_run(ev);
+	evloop_del(ev, h);
+	close(wake);
+}
+
+struct timed_run {
+	struct evloop *ev;
+	struct evloop_handle *timer;
+};
+
+static void timed_run_over(void *opaque)
+{
+	struct timed_run *r = opaque;
+	evloop_del(r->ev, r->timer);
+	evloop_stop(r->ev, 0);
+}
+
+void fuzz_loop_run_ms(struct vm *vm, unsigned ms)
+{
+	struct timed_run r = {vm->ev, NULL};
+	r.timer = evloop_add_timer(vm->ev, ms ? ms : 1, 0, timed_run_over, &r);
+	FUZZ_CHECK(r.timer, "evloop_add_timer: %s", strerror(errno));
+	evloop_run(vm->ev);
+	fuzz_loop_pass(vm); /* in case a stop request from the VM ended the run early */
+}
+
+/* ---- work per input ---- */
+
+static struct {
+	bool init;
+	long default_wall_ms; /* the target's own default for FUZZ_MAX_WALL_MS */
+	long max_ms, max_wall_ms, max_fds, max_lines;
+	unsigned long lines; /* newlines written to stderr so far */
+	int real_stderr;     /* fd 2, where the counted stream writes */
+	struct timespec t0, cpu0;
+	int fds0;
+	unsigned long lines0;
+} work;
+
+static long env_long(const char *name, long dflt)
+{
+	const char *s = getenv(name);
+	return s && *s ? strtol(s, NULL, 10) : dflt;
+}
+
+/* stderr replaced by a stream that counts the lines passing through it (kb_log writes each
+ * line with one fprintf to stderr) and writes them on to fd 2. */
+static ssize_t count_write(void *cookie, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		work.lines += buf[i] == '\n';
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(work.real_stderr, buf + done, len - done);
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+static void work_init(void)
+{
+	work.init = true;
+	work.max_ms = env_long("FUZZ_MAX_MS", 1000);
+	work.max_wall_ms =
+	    env_long("FUZZ_MAX_WALL_MS", work.default_wall_ms ? work.default_wall_ms : 5000);
+	work.max_fds = env_long("FUZZ_MAX_FDS", 64);
+	work.max_lines = env_long("FUZZ_MAX_LOG_LINES", 64);
+	work.real_stderr = STDERR_FILENO;
+	FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){.write = count_write});
+	FUZZ_CHECK(f, "fopencookie: %s", strerror(errno));
+	setvbuf(f, NULL, _IONBF, 0);
+	stderr = f;
+}
+
+int fuzz_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	FUZZ_CHECK(d, "/proc/self/fd: %s", strerror(errno));
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+static long elapsed_ms(clockid_t clock, const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(clock, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+void fuzz_work_default_wall_ms(long ms)
+{
+	FUZZ_CHECK(!work.init, "fuzz_work_default_wall_ms after the first input");
+	work.default_wall_ms = ms;
+}
+
+void fuzz_work_begin(void)
+{
+	if (!work.init)
+		work_init();
+	work.fds0 = fuzz_open_fds();
+	work.lines0 = work.lines;
+	clock_gettime(CLOCK_MONOTONIC, &work.t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &work.cpu0);
+}
+
+static void check_time_and_lines(void)
+{
+	/* CPU time (every thread, user and system: a copy inside io_uring_submit counts) is what
+	 * the input made the VMM do, whatever else the host runs; wall time catches blocking */
+	long ms = elapsed_ms(CLOCK_PROCESS_CPUTIME_ID, &work.cpu0);
+	FUZZ_CHECK(ms <= work.max_ms,
+		   "work bound: the input took %ld ms of CPU time (FUZZ_MAX_MS=%ld)", ms,
+		   work.max_ms);
+	ms = elapsed_ms(CLOCK_MONOTONIC, &work.t0);
+	FUZZ_CHECK(ms <= work.max_wall_ms,
+		   "work bound: the input took %ld ms (FUZZ_MAX_WALL_MS=%ld)", ms,
+		   work.max_wall_ms);
+	unsigned long lines = work.lines - work.lines0;
+	FUZZ_CHECK(lines <= (unsigned long)work.max_lines,
+		   "work bound: the input wrote %lu log lines (FUZZ_MAX_LOG_LINES=%ld)", lines,
+		   work.max_lines);
+}
+
+void fuzz_work_check(void)
+{
+	check_time_and_lines();
+	int fds = fuzz_open_fds();
+	FUZZ_CHECK(fds - work.fds0 <= work.max_fds,
+		   "work bound: %d descriptors open, %d more than at the start (FUZZ_MAX_FDS=%ld)",
+		   fds, fds - work.fds0, work.max_fds);
+}
+
+void fuzz_work_end(void)
+{
+	check_time_and_lines();
+	int fds = fuzz_open_fds();
+	FUZZ_CHECK(fds == work.fds0, "work bound: %d descriptors open after teardown, %d before",
+		   fds, work.fds0);
+}
+
+void fuzz_skip(const char *why)
+{
+	static bool said;
+	if (!said)
+		fprintf(stderr, "fuzz-skip: %s\n", why);
+	said = true;
 }

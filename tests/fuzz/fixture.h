@@ -86,7 +86,8 @@ void *fuzz_ram_alloc(uint64_t size);
 void fuzz_ram_free(void *ram, uint64_t size);
 
 /* A private directory for socket and image files, created on first use and removed with its
- * contents at exit (normal exit only: a crashing run leaves it in /dev/shm or /tmp). */
+ * contents (files and empty directories) at exit. Normal exit only: a crashing run leaves it,
+ * in $FUZZ_TMPDIR (run.sh sets one and removes it), else /dev/shm or /tmp. */
 const char *fuzz_tmpdir(void);
 
 /* A VM with `lowmem` bytes of RAM at 0 (mmap'd between guard pages), an event loop that only
@@ -95,8 +96,58 @@ const char *fuzz_tmpdir(void);
  * (machine_init_devices); then PCI devices from the pci.* nodes. Aborts when any step fails:
  * the fixture is the fuzzer's own setup. */
 struct vm *fuzz_vm_create(const char *const *assignments, uint64_t lowmem, bool platform);
+/* The same with flags: FUZZ_VM_FAKE_KVM gives the VM the stand-in KVM descriptor of
+ * fake_kvm.c and its interrupt routing table (irqroute_init), so MSI-X routes, irqfds and
+ * ioeventfds are made as under KVM, and guest writes that KVM would complete on an ioeventfd
+ * signal it instead of reaching the bus (fuzz_guest_access). */
+#define FUZZ_VM_FAKE_KVM 1u
+struct vm *fuzz_vm_create_flags(const char *const *assignments, uint64_t lowmem, bool platform,
+				unsigned flags);
 /* Tear down everything fuzz_vm_create made (destroy hooks, PCI, event loop, bus, RAM). */
 void fuzz_vm_destroy(struct vm *vm);
+
+/* One pass of the VM's event loop: every callback whose descriptor is ready now (ioeventfd
+ * kicks, completions, expired timers, sockets) runs once, then it returns. */
+void fuzz_loop_pass(struct vm *vm);
+struct evloop;
+void fuzz_evloop_pass(struct evloop *ev);
+/* Run the loop for `ms` milliseconds: timers due by then (continuations) fire. */
+void fuzz_loop_run_ms(struct vm *vm, unsigned ms);
+
+/* ---- the stand-in KVM VM descriptor (fake_kvm.c) ---- */
+
+int fuzz_fake_kvm_open(void);
+void fuzz_fake_kvm_close(int fd);
+bool fuzz_fake_kvm_active(void);
+/* The eventfd assigned to a guest write of `len` bytes at addr, or -1. */
+int fuzz_fake_kvm_ioeventfd(bool pio, uint64_t addr, unsigned len);
+/* The GSI an irqfd is bound to, or -1; whether the routing table has an entry for gsi. */
+int fuzz_fake_kvm_irqfd_gsi(int efd);
+bool fuzz_fake_kvm_routed(unsigned gsi);
+/* Every irqfd is bound to a GSI that has a route (else its interrupts go nowhere). */
+void fuzz_fake_kvm_check(void);
+
+/* ---- work per input ----
+ * A guest must not be able to make one input (a few hundred register writes and kicks) cost the
+ * VMM much time, file descriptors or log lines: that is how the review's availability findings
+ * look from a harness. fuzz_work_begin() at the start of an input, fuzz_work_end() after its
+ * teardown; a bound exceeded is a fuzz failure naming the bound. Limits (environment, read once):
+ *   FUZZ_MAX_MS        CPU time of one input, all threads, teardown included (default 1000)
+ *   FUZZ_MAX_WALL_MS   its wall time (default 5000)
+ *   FUZZ_MAX_FDS       descriptors open at fuzz_work_check() beyond those at begin (default 64);
+ *                      at fuzz_work_end() the count must be back to where it began
+ *   FUZZ_MAX_LOG_LINES lines written to stderr (kb_log) during the input (default 64) */
+void fuzz_work_begin(void);
+/* A target whose inputs wait for real devices (disk syncs) sets its own default wall-time
+ * bound before the first fuzz_work_begin(); FUZZ_MAX_WALL_MS still overrides it. */
+void fuzz_work_default_wall_ms(long ms);
+/* The fd bound while the VM still exists (before teardown closes what piled up). */
+void fuzz_work_check(void);
+void fuzz_work_end(void);
+/* Open descriptors of the process. */
+int fuzz_open_fds(void);
+/* Print "fuzz-skip: WHY" once (run.sh reports the target as skipped) and remember it. */
+void fuzz_skip(const char *why);
 
 /* ---- guest accesses ---- */
 

@@ -307,6 +307,7 @@ static void run_op(struct vm *vm, uint8_t op, struct fuzz_input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	fuzz_work_begin();
 	struct vm *vm = fuzz_vm_create(config, RAM_SIZE, false);
 	/* at power-on nothing decodes (command register 0): the fixed ranges are all there is */
 	base_ranges[0] = (unsigned)vm->bus.count[0];
@@ -324,6 +325,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(id == ((uint32_t)TESTDEV_DEVICE << 16 | TESTDEV_VENDOR),
 			   "device %d reads ID %#x", d, id);
 	}
+	fuzz_work_check();
 	fuzz_vm_destroy(vm);
+	fuzz_work_end();
 	return 0;
 }

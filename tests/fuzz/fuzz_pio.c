@@ -8,7 +8,8 @@
  * byte with bits 1 and 5-7 set (an MMIO access with a repeat count, otherwise meaningless) sends
  * 1 + bits 2-4 bytes from the input to com1 and lets the event loop handle them. Nothing else
  * runs the loop, and never once the guest has asked the VM to stop. Guest output is read and
- * dropped; nothing reaches the fuzzer's stdout. */
+ * dropped; nothing reaches the fuzzer's stdout. The work bounds of fixture.h apply to each
+ * input. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(com1, sizeof(com1), "lpc.com1.path=unix=%s", com1_path);
 		snprintf(com2, sizeof(com2), "lpc.com2.path=unix=%s/com2", fuzz_tmpdir());
 	}
+	fuzz_work_begin();
 	struct vm *vm = fuzz_vm_create(config, RAM_SIZE, true);
 	struct host h;
 	host_attach(vm, &h);
@@ -107,8 +109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int code = atomic_load(&vm->exit_code);
 		FUZZ_CHECK(code >= -1 && code <= BHYVE_EXIT_ERROR, "exit code %d requested", code);
 	}
+	fuzz_work_check();
 	fuzz_vm_destroy(vm);
 	close(h.client);
 	close(h.wake);
+	fuzz_work_end();
 	return 0;
 }

@@ -1,5 +1,6 @@
-/* libFuzzer target for virtio-console's control path: a VM with a two-port console (alpha,
- * beta; unix sockets in the fuzzer's private directory that nobody connects to) driven through
+/* libFuzzer target for virtio-console's control and data paths: a VM with a two-port console
+ * (alpha, beta; unix sockets in the fuzzer's private directory, to which the input may connect a
+ * client of its own that sends, reads, half-closes and closes) driven through
  * the real virtio-PCI transport by a guest driver whose every step comes from the input:
  * control buffers of any size and shape, control messages well-formed or not, data buffers,
  * descriptors and ring indices overwritten, resets and stray status writes and kicks.
@@ -9,12 +10,18 @@
  *    PORT_OPEN) for a port below max_nr_ports, with value 0/1, fits the buffer it was given,
  *    and PORT_NAME carries the name of that port;
  *  - no queue's used index moves by more than the queue size in one step;
- *  - once the device reports NEEDS_RESET it returns nothing on any queue until a reset.
+ *  - once the device reports NEEDS_RESET it returns nothing on any queue until a reset;
+ *  - a client never reads more bytes than the guest wrote to its port since it connected;
+ *  - the work bounds of fixture.h (time, descriptors, log lines per input).
  *
  * Input: byte 0 picks the features the driver takes (bit 0 MULTIPORT, bit 1 EVENT_IDX,
  * bit 2 INDIRECT_DESC); then operations, one byte each plus their arguments (see step()). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "core/vm.h"
 #include "fixture.h"
@@ -45,7 +52,12 @@ struct drv {
 	uint64_t next_buf;
 	bool frozen;
 	uint16_t frozen_used[NQ];
+	/* a client of ours on each port's socket */
+	int client[2];
+	uint64_t written[2], read[2]; /* bytes the guest offered on the port / the client got */
 };
+
+static char sock_path[2][108];
 
 static uint32_t cfg_read(struct vm *vm, unsigned reg, unsigned size)
 {
@@ -152,11 +164,39 @@ static void kick(struct drv *d, int q)
 	mmio_write(d, d->notify + 4u * (unsigned)q, 2, (uint64_t)q);
 }
 
+static void client_connect(struct drv *d, int p)
+{
+	if (d->client[p] >= 0)
+		return;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	FUZZ_CHECK(fd >= 0, "socket: %s", strerror(errno));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path[p]);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EAGAIN) {
+		close(fd);
+		return;
+	}
+	d->client[p] = fd;
+	d->written[p] = d->read[p] = 0;
+}
+
+/* Read what the port sent; never more than the guest wrote there since we connected. */
+static void client_drain(struct drv *d, int p)
+{
+	char buf[4096];
+	ssize_t n;
+	while ((n = recv(d->client[p], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		d->read[p] += (uint64_t)n;
+	FUZZ_CHECK(d->read[p] <= d->written[p],
+		   "port %d: the client read %llu bytes, the guest wrote %llu", p,
+		   (unsigned long long)d->read[p], (unsigned long long)d->written[p]);
+}
+
 /* One driver step from the input. */
 static void step(struct drv *d, struct fuzz_input *in)
 {
 	uint8_t op = in_u8(in);
-	switch (op % 10) {
+	switch (op % 14) {
 	case 0: { /* control receive buffer: usually one writable segment, sometimes odd shapes */
 		uint8_t shape = in_u8(in);
 		uint32_t len = in_u16(in) % 600;
@@ -207,11 +247,14 @@ static void step(struct drv *d, struct fuzz_input *in)
 		kick(d, q);
 		break;
 	}
-	case 4: { /* guest output on a port (nobody is connected: dropped) */
+	case 4: { /* guest output on a port (to the client, or dropped when none) */
 		int q = (in_u8(in) & 1) ? 5 : 1;
 		uint32_t len = in_u8(in);
+		if (op & 0x80)
+			len = len * 256 + 255; /* up to 64 KiB: more than a socket buffer takes */
 		struct seg s = {alloc_buf(d, len), len, false};
 		add_chain(d, q, &s, 1);
+		d->written[q == 5] += len;
 		kick(d, q);
 		break;
 	}
@@ -248,6 +291,40 @@ static void step(struct drv *d, struct fuzz_input *in)
 		}
 		break;
 	}
+	case 10: /* connect a client to a port */
+		client_connect(d, in_u8(in) & 1);
+		fuzz_loop_pass(d->vm);
+		break;
+	case 11: { /* the client sends bytes: guest input */
+		int p = in_u8(in) & 1;
+		char buf[256];
+		size_t len = in_u8(in);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = (char)in_u8(in);
+		if (d->client[p] >= 0 &&
+		    send(d->client[p], buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			FUZZ_CHECK(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET,
+				   "send: %s", strerror(errno));
+		fuzz_loop_pass(d->vm);
+		break;
+	}
+	case 12: { /* the client reads; op bit 4: then half-closes, bit 5: closes */
+		int p = in_u8(in) & 1;
+		if (d->client[p] < 0)
+			break;
+		client_drain(d, p);
+		if (op & 0x10)
+			shutdown(d->client[p], SHUT_WR);
+		if (op & 0x20) {
+			close(d->client[p]);
+			d->client[p] = -1;
+		}
+		fuzz_loop_pass(d->vm);
+		break;
+	}
+	case 13:
+		fuzz_loop_pass(d->vm);
+		break;
 	}
 }
 
@@ -313,16 +390,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char cfg[4][160];
 	if (!cfg[0][0]) {
-		snprintf(cfg[0], sizeof(cfg[0]), "pci.0.%d.0.port.0.path=%s/vc-alpha", SLOT,
-			 fuzz_tmpdir());
-		snprintf(cfg[1], sizeof(cfg[1]), "pci.0.%d.0.port.1.path=%s/vc-beta", SLOT,
-			 fuzz_tmpdir());
+		snprintf(sock_path[0], sizeof(sock_path[0]), "%s/vc-alpha", fuzz_tmpdir());
+		snprintf(sock_path[1], sizeof(sock_path[1]), "%s/vc-beta", fuzz_tmpdir());
+		snprintf(cfg[0], sizeof(cfg[0]), "pci.0.%d.0.port.0.path=%s", SLOT, sock_path[0]);
+		snprintf(cfg[1], sizeof(cfg[1]), "pci.0.%d.0.port.1.path=%s", SLOT, sock_path[1]);
 		snprintf(cfg[2], sizeof(cfg[2]), "pci.0.%d.0.port.0.name=%s", SLOT, port_names[0]);
 		snprintf(cfg[3], sizeof(cfg[3]), "pci.0.%d.0.port.1.name=%s", SLOT, port_names[1]);
 	}
 	char dev[48];
 	snprintf(dev, sizeof(dev), "pci.0.%d.0.device=virtio-console", SLOT);
 	const char *const config[] = {dev, cfg[0], cfg[1], cfg[2], cfg[3], NULL};
+	fuzz_work_begin();
 	struct vm *vm = fuzz_vm_create(config, RAM_SIZE, false);
 
 	static struct drv d;
@@ -330,6 +408,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.vm = vm;
 	d.ram = vm->mem.host;
 	d.next_buf = BUF_BASE;
+	d.client[0] = d.client[1] = -1;
 	for (unsigned p = cfg_read(vm, PCIR_CAP_PTR, 1); p; p = cfg_read(vm, p + 1, 1)) {
 		if (cfg_read(vm, p, 1) != 0x09)
 			continue;
@@ -366,6 +445,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				d.used_seen[q] = idx;
 			}
 	}
+	fuzz_work_check();
+	for (int p = 0; p < 2; p++)
+		if (d.client[p] >= 0)
+			close(d.client[p]);
 	fuzz_vm_destroy(vm);
+	fuzz_work_end();
 	return 0;
 }

@@ -8,7 +8,14 @@
  *
  * Checked: ASan/UBSan (nothing outside guest RAM or the device's buffers is touched), the device
  * never returns a chain it did not take, holds at most a ring's worth of receive chains and no
- * transmit chain beyond the one that stopped it.
+ * transmit chain beyond the one that stopped it; the work bounds of fixture.h.
+ *
+ * Built a second time as fuzz_virtio_net_tap (FUZZ_NET_TAP): the backend is then a real tap
+ * with a virtio-net header (the offloads the guest negotiates are set on it, and the guest's
+ * TX header goes to the host kernel), in a private network namespace the target enters at start
+ * (unshare; needs root and /dev/net/tun, else every input is skipped with "fuzz-skip: ..."); the
+ * far end is a packet socket bound to the tap: its frames arrive at the device, and what the
+ * guest sends is read there. Setup bit 3 (datagram/seqpacket) means nothing for it.
  *
  * Input: a setup byte, then operations (op byte, low 3 bits; bit 3 picks the queue: 0 rx, 1 tx):
  *   setup: bit 0 MRG_RXBUF, bit 1 INDIRECT_DESC, bit 2 EVENT_IDX, bit 3 datagram (else
@@ -17,7 +24,8 @@
  *   1 descriptor     index u8, addr u16 (x16 into the data area; op bit 4: raw u64), len u16
  *                    (op bit 5: x 16), flags u8, next u8
  *   2 chain          segments u8 (1-4) then per segment len u16 (x 4 with op bit 4), as the
- *                    queue expects (tx readable, rx writable); op bit 5 flips one direction
+ *                    queue expects (tx readable, rx writable); op bit 5 flips one direction;
+ *                    op bit 6 on tx: the first segment's 12 header bytes follow its length
  *   3 avail entry    head u16
  *   4 kick
  *   5 frame          length u16 (op bit 4: + 65536 - 4096, up to 70 KiB) arriving at the device
@@ -30,6 +38,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef FUZZ_NET_TAP
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#endif
 
 #include "core/vm.h"
 #include "fixture.h"
@@ -151,8 +169,16 @@ static void add_chain(struct drv *d, int q, uint8_t op, struct fuzz_input *in)
 		if ((op & 0x20) && s == nseg - 1)
 			write = !write;
 		uint64_t gpa = data_alloc(d, len);
-		if (q == 1 && len)
+		if (q == 1 && len && s == 0 && (op & 0x40)) {
+			/* the guest's own header: flags, gso_type, hdr_len, gso_size, csum_* */
+			for (uint32_t k = 0; k < 12; k++) {
+				uint8_t v = in_u8(in);
+				if (k < len)
+					*ram(d, gpa + k) = v;
+			}
+		} else if (q == 1 && len) {
 			memset(ram(d, gpa), 0, len < 12 ? len : 12); /* a plain header */
+		}
 		put_desc(d, q, i, gpa, len,
 			 (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
 				    (s + 1 < nseg ? VRING_DESC_F_NEXT : 0)),
@@ -184,12 +210,53 @@ static void drain_peer(struct drv *d)
 		;
 }
 
-/* One non-blocking pass of the event loop: a backend with frames waiting gets its callback. */
+/* One pass of the event loop: a backend with frames waiting gets its callback. */
 static void loop_pass(struct drv *d)
 {
-	evloop_stop(d->vm->ev, 0);
-	evloop_run(d->vm->ev);
+	fuzz_loop_pass(d->vm);
 }
+
+#ifdef FUZZ_NET_TAP
+#define TAP_NAME "kbfuzz0"
+/* Enter a private network namespace once and make a persistent tap there (each VM attaches to
+ * it: creating and registering a network device per input would cost more than the input);
+ * false (and a skip note) where that is not allowed. */
+static bool tap_ready(void)
+{
+	static int ok = -1;
+	if (ok >= 0)
+		return ok;
+	ok = 0;
+	int fd = -1;
+	if (unshare(CLONE_NEWNET) == 0)
+		fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fuzz_skip("no private network namespace with /dev/net/tun (needs root)");
+		return false;
+	}
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", TAP_NAME);
+	FUZZ_CHECK(ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 1) == 0,
+		   "tap %s: %s", TAP_NAME, strerror(errno));
+	close(fd);
+	ok = 1;
+	return true;
+}
+
+/* The far end: a packet socket on the tap. */
+static int tap_peer(void)
+{
+	unsigned idx = if_nametoindex(TAP_NAME);
+	FUZZ_CHECK(idx, "no interface %s after the VM opened it", TAP_NAME);
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	FUZZ_CHECK(fd >= 0, "packet socket: %s", strerror(errno));
+	struct sockaddr_ll sa = {
+	    .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)idx};
+	FUZZ_CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind to %s: %s", TAP_NAME,
+		   strerror(errno));
+	return fd;
+}
+#endif
 
 /* The device's own counters (the guest may scribble over the rings in RAM). */
 static void check_queues(struct drv *d)
@@ -207,8 +274,20 @@ static void check_queues(struct drv *d)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+#ifdef FUZZ_NET_TAP
+	if (!tap_ready())
+		return 0;
+#endif
+	fuzz_work_begin();
 	struct fuzz_input in = {data, size};
 	uint8_t setup = in_u8(&in);
+	struct drv d = {0};
+#ifdef FUZZ_NET_TAP
+	const char *assign[] = {"name=fuzz", "pci.0.3.0.device=virtio-net",
+				"pci.0.3.0.backend=" TAP_NAME, "pci.0.3.0.mtu=9000", NULL};
+	d.vm = fuzz_vm_create(assign, RAM_SIZE, false);
+	d.peer = tap_peer();
+#else
 	int sv[2];
 	FUZZ_CHECK(socketpair(AF_UNIX, ((setup & 8) ? SOCK_DGRAM : SOCK_SEQPACKET) | SOCK_CLOEXEC,
 			      0, sv) == 0,
@@ -217,9 +296,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(backend, sizeof(backend), "pci.0.3.0.backend=fd:%d", sv[0]);
 	const char *assign[] = {"name=fuzz", "pci.0.3.0.device=virtio-net", backend,
 				"pci.0.3.0.mtu=9000", NULL};
-	struct drv d = {0};
 	d.peer = sv[1];
 	d.vm = fuzz_vm_create(assign, RAM_SIZE, false); /* adopts sv[0] */
+#endif
 	static const uint16_t qsizes[] = {256, 64, 8, 1};
 	d.qsize[0] = qsizes[(setup >> 4) & 3];
 	d.qsize[1] = qsizes[setup >> 6];
@@ -289,7 +368,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mw(&d, 0x3004, 2, 1);
 	loop_pass(&d);
 	check_queues(&d);
-	fuzz_vm_destroy(d.vm);
+	fuzz_work_check();
 	close(d.peer);
+	fuzz_vm_destroy(d.vm);
+	fuzz_work_end();
 	return 0;
 }

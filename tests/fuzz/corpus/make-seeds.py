@@ -235,3 +235,165 @@ write("fuzz_boot", "bzimage-relocatable", bzimage())
 write("fuzz_boot", "bzimage-fixed", bzimage(relocatable=False, pref=0x100000, version=0x020C))
 write("fuzz_boot", "pvh-vmlinux", pvh_elf())
 write("fuzz_boot", "not-a-kernel", b"#!/bin/sh\necho not a kernel\n")
+
+
+# ---- fuzz_virtio_blk: setup, setup 2, then ops (see fuzz_virtio_blk.c) ----
+def blk_req(kind, sector, sectors, split=0):
+    return bytes([0x02, kind, sector, sectors, split])
+
+
+def blk_indirect(write, sector, nseg, seglen):
+    return bytes([0x12, write]) + struct.pack("<IHI", sector, nseg - 1, seglen - 1)
+
+
+KICK, LOOP, RESET = b"\x04", b"\x05", b"\x06"
+write("fuzz_virtio_blk", "read-write-flush-id-discard",
+      b"\x30\x00" + blk_req(1, 0, 8) + blk_req(0, 0, 8, 1) + blk_req(2, 0, 0) +
+      blk_req(3, 0, 0) + blk_req(4, 0, 4) + blk_req(5, 8, 2) + KICK + LOOP + LOOP)
+write("fuzz_virtio_blk", "reset-with-requests-in-flight",
+      b"\x00\x00" + blk_req(0, 0, 64, 2) * 6 + KICK + RESET + KICK + LOOP)
+write("fuzz_virtio_blk", "indirect-segments",
+      b"\x10\x00" + blk_indirect(0, 0, 4, 4096) + blk_indirect(1, 16, 3, 512) +
+      b"\x0c" + LOOP)  # op 4 with bit 3: a 4-byte doorbell write (the slow path)
+
+
+# ---- fuzz_virtio_rnd: setup, then ops (low 4 bits; see fuzz_virtio_rnd.c) ----
+def rnd_chain(head, *lens):
+    return bytes([8, len(lens) - 1, head]) + b"".join(struct.pack("<H", n) for n in lens)
+
+
+R_KICK, R_KICK_SLOW, R_LOOP, R_ISR, R_MSIX_ON = b"\x0a", b"\x1a", b"\x0b", b"\x0f", b"\x1f"
+write("fuzz_virtio_rnd", "msix-kick-loop",
+      b"\x04" + rnd_chain(0, 64) + R_KICK + R_LOOP + rnd_chain(1, 100, 200) + R_KICK_SLOW +
+      R_LOOP + R_ISR)
+write("fuzz_virtio_rnd", "budget-continuation",
+      b"\x04" + b"".join(rnd_chain(i, 16) for i in range(40)) + R_KICK + b"\x1b" * 2)
+write("fuzz_virtio_rnd", "msix-table-pba-mask",
+      b"\x00" + R_MSIX_ON +
+      bytes([0x23]) + struct.pack("<HQ", 12, 1) +        # mask vector 0
+      rnd_chain(0, 32) + R_KICK + R_LOOP +
+      bytes([0x24]) + struct.pack("<H", 0x800) +        # read the PBA
+      bytes([0x05]) + struct.pack("<H", 0xC000) +        # function mask
+      bytes([0x23]) + struct.pack("<HQ", 16 + 8, 0x41) +  # reprogram vector 1
+      bytes([0x05]) + struct.pack("<H", 0x8000) + R_LOOP + R_ISR)
+write("fuzz_virtio_rnd", "intx-isr", b"\x01" + rnd_chain(0, 8) + R_KICK + R_LOOP + R_ISR)
+
+
+# ---- fuzz_rtc_loop: op 0 write (index, value), 1 read (index), 2 loop, 3 wait+loop ----
+def rtc_w(reg, val):
+    return bytes([0, reg, val])
+
+
+def rtc_wait(ms):
+    return bytes([3 | (ms << 2)])
+
+
+write("fuzz_rtc_loop", "periodic-1024hz",
+      rtc_w(0x0A, 0x26) + rtc_w(0x0B, 0x42) + rtc_wait(5) + bytes([1, 0x0C]) + rtc_wait(3) +
+      bytes([1, 0x0C]) + rtc_w(0x0B, 0x02) + b"\x02")
+write("fuzz_rtc_loop", "update-and-alarm",
+      rtc_w(0x01, 0xFF) + rtc_w(0x03, 0xFF) + rtc_w(0x05, 0xFF) + rtc_w(0x0B, 0x32) +
+      rtc_wait(11) + bytes([1, 0x0C]) + rtc_w(0x0B, 0x82) + rtc_w(0x0B, 0x02) + b"\x02")
+
+
+# ---- fuzz_ctl: op low 3 bits, client in bits 3-7 ----
+def ctl(op, client=0, args=b""):
+    return bytes([op | client << 3]) + args
+
+
+C_LOOP = ctl(6)
+write("fuzz_ctl", "status-stats-help",
+      ctl(0) + C_LOOP + ctl(5) + ctl(2, 0, b"\x00") + C_LOOP + ctl(5) + ctl(7, 0, b"\x10\x00") +
+      ctl(2, 0, b"\x01") + C_LOOP + C_LOOP + ctl(5) + ctl(2, 0, b"\x06") + C_LOOP + ctl(5))
+write("fuzz_ctl", "chunks-and-long-line",
+      ctl(0, 1) + ctl(1, 1, b"\x03sta") + C_LOOP + ctl(1, 1, b"\x04tus\n") + C_LOOP +
+      ctl(1, 1, b"\xff" + b"x" * 255) + ctl(1, 1, b"\x02\r\n") + C_LOOP + ctl(5, 1) +
+      ctl(3, 1) + C_LOOP + ctl(5, 1))
+write("fuzz_ctl", "many-clients-and-destroy",
+      b"".join(ctl(0, i) for i in range(18)) + C_LOOP + ctl(2, 3, b"\x02") + C_LOOP +
+      ctl(2, 4, b"\x02") + C_LOOP + ctl(5, 3) + ctl(5, 4) + ctl(5, 17) + ctl(4, 0) + C_LOOP)
+write("fuzz_ctl", "huge-stats-reply",
+      ctl(0) + ctl(7, 0, struct.pack("<H", 1399)) + ctl(2, 0, b"\x01") + C_LOOP * 4 + ctl(5) + C_LOOP * 4 +
+      ctl(5))
+
+
+# ---- fuzz_vcpu_exit: setup, then exits: selector byte (reason = list[sel % 13]) ----
+def vsel(index, out=False, targeted=False, long=False):
+    for sel in range(256):
+        if (sel % 13 == index and bool(sel & 0x80) == out and bool(sel & 0x40) == targeted
+                and bool(sel & 0x20) == long):
+            return sel
+    raise ValueError(index)
+
+
+def io_exit(port, size_index, count, out, data=b""):
+    return bytes([vsel(0, out), size_index]) + struct.pack("<H", port) + bytes([count - 1]) + data
+
+
+def mmio_exit(addr, length, out, data=bytes(8)):
+    return bytes([vsel(2, out)]) + struct.pack("<Q", addr) + bytes([length]) + data
+
+
+write("fuzz_vcpu_exit", "serial-string-out-and-in",
+      b"\x00" + io_exit(0x3F8, 0, 5, True, b"hello") + io_exit(0x3FD, 0, 1, False) +
+      io_exit(0xCF8, 2, 1, True, struct.pack("<I", 0x80000000)) + io_exit(0xCFC, 2, 4, False))
+write("fuzz_vcpu_exit", "mmio-and-msr",
+      b"\x00" + mmio_exit(0xFEE00000, 4, False) + mmio_exit(0xC0000000, 8, True) +
+      mmio_exit(0xC0000000, 12, False) + bytes([vsel(4)]) + struct.pack("<IQB", 0x10, 5, 0) +
+      bytes([vsel(5)]) + struct.pack("<IQB", 0x1B, 0, 0) + bytes([vsel(8), vsel(9)]))
+write("fuzz_vcpu_exit", "strict-io-unhandled", b"\x01" + io_exit(0x1234, 1, 1, False))
+write("fuzz_vcpu_exit", "system-event-reset", b"\x00" + bytes([vsel(7), 1]))
+write("fuzz_vcpu_exit", "unknown-reason", b"\x00" + bytes([vsel(12)]) + struct.pack("<I", 999))
+
+
+# ---- fuzz_blockif: setup (bit 0 workers, bit 1 O_DIRECT, bit 2 O_DSYNC), then ops ----
+def bio(write, sector, segs):
+    out = bytes([0 if write else 1]) + struct.pack("<H", sector) + bytes([len(segs) - 1])
+    for gap, length in segs:
+        out += bytes([gap]) + struct.pack("<H", length - 1) + (b"\x5a" if write else b"")
+    return out
+
+
+B_DRAIN, B_LOOP, B_QUIESCE, B_FLUSH = b"\x06", b"\x04", b"\x05", b"\x02"
+for setup, name in ((0, "uring"), (1, "workers"), (2, "uring-direct"), (3, "workers-direct")):
+    write("fuzz_blockif", name + "-aligned",
+          bytes([setup]) + bio(True, 0, [(0, 4096)]) + B_DRAIN + bio(False, 0, [(0, 4096)]) +
+          B_FLUSH + B_DRAIN)
+    write("fuzz_blockif", name + "-unaligned-segments",
+          bytes([setup]) + bio(True, 3, [(1, 700), (13, 300), (0, 536)]) + B_LOOP +
+          bio(False, 3, [(7, 1000), (3, 24), (0, 512)]) + B_QUIESCE + B_DRAIN +
+          b"\x03" + struct.pack("<HB", 3, 2) + B_DRAIN + bio(False, 0, [(0, 8192)]) + B_DRAIN)
+
+
+# ---- fuzz_virtio_console: features byte, then ops (op % 14) ----
+write("fuzz_virtio_console", "client-both-ways",
+      b"\x01" + bytes([10, 0]) + bytes([3, 0]) + struct.pack("<H", 200) +
+      bytes([11, 0, 5]) + b"hello" + bytes([4, 0, 50]) + bytes([12, 0]) + bytes([13]) +
+      bytes([12 + 14 * 1, 0]) + bytes([13]))  # 26: read then half-close
+write("fuzz_virtio_console", "client-close-during-output",
+      b"\x03" + bytes([10, 1]) + bytes([4 + 14 * 9, 1, 255]) + bytes([13]) +
+      bytes([12 + 14 * 2, 1]) + bytes([4, 1, 20]) + bytes([13]) + bytes([10, 1]) + bytes([13]))
+
+
+# ---- fuzz_virtio_net (and _tap): setup, then ops (low 3 bits, bit 3 queue) ----
+def net_chain(q, lens, header=None):
+    op = 0x02 | q << 3 | (0x40 if header is not None else 0)
+    out = bytes([op, len(lens) - 1])
+    for i, n in enumerate(lens):
+        out += struct.pack("<H", n)
+        if i == 0 and header is not None:
+            out += header
+    return out
+
+
+def vnet_hdr(flags, gso_type, hdr_len, gso_size, csum_start, csum_offset):
+    return struct.pack("<BBHHHH", flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)[:10] + b"\0\0"
+
+
+for t in ("fuzz_virtio_net", "fuzz_virtio_net_tap"):
+    write(t, "rx-tx-loop",
+          b"\x01" + net_chain(0, [2048]) * 4 + b"\x04" + net_chain(1, [12, 60]) + b"\x0c" +
+          b"\x06" + b"\x05" + struct.pack("<HB", 60, 0x11) + b"\x06")
+    write(t, "tx-gso-header",
+          b"\x00" + net_chain(1, [12, 1500], vnet_hdr(1, 1, 54, 1448, 34, 16)) + b"\x0c" +
+          net_chain(1, [12, 100], vnet_hdr(1, 0, 0, 0, 200, 500)) + b"\x0c" + b"\x06")
