@@ -153,6 +153,9 @@ static const char *state_text(const struct guest *g, char *buf, size_t len)
 	case RUN_OTHER_HOST:
 		snprintf(buf, len, "Locked (%s)", host);
 		break;
+	case RUN_BUSY: /* a destroy or rename at work (host says which), or a foreign holder */
+		snprintf(buf, len, "Busy (%s)", host);
+		break;
 	default:
 		snprintf(buf, len, "Stopped");
 	}
@@ -600,7 +603,10 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 	enum run_state rs = runlock_probe(g->dir, &pid, host, sizeof(host));
 	state_text(g, state, sizeof(state));
 	printf("------------------------\nVirtual Machine: %s\n------------------------\n", g->name);
-	printf("  state: %s\n", rs == RUN_RUNNING ? "running" : rs == RUN_OTHER_HOST ? "locked" : "stopped");
+	printf("  state: %s\n", rs == RUN_RUNNING	  ? "running"
+				: rs == RUN_OTHER_HOST ? "locked"
+				: rs == RUN_BUSY       ? "busy"
+						       : "stopped");
 	if (rs == RUN_RUNNING)
 		printf("  pid: %d\n", (int)pid);
 	if (rs == RUN_OTHER_HOST)

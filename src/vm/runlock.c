@@ -119,7 +119,15 @@ static int flock_holder(int fd, pid_t *pid, bool *exclusive)
 	return found;
 }
 
-/* The line's pid is the process holding the flock exclusively now. */
+static bool alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* The line's pid is the process holding the flock exclusively now. /proc/locks names the process
+ * that called flock(); when that one has gone while the lock stays held, the descriptor was
+ * inherited, and a live writer of the line is its holder. A live locker other than the writer is
+ * an acquirer that has not written its line yet: the line is a dead holder's. */
 static bool holder_confirmed(int fd, const struct owner *o)
 {
 	pid_t h = 0;
@@ -128,8 +136,8 @@ static bool holder_confirmed(int fd, const struct owner *o)
 		return false;
 	int r = flock_holder(fd, &h, &ex);
 	if (r < 0) /* no /proc/locks: a live writer is the best there is */
-		return kill(o->pid, 0) == 0 || errno == EPERM;
-	return r == 1 && ex && h == o->pid;
+		return alive(o->pid);
+	return r == 1 && ex && (h == o->pid || (!alive(h) && alive(o->pid)));
 }
 
 /* A process running as another user than this one (a vm process runs as root, like us). */
