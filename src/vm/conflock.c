@@ -30,7 +30,8 @@ int conflock_take(const char *dir, int *fd_out, char *err, size_t errlen)
 	}
 	/* the holder we waited for may have renamed or removed the folder */
 	struct stat a, b;
-	if (fstat(fd, &a) < 0 || lstat(dir, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+	if (fstat(fd, &a) < 0 || lstat(dir, &b) < 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino) {
 		close(fd);
 		snprintf(err, errlen, "%s: renamed or removed meanwhile", dir);
 		return -ENOENT;

@@ -28,7 +28,7 @@
 #include "vm/runlock.h"
 
 #define LOCK_NAME "run.lock"
-#define LOCK_MODE 0600	   /* only root can open it, so only root can hold it */
+#define LOCK_MODE 0600	  /* only root can open it, so only root can hold it */
 #define WAIT_STEP_US 1000 /* 1 ms: a probe holds the file for microseconds */
 #define WAIT_MS 1000	  /* time a holder has to write its line */
 
@@ -201,14 +201,15 @@ int runlock_acquire_op(const char *guest_dir, const char *op, int *fd_out, char 
 				busy_message(err, errlen, &o);
 				return -EBUSY;
 			}
-			if (now_ms() - start < WAIT_MS) { /* a probe, or a holder about to write its line */
+			if (now_ms() - start <
+			    WAIT_MS) { /* a probe, or a holder about to write its line */
 				close(fd);
 				usleep(WAIT_STEP_US);
 				continue;
 			}
-			/* A second on, the holder has written nothing of its own: it is no vm process. One
-			 * of another user (who could open an older vm's 0644 file) cannot keep the guest
-			 * from running: its file is replaced. */
+			/* A second on, the holder has written nothing of its own: it is no vm
+			 * process. One of another user (who could open an older vm's 0644 file)
+			 * cannot keep the guest from running: its file is replaced. */
 			pid_t h = 0;
 			bool ex = false;
 			if (!replaced && flock_holder(fd, &h, &ex) == 1 && foreign_user(h) &&
@@ -216,15 +217,17 @@ int runlock_acquire_op(const char *guest_dir, const char *op, int *fd_out, char 
 				unlink(path);
 				struct owner who = {.pid = h};
 				snprintf(who.op, sizeof(who.op), "another user's process");
-				log_line(guest_dir, "replaced a run.lock held by a process that is not vm's",
+				log_line(guest_dir,
+					 "replaced a run.lock held by a process that is not vm's",
 					 &who);
 				replaced = true;
 				close(fd);
 				continue;
 			}
 			close(fd);
-			snprintf(err, errlen, "%s is held by process %d, which is not a vm supervisor",
-				 path, (int)h);
+			snprintf(err, errlen,
+				 "%s is held by process %d, which is not a vm supervisor", path,
+				 (int)h);
 			return -EBUSY;
 		}
 		if (!same_file(fd, path)) {
@@ -239,16 +242,18 @@ int runlock_acquire_op(const char *guest_dir, const char *op, int *fd_out, char 
 			return -EBUSY;
 		}
 		if (o.host[0]) {
-			/* a dead holder's line: never hold a file that names someone else, start afresh */
+			/* a dead holder's line: never hold a file that names someone else, start
+			 * afresh */
 			log_line(guest_dir, "removed a stale run.lock", &o);
 			unlink(path);
 			close(fd);
 			continue;
 		}
 		char line[HOST_NAME_MAX + 64];
-		int n = snprintf(line, sizeof(line), "%s %d%s%s\n", me, (int)getpid(), op ? " " : "",
-				 op ? op : "");
-		if (fchmod(fd, LOCK_MODE) < 0 || pwrite(fd, line, (size_t)n, 0) != n || fsync(fd) < 0) {
+		int n = snprintf(line, sizeof(line), "%s %d%s%s\n", me, (int)getpid(),
+				 op ? " " : "", op ? op : "");
+		if (fchmod(fd, LOCK_MODE) < 0 || pwrite(fd, line, (size_t)n, 0) != n ||
+		    fsync(fd) < 0) {
 			int e = errno ? errno : EIO;
 			unlink(path);
 			close(fd);
@@ -297,7 +302,8 @@ enum run_state runlock_probe(const char *guest_dir, pid_t *pid_out, char *host_o
 			break; /* no file: stopped */
 		struct owner o;
 		/* Held? /proc/locks tells without taking the lock, so that probes (a `vm list` in a
-		 * loop) never stand in a starting supervisor's way; flock(LOCK_SH) where it cannot. */
+		 * loop) never stand in a starting supervisor's way; flock(LOCK_SH) where it cannot.
+		 */
 		pid_t h = 0;
 		bool ex = false;
 		int r = flock_holder(fd, &h, &ex);
@@ -315,9 +321,10 @@ enum run_state runlock_probe(const char *guest_dir, pid_t *pid_out, char *host_o
 				close(fd); /* empty: an acquirer's new file, or a bare one */
 				break;
 			}
-			/* A line nobody holds: stale, removed under the exclusive lock (acquirers never
-			 * write into a file that has a line, so it still is the dead holder's). If the
-			 * lock is taken meanwhile, or the file replaced, look again. */
+			/* A line nobody holds: stale, removed under the exclusive lock (acquirers
+			 * never write into a file that has a line, so it still is the dead
+			 * holder's). If the lock is taken meanwhile, or the file replaced, look
+			 * again. */
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0 && same_file(fd, path)) {
 				unlink(path);
 				log_line(guest_dir, "removed a stale run.lock", &o);
@@ -334,7 +341,8 @@ enum run_state runlock_probe(const char *guest_dir, pid_t *pid_out, char *host_o
 		if (holder_confirmed(fd, &o)) {
 			st = o.op[0] ? RUN_BUSY : RUN_RUNNING;
 			pid = o.pid;
-			snprintf(desc, sizeof(desc), "%s%s", o.op[0] ? "vm " : "", o.op[0] ? o.op : o.host);
+			snprintf(desc, sizeof(desc), "%s%s", o.op[0] ? "vm " : "",
+				 o.op[0] ? o.op : o.host);
 			close(fd);
 			break;
 		}
