@@ -396,6 +396,23 @@ static void test_probe_never_returns_a_pid_that_does_not_hold_it(void **state)
 	assert_int_not_equal(pid, dead);
 }
 
+/* A vm command (destroy) holding the lock: probes say busy, naming it; a start is refused. */
+static void test_command_holding_lock_is_busy(void **state)
+{
+	char err[256] = "";
+	int fd, fd2;
+	assert_int_equal(runlock_acquire_op(dir, "destroy", &fd, err, sizeof(err)), 0);
+	pid_t pid = 0;
+	char what[64] = "";
+	assert_int_equal(runlock_probe(dir, &pid, what, sizeof(what)), RUN_BUSY);
+	assert_int_equal(pid, getpid());
+	assert_string_equal(what, "vm destroy");
+	assert_int_equal(runlock_acquire(dir, &fd2, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "vm destroy in progress"));
+	runlock_release(dir, fd);
+	assert_int_equal(runlock_probe(dir, NULL, NULL, 0), RUN_STOPPED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +426,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_probe_never_fails_acquire, setup_tmpfs, teardown),
 	    cmocka_unit_test_setup_teardown(test_held_lock_runs_here_whatever_hostname, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_file_is_private, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_holding_lock_is_busy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_user_cannot_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_never_returns_a_pid_that_does_not_hold_it, setup, teardown),
 	};
