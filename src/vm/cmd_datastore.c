@@ -192,10 +192,18 @@ int cmd_datastore(struct vm_settings *s, int argc, char **argv)
 	const char *a = argv[1];
 	if (!strcmp(a, "list") && argc == 2)
 		return ds_list(s);
-	if (!strcmp(a, "add") && argc == 4)
-		return ds_add(s, argv[2], argv[3]);
-	if (!strcmp(a, "remove") && argc == 3)
-		return ds_remove(s, argv[2]);
+	if ((!strcmp(a, "add") && argc == 4) || (!strcmp(a, "remove") && argc == 3)) {
+		/* system.conf is read again, checked and written under its lock */
+		char err[512];
+		int lk;
+		if (settings_lock_system(s, &lk, err, sizeof(err)) < 0) {
+			fprintf(stderr, "vm datastore %s: %s\n", a, err);
+			return 1;
+		}
+		int r = !strcmp(a, "add") ? ds_add(s, argv[2], argv[3]) : ds_remove(s, argv[2]);
+		settings_unlock_system(lk);
+		return r;
+	}
 	if (!strcmp(a, "list") || !strcmp(a, "add") || !strcmp(a, "remove"))
 		fprintf(stderr, "vm datastore %s: wrong number of arguments (%s)\n", a, usage);
 	else if (!strcmp(a, "iso") || !strcmp(a, "img"))

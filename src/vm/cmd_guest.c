@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctlproto.h"
 #include "vm/cmds.h"
+#include "vm/conflock.h"
 #include "vm/guest.h"
 #include "vm/names.h"
 #include "vm/opts.h"
@@ -150,10 +154,45 @@ static const char *state_text(const struct guest *g, char *buf, size_t len)
 	case RUN_OTHER_HOST:
 		snprintf(buf, len, "Locked (%s)", host);
 		break;
+	case RUN_BUSY: /* a destroy or rename at work (host says which), or a foreign holder */
+		snprintf(buf, len, "Busy (%s)", host);
+		break;
 	default:
 		snprintf(buf, len, "Stopped");
 	}
 	return buf;
+}
+
+/* The control socket $KBHYVE_RUNDIR/vmm/NAME must fit in sun_path, or bhyve cannot run it. */
+static bool socket_path_fits(const char *cmd, const char *name)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)], err[512];
+	if (ctl_socket_path(name, path, sizeof(path), err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm %s: '%s' cannot be a guest name here: %s\n", cmd, name, err);
+		return false;
+	}
+	return true;
+}
+
+/* A folder <ds>/<name> without <name>.conf: its path in out. */
+static bool confless_folder(const struct vm_settings *s, const char *name, char *out, size_t outlen)
+{
+	char **ds = datastore_names(s);
+	bool found = false;
+	for (size_t i = 0; ds && ds[i] && !found; i++) {
+		char path[PATH_MAX], e[256], d[PATH_MAX + 256], c[PATH_MAX + 512];
+		struct stat st;
+		if (datastore_path(s, ds[i], path, sizeof(path), e, sizeof(e)) < 0)
+			continue;
+		snprintf(d, sizeof(d), "%s/%s", path, name);
+		snprintf(c, sizeof(c), "%s/%s.conf", d, name);
+		if (lstat(d, &st) == 0 && S_ISDIR(st.st_mode) && lstat(c, &st) < 0) {
+			copy_str(out, outlen, d);
+			found = true;
+		}
+	}
+	free_strv(ds);
+	return found;
 }
 
 /* ---- create ---- */
@@ -185,6 +224,52 @@ static bool template_name_ok(const char *t)
 {
 	return *t && *t != '.' && strlen(t) < 100 &&
 	       strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(t);
+}
+
+/* Make create's staging folder (0700: confs can hold passwords) and hold its flock: 0 or an fd,
+ * -errno with a message. One left by a killed create (nobody holds it) is cleared first. */
+static int staging_make(const char *dir, const char *name, char *err, size_t errlen)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			int e = errno;
+			snprintf(err, errlen, "cannot create %.900s: %s", dir, strerror(e));
+			return -e;
+		}
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			snprintf(err, errlen, "another vm create %s is in progress", name);
+			return -EBUSY;
+		}
+		struct stat a, b;
+		if (fstat(fd, &a) < 0 || lstat(dir, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+			close(fd);
+			continue;
+		}
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		bool empty = true;
+		while (d && (e = readdir(d))) {
+			char p[2 * PATH_MAX];
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			empty = false;
+			unlink(p); /* a killed create's disks and conf */
+		}
+		if (d)
+			closedir(d);
+		if (empty)
+			return fd;
+		/* cleared: start again from a fresh folder */
+		rmdir(dir);
+		close(fd);
+	}
+	snprintf(err, errlen, "%.900s keeps changing, giving up", dir);
+	return -EAGAIN;
 }
 
 int cmd_create(struct vm_settings *s, int argc, char **argv)
@@ -230,6 +315,13 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 	struct stat st;
 	if (stat(dspath, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "vm create: datastore '%s' (%s) is not a directory\n", ds, dspath);
+		return 1;
+	}
+	if (!socket_path_fits("create", name))
+		return 1;
+	if (confless_folder(s, name, where, sizeof(where))) {
+		fprintf(stderr, "vm create: %s exists without %s.conf (an interrupted create?): vm destroy %s removes it\n",
+			where, name, name);
 		return 1;
 	}
 	if (guest_exists_anywhere(s, name, where, sizeof(where))) {
@@ -334,12 +426,15 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 
-	/* Now make the folder, the disks and the conf; undo everything on failure. */
-	char dir[PATH_MAX + 256], conf[PATH_MAX + 512];
-	snprintf(dir, sizeof(dir), "%s/%s", dspath, name);
+	/* Now make the folder, the disks and the conf, in a staging folder that is renamed into
+	 * place at the end: the guest appears whole or not at all. Undo everything on failure. */
+	char dir[PATH_MAX + 256], conf[PATH_MAX + 512], final[PATH_MAX + 256];
+	snprintf(final, sizeof(final), "%s/%s", dspath, name);
+	snprintf(dir, sizeof(dir), "%s/.%s.creating", dspath, name);
 	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
-	if (mkdir(dir, 0755) < 0) {
-		fprintf(stderr, "vm create: cannot create %s: %s\n", dir, strerror(errno));
+	int stagefd = staging_make(dir, name, err, sizeof(err));
+	if (stagefd < 0) {
+		fprintf(stderr, "vm create: %s\n", err);
 		vmconf_free(c);
 		return 1;
 	}
@@ -363,16 +458,23 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 			m.paths[m.n++] = strdup(conf);
 	}
 	vmconf_free(c);
+	if (r == 0 && renameat2(AT_FDCWD, dir, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
+		r = -errno;
+		snprintf(err, sizeof(err), "%.900s: %s", final,
+			 r == -EEXIST || r == -ENOTEMPTY ? "already exists" : strerror(-r));
+	}
 	if (r < 0) {
 		fprintf(stderr, "vm create: %s\n", err);
 		undo(&m, dir);
+		close(stagefd);
 		return 1;
 	}
+	close(stagefd);
 	made_free(&m);
 	struct guest g;
 	memset(&g, 0, sizeof(g));
 	copy_str(g.name, sizeof(g.name), name);
-	copy_str(g.dir, sizeof(g.dir), dir);
+	copy_str(g.dir, sizeof(g.dir), final);
 	guest_log(&g, "created from template %s", tmpl);
 	return 0;
 }
@@ -507,7 +609,10 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 	enum run_state rs = runlock_probe(g->dir, &pid, host, sizeof(host));
 	state_text(g, state, sizeof(state));
 	printf("------------------------\nVirtual Machine: %s\n------------------------\n", g->name);
-	printf("  state: %s\n", rs == RUN_RUNNING ? "running" : rs == RUN_OTHER_HOST ? "locked" : "stopped");
+	printf("  state: %s\n", rs == RUN_RUNNING	  ? "running"
+				: rs == RUN_OTHER_HOST ? "locked"
+				: rs == RUN_BUSY       ? "busy"
+						       : "stopped");
 	if (rs == RUN_RUNNING)
 		printf("  pid: %d\n", (int)pid);
 	if (rs == RUN_OTHER_HOST)
@@ -655,22 +760,27 @@ int cmd_info(struct vm_settings *s, int argc, char **argv)
 
 /* ---- destroy ---- */
 
-/* Stopped, or a one-line reason why not. */
-static bool guest_stopped(const struct guest *g, const char *cmd)
+/* The guest's run lock for vm command `cmd` (destroy, rename), held for the whole of its work: a
+ * start meanwhile fails. Then its config lock, and its conf read again. 0, or a one-line reason
+ * on stderr. */
+static int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd)
 {
-	pid_t pid = 0;
-	char host[256] = "";
-	switch (runlock_probe(g->dir, &pid, host, sizeof(host))) {
-	case RUN_RUNNING:
-		fprintf(stderr, "vm %s: %s is running (supervisor pid %d): stop it first\n", cmd, g->name,
-			(int)pid);
-		return false;
-	case RUN_OTHER_HOST:
-		fprintf(stderr, "vm %s: %s is locked by host %s\n", cmd, g->name, host);
-		return false;
-	default:
-		return true;
+	char err[1024];
+	int r = runlock_acquire_op(g->dir, cmd, runfd, err, sizeof(err));
+	if (r == -EBUSY && strstr(err, "already running")) {
+		fprintf(stderr, "vm %s: %s is %s: stop it first\n", cmd, g->name, err);
+		return -1;
 	}
+	if (r < 0) {
+		fprintf(stderr, "vm %s: %s: %s\n", cmd, g->name, err);
+		return -1;
+	}
+	if (guest_lock(g, true, conffd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm %s: %s\n", cmd, err);
+		runlock_release(g->dir, *runfd);
+		return -1;
+	}
+	return 0;
 }
 
 /* p resolved lies directly or deeper inside dir (both resolved). */
@@ -698,6 +808,9 @@ static void remove_owned(const char *dirreal, const char *p, int *failed)
 	}
 }
 
+static int destroy_confless(const char *name, const char *dir, bool force);
+static int destroy_locked(struct guest *gp, bool force);
+
 int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm destroy [-f] <name>";
@@ -711,31 +824,123 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	struct guest g;
-	char err[1024];
-	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0) {
+	char err[1024], confless[PATH_MAX];
+	int r = guest_open(s, argv[i], &g, err, sizeof(err));
+	if (r == -ENOENT && confless_folder(s, argv[i], confless, sizeof(confless)))
+		return destroy_confless(argv[i], confless, o['f'] != NULL);
+	if (r < 0) {
 		fprintf(stderr, "vm destroy: %s\n", err);
 		return 1;
 	}
-	if (!guest_stopped(&g, "destroy")) {
+	/* the run lock from the question to the end: a start meanwhile fails ("vm destroy in
+	 * progress"), and the config lock: an add meanwhile waits, then finds no guest */
+	int runfd, conffd;
+	if (lock_for(&g, "destroy", &runfd, &conffd) < 0) {
 		guest_close(&g);
 		return 1;
 	}
-	if (!o['f']) {
-		printf("Are you sure you want to completely remove this virtual machine (y/n)? ");
-		fflush(stdout);
-		char line[64] = "";
-		if (!fgets(line, sizeof(line), stdin) || (strcasecmp(line, "y\n") && strcasecmp(line, "yes\n") &&
-							  strcasecmp(line, "y") && strcasecmp(line, "yes"))) {
-			printf("\n");
-			fprintf(stderr, "vm destroy: %s not removed\n", g.name);
-			guest_close(&g);
-			return 1;
+	int rc = destroy_locked(&g, o['f'] != NULL);
+	runlock_release(g.dir, runfd);
+	if (rc == 0 && rmdir(g.dir) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			fprintf(stderr, "vm destroy: %s removed; %s is left in place: it holds files that are not the guest's\n",
+				g.name, g.dir);
+		else
+			fprintf(stderr, "vm destroy: %s removed; cannot remove %s: %s\n", g.name, g.dir,
+				strerror(errno));
+	}
+	guest_unlock(conffd);
+	guest_close(&g);
+	return rc;
+}
+
+static bool confirmed(void)
+{
+	printf("Are you sure you want to completely remove this virtual machine (y/n)? ");
+	fflush(stdout);
+	char line[64] = "";
+	if (fgets(line, sizeof(line), stdin) && (!strcasecmp(line, "y\n") || !strcasecmp(line, "yes\n") ||
+						 !strcasecmp(line, "y") || !strcasecmp(line, "yes")))
+		return true;
+	printf("\n");
+	return false;
+}
+
+/* A guest folder without its conf: what an interrupted create of an older vm leaves. Removed when
+ * it holds only what vm makes there (disk images, a conf being written, logs, a stale run.lock);
+ * anything else is the user's, and the folder is left alone. */
+static int destroy_confless(const char *name, const char *dir, bool force)
+{
+	char err[1024], conftmp[300];
+	int runfd, conffd;
+	snprintf(conftmp, sizeof(conftmp), "%s.conf.tmp", name);
+	if (conflock_take(dir, &conffd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm destroy: %s\n", err);
+		return 1;
+	}
+	if (runlock_acquire_op(dir, "destroy", &runfd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm destroy: %s: %s\n", name, err);
+		conflock_release(conffd);
+		return 1;
+	}
+	int rc = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && rc == 0 && (e = readdir(d))) {
+		const char *n = e->d_name;
+		size_t l = strlen(n);
+		struct stat st;
+		char p[PATH_MAX + 300];
+		snprintf(p, sizeof(p), "%s/%s", dir, n);
+		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "run.lock"))
+			continue;
+		bool ours = (l > 4 && !strcmp(n + l - 4, ".img")) || !strncmp(n, conftmp, strlen(conftmp)) ||
+			    !strcmp(n, "vm-bhyve.log") || !strcmp(n, "vm-bhyve.log.0");
+		if (!ours || lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "vm destroy: %s has no %s.conf and holds %s, which vm did not make: not removed\n",
+				dir, name, n);
+			rc = 1;
 		}
+	}
+	if (!d) {
+		fprintf(stderr, "vm destroy: %s: %s\n", dir, strerror(errno));
+		rc = 1;
+	}
+	if (rc == 0 && !force && !confirmed()) {
+		fprintf(stderr, "vm destroy: %s not removed\n", name);
+		rc = 1;
+	}
+	if (rc == 0) {
+		rewinddir(d);
+		while ((e = readdir(d))) {
+			char p[PATH_MAX + 300];
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "run.lock"))
+				unlink(p);
+		}
+	}
+	if (d)
+		closedir(d);
+	runlock_release(dir, runfd);
+	if (rc == 0 && rmdir(dir) < 0) {
+		fprintf(stderr, "vm destroy: cannot remove %s: %s\n", dir, strerror(errno));
+		rc = 1;
+	}
+	conflock_release(conffd);
+	return rc;
+}
+
+/* Everything of g's but its folder (and run.lock, which the caller holds). */
+static int destroy_locked(struct guest *gp, bool force)
+{
+	struct guest g = *gp;
+	if (!force && !confirmed()) {
+		fprintf(stderr, "vm destroy: %s not removed\n", g.name);
+		return 1;
 	}
 	char dirreal[PATH_MAX];
 	if (!realpath(g.dir, dirreal)) {
 		fprintf(stderr, "vm destroy: %s: %s\n", g.dir, strerror(errno));
-		guest_close(&g);
 		return 1;
 	}
 	int failed = 0;
@@ -763,7 +968,7 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 	}
 	/* files vm and bhyve write there */
 	static const char *const own[] = { "vm-bhyve.log", "vm-bhyve.log.0", "bhyve.log",
-					   SUPERVISOR_CONSOLE_FILE, SUPERVISOR_RESTART_FLAG, "run.lock",
+					   SUPERVISOR_CONSOLE_FILE, SUPERVISOR_RESTART_FLAG,
 					   "com1", "com2", "seed.iso", "uefi-vars.fd", "device.map",
 					   "grub.cfg" };
 	for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
@@ -773,13 +978,19 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 	}
 	DIR *d = opendir(g.dir);
 	struct dirent *e;
+	struct stat cst;
+	bool have_conf = lstat(g.conf_path, &cst) == 0;
 	while (d && (e = readdir(d))) {
-		if (strncmp(e->d_name, "vtcon.", 6) != 0)
-			continue;
 		char p[PATH_MAX + 300];
 		struct stat st;
 		snprintf(p, sizeof(p), "%s/%s", g.dir, e->d_name);
-		if (lstat(p, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (lstat(p, &st) < 0)
+			continue;
+		size_t l = strlen(e->d_name);
+		/* another name of the conf: left by a rename that was interrupted */
+		bool conf_link = have_conf && l > 5 && !strcmp(e->d_name + l - 5, ".conf") &&
+				 strcmp(p, g.conf_path) && st.st_dev == cst.st_dev && st.st_ino == cst.st_ino;
+		if ((!strncmp(e->d_name, "vtcon.", 6) && S_ISSOCK(st.st_mode)) || conf_link)
 			remove_owned(dirreal, p, &failed);
 	}
 	if (d)
@@ -789,22 +1000,14 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 		remove_owned(dirreal, g.conf_path, &failed);
 	if (failed) {
 		fprintf(stderr, "vm destroy: %s was not completely removed\n", g.name);
-		guest_close(&g);
 		return 1;
 	}
-	if (rmdir(g.dir) < 0) {
-		if (errno == ENOTEMPTY || errno == EEXIST)
-			fprintf(stderr, "vm destroy: %s removed; %s is left in place: it holds files that are not the guest's\n",
-				g.name, g.dir);
-		else
-			fprintf(stderr, "vm destroy: %s removed; cannot remove %s: %s\n", g.name, g.dir,
-				strerror(errno));
-	}
-	guest_close(&g);
 	return 0;
 }
 
 /* ---- rename ---- */
+
+static int rename_locked(struct guest *g, const char *newname, const char *newdir);
 
 int cmd_rename(struct vm_settings *s, int argc, char **argv)
 {
@@ -823,6 +1026,8 @@ int cmd_rename(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm rename: '%s' is not a valid guest name\n", newname);
 		return 1;
 	}
+	if (!socket_path_fits("rename", newname))
+		return 1;
 	struct guest g;
 	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm rename: %s\n", err);
@@ -833,44 +1038,88 @@ int cmd_rename(struct vm_settings *s, int argc, char **argv)
 		guest_close(&g);
 		return 1;
 	}
-	if (!guest_stopped(&g, "rename")) {
-		guest_close(&g);
-		return 1;
-	}
-	char dspath[PATH_MAX], newconf[PATH_MAX + 256], newdir[PATH_MAX + 256];
+	char dspath[PATH_MAX];
 	if (datastore_path(s, g.ds, dspath, sizeof(dspath), err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm rename: %s\n", err);
 		guest_close(&g);
 		return 1;
 	}
-	snprintf(newconf, sizeof(newconf), "%s/%s.conf", g.dir, newname);
-	snprintf(newdir, sizeof(newdir), "%s/%s", dspath, newname);
-	struct stat st;
-	if (lstat(newconf, &st) == 0) {
-		fprintf(stderr, "vm rename: %s already exists\n", newconf);
+	int runfd, conffd;
+	if (lock_for(&g, "rename", &runfd, &conffd) < 0) {
 		guest_close(&g);
 		return 1;
 	}
-	if (rename(g.conf_path, newconf) < 0) {
-		fprintf(stderr, "vm rename: %s: %s\n", g.conf_path, strerror(errno));
-		guest_close(&g);
+	char newdir[PATH_MAX + 256];
+	snprintf(newdir, sizeof(newdir), "%s/%s", dspath, newname);
+	int rc = rename_locked(&g, newname, newdir);
+	runlock_release(rc == 0 ? newdir : g.dir, runfd);
+	guest_unlock(conffd);
+	if (rc == 0) {
+		copy_str(g.dir, sizeof(g.dir), newdir);
+		guest_log(&g, "renamed from %s to %s", g.name, newname);
+	}
+	guest_close(&g);
+	return rc;
+}
+
+/* Rename in steps that each leave a guest vm can open: link old.conf to new.conf (the folder is
+ * still the old guest), rename the folder (now the new guest, with a second name for its conf),
+ * unlink old.conf. Interrupted, `vm rename` again, or `vm destroy`, finishes the job. */
+static int rename_locked(struct guest *g, const char *newname, const char *newdir)
+{
+	char newconf[PATH_MAX + 256], oldconf_moved[PATH_MAX + 512];
+	snprintf(newconf, sizeof(newconf), "%s/%s.conf", g->dir, newname);
+	snprintf(oldconf_moved, sizeof(oldconf_moved), "%s/%s.conf", newdir, g->name);
+	struct stat a, b;
+	if (lstat(newconf, &b) == 0) {
+		if (lstat(g->conf_path, &a) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+			fprintf(stderr, "vm rename: %s already exists\n", newconf);
+			return 1;
+		}
+		unlink(newconf); /* the link of an interrupted rename: made again below */
+	}
+	if (link(g->conf_path, newconf) < 0) {
+		fprintf(stderr, "vm rename: cannot link %s to %s: %s\n", g->conf_path, newconf,
+			strerror(errno));
 		return 1;
 	}
 	/* RENAME_NOREPLACE: never move onto something that appeared meanwhile */
-	if (renameat2(AT_FDCWD, g.dir, AT_FDCWD, newdir, RENAME_NOREPLACE) < 0) {
+	if (renameat2(AT_FDCWD, g->dir, AT_FDCWD, newdir, RENAME_NOREPLACE) < 0) {
 		int e = errno;
-		rename(newconf, g.conf_path);
-		fprintf(stderr, "vm rename: cannot rename %s to %s: %s\n", g.dir, newdir, strerror(e));
-		guest_close(&g);
+		unlink(newconf);
+		fprintf(stderr, "vm rename: cannot rename %s to %s: %s\n", g->dir, newdir, strerror(e));
 		return 1;
 	}
-	copy_str(g.dir, sizeof(g.dir), newdir);
-	guest_log(&g, "renamed from %s to %s", g.name, newname);
-	guest_close(&g);
+	if (unlink(oldconf_moved) < 0)
+		fprintf(stderr, "vm rename: warning: cannot remove %s: %s\n", oldconf_moved,
+			strerror(errno));
 	return 0;
 }
 
 /* ---- configure ---- */
+
+/* The bytes of file path (malloc'd, NUL-terminated). 0 or -errno. */
+static int read_whole(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	FILE *mem = open_memstream(out, len);
+	if (!f || !mem) {
+		int e = errno;
+		if (f)
+			fclose(f);
+		if (mem)
+			fclose(mem);
+		return -e;
+	}
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, mem);
+	int bad = ferror(f);
+	fclose(f);
+	fclose(mem);
+	return bad ? -EIO : 0;
+}
 
 int cmd_configure(struct vm_settings *s, int argc, char **argv)
 {
@@ -957,8 +1206,23 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 	char *text = vmconf_format(c);
 	bool same = text && strlen(text) == olen && !memcmp(text, orig, olen);
 	free(text);
+	/* Saved under the guest's config lock, and only over the conf the editor started from: a
+	 * `vm add` (or another configure) that wrote it meanwhile is not undone. */
+	int lk, r2 = same ? 0 : guest_lock(&g, false, &lk, err, sizeof(err));
+	if (r2 == 0 && !same) {
+		char *now = NULL;
+		size_t nlen = 0;
+		if (read_whole(g.conf_path, &now, &nlen) < 0 || nlen != olen || memcmp(now, orig, olen)) {
+			snprintf(err, sizeof(err), "%.900s changed while you were editing it: not saved",
+				 g.conf_path);
+			r2 = -EAGAIN;
+		} else {
+			r2 = vmconf_save(c, g.conf_path, err, sizeof(err));
+		}
+		free(now);
+		guest_unlock(lk);
+	}
 	free(orig);
-	int r2 = same ? 0 : vmconf_save(c, g.conf_path, err, sizeof(err));
 	vmconf_free(c);
 	if (r2 < 0) {
 		fprintf(stderr, "vm configure: %s (your edit is kept in %s)\n", err, tmp);
@@ -969,6 +1233,9 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 }
 
 /* ---- add ---- */
+
+static int add_locked(struct vm_settings *s, struct guest *gp, const char **o, bool disk,
+		      uint64_t size);
 
 int cmd_add(struct vm_settings *s, int argc, char **argv)
 {
@@ -1017,17 +1284,31 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 	}
 	struct guest g;
 	char err[1024];
-	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0) {
+	int lk = -1;
+	/* the conf is read again, changed and written under its lock (concurrent adds, configure) */
+	if (guest_open(s, argv[i], &g, err, sizeof(err)) < 0 ||
+	    guest_lock(&g, true, &lk, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm add: %s\n", err);
+		guest_close(&g);
 		return 1;
 	}
+	int rc = add_locked(s, &g, o, disk, size);
+	guest_unlock(lk);
+	guest_close(&g);
+	return rc;
+}
+
+static int add_locked(struct vm_settings *s, struct guest *gp, const char **o, bool disk,
+		      uint64_t size)
+{
+	struct guest g = *gp;
+	char err[1024];
 	const char *prefix = disk ? "disk" : "network";
 	int n = 0;
 	while (n < MAX_DEVS && vmconf_getn(g.conf, prefix, n, "_type"))
 		n++;
 	if (n == MAX_DEVS) {
 		fprintf(stderr, "vm add: %s has %d %ss already\n", g.name, MAX_DEVS, prefix);
-		guest_close(&g);
 		return 1;
 	}
 	/* emulation: as the guest's existing devices */
@@ -1045,7 +1326,6 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 		struct stat st;
 		if (lstat(path, &st) == 0) {
 			fprintf(stderr, "vm add: %s already exists (not overwritten)\n", path);
-			guest_close(&g);
 			return 1;
 		}
 		r |= setn(g.conf, prefix, n, "_dev", "file");
@@ -1065,22 +1345,19 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 	}
 	if (r) {
 		fprintf(stderr, "vm add: cannot update the configuration\n");
-		guest_close(&g);
 		return 1;
 	}
 	if (disk && make_sparse(path, size, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm add: %s\n", err);
-		guest_close(&g);
 		return 1;
 	}
 	if (vmconf_save(g.conf, g.conf_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm add: %s\n", err);
 		if (disk)
 			unlink(path);
-		guest_close(&g);
 		return 1;
 	}
 	guest_log(&g, "added %s%d", prefix, n);
-	guest_close(&g);
+	gp->conf = g.conf;
 	return 0;
 }

@@ -109,7 +109,11 @@ int cmd_init(struct vm_settings *s, int argc, char **argv)
 			return 1;
 		}
 	}
-	if (!exists(s->sys_path) && settings_save_system(s, err, sizeof(err)) < 0) {
+	int lk, r = settings_lock_system(s, &lk, err, sizeof(err));
+	if (r == 0 && !exists(s->sys_path))
+		r = settings_save_system(s, err, sizeof(err));
+	settings_unlock_system(lk);
+	if (r < 0) {
 		fprintf(stderr, "vm init: %s\n", err);
 		return 1;
 	}
@@ -180,6 +184,12 @@ int cmd_set(struct vm_settings *s, int argc, char **argv)
 			return 1;
 		}
 	}
+	char err[512];
+	int lk;
+	if (settings_lock_system(s, &lk, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm set: %s\n", err);
+		return 1;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *eq = strchr(argv[i], '=');
 		char key[64];
@@ -189,11 +199,13 @@ int cmd_set(struct vm_settings *s, int argc, char **argv)
 			v = "pty";
 		if (vmconf_set(s->sys, key, v) < 0) {
 			fprintf(stderr, "vm set: cannot set %s\n", key);
+			settings_unlock_system(lk);
 			return 1;
 		}
 	}
-	char err[512];
-	if (settings_save_system(s, err, sizeof(err)) < 0) {
+	int r = settings_save_system(s, err, sizeof(err));
+	settings_unlock_system(lk);
+	if (r < 0) {
 		fprintf(stderr, "vm set: %s\n", err);
 		return 1;
 	}

@@ -663,6 +663,12 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 				if (listed[k] && strcmp(run[k].name, list[l]) == 0) {
 					if (sent++)
 						sleep_ms(delay * 1000);
+					/* vm_delay seconds on: still that supervisor (never a pid
+					 * that has been reused meanwhile)? */
+					pid_t now = 0;
+					if (runlock_probe(run[k].dir, &now, NULL, 0) != RUN_RUNNING ||
+					    now != run[k].pid)
+						continue;
 					printf("Sending ACPI shutdown to %s\n", run[k].name);
 					fflush(stdout);
 					kill(run[k].pid, SIGTERM);

@@ -411,5 +411,15 @@ int cmd_switch(struct vm_settings *s, int argc, char **argv)
 	}
 	if ((c->fn == sw_list && argc != 2))
 		return usage_error(c);
-	return c->fn(s, argc - 1, argv + 1);
+	if (c->fn == sw_list || c->fn == sw_info)
+		return c->fn(s, argc - 1, argv + 1);
+	/* the others change system.conf: read again, checked and written under its lock, with the
+	 * bridge work in between (two `switch create` at once must both be recorded) */
+	char err[ERRLEN];
+	int lk;
+	if (settings_lock_system(s, &lk, err, sizeof(err)) < 0)
+		return failed(err);
+	int r = c->fn(s, argc - 1, argv + 1);
+	settings_unlock_system(lk);
+	return r;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vm/conflock.h"
 #include "vm/guest.h"
 #include "vm/names.h"
 
@@ -77,6 +78,35 @@ void guest_close(struct guest *g)
 {
 	vmconf_free(g->conf);
 	g->conf = NULL;
+}
+
+int guest_lock(struct guest *g, bool reload, int *fd, char *err, size_t errlen)
+{
+	int r = conflock_take(g->dir, fd, err, errlen);
+	if (r == 0 && !is_file(g->conf_path))
+		r = -ENOENT;
+	if (r == -ENOENT) {
+		conflock_release(*fd);
+		*fd = -1;
+		snprintf(err, errlen, "%s: no such guest (renamed or destroyed meanwhile)", g->name);
+		return r;
+	}
+	if (r < 0 || !reload)
+		return r;
+	struct vmconf *now;
+	if ((r = vmconf_load(&now, g->conf_path, err, errlen)) < 0) {
+		conflock_release(*fd);
+		*fd = -1;
+		return r;
+	}
+	vmconf_free(g->conf);
+	g->conf = now;
+	return 0;
+}
+
+void guest_unlock(int fd)
+{
+	conflock_release(fd);
 }
 
 static int cmp_guest(const void *a, const void *b)

@@ -3,6 +3,7 @@
 #define VM_GUEST_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +23,12 @@ struct guest {
 int guest_open(const struct vm_settings *s, const char *name, struct guest *g, char *err,
 	       size_t errlen);
 void guest_close(struct guest *g);
+/* Take g's config lock (conflock on its folder) and read its conf again under it: every
+ * read-modify-write of a guest conf runs between this and guest_unlock. 0 with *fd, -ENOENT
+ * ("NAME: no such guest": renamed or destroyed meanwhile) or -errno, message in err. With
+ * reload false the conf is not read (a conf that does not parse can still be locked). */
+int guest_lock(struct guest *g, bool reload, int *fd, char *err, size_t errlen);
+void guest_unlock(int fd);
 
 /* All guests in every datastore, sorted by name (malloc'd array; free with guest_list_free). */
 int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vm/conflock.h"
 #include "vm/settings.h"
 
 #define DEFAULT_RC_PATH "/etc/kbhyve.conf"
@@ -163,6 +164,33 @@ int settings_require_init(const struct vm_settings *s, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	return 0;
+}
+
+int settings_lock_system(struct vm_settings *s, int *fd, char *err, size_t errlen)
+{
+	char dir[PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/.config", s->vm_dir);
+	int r = conflock_take(dir, fd, err, errlen);
+	if (r == -ENOENT) {
+		snprintf(err, errlen, "%s is not initialised: run vm init", s->vm_dir);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	struct vmconf *now;
+	if ((r = load_or_empty(&now, s->sys_path, err, errlen)) < 0) {
+		conflock_release(*fd);
+		*fd = -1;
+		return r;
+	}
+	vmconf_free(s->sys);
+	s->sys = now;
+	return 0;
+}
+
+void settings_unlock_system(int fd)
+{
+	conflock_release(fd);
 }
 
 int settings_save_system(struct vm_settings *s, char *err, size_t errlen)

@@ -25,6 +25,11 @@ struct vm_settings {
 int settings_load(struct vm_settings *s, char *err, size_t errlen);
 /* 0 when $vm_dir has been initialised (`vm init`), else -ENOENT with "run vm init" in err. */
 int settings_require_init(const struct vm_settings *s, char *err, size_t errlen);
+/* Take the system.conf lock (conflock on $vm_dir/.config) and read system.conf again under it:
+ * every read-modify-write of system.conf runs between this and settings_unlock_system. 0 with
+ * *fd, or -errno with a message ("run vm init" when $vm_dir/.config is missing). */
+int settings_lock_system(struct vm_settings *s, int *fd, char *err, size_t errlen);
+void settings_unlock_system(int fd);
 int settings_save_system(struct vm_settings *s, char *err, size_t errlen);
 void settings_free(struct vm_settings *s);
 
