@@ -863,8 +863,19 @@ int cmd_startall(struct vm_settings *s, int argc, char **argv)
 struct running {
 	char name[232];
 	char dir[PATH_MAX];
-	pid_t pid;
+	pid_t pid;   /* its supervisor; 0 once gone */
+	pid_t bhyve; /* orphan: the bhyve that runs without a supervisor */
+	bool orphan;
 };
+
+static void stopall_press(const struct running *r)
+{
+	printf("Sending ACPI shutdown to %s\n", r->name);
+	fflush(stdout);
+	struct stop_target t = {
+	    .name = r->name, .supervisor = r->pid, .bhyve = r->bhyve, .orphan = r->orphan};
+	press_power_button(&t);
+}
 
 /* stopall [-f]: guests not in vm_list all at once, then vm_list in reverse order vm_delay apart
  * (no delay with -f); then wait for every supervisor to go. */
@@ -888,11 +899,15 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 	struct running *run = calloc(nall + 1, sizeof(*run));
 	int nrun = 0;
 	for (size_t k = 0; run && k < nall; k++) {
-		pid_t pid;
-		if (runlock_probe(all[k].dir, &pid, NULL, 0) == RUN_RUNNING && pid > 0) {
+		struct guest_state st;
+		guest_state_get(&all[k], &st);
+		bool orphan = st.run == GUEST_ORPHAN;
+		if ((st.run == GUEST_RUNNING && st.supervisor > 0) || orphan) {
 			snprintf(run[nrun].name, sizeof(run[nrun].name), "%s", all[k].name);
 			snprintf(run[nrun].dir, sizeof(run[nrun].dir), "%s", all[k].dir);
-			run[nrun++].pid = pid;
+			run[nrun].orphan = orphan;
+			run[nrun].bhyve = st.bhyve;
+			run[nrun++].pid = orphan ? st.bhyve : st.supervisor;
 		}
 	}
 	guest_list_free(all, nall);
@@ -911,10 +926,8 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 			if (strcmp(run[k].name, list[l]) == 0)
 				listed[k] = true;
 	for (int k = 0; k < nrun; k++)
-		if (!listed[k] || f['f']) {
-			printf("Sending ACPI shutdown to %s\n", run[k].name);
-			kill(run[k].pid, SIGTERM);
-		}
+		if (!listed[k] || f['f'])
+			stopall_press(&run[k]);
 	fflush(stdout);
 	if (!f['f']) {
 		int delay = vm_delay(s), sent = 0;
@@ -923,18 +936,20 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 				if (listed[k] && strcmp(run[k].name, list[l]) == 0) {
 					if (sent++)
 						sleep_ms(delay * 1000);
-					printf("Sending ACPI shutdown to %s\n", run[k].name);
-					fflush(stdout);
-					kill(run[k].pid, SIGTERM);
+					stopall_press(&run[k]);
 				}
 	}
-	/* until every supervisor has gone (each has released its lock) */
+	/* until every supervisor has gone (each has released its lock), and every orphaned bhyve
+	 * (its control socket no longer answers) */
 	for (int left = nrun; left > 0;) {
 		left = 0;
 		for (int k = 0; k < nrun; k++) {
 			pid_t now;
-			if (run[k].pid && runlock_probe(run[k].dir, &now, NULL, 0) == RUN_RUNNING &&
-			    now == run[k].pid)
+			if (run[k].pid && run[k].orphan && guest_ctl_pid(run[k].name) == run[k].bhyve)
+				left++;
+			else if (run[k].pid && !run[k].orphan &&
+				 runlock_probe(run[k].dir, &now, NULL, 0) == RUN_RUNNING &&
+				 now == run[k].pid)
 				left++;
 			else
 				run[k].pid = 0;

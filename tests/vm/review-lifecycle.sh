@@ -92,11 +92,19 @@ if [ -n "$CTLMODE" ]; then
 		"$([ $rc = 0 ] && grep -q 'Sending ACPI shutdown to orph' "$TMP/o" && alive "$bp" &&
 			{ [ "$CTLMODE" = kvm ] || [ "$(grep -c press "$vm_dir/orph.acpi" 2>/dev/null)" -ge 2 ]; }; echo $?)" \
 		"exit $rc: $(oneline "$TMP/o") $(oneline "$TMP/e"); presses $(cat "$vm_dir/orph.acpi" 2>/dev/null | wc -l)"
+	timeout 60 "$VM" stopall -f >"$TMP/sa.out" 2>&1 &
+	sap=$!
+	sleep 2
+	check "orphan: stopall presses its button and waits for it" \
+		"$(alive $sap && grep -q 'Sending ACPI shutdown to orph' "$TMP/sa.out"; echo $?)" "$(oneline "$TMP/sa.out")"
 	"$VM" poweroff -f orph >"$TMP/o" 2>"$TMP/e"
 	rc=$?
 	wait_for 20 sh -c "! kill -0 $bp 2>/dev/null"
 	check "orphan: poweroff -f ends it through the socket" \
 		"$([ $rc = 0 ] && ! alive "$bp" && [ "$(state_of orph)" = Stopped ]; echo $?)" "exit $rc: $(oneline "$TMP/e"); state $(state_of orph)"
+	wait $sap
+	rc=$?
+	check "orphan: stopall returns once it has gone" "$([ $rc = 0 ]; echo $?)" "exit $rc: $(oneline "$TMP/sa.out")"
 	rm -f "$vm_dir/ignore"
 
 	# a restart the guest ignored: a later poweroff -f powers off, it does not restart
