@@ -349,8 +349,7 @@ static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *
 	}
 	snprintf(fifo, sizeof(fifo), "%s/notify", dir);
 	int rfd = -1;
-	if (mkfifo(fifo, 0600) < 0 ||
-	    (rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+	if (mkfifo(fifo, 0600) < 0 || (rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		fprintf(stderr, "vm: %s: %s: %s\n", g->name, fifo, strerror(errno));
 		unlink(fifo);
 		rmdir(dir);
@@ -479,8 +478,8 @@ static int start_one(struct vm_settings *s, const struct guest *g, bool tmux, co
 /* start / install: flags f (foreground), i (tmux), attach (console="tmux" with -i: the terminal
  * goes to the session); names already parsed. Guests already running are skipped with a
  * warning, as vm-bhyve does. */
-static int start_guests(struct vm_settings *s, bool fg, bool tmux, bool attach, char **names,
-			int n, const char *iso)
+static int start_guests(struct vm_settings *s, bool fg, bool tmux, bool attach, char **names, int n,
+			const char *iso)
 {
 	bool *skip = calloc((size_t)n, sizeof(bool));
 	if (!skip)
@@ -945,7 +944,8 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 		left = 0;
 		for (int k = 0; k < nrun; k++) {
 			pid_t now;
-			if (run[k].pid && run[k].orphan && guest_ctl_pid(run[k].name) == run[k].bhyve)
+			if (run[k].pid && run[k].orphan &&
+			    guest_ctl_pid(run[k].name) == run[k].bhyve)
 				left++;
 			else if (run[k].pid && !run[k].orphan &&
 				 runlock_probe(run[k].dir, &now, NULL, 0) == RUN_RUNNING &&

@@ -61,8 +61,7 @@ pid_t guest_ctl_pid(const char *name)
 	return pid > 0 ? pid : 0;
 }
 
-int guest_ctl_request(const char *name, const char *request, int wait_ms, char *err,
-		      size_t errlen)
+int guest_ctl_request(const char *name, const char *request, int wait_ms, char *err, size_t errlen)
 {
 	struct ctl_conn c;
 	int r = connect_vm(name, &c, err, errlen);

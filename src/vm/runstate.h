@@ -34,7 +34,6 @@ pid_t guest_ctl_pid(const char *name);
 /* One request to the bhyve of VM `name` (ctlproto.h) and its "ok": 0, or -errno with a one-line
  * message in err (-ENOENT/-ECONNREFUSED: nothing serves there). With wait_ms > 0, then wait that
  * long for bhyve to close the connection (it has exited): -ETIMEDOUT when it did not. */
-int guest_ctl_request(const char *name, const char *request, int wait_ms, char *err,
-		      size_t errlen);
+int guest_ctl_request(const char *name, const char *request, int wait_ms, char *err, size_t errlen);
 
 #endif
