@@ -14,12 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "ctl/ctlclient.h"
 #include "ctl/ctlproto.h"
 #include "vm/cmds.h"
 #include "vm/guest.h"
@@ -30,7 +28,6 @@
 
 #define DEFAULT_VM_DELAY 5
 #define START_WAIT_S 60	     /* for the supervisor to report its first start */
-#define CTL_TIMEOUT_MS 10000 /* control socket replies */
 #define CTL_STOP_MS 30000    /* force-poweroff/-reset: until bhyve lets go */
 
 static void sleep_ms(int ms)
