@@ -259,6 +259,15 @@ if command -v tmux >/dev/null; then
 	done
 	check "start -i of a guest that cannot start: the error, every time (8 tries)" "$([ $bad = 0 ]; echo $?)" "$bad bad; last: exit $rc $(oneline "$TMP/e")"
 
+	# a bhyve that fails after 0.3 s (the supervisor holds the lock that long): deterministic
+	printf '#!/bin/bash\nsleep 0.3\necho "bhyve: cannot open the disk" >&2\nexit 4\n' >"$TMP/failbhyve"
+	chmod +x "$TMP/failbhyve"
+	nonic g10b
+	KBHYVE_BHYVE=$TMP/failbhyve "$VM" start -i g10b >"$TMP/o" 2>"$TMP/e"
+	rc=$?
+	check "start -i of a guest whose bhyve fails after 0.3 s: reported, exit 1" \
+		"$([ $rc != 0 ] && grep -q 'status 4' "$TMP/e" && [ "$(wc -l <"$TMP/e")" = 1 ]; echo $?)" "exit $rc: $(oneline "$TMP/o") $(oneline "$TMP/e")"
+
 	# a session whose name starts with the guest's: the guest's own must be used, exactly
 	tmux new-session -d -s tmx 'sleep 300'
 	nonic tm
