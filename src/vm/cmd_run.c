@@ -148,6 +148,15 @@ static bool log_has_start(const struct guest *g, pid_t pid)
  * of the caller closed. Returns the new number of `keep`. */
 static int leave_caller(int keep, bool keep_stderr)
 {
+	/* the variables that name files, made absolute before we leave the caller's folder */
+	static const char *const vars[] = {"KBHYVE_CONF", "KBHYVE_BHYVE", "KBHYVE_RUNDIR",
+					   "KBHYVE_SHARE"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		char abs[PATH_MAX];
+		if (v && v[0] && v[0] != '/' && realpath(v, abs))
+			setenv(vars[i], abs, 1);
+	}
 	if (chdir("/") < 0)
 		_exit(1);
 	int nul = open("/dev/null", O_RDWR);

@@ -166,6 +166,13 @@ check "start: no inherited fd in the supervisor or bhyve" "$([ -n "$bp" ] && [ "
 check "start: supervisor and bhyve run in /" \
 	"$([ "$(readlink "/proc/$sup/cwd")" = / ] && [ "$(readlink "/proc/$bp/cwd")" = / ]; echo $?)" \
 	"$(readlink "/proc/$sup/cwd") $(readlink "/proc/$bp/cwd")"
+"$VM" stop g16 >/dev/null 2>&1
+wait_for 10 gone g16
+(cd "$TMP" && KBHYVE_CONF=kbhyve.conf KBHYVE_BHYVE=fakebhyve exec "$VM" start g16 >"$TMP/o" 2>"$TMP/e")
+rc=$?
+check "start with relative KBHYVE_CONF/KBHYVE_BHYVE: the supervisor (in /) still finds them" \
+	"$([ $rc = 0 ] && ! gone g16; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+sup=$(sup_of g16)
 check "start: the supervisor leads a session of its own" "$([ "$(ps -o sid= -p "$sup" | tr -d ' ')" = "$sup" ]; echo $?)"
 
 # ---- parity: vm stop a b / vm start a b skip the ones already in that state ----
