@@ -27,8 +27,8 @@
 #include "vm/supervisor.h"
 
 #define DEFAULT_VM_DELAY 5
-#define START_WAIT_S 60	     /* for the supervisor to report its first start */
-#define CTL_STOP_MS 30000    /* force-poweroff/-reset: until bhyve lets go */
+#define START_WAIT_S 60	  /* for the supervisor to report its first start */
+#define CTL_STOP_MS 30000 /* force-poweroff/-reset: until bhyve lets go */
 
 static void sleep_ms(int ms)
 {
