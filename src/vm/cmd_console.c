@@ -213,9 +213,11 @@ static int relay(const char *name, const char *port, int dev)
 
 static int attach_tmux(const char *name)
 {
-	char sess[256];
+	char sess[256], target[300];
 	supervisor_tmux_session(name, sess, sizeof(sess));
-	execlp("tmux", "tmux", "attach-session", "-t", sess, (char *)NULL);
+	/* "=": this session exactly, not one whose name merely starts with it */
+	snprintf(target, sizeof(target), "=%s", sess);
+	execlp("tmux", "tmux", "attach-session", "-t", target, (char *)NULL);
 	fprintf(stderr, "vm console: cannot run tmux: %s\n", strerror(errno));
 	return 1;
 }

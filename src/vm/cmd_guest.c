@@ -22,6 +22,7 @@
 #include "vm/names.h"
 #include "vm/opts.h"
 #include "vm/runlock.h"
+#include "vm/runstate.h"
 #include "vm/supervisor.h"
 #include "vm/termsafe.h"
 
@@ -143,19 +144,23 @@ static int make_sparse(const char *path, uint64_t size, char *err, size_t errlen
 	return 0;
 }
 
-static const char *state_text(const struct guest *g, char *buf, size_t len)
+/* STATE as vm-bhyve shows it: "Running (<bhyve's pid>)" (a bhyve whose supervisor has gone, too;
+ * no pid while a supervisor is between two runs), "Locked (<host>)" or "Stopped". */
+static const char *state_text(const struct guest_state *st, char *buf, size_t len)
 {
-	pid_t pid = 0;
-	char host[256] = "";
-	switch (runlock_probe(g->dir, &pid, host, sizeof(host))) {
-	case RUN_RUNNING:
-		snprintf(buf, len, "Running (%d)", (int)pid);
+	switch (st->run) {
+	case GUEST_RUNNING:
+	case GUEST_ORPHAN:
+		if (st->bhyve > 0)
+			snprintf(buf, len, "Running (%d)", (int)st->bhyve);
+		else
+			snprintf(buf, len, "Running");
 		break;
-	case RUN_OTHER_HOST:
-		snprintf(buf, len, "Locked (%s)", host);
+	case GUEST_OTHER_HOST:
+		snprintf(buf, len, "Locked (%s)", st->host);
 		break;
-	case RUN_BUSY: /* a destroy or rename at work (host says which), or a foreign holder */
-		snprintf(buf, len, "Busy (%s)", host);
+	case GUEST_BUSY: /* a destroy or rename at work (host says which), or a foreign holder */
+		snprintf(buf, len, "Busy (%s)", st->host);
 		break;
 	default:
 		snprintf(buf, len, "Stopped");
@@ -499,13 +504,60 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-#define NCOLS 8
+static void human(uint64_t b, char *out, size_t len);
 
+/* vm list -v: %CPU (CPU time over lifetime, as ps shows it), RSZ and UPTIME of process pid, from
+ * /proc; "-" each when it cannot be read. */
+static void process_columns(pid_t pid, char *pcpu, char *rsz, char *up, size_t len)
+{
+	snprintf(pcpu, len, "-");
+	snprintf(rsz, len, "-");
+	snprintf(up, len, "-");
+	char p[64], buf[1024];
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	FILE *f = pid > 0 ? fopen(p, "re") : NULL;
+	if (!f)
+		return;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *q = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+	unsigned long long utime, stime, start;
+	long rss;
+	if (!q || sscanf(q + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+			 "%*d %llu %*u %ld",
+			 &utime, &stime, &start, &rss) != 4)
+		return;
+	double hz = (double)sysconf(_SC_CLK_TCK), uptime = 0;
+	f = fopen("/proc/uptime", "re");
+	if (!f || fscanf(f, "%lf", &uptime) != 1)
+		uptime = 0;
+	if (f)
+		fclose(f);
+	double secs = uptime - (double)start / hz;
+	if (secs < 0)
+		secs = 0;
+	snprintf(pcpu, len, "%.1f", secs > 0 ? 100.0 * (double)(utime + stime) / hz / secs : 0.0);
+	human((uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE), rsz, len);
+	unsigned long t = (unsigned long)secs;
+	if (t >= 86400)
+		snprintf(up, len, "%lud %02lu:%02lu:%02lu", t / 86400, t / 3600 % 24, t / 60 % 60, t % 60);
+	else if (t >= 3600)
+		snprintf(up, len, "%02lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(up, len, "%02lu:%02lu", t / 60, t % 60);
+}
+
+#define NCOLS 11 /* the last three only with -v */
+
+/* list [-j] [-r] [-v]: -r running guests only (and those locked by another host, as vm-bhyve
+ * shows them), -v with bhyve's %CPU, RSZ and UPTIME. */
 int cmd_list(struct vm_settings *s, int argc, char **argv)
 {
-	const char *usage = "usage: vm list [-j]";
+	const char *usage = "usage: vm list [-jrv]";
 	const char *o[128];
-	int i = vm_opts_parse("list", argc, argv, "j", usage, o);
+	int i = vm_opts_parse("list", argc, argv, "jrv", usage, o);
 	if (i < 0)
 		return 1;
 	if (i < argc) {
@@ -520,9 +572,16 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 	}
 	char **autolist = strv_split(vmconf_get(s->rc, "vm_list"));
 	static const char *const head[NCOLS] = { "NAME", "DATASTORE", "LOADER", "CPU",
-						 "MEMORY", "VNC", "AUTO", "STATE" };
+						 "MEMORY", "VNC", "AUTO", "%CPU",
+						 "RSZ", "UPTIME", "STATE" };
 	static const char *const jkeys[NCOLS] = { "name", "datastore", "loader", "cpu",
-						  "memory", "vnc", "auto", "state" };
+						  "memory", "vnc", "auto", "pcpu",
+						  "rsz", "uptime", "state" };
+	/* the columns shown, in order */
+	int cols[NCOLS], ncols = 0;
+	for (int c = 0; c < NCOLS; c++)
+		if (o['v'] || (c < 7 || c == NCOLS - 1))
+			cols[ncols++] = c;
 	char (*cells)[NCOLS][300] = calloc(n ? n : 1, sizeof(*cells));
 	if (!cells || !autolist) {
 		fprintf(stderr, "vm list: out of memory\n");
@@ -534,19 +593,26 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 	size_t w[NCOLS];
 	for (int c = 0; c < NCOLS; c++)
 		w[c] = strlen(head[c]);
-	for (size_t k = 0; k < n; k++) {
-		int pos = strv_index(autolist, v[k].name);
-		snprintf(cells[k][0], 300, "%s", v[k].name);
-		snprintf(cells[k][1], 300, "%s", v[k].ds);
-		snprintf(cells[k][2], 300, "%s", vmconf_get_default(v[k].conf, "loader", "-"));
-		snprintf(cells[k][3], 300, "%s", vmconf_get_default(v[k].conf, "cpu", "-"));
-		snprintf(cells[k][4], 300, "%s", vmconf_get_default(v[k].conf, "memory", "-"));
+	size_t shown = 0;
+	for (size_t k0 = 0; k0 < n; k0++) {
+		struct guest_state st;
+		guest_state_get(&v[k0], &st);
+		if (o['r'] && st.run == GUEST_STOPPED)
+			continue;
+		size_t k = shown++;
+		int pos = strv_index(autolist, v[k0].name);
+		snprintf(cells[k][0], 300, "%s", v[k0].name);
+		snprintf(cells[k][1], 300, "%s", v[k0].ds);
+		snprintf(cells[k][2], 300, "%s", vmconf_get_default(v[k0].conf, "loader", "-"));
+		snprintf(cells[k][3], 300, "%s", vmconf_get_default(v[k0].conf, "cpu", "-"));
+		snprintf(cells[k][4], 300, "%s", vmconf_get_default(v[k0].conf, "memory", "-"));
 		snprintf(cells[k][5], 300, "-");
 		if (pos >= 0)
 			snprintf(cells[k][6], 300, "Yes [%d]", pos + 1);
 		else
 			snprintf(cells[k][6], 300, "No");
-		state_text(&v[k], cells[k][7], 300);
+		process_columns(st.bhyve, cells[k][7], cells[k][8], cells[k][9], 300);
+		state_text(&st, cells[k][NCOLS - 1], 300);
 		for (int c = 0; c < NCOLS && !o['j']; c++) { /* JSON escapes on its own */
 			char raw[300];
 			snprintf(raw, sizeof(raw), "%s", cells[k][c]);
@@ -558,22 +624,22 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 	}
 	if (o['j']) {
 		fputc('[', stdout);
-		for (size_t k = 0; k < n; k++) {
+		for (size_t k = 0; k < shown; k++) {
 			fputs(k ? ",\n {" : "\n {", stdout);
-			for (int c = 0; c < NCOLS; c++) {
-				printf("%s\"%s\": ", c ? ", " : "", jkeys[c]);
-				json_str(stdout, cells[k][c]);
+			for (int c = 0; c < ncols; c++) {
+				printf("%s\"%s\": ", c ? ", " : "", jkeys[cols[c]]);
+				json_str(stdout, cells[k][cols[c]]);
 			}
 			fputc('}', stdout);
 		}
-		fputs(n ? "\n]\n" : "]\n", stdout);
+		fputs(shown ? "\n]\n" : "]\n", stdout);
 	} else {
-		for (int c = 0; c < NCOLS - 1; c++)
-			printf("%-*s ", (int)w[c], head[c]);
+		for (int c = 0; c < ncols - 1; c++)
+			printf("%-*s ", (int)w[cols[c]], head[cols[c]]);
 		printf("%s\n", head[NCOLS - 1]);
-		for (size_t k = 0; k < n; k++) {
-			for (int c = 0; c < NCOLS - 1; c++)
-				printf("%-*s ", (int)w[c], cells[k][c]);
+		for (size_t k = 0; k < shown; k++) {
+			for (int c = 0; c < ncols - 1; c++)
+				printf("%-*s ", (int)w[cols[c]], cells[k][cols[c]]);
 			printf("%s\n", cells[k][NCOLS - 1]);
 		}
 	}
@@ -587,6 +653,7 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 
 static void human(uint64_t b, char *out, size_t len)
 {
+	/* (also vm list -v's RSZ) */
 	static const char units[] = "BKMGT";
 	int u = 0;
 	double v = (double)b;
@@ -603,20 +670,23 @@ static void human(uint64_t b, char *out, size_t len)
 static void info_one(const struct vm_settings *s, const struct guest *g)
 {
 	const struct vmconf *c = g->conf;
-	char state[300];
-	pid_t pid = 0;
-	char host[256] = "";
-	enum run_state rs = runlock_probe(g->dir, &pid, host, sizeof(host));
-	state_text(g, state, sizeof(state));
+	struct guest_state gs;
+	guest_state_get(g, &gs);
+	bool running = gs.run == GUEST_RUNNING || gs.run == GUEST_ORPHAN;
 	printf("------------------------\nVirtual Machine: %s\n------------------------\n", g->name);
-	printf("  state: %s\n", rs == RUN_RUNNING	  ? "running"
-				: rs == RUN_OTHER_HOST ? "locked"
-				: rs == RUN_BUSY       ? "busy"
-						       : "stopped");
-	if (rs == RUN_RUNNING)
-		printf("  pid: %d\n", (int)pid);
-	if (rs == RUN_OTHER_HOST)
-		printf("  host: %s\n", host);
+	printf("  state: %s\n", gs.run == GUEST_RUNNING	   ? "running"
+			       : gs.run == GUEST_ORPHAN	   ? "running (no supervisor)"
+			       : gs.run == GUEST_OTHER_HOST ? "locked"
+			       : gs.run == GUEST_BUSY	   ? "busy"
+							    : "stopped");
+	if (gs.run == GUEST_RUNNING)
+		printf("  pid: %d\n", (int)gs.supervisor);
+	if (running && gs.bhyve > 0)
+		printf("  bhyve pid: %d\n", (int)gs.bhyve);
+	if (gs.run == GUEST_OTHER_HOST)
+		printf("  host: %s\n", gs.host);
+	if (gs.run == GUEST_BUSY)
+		printf("  busy: %s\n", gs.host);
 	printf("  datastore: %s\n  path: %s\n", g->ds, g->dir);
 	printf("  loader: %s\n", vmconf_get_default(c, "loader", "-"));
 	static const char *const keys[] = { "kernel", "initrd", "cmdline" };
@@ -633,7 +703,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		printf("  autostart: Yes [%d]\n", pos + 1);
 	else
 		printf("  autostart: No\n");
-	if (rs == RUN_RUNNING) {
+	if (gs.run == GUEST_RUNNING) {
 		char p[PATH_MAX + 32], line[512];
 		snprintf(p, sizeof(p), "%s/%s", g->dir, SUPERVISOR_CONSOLE_FILE);
 		FILE *f = fopen(p, "re");
@@ -654,7 +724,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		printf("    virtual-switch: %s\n", vmconf_getn(c, "network", n, "_switch") ? vmconf_getn(c, "network", n, "_switch") : "-");
 		printf("    fixed-mac-address: %s\n", vmconf_getn(c, "network", n, "_mac") ? vmconf_getn(c, "network", n, "_mac") : "-");
 		printf("    fixed-device: %s\n", dev && *dev ? dev : "-");
-		printf("    %s: %s\n", rs == RUN_RUNNING ? "active-device" : "device", tap);
+		printf("    %s: %s\n", running ? "active-device" : "device", tap);
 	}
 	for (int n = 0; n < MAX_DEVS && vmconf_getn(c, "disk", n, "_type"); n++) {
 		const char *dev = vmconf_getn(c, "disk", n, "_dev"), *opts = vmconf_getn(c, "disk", n, "_opts");
@@ -769,6 +839,20 @@ static int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd)
 	int r = runlock_acquire_op(g->dir, cmd, runfd, err, sizeof(err));
 	if (r == -EBUSY && strstr(err, "already running")) {
 		fprintf(stderr, "vm %s: %s is %s: stop it first\n", cmd, g->name, err);
+		return -1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vm %s: %s: %s\n", cmd, g->name, err);
+		return -1;
+	}
+	/* no supervisor now, but a bhyve whose supervisor was killed may still run the guest */
+	pid_t orphan = guest_ctl_pid(g->name);
+	if (orphan > 0) {
+		fprintf(stderr,
+			"vm %s: %s: bhyve (pid %d) is still running without a supervisor: stop it "
+			"first (vm stop or vm poweroff)\n",
+			cmd, g->name, (int)orphan);
+		runlock_release(g->dir, *runfd);
 		return -1;
 	}
 	if (r < 0) {

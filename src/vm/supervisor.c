@@ -2,8 +2,9 @@
  *
  * Exit codes of bhyve: 0 reboot, 1 poweroff, 2 halt, 3 triple fault, 4 error. A reboot (0) runs
  * bhyve again unless on_restart="shutdown"; a fault (>= 3, or killed by a signal) stops unless
- * on_fault="restart". `vm restart` leaves <guest>/restart: the next exit, whatever it is, runs
- * bhyve again. A stop request (a signal to us) is passed to bhyve as SIGTERM (the ACPI power
+ * on_fault="restart". `vm restart` leaves <guest>/restart and presses the power button: when
+ * that run of bhyve ends with 0 to 2, bhyve runs again; the flag goes with the run it was left
+ * in, used or not. A stop request (a signal to us) is passed to bhyve as SIGTERM (the ACPI power
  * button) and no new run follows. */
 #include <errno.h>
 #include <fcntl.h>
@@ -437,6 +438,24 @@ static void pump_output(struct sup *u, int fd)
 	close(fd);
 }
 
+/* bhyve on our terminal (tmux) with someone waiting for the first start: wait up to
+ * START_CHECK_MS for it to fail, then report. True when it has ended (*st: its status). */
+static bool watch_start(struct sup *u, pid_t pid, int *st)
+{
+	struct timespec t0, tick = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < START_CHECK_MS) {
+		pid_t r = waitpid(pid, st, WNOHANG);
+		if (r == pid)
+			return true;
+		if (r < 0 && errno != EINTR)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	notify(u, "ok");
+	return false;
+}
+
 /* Sleep up to `secs`, returning early on a stop request. */
 static void pause_unless_stopped(int secs)
 {
@@ -526,13 +545,14 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	bhyve_pid = pid;
 	if (stop_requested)
 		kill(pid, SIGTERM); /* the request came in while we were forking */
+	int st = 0;
+	bool reaped = false;
 	if (outfd >= 0)
 		pump_output(u, outfd);
-	else
-		notify(u, "ok"); /* on a terminal: the user sees how it goes */
+	else if (u->notify_fd >= 0)
+		reaped = watch_start(u, pid, &st); /* on a terminal (tmux): watch it for a while */
 
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0) {
+	while (!reaped && waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
 			st = 0xff00; /* cannot happen: report as exit 255 */
 			break;
@@ -559,9 +579,13 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 
 	char flag[PATH_MAX];
 	if (guest_file(u, SUPERVISOR_RESTART_FLAG, flag, sizeof(flag)) == 0 && unlink(flag) == 0) {
-		guest_log(&u->g, "restart requested: starting again");
-		stop_requested = 0;
-		return NEXT_RUN;
+		/* `vm restart` is a shutdown and a start: not after a fault */
+		if (code <= 2) {
+			guest_log(&u->g, "restart requested: starting again");
+			stop_requested = 0;
+			return NEXT_RUN;
+		}
+		guest_log(&u->g, "restart request dropped: bhyve ended with status %d", code);
 	}
 	if (stop_requested) {
 		guest_log(&u->g, "stopped on request");
@@ -630,6 +654,7 @@ int supervisor_run(struct vm_settings *s, const char *name, const struct supervi
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	remove_guest_file(&u, SUPERVISOR_RESTART_FLAG); /* left by a supervisor that died */
 	guest_log(&u.g, "supervisor %d started%s", (int)getpid(),
 		  o->tmux	 ? " in tmux"
 		  : o->com_stdio ? " in the foreground"

@@ -12,6 +12,8 @@
 /* The environment variable naming the descriptor on which the supervisor reports how its first
  * start went to the `vm start` that spawned it: "ok\n", or the one-line error. */
 #define SUPERVISOR_NOTIFY_ENV "KBHYVE_VM_NOTIFY_FD"
+/* The same report through a FIFO at this path (tmux runs the supervisor: it inherits nothing). */
+#define SUPERVISOR_NOTIFY_FIFO_ENV "KBHYVE_VM_NOTIFY_FIFO"
 
 struct supervisor_opts {
 	bool com_stdio;	 /* com1 on our stdio (start -f, tmux), bhyve's output to the terminal */
@@ -24,7 +26,8 @@ struct supervisor_opts {
  * 1 when it could not be started; the reason is logged, on stderr and on notify_fd). */
 int supervisor_run(struct vm_settings *s, const char *name, const struct supervisor_opts *o);
 
-/* <guest>/restart: present when `vm restart` asked for the next exit to be a reboot. */
+/* <guest>/restart: left by `vm restart`: when the bhyve that runs now ends by itself (status 0 to 2),
+ * it runs again. A fault, `vm stop` or `vm poweroff`, or the end of that run drops it. */
 #define SUPERVISOR_RESTART_FLAG "restart"
 /* <guest>/console: "comN=<what>" lines while bhyve runs. */
 #define SUPERVISOR_CONSOLE_FILE "console"

@@ -67,6 +67,8 @@ fi
 if [ -n "${6:-}" ]; then
 	"$(dirname "$0")/in-l1-vm.sh" "$BUILD" "$6" "$VMLINUX"
 fi
+# vm lifecycle (orphaned bhyves with the real bhyve, restart, tmux starts) on L1's KVM
+"$(dirname "$0")/../vm/review-lifecycle.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
 
 # vm switch on real bridges: L1's kernel has 8021q and dummy links, so the vlan paths that the
 # build host may lack are covered here

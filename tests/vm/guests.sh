@@ -201,7 +201,8 @@ rm "$gd/run.lock"
 ) &
 holder=$!
 for _ in $(seq 50); do [ -s "$gd/run.lock" ] && break; sleep 0.1; done
-check "list: a held lock is Running (pid)" bash -c "'$VM' list | grep -qE '^t-default .* Running \($holder\)$'"
+# (STATE shows bhyve's pid; a supervisor with no bhyve, as between two runs, shows none)
+check "list: a held lock is Running" bash -c "'$VM' list | grep -qE '^t-default .* Running$'"
 check "info: running" bash -c "'$VM' info t-default | grep -q '^  state: running$'"
 bad "destroy: running" destroy -f t-default
 bad "rename: running" rename t-default t-other
@@ -273,7 +274,7 @@ printf 'loader="kernel"\ncpu=1\nmemory=1G\ndisk0_type="virtio-blk"\ndisk0_name="
 # disk0 gets made, then disk1 cannot be: everything made is removed again
 bad "create: a disk that cannot be made (nothing half-made)" create -t huge newg
 bad "list: extra argument" list extra
-bad "list: unknown option" list -v
+bad "list: unknown option" list -x
 bad "info: no such guest" info nosuch
 bad "info: one good one bad" info t-debian nosuch
 bad "info: bad name" info 'A B'
