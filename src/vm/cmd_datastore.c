@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vm/cmds.h"
+#include "vm/names.h"
 
 #define BTRFS_MAGIC 0x9123683eL
 
@@ -21,17 +22,6 @@ static const char *fs_type(const char *path)
 	return (long)sf.f_type == BTRFS_MAGIC ? "btrfs" : "directory";
 }
 
-/* [A-Za-z0-9_], 1..32: the name is part of the key path_<name>. */
-static bool ds_name_valid(const char *n)
-{
-	size_t l = strlen(n);
-	if (l < 1 || l > 32)
-		return false;
-	for (size_t i = 0; i < l; i++)
-		if (!isalnum((unsigned char)n[i]) && n[i] != '_')
-			return false;
-	return true;
-}
 
 static int ds_list(struct vm_settings *s)
 {
@@ -64,9 +54,9 @@ static bool same_dir(const char *a, const char *b)
 
 static int ds_add(struct vm_settings *s, const char *name, const char *path)
 {
-	if (!ds_name_valid(name)) {
-		fprintf(stderr, "vm datastore add: '%s' is not a valid datastore name (letters, digits, '_'; at most 32)\n",
-			name);
+	if (!datastore_name_valid(name)) {
+		fprintf(stderr, "vm datastore add: '%s' is not a valid datastore name (letters, digits, '_', '.', '-'; at most %d, not starting with '.' or '-')\n",
+			name, SWITCH_NAME_MAX);
 		return 1;
 	}
 	if (!strcmp(name, "default")) {
