@@ -134,6 +134,34 @@ int guest_casefold_matches(const struct vm_settings *s, const char *name, char *
 	return n;
 }
 
+int guest_fill_macs(struct guest *g, char *err, size_t errlen)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	int written = 0;
+	/* the NICs bhyvecmd_build attaches: networkN_type from 0 up to the first gap */
+	for (int n = 0; n < 64 && vmconf_getn(g->conf, "network", n, "_type"); n++) {
+		const char *mac = vmconf_getn(g->conf, "network", n, "_mac");
+		if (mac && *mac)
+			continue;
+		char key[32], m[18];
+		snprintf(key, sizeof(key), "network%d_mac", n);
+		mac_generate(g->name, n, seed, m);
+		if (vmconf_set(g->conf, key, m) < 0) {
+			snprintf(err, errlen, "%s: cannot set %s", g->conf_path, key);
+			return -ENOMEM;
+		}
+		written++;
+	}
+	if (written) {
+		int r = vmconf_save(g->conf, g->conf_path, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return written;
+}
+
 void guest_close(struct guest *g)
 {
 	vmconf_free(g->conf);

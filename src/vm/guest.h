@@ -30,6 +30,11 @@ void guest_close(struct guest *g);
  * many there are; the first one's path goes to where (for "already exists" messages). */
 int guest_casefold_matches(const struct vm_settings *s, const char *name, char *where, size_t wlen);
 
+/* vm-bhyve's vm-run: a NIC (networkN_type set) without networkN_mac gets a generated MAC, written
+ * into the conf (g->conf and the file) at its first start, so that it keeps its MAC when the guest
+ * is renamed or a slot shifts. The number of MACs written, or -errno with a message in err. */
+int guest_fill_macs(struct guest *g, char *err, size_t errlen);
+
 /* All guests in every datastore, sorted by name (malloc'd array; free with guest_list_free). */
 int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n);
 void guest_list_free(struct guest *v, size_t n);
