@@ -225,6 +225,11 @@ static void warn_ignored_keys(struct build *b)
 static int check_loader(struct build *b)
 {
 	const char *l = get(b, "loader");
+	const char *uefi = get(b, "uefi");
+	/* older vm-bhyve confs ask for the firmware with uefi="yes" (or "csm") and no loader */
+	if ((!l || !*l) && !falsy(uefi))
+		return fail(b, "loader=%s (uefi=\"%s\"): kbhyve has no UEFI firmware support yet (use loader=\"kernel\")",
+			    !strcasecmp(uefi, "csm") ? "uefi-csm" : "uefi", uefi);
 	if (!l || !*l)
 		return fail(b, "loader is not set (kbhyve boots guests with loader=\"kernel\")");
 	if (!strcmp(l, "kernel"))

@@ -253,6 +253,9 @@ static void test_errors(void **state)
 	expect_error("loader=uefi\ncpu=1\nmemory=1G\n",
 		     "loader=uefi: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")");
 	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n", "no UEFI");
+	/* older vm-bhyve confs say uefi="yes" (or "csm") instead of a loader */
+	expect_error("uefi=\"yes\"\ncpu=1\nmemory=1G\n", "loader=uefi (uefi=\"yes\"): kbhyve has no UEFI");
+	expect_error("uefi=\"csm\"\ncpu=1\nmemory=1G\n", "loader=uefi-csm (uefi=\"csm\")");
 	expect_error("loader=bhyveload\ncpu=1\nmemory=1G\n", "bhyveload");
 	expect_error("loader=grub\ncpu=1\nmemory=1G\n", "grub-bhyve");
 	expect_error("loader=lilo\ncpu=1\nmemory=1G\n", "unknown loader");
