@@ -127,7 +127,7 @@ wait_for 10 test -s "$vm_dir/m1.argv"
 mac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$vm_dir/m1/m1.conf")
 check "network0_mac written into the conf" "$(echo "$mac" | grep -qE '^58:9c:fc:0[0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$'; echo $?)" "mac '$mac'"
 check "bhyve gets that MAC" "$(grep -q ",virtio-net,vmt-m1-0,mac=$mac\$" "$vm_dir/m1.argv"; echo $?)" "$(tr '\n' ' ' <"$vm_dir/m1.argv")"
-$NS "$VM" poweroff -f m1 >/dev/null 2>&1
+$NS "$VM" stop m1 >/dev/null 2>&1
 wait_for 10 stopped m1
 
 # ---- datastore remove while one of its guests runs: refused ----
@@ -173,7 +173,7 @@ sleep 0.5
 check "console: ~^D detaches at once (exit 0)" "$([ $gone = 0 ] && [ $rc = 0 ]; echo $?)" "exit $rc, gone $gone: $(oneline "$TMP/err")"
 check "console: ~^D is not passed to the guest; what came before is" \
 	"$(printf 'abc\r' | cmp -s - "$vm_dir/c2.com1.in"; echo $?)" "got '$(od -c "$vm_dir/c2.com1.in" 2>&1 | head -2 | tr '\n' ' ')'"
-for g in c1 c2; do "$VM" poweroff -f $g >/dev/null 2>&1; done
+for g in c1 c2; do "$VM" stop $g >/dev/null 2>&1; done
 wait_for 10 stopped c1
 wait_for 10 stopped c2
 
