@@ -101,8 +101,15 @@ static const char *getn(const struct build *b, const char *prefix, int n, const 
 /* "no", "off", "false", "0" or empty: a key set to one of these asks for nothing. */
 static bool falsy(const char *v)
 {
-	return !v || !*v || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
-	       !strcasecmp(v, "false") || !strcmp(v, "0");
+	return vmconf_falsy(v);
+}
+
+/* The explicit yes words, for keys whose other values mean something else (hostbridge=amd,
+ * virt_console0="agent"). */
+static bool yes_word(const char *v)
+{
+	return v && (!strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcasecmp(v, "true") ||
+		     !strcmp(v, "1"));
 }
 
 /* A decimal in [lo, hi], nothing else. */
@@ -201,7 +208,7 @@ static void warn_ignored_keys(struct build *b)
 	for (size_t i = 0; i < vmconf_count(c); i++) {
 		const char *k = vmconf_key_at(c, i), *v = vmconf_value_at(c, i);
 		if (vmconf_get(c, k) != v)
-			continue; /* a duplicate: only the last assignment counts */
+			continue; /* a duplicate: only the first assignment counts */
 		size_t j;
 		for (j = 0; j < sizeof(ignored_keys) / sizeof(ignored_keys[0]); j++) {
 			if (strncmp(k, ignored_keys[j].prefix, strlen(ignored_keys[j].prefix)) != 0)
@@ -218,6 +225,11 @@ static void warn_ignored_keys(struct build *b)
 static int check_loader(struct build *b)
 {
 	const char *l = get(b, "loader");
+	const char *uefi = get(b, "uefi");
+	/* older vm-bhyve confs ask for the firmware with uefi="yes" (or "csm") and no loader */
+	if ((!l || !*l) && !falsy(uefi))
+		return fail(b, "loader=%s (uefi=\"%s\"): kbhyve has no UEFI firmware support yet (use loader=\"kernel\")",
+			    !strcasecmp(uefi, "csm") ? "uefi-csm" : "uefi", uefi);
 	if (!l || !*l)
 		return fail(b, "loader is not set (kbhyve boots guests with loader=\"kernel\")");
 	if (!strcmp(l, "kernel"))
@@ -258,12 +270,14 @@ static int add_cpu_mem(struct build *b)
 
 	if (!mem || !*mem)
 		return fail(b, "memory is not set (e.g. memory=\"1G\")");
+	/* vm-bhyve passes memory to bhyve's -m, which also takes "512MB"/"2GiB": bhyve here gets the
+	 * short form ("512M"); a bare number passes through (bhyve reads it as MiB or bytes) */
+	uint64_t bytes;
 	size_t digits = strspn(mem, "0123456789");
-	if (digits == 0 || (mem[digits] && (mem[digits + 1] || !strchr("kKmMgGtT", mem[digits]))) ||
-	    strspn(mem, "0") == digits)
+	if (vmconf_parse_size(mem, &bytes) < 0 || (mem[digits] && !strchr("kKmMgGtT", mem[digits])))
 		return fail(b, "memory=\"%s\": expected a size such as 512M or 2G", mem);
 	sv_add(&b->args, "-m");
-	sv_add(&b->args, mem);
+	sv_addf(&b->args, "%.*s", (int)digits + (mem[digits] != '\0'), mem);
 	return 0;
 }
 
@@ -426,7 +440,7 @@ static int add_vtcon(struct build *b, int *slot)
 		if (falsy(v))
 			continue;
 		char pname[64];
-		if (vmconf_truthy(v))
+		if (yes_word(v))
 			snprintf(pname, sizeof(pname), "%d", n);
 		else if (strlen(v) < sizeof(pname) && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(v))
 			snprintf(pname, sizeof(pname), "%s", v);
@@ -544,7 +558,7 @@ static int build(struct build *b)
 	}
 
 	const char *hb = get(b, "hostbridge");
-	if (!hb || !*hb || !strcmp(hb, "standard") || vmconf_truthy(hb)) {
+	if (!hb || !*hb || !strcmp(hb, "standard") || yes_word(hb)) {
 		sv_add(&b->args, "-s");
 		sv_add(&b->args, "0,hostbridge");
 	} else if (!strcmp(hb, "amd")) {

@@ -1,6 +1,7 @@
 /* `vm console name [com1|com2]`: attach to a running guest's serial port. With console="tmux"
  * that is the guest's tmux session; otherwise the pty bhyve made (its link is in <guest>/console)
- * relayed to our stdin/stdout. "~." at the start of a line detaches, "~~" sends one "~". Works
+ * relayed to our stdin/stdout. "~." or cu's "~^D" at the start of a line detaches (what was typed
+ * before it still reaches the guest), "~~" sends one "~". Works
  * with pipes as well as terminals: without a terminal, end of input detaches too. */
 #include <errno.h>
 #include <fcntl.h>
@@ -111,16 +112,20 @@ struct escape {
 	bool tilde;	 /* a "~" at the line start is held back */
 };
 
-/* Filter in[0..n) into out (room for 2n); returns -1 on "~.", else bytes for the guest. */
-static ssize_t escape_filter(struct escape *e, const char *in, size_t n, char *out)
+/* Filter in[0..n) into out (room for 2n); returns the bytes for the guest, which include those
+ * typed before a "~." or "~^D" in the same read; *detach is set on either escape. */
+static size_t escape_filter(struct escape *e, const char *in, size_t n, char *out, bool *detach)
 {
 	size_t o = 0;
+	*detach = false;
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
 		if (e->tilde) {
 			e->tilde = false;
-			if (c == '.')
-				return -1;
+			if (c == '.' || c == '\004') { /* cu(1): ~. and ~^D both disconnect */
+				*detach = true;
+				break;
+			}
 			if (c != '~')
 				out[o++] = '~'; /* not an escape: the held "~" goes through */
 			out[o++] = c;
@@ -132,7 +137,7 @@ static ssize_t escape_filter(struct escape *e, const char *in, size_t n, char *o
 		}
 		e->line_start = c == '\r' || c == '\n';
 	}
-	return (ssize_t)o;
+	return o;
 }
 
 static int relay(const char *name, const char *port, int dev)
@@ -151,7 +156,7 @@ static int relay(const char *name, const char *port, int dev)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "[connected to %s %s; ~. to detach]%s\n", name, port, tty ? "\r" : "");
+	fprintf(stderr, "[connected to %s %s; ~. or ~^D to detach]%s\n", name, port, tty ? "\r" : "");
 
 	struct escape esc = {.line_start = true};
 	char in[4096], out[8192];
@@ -194,13 +199,14 @@ static int relay(const char *name, const char *port, int dev)
 				in_open = false;
 				break;
 			}
-			ssize_t m = escape_filter(&esc, in, (size_t)n, out);
-			if (m < 0)
-				break;
-			if (m > 0 && write_all(dev, out, (size_t)m) < 0) {
+			bool detach;
+			size_t m = escape_filter(&esc, in, (size_t)n, out, &detach);
+			if (m > 0 && write_all(dev, out, m) < 0) {
 				why = "console closed";
 				break;
 			}
+			if (detach)
+				break;
 		}
 	}
 	if (tty)

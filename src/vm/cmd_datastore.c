@@ -1,6 +1,7 @@
 /* vm datastore list|add|remove: extra folders for guests, recorded in system.conf as vm-bhyve
  * does (datastore_list="a b", path_<name>="/path"). "default" is $vm_dir and always exists. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "vm/cmds.h"
+#include "vm/names.h"
+#include "vm/runlock.h"
 
 #define BTRFS_MAGIC 0x9123683eL
 
@@ -21,17 +24,6 @@ static const char *fs_type(const char *path)
 	return (long)sf.f_type == BTRFS_MAGIC ? "btrfs" : "directory";
 }
 
-/* [A-Za-z0-9_], 1..32: the name is part of the key path_<name>. */
-static bool ds_name_valid(const char *n)
-{
-	size_t l = strlen(n);
-	if (l < 1 || l > 32)
-		return false;
-	for (size_t i = 0; i < l; i++)
-		if (!isalnum((unsigned char)n[i]) && n[i] != '_')
-			return false;
-	return true;
-}
 
 static int ds_list(struct vm_settings *s)
 {
@@ -64,9 +56,9 @@ static bool same_dir(const char *a, const char *b)
 
 static int ds_add(struct vm_settings *s, const char *name, const char *path)
 {
-	if (!ds_name_valid(name)) {
-		fprintf(stderr, "vm datastore add: '%s' is not a valid datastore name (letters, digits, '_'; at most 32)\n",
-			name);
+	if (!datastore_name_valid(name)) {
+		fprintf(stderr, "vm datastore add: '%s' is not a valid datastore name (letters, digits, '_', '.', '-'; at most %d, not starting with '.' or '-')\n",
+			name, SWITCH_NAME_MAX);
 		return 1;
 	}
 	if (!strcmp(name, "default")) {
@@ -134,6 +126,32 @@ static int ds_add(struct vm_settings *s, const char *name, const char *path)
 	return 0;
 }
 
+/* A guest of the datastore at path that runs (or is locked by another host): its name in out. */
+static bool ds_guest_running(const char *path, char *out, size_t outlen)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *e;
+	bool found = false;
+	while (!found && (e = readdir(d))) {
+		char dir[PATH_MAX], conf[PATH_MAX * 2];
+		struct stat st;
+		if (!guest_name_valid(e->d_name) ||
+		    snprintf(dir, sizeof(dir), "%s/%s", path, e->d_name) >= (int)sizeof(dir))
+			continue;
+		snprintf(conf, sizeof(conf), "%s/%s.conf", dir, e->d_name);
+		if (stat(conf, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (runlock_probe(dir, NULL, NULL, 0) != RUN_STOPPED) {
+			snprintf(out, outlen, "%s", e->d_name);
+			found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
 static int ds_remove(struct vm_settings *s, const char *name)
 {
 	if (!strcmp(name, "default")) {
@@ -147,6 +165,16 @@ static int ds_remove(struct vm_settings *s, const char *name)
 	}
 	if (strv_index(listed, name) < 0) {
 		fprintf(stderr, "vm datastore remove: no datastore named '%s'\n", name);
+		free_strv(listed);
+		return 1;
+	}
+	/* its running guests would become unmanageable: vm stop could no longer find them, and
+	 * their supervisors could not open them again at the next reboot */
+	char path[PATH_MAX], perr[256], running[256];
+	if (datastore_path(s, name, path, sizeof(path), perr, sizeof(perr)) == 0 &&
+	    ds_guest_running(path, running, sizeof(running))) {
+		fprintf(stderr, "vm datastore remove: guest '%s' of datastore '%s' is running (stop it first)\n",
+			running, name);
 		free_strv(listed);
 		return 1;
 	}

@@ -70,10 +70,10 @@ static bool cpu_ok(const char *v)
 
 static bool memory_ok(const char *v)
 {
+	/* as bhyvecmd takes memory=: 512M, 2G, 512MB, 2GiB, or a bare number */
+	uint64_t bytes;
 	size_t d = strspn(v, "0123456789");
-	if (!d || strspn(v, "0") == d)
-		return false;
-	return !v[d] || (!v[d + 1] && strchr("kKmMgGtT", v[d]));
+	return vmconf_parse_size(v, &bytes) == 0 && (!v[d] || strchr("kKmMgGtT", v[d]));
 }
 
 /* Where guest `name` would live in each datastore: set *where when something is already there. */
@@ -94,6 +94,9 @@ static bool guest_exists_anywhere(const struct vm_settings *s, const char *name,
 		}
 	}
 	free_strv(ds);
+	/* Win10 and win10 would make `vm info win10` ambiguous */
+	if (!found && guest_casefold_matches(s, name, where, wlen) > 0)
+		found = true;
 	return found;
 }
 
@@ -292,7 +295,7 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 	const char *name = argv[i], *ds = o['d'] ? o['d'] : "default", *tmpl = o['t'] ? o['t'] : "default";
 	char err[1024], dspath[PATH_MAX], where[PATH_MAX];
 	if (!guest_name_valid(name)) {
-		fprintf(stderr, "vm create: '%s' is not a valid guest name (lower-case letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)\n",
+		fprintf(stderr, "vm create: '%s' is not a valid guest name (letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)\n",
 			name);
 		return 1;
 	}
@@ -345,6 +348,7 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm create: template %s\n", err);
 		return 1;
 	}
+	vmconf_report(c, "vm create");
 
 	/* Settle the config and the disk list before creating anything. */
 	struct {
@@ -1227,6 +1231,7 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 	}
 	if (r < 0)
 		fprintf(stderr, "vm configure: %s\n", err);
+	size_t old_warnings = vmconf_warning_count(g.conf);
 	guest_close(&g);
 	/* Edit a copy outside vm_dir; the conf is rewritten (atomically) only from a copy that parses,
 	 * and not at all when nothing changed. */
@@ -1284,6 +1289,15 @@ int cmd_configure(struct vm_settings *s, int argc, char **argv)
 	if (vmconf_load(&c, tmp, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm configure: %s; %s is unchanged (your edit is kept in %s)\n", err,
 			g.conf_path, tmp);
+		free(orig);
+		return 1;
+	}
+	/* other commands skip a line that does not parse; here the user is typing, so a new one
+	 * is refused (lines that were already there do not block the edit) */
+	if (vmconf_warning_count(c) > old_warnings) {
+		fprintf(stderr, "vm configure: %s; %s is unchanged (your edit is kept in %s)\n",
+			vmconf_warning_at(c, vmconf_warning_count(c) - 1), g.conf_path, tmp);
+		vmconf_free(c);
 		free(orig);
 		return 1;
 	}

@@ -53,8 +53,13 @@ static int sw_list(struct vm_settings *s, int argc, char **argv)
 	while (words_next(&p, name, sizeof(name))) {
 		struct vswitch sw;
 		if (vswitch_load(s, name, &sw, err, sizeof(err)) < 0) {
-			fprintf(stderr, "vm: %s\n", err);
-			rc = 1;
+			/* still listed (a netgraph switch from a FreeBSD system.conf, a bad value): the
+			 * user sees it exists, and why it does nothing, on one line */
+			char key[96];
+			snprintf(key, sizeof(key), "type_%s", name);
+			fprintf(stderr, "vm: warning: %s\n", err);
+			printf(LIST_FMT, name, vmconf_get_default(s->sys, key, "standard"), "-", "-", "-",
+			       "-", "-", "-");
 			continue;
 		}
 		char mtu[16] = "-", vlan[16] = "-";
@@ -158,6 +163,14 @@ static int sw_info(struct vm_settings *s, int argc, char **argv)
 	if (vnl_open(&v, err, sizeof(err)) < 0)
 		return failed(err);
 	if (argc > 1) {
+		/* every name is checked before anything is printed, as vm info does */
+		for (int i = 1; i < argc; i++) {
+			struct vswitch sw;
+			if (vswitch_load(s, argv[i], &sw, err, sizeof(err)) < 0) {
+				vnl_close(v);
+				return failed(err);
+			}
+		}
 		for (int i = 1; i < argc; i++)
 			rc |= info_one(s, v, argv[i]);
 	} else {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,26 @@ static int guest_paths(struct guest *g, const char *ds, const char *dspath, cons
 	return 0;
 }
 
+/* Report the skipped lines of a guest's conf once per command, however often it is opened (`vm
+ * info a b` checks every name, then opens each again to print it). */
+static void report_once(const struct guest *g)
+{
+	static char **seen;
+	static size_t nseen;
+	if (!vmconf_warning_count(g->conf))
+		return;
+	for (size_t i = 0; i < nseen; i++)
+		if (!strcmp(seen[i], g->conf_path))
+			return;
+	char **v = realloc(seen, (nseen + 1) * sizeof(*v));
+	if (v) {
+		seen = v;
+		if ((seen[nseen] = strdup(g->conf_path)))
+			nseen++;
+	}
+	vmconf_report(g->conf, "vm");
+}
+
 static bool is_file(const char *p)
 {
 	struct stat st;
@@ -43,7 +64,7 @@ int guest_open(const struct vm_settings *s, const char *name, struct guest *g, c
 	memset(g, 0, sizeof(*g));
 	if (!guest_name_valid(name)) {
 		snprintf(err, errlen,
-			 "'%s' is not a valid guest name (lower-case letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)",
+			 "'%s' is not a valid guest name (letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)",
 			 name);
 		return -EINVAL;
 	}
@@ -65,13 +86,81 @@ int guest_open(const struct vm_settings *s, const char *name, struct guest *g, c
 	}
 	free_strv(ds);
 	if (r == -ENOENT) {
+		char where[PATH_MAX];
+		int n = guest_casefold_matches(s, name, where, sizeof(where));
+		if (n == 1) {
+			/* the one guest spelt differently: open it by its own name */
+			const char *base = strrchr(where, '/');
+			return guest_open(s, base ? base + 1 : where, g, err, errlen);
+		}
 		memset(g, 0, sizeof(*g));
-		snprintf(err, errlen, "%s: no such guest", name);
+		if (n > 1)
+			snprintf(err, errlen, "%s: ambiguous: %d guests have this name in other cases (type it exactly)",
+				 name, n);
+		else
+			snprintf(err, errlen, "%s: no such guest", name);
+		return n > 1 ? -EINVAL : -ENOENT;
 	} else if (r < 0) {
 		g->conf = NULL;
 		r = -EINVAL;
+	} else {
+		report_once(g);
 	}
 	return r;
+}
+
+int guest_casefold_matches(const struct vm_settings *s, const char *name, char *where, size_t wlen)
+{
+	char **ds = datastore_names(s);
+	int n = 0;
+	for (size_t i = 0; ds && ds[i]; i++) {
+		char path[PATH_MAX], e2[256];
+		if (datastore_path(s, ds[i], path, sizeof(path), e2, sizeof(e2)) < 0)
+			continue;
+		DIR *d = opendir(path);
+		if (!d)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			struct guest g;
+			if (strcasecmp(e->d_name, name) != 0 || !guest_name_valid(e->d_name) ||
+			    guest_paths(&g, ds[i], path, e->d_name) < 0 || !is_file(g.conf_path))
+				continue;
+			if (n++ == 0)
+				snprintf(where, wlen, "%s", g.dir);
+		}
+		closedir(d);
+	}
+	free_strv(ds);
+	return n;
+}
+
+int guest_fill_macs(struct guest *g, char *err, size_t errlen)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	int written = 0;
+	/* the NICs bhyvecmd_build attaches: networkN_type from 0 up to the first gap */
+	for (int n = 0; n < 64 && vmconf_getn(g->conf, "network", n, "_type"); n++) {
+		const char *mac = vmconf_getn(g->conf, "network", n, "_mac");
+		if (mac && *mac)
+			continue;
+		char key[32], m[18];
+		snprintf(key, sizeof(key), "network%d_mac", n);
+		mac_generate(g->name, n, seed, m);
+		if (vmconf_set(g->conf, key, m) < 0) {
+			snprintf(err, errlen, "%s: cannot set %s", g->conf_path, key);
+			return -ENOMEM;
+		}
+		written++;
+	}
+	if (written) {
+		int r = vmconf_save(g->conf, g->conf_path, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return written;
 }
 
 void guest_close(struct guest *g)
@@ -112,7 +201,9 @@ void guest_unlock(int fd)
 static int cmp_guest(const void *a, const void *b)
 {
 	const struct guest *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
+	int c = strcasecmp(x->name, y->name);
+	if (!c)
+		c = strcmp(x->name, y->name);
 	return c ? c : strcmp(x->ds, y->ds);
 }
 
@@ -141,7 +232,10 @@ int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n)
 			if (guest_paths(&g, ds[i], path, e->d_name) < 0 || !is_file(g.conf_path))
 				continue;
 			char lerr[512];
-			if (vmconf_load(&g.conf, g.conf_path, lerr, sizeof(lerr)) < 0) {
+			int lr = vmconf_load(&g.conf, g.conf_path, lerr, sizeof(lerr));
+			if (lr == 0)
+				report_once(&g);
+			if (lr < 0) {
 				/* still listed, with no settings, so that the user sees it exists */
 				fprintf(stderr, "vm: warning: %s\n", lerr);
 				g.conf = vmconf_new();

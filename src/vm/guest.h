@@ -18,8 +18,11 @@ struct guest {
 	struct vmconf *conf;
 };
 
-/* Find guest `name` in every datastore and load its config. 0, or -ENOENT ("NAME: no such guest")
- * / -EINVAL (bad name, or a config that does not parse) with a message in err. */
+/* Find guest `name` in every datastore and load its config. Names are looked up as vm-bhyve users
+ * type them: the exact folder name first, else the one guest whose name matches without regard to
+ * case (win10 finds Win10). Lines of the config that do not parse are reported on stderr (once,
+ * here) and skipped. 0, or -ENOENT ("NAME: no such guest") / -EINVAL (bad name, a name that
+ * matches several guests, or an unreadable config) with a message in err. */
 int guest_open(const struct vm_settings *s, const char *name, struct guest *g, char *err,
 	       size_t errlen);
 void guest_close(struct guest *g);
@@ -29,6 +32,15 @@ void guest_close(struct guest *g);
  * reload false the conf is not read (a conf that does not parse can still be locked). */
 int guest_lock(struct guest *g, bool reload, int *fd, char *err, size_t errlen);
 void guest_unlock(int fd);
+
+/* The guest folders whose name equals `name` without regard to case, in every datastore: how
+ * many there are; the first one's path goes to where (for "already exists" messages). */
+int guest_casefold_matches(const struct vm_settings *s, const char *name, char *where, size_t wlen);
+
+/* vm-bhyve's vm-run: a NIC (networkN_type set) without networkN_mac gets a generated MAC, written
+ * into the conf (g->conf and the file) at its first start, so that it keeps its MAC when the guest
+ * is renamed or a slot shifts. The number of MACs written, or -errno with a message in err. */
+int guest_fill_macs(struct guest *g, char *err, size_t errlen);
 
 /* All guests in every datastore, sorted by name (malloc'd array; free with guest_list_free). */
 int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n);

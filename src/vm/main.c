@@ -88,18 +88,24 @@ static const struct command *find_command(const char *arg, char *err, size_t err
 	const struct command *match = NULL;
 	int n = 0;
 	size_t len = strlen(arg);
+	char names[256] = "";
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(commands[i].name, arg) == 0)
 			return &commands[i];
 		if (len && arg[0] != '_' && strncmp(commands[i].name, arg, len) == 0) {
 			match = &commands[i];
+			size_t l = strlen(names);
+			snprintf(names + l, sizeof(names) - l, "%s%s", n ? ", " : "", commands[i].name);
 			n++;
 		}
 	}
 	if (n == 1)
 		return match;
-	snprintf(err, errlen, n ? "'%s' is ambiguous: give more of the command" : "unknown command '%s'",
-		 arg);
+	/* one line, not the whole usage: the mistake stays visible */
+	if (n)
+		snprintf(err, errlen, "'%s' is ambiguous (%s): give more of the command", arg, names);
+	else
+		snprintf(err, errlen, "unknown command '%s' (vm help lists the commands)", arg);
 	return NULL;
 }
 
@@ -122,7 +128,6 @@ int main(int argc, char **argv)
 	const struct command *cmd = find_command(arg, err, sizeof(err));
 	if (!cmd) {
 		fprintf(stderr, "vm: %s\n", err);
-		usage(stderr);
 		return 1;
 	}
 	struct vm_settings s;

@@ -14,7 +14,7 @@ bool guest_name_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		bool inner = c == '.' || c == '_' || c == '-';
 		if (!alnum && !(inner && i > 0 && i < n - 1))
 			return false;
@@ -25,12 +25,17 @@ bool guest_name_valid(const char *name)
 bool switch_name_valid(const char *name)
 {
 	size_t n = strlen(name);
-	if (n < 1 || n > 12)
+	if (n < 1 || n > SWITCH_NAME_MAX || name[0] == '.' || name[0] == '-')
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
 			return false;
 	return true;
+}
+
+bool datastore_name_valid(const char *name)
+{
+	return switch_name_valid(name);
 }
 
 bool ifname_valid(const char *name)
@@ -154,5 +159,10 @@ void tap_name(const char *guest, int nic, char out[16])
 
 void bridge_name(const char *sw, char out[16])
 {
-	snprintf(out, 16, "vm-%s", sw);
+	if (strlen(sw) <= 12) {
+		snprintf(out, 16, "vm-%s", sw);
+		return;
+	}
+	unsigned h = (unsigned)(mix64(name_hash(sw)) & 0xfffffffu);
+	snprintf(out, 16, "vm-%.4s~%07x", sw, h);
 }

@@ -29,6 +29,8 @@ static bool is_exec_file(const char *p)
 static int load_or_empty(struct vmconf **c, const char *path, char *err, size_t errlen)
 {
 	int r = vmconf_load(c, path, err, errlen);
+	if (r == 0)
+		vmconf_report(*c, "vm");
 	if (r == -ENOENT) {
 		*c = vmconf_new();
 		return *c ? 0 : -ENOMEM;

@@ -483,6 +483,9 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		return NEXT_FAIL;
 	}
 	u->g = fresh;
+	/* as vm-bhyve: a NIC without a MAC gets one written into the conf at its first start */
+	if (guest_fill_macs(&u->g, err, sizeof(err)) < 0)
+		guest_log(&u->g, "warning: cannot record generated MACs: %s", err);
 
 	run_prestart(u);
 	if (stop_requested)

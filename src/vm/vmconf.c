@@ -1,14 +1,16 @@
 /* vm-bhyve's rc-style configuration files.
  *
- * The syntax is the subset of sh(1) that vm-bhyve's files use: one `key=value` per line, the value
- * a single word made of unquoted text, "double-quoted" text (\" \\ \$ \` escapes as in sh) and
- * 'single-quoted' text. As in sh, `#` starts a comment only at the start of a word: a `#` inside
- * quotes or inside an unquoted value (a#b) is part of the value, so kernel command lines may hold
- * one. Spaces around `=` or a second word after the value are errors (sh would run them as a
- * command), reported with the line number. No `$` expansion: values are taken literally.
+ * The rules are vm-bhyve's (lib/vm-config): `#` starts a comment wherever it is, even inside
+ * quotes, and the first assignment of a key wins. What is left of a line is read as the subset of
+ * sh(1) that vm-bhyve's files use: one `key=value`, the value a single word made of unquoted
+ * text, "double-quoted" text (\" \\ \$ \` escapes as in sh) and 'single-quoted' text. Keys may
+ * hold '-' and '.' after the first character, as switch and datastore keys (ports_public-10) do.
+ * A line that does not parse (an unbalanced quote, spaces around `=`...) is skipped with one
+ * warning naming it, as vm-bhyve's reader shrugs such lines off: one stray quote in a grub_*
+ * line must not make the whole guest unusable. No `$` expansion: values are taken literally.
  *
  * Every line is kept (raw text plus the parsed assignment), so a rewrite touches only the lines
- * vmconf_set/vmconf_unset changed. */
+ * vmconf_set/vmconf_unset changed, and skipped lines are written back as they were. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,8 @@ struct vmconf_line {
 struct vmconf {
 	struct vmconf_line *lines;
 	size_t n, cap;
+	char **warnings; /* one per skipped line: "NAME line N: ...; line skipped" */
+	size_t nwarnings;
 };
 
 struct vmconf *vmconf_new(void)
@@ -48,7 +52,22 @@ void vmconf_free(struct vmconf *c)
 		free(c->lines[i].value);
 	}
 	free(c->lines);
+	for (size_t i = 0; i < c->nwarnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
 	free(c);
+}
+
+static int add_warning(struct vmconf *c, const char *msg)
+{
+	char **w = realloc(c->warnings, (c->nwarnings + 1) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	c->warnings = w;
+	if (!(w[c->nwarnings] = strdup(msg)))
+		return -ENOMEM;
+	c->nwarnings++;
+	return 0;
 }
 
 /* Takes ownership of raw, key and value (freed on failure). */
@@ -74,12 +93,12 @@ static int add_line(struct vmconf *c, char *raw, char *key, char *value)
 
 static bool key_char(char ch)
 {
-	return isalnum((unsigned char)ch) || ch == '_';
+	return isalnum((unsigned char)ch) || ch == '_' || ch == '-' || ch == '.';
 }
 
 static bool key_valid(const char *k)
 {
-	if (!*k || isdigit((unsigned char)*k))
+	if (!*k || !(isalpha((unsigned char)*k) || *k == '_'))
 		return false;
 	for (; *k; k++)
 		if (!key_char(*k))
@@ -120,10 +139,16 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 		      size_t msglen)
 {
 	*key = *value = NULL;
+	/* vm-bhyve: everything from the first '#' on is a comment, quotes or not */
+	const char *hash = memchr(line, '#', len);
+	if (hash)
+		len = (size_t)(hash - line);
+	while (len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
 	size_t i = 0;
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
-	if (i == len || line[i] == '#')
+	if (i == len)
 		return 0;
 	size_t ks = i;
 	while (i < len && key_char(line[i]))
@@ -145,8 +170,8 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 		snprintf(msg, msglen, "expected key=\"value\", found '%.*s'", clip(len - ks, 40), line + ks);
 		return -EINVAL;
 	}
-	if (isdigit((unsigned char)line[ks])) {
-		snprintf(msg, msglen, "key '%.*s' starts with a digit", (int)(ke - ks), line + ks);
+	if (!isalpha((unsigned char)line[ks]) && line[ks] != '_') {
+		snprintf(msg, msglen, "key '%.*s' does not start with a letter", (int)(ke - ks), line + ks);
 		return -EINVAL;
 	}
 	i++; /* '=' */
@@ -154,7 +179,7 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 		size_t k = i;
 		while (k < len && (line[k] == ' ' || line[k] == '\t'))
 			k++;
-		if (k < len && line[k] != '#') {
+		if (k < len) {
 			snprintf(msg, msglen, "space after '=' in '%.*s=' (write %.*s=\"value\")",
 				 (int)(ke - ks), line + ks, (int)(ke - ks), line + ks);
 			return -EINVAL;
@@ -217,7 +242,7 @@ static int parse_line(const char *line, size_t len, char **key, char **value, ch
 	}
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
-	if (i < len && line[i] != '#') {
+	if (i < len) {
 		snprintf(msg, msglen, "unexpected '%.*s' after the value of '%.*s' (quote values with spaces)",
 			 clip(len - i, 30), line + i, (int)(ke - ks), line + ks);
 		r = -EINVAL;
@@ -260,11 +285,14 @@ int vmconf_parse(struct vmconf **out, const char *text, const char *name, char *
 		}
 		char *key, *value, msg[256];
 		int r = parse_line(p, len, &key, &value, msg, sizeof(msg));
+		if (r == -EINVAL) {
+			/* kept as written (like a comment) and reported, never used */
+			char w[512];
+			snprintf(w, sizeof(w), "%s line %d: %s; line skipped", name, lineno, msg);
+			r = add_warning(c, w);
+		}
 		if (r < 0) {
-			if (r == -ENOMEM)
-				snprintf(err, errlen, "%s: out of memory", name);
-			else
-				snprintf(err, errlen, "%s line %d: %s", name, lineno, msg);
+			snprintf(err, errlen, "%s: out of memory", name);
 			vmconf_free(c);
 			return r;
 		}
@@ -404,7 +432,7 @@ const char *vmconf_get(const struct vmconf *c, const char *key)
 {
 	if (!c)
 		return NULL;
-	for (size_t i = c->n; i-- > 0;)
+	for (size_t i = 0; i < c->n; i++)
 		if (c->lines[i].key && strcmp(c->lines[i].key, key) == 0)
 			return c->lines[i].value;
 	return NULL;
@@ -446,7 +474,8 @@ static char *format_assignment(const char *key, const char *value)
 
 int vmconf_set(struct vmconf *c, const char *key, const char *value)
 {
-	if (!key_valid(key) || strpbrk(value, "\n\r"))
+	/* a '#' would read back as the start of a comment */
+	if (!key_valid(key) || strpbrk(value, "\n\r#"))
 		return -EINVAL;
 	size_t first = SIZE_MAX;
 	for (size_t i = 0; i < c->n; i++) {
@@ -520,10 +549,31 @@ const char *vmconf_value_at(const struct vmconf *c, size_t i)
 	return l ? l->value : NULL;
 }
 
+bool vmconf_falsy(const char *v)
+{
+	return !v || !*v || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcasecmp(v, "false") ||
+	       !strcmp(v, "0");
+}
+
 bool vmconf_truthy(const char *v)
 {
-	return v && (!strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcasecmp(v, "true") ||
-		     !strcmp(v, "1"));
+	return !vmconf_falsy(v);
+}
+
+size_t vmconf_warning_count(const struct vmconf *c)
+{
+	return c ? c->nwarnings : 0;
+}
+
+const char *vmconf_warning_at(const struct vmconf *c, size_t i)
+{
+	return c && i < c->nwarnings ? c->warnings[i] : NULL;
+}
+
+void vmconf_report(const struct vmconf *c, const char *prog)
+{
+	for (size_t i = 0; c && i < c->nwarnings; i++)
+		fprintf(stderr, "%s: warning: %s\n", prog, c->warnings[i]);
 }
 
 int vmconf_parse_size(const char *s, uint64_t *bytes)
@@ -544,9 +594,15 @@ int vmconf_parse_size(const char *s, uint64_t *bytes)
 	case 'M': shift = 20; break;
 	case 'G': shift = 30; break;
 	case 'T': shift = 40; break;
+	case 'B': break;
 	default: return -EINVAL;
 	}
-	if (*p)
+	if (*p && toupper((unsigned char)*p) != 'B')
+		p++;
+	/* "512MB", "512MiB", "512mb": the unit may be spelt out as people (and bhyve's -m) do */
+	if (shift && (*p == 'i' || *p == 'I') && (p[1] == 'B' || p[1] == 'b'))
+		p++;
+	if (*p == 'B' || *p == 'b')
 		p++;
 	if (*p)
 		return -EINVAL;

@@ -478,11 +478,8 @@ static int new_switch_check(const struct vm_settings *s, const struct vswitch *s
 {
 	if (!switch_name_valid(sw->name))
 		return fail(-EINVAL, err, errlen,
-			    "invalid switch name '%s' (1 to 12 letters, digits or _)", sw->name);
-	if (strchr(sw->name, '-'))
-		return fail(-EINVAL, err, errlen,
-			    "invalid switch name '%s': '-' cannot be part of a system.conf key",
-			    sw->name);
+			    "invalid switch name '%s' (1 to %d letters, digits, '_', '.' or '-', not starting with '.' or '-')",
+			    sw->name, SWITCH_NAME_MAX);
 	if (words_has(vswitch_list(s), sw->name))
 		return fail(-EEXIST, err, errlen, "switch '%s' already exists", sw->name);
 	char other[WORD];

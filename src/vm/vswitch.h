@@ -7,12 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vm/names.h"
 #include "vm/settings.h"
 #include "vm/switchargs.h"
 
 /* One switch as system.conf describes it. */
 struct vswitch {
-	char name[16];
+	char name[SWITCH_NAME_MAX + 1];
 	enum switch_type type;
 	char bridge[16]; /* the Linux bridge: vm-<name>, or bridge_<name> for manual switches */
 	char ports[512]; /* uplinks as named by the user (not their vlan links), space separated */

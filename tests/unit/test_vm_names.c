@@ -17,7 +17,10 @@ static void test_guest_names(void **state)
 	assert_true(guest_name_valid("0x"));
 	assert_false(guest_name_valid(""));
 	assert_false(guest_name_valid("a"));
-	assert_false(guest_name_valid("Abc"));
+	/* vm-bhyve checks with egrep -i: upper case is a valid guest name */
+	assert_true(guest_name_valid("Abc"));
+	assert_true(guest_name_valid("Win10"));
+	assert_false(guest_name_valid("Win10-"));
 	assert_false(guest_name_valid("-ab"));
 	assert_false(guest_name_valid("ab-"));
 	assert_false(guest_name_valid("ab."));
@@ -38,12 +41,23 @@ static void test_switch_and_if_names(void **state)
 {
 	assert_true(switch_name_valid("public"));
 	assert_true(switch_name_valid("Lan_2x"));
-	/* its settings are system.conf keys (type_<name>...), which take no dash */
-	assert_false(switch_name_valid("lan-2"));
+	/* vm-bhyve takes '-', '.' and names longer than 12 (wild system.conf: public-10) */
+	assert_true(switch_name_valid("public-10"));
+	assert_true(switch_name_valid("lan.5"));
 	assert_true(switch_name_valid("abcdefghijkl"));
-	assert_false(switch_name_valid("abcdefghijklm"));
+	assert_true(switch_name_valid("abcdefghijklm"));
+	assert_true(switch_name_valid("abcdefghijklmnopqrstuvwxyz01234")); /* 31 */
+	assert_false(switch_name_valid("abcdefghijklmnopqrstuvwxyz012345"));
 	assert_false(switch_name_valid(""));
-	assert_false(switch_name_valid("a.b"));
+	assert_false(switch_name_valid("-a"));
+	assert_false(switch_name_valid(".a"));
+	assert_false(switch_name_valid(".."));
+	assert_false(switch_name_valid("a b"));
+	assert_false(switch_name_valid("a/b"));
+	assert_false(switch_name_valid("a~b"));
+	assert_false(switch_name_valid("a#b"));
+	assert_true(datastore_name_valid("my-ds.2"));
+	assert_false(datastore_name_valid("my ds"));
 	assert_true(ifname_valid("eth0"));
 	assert_true(ifname_valid("vmt-g1-0"));
 	assert_true(ifname_valid("abcdefghijklmno"));
@@ -114,6 +128,21 @@ static void test_tap_and_bridge(void **state)
 	assert_string_equal(t, "vm-public");
 	bridge_name("abcdefghijkl", t);
 	assert_string_equal(t, "vm-abcdefghijkl");
+	bridge_name("public-10", t);
+	assert_string_equal(t, "vm-public-10");
+	/* longer names: a hashed name that fits, is stable, differs per name, and contains '~',
+	 * which no switch name does, so it can never be another switch's plain vm-<name> */
+	bridge_name("abcdefghijklm", t);
+	assert_true(ifname_valid(t));
+	assert_int_equal(strlen(t), 15);
+	assert_int_equal(strncmp(t, "vm-abcd~", 8), 0);
+	bridge_name("abcdefghijklm", u);
+	assert_string_equal(t, u);
+	bridge_name("abcdefghijkln", u);
+	assert_string_not_equal(t, u);
+	bridge_name("abcdefghijklmnopqrstuvwxyz01234", u);
+	assert_true(ifname_valid(u));
+	assert_string_not_equal(t, u);
 }
 
 int main(void)

@@ -114,6 +114,7 @@ else
 	check "list -j mentions alpha" grep -q '"name": "alpha"' "$tmp/list.json"
 fi
 # a value that needs escaping in JSON
+sed -i '/^loader=/d' "$vm_dir/t-sample/t-sample.conf" # the first assignment counts
 printf 'loader="ker\\"nel\\\\x"\n' >>"$vm_dir/t-sample/t-sample.conf"
 "$VM" list -j >"$tmp/list.json"
 if command -v python3 >/dev/null; then
@@ -213,7 +214,10 @@ check "the stale lock was cleared" test ! -e "$gd/run.lock"
 
 # ---- configure fixes a conf that does not parse ----
 printf 'cpu = 2\n' >>"$vm_dir/t-alpine/t-alpine.conf"
-bad "info: a conf that does not parse" info t-alpine
+"$VM" info t-alpine >"$tmp/out" 2>"$tmp/err"
+check "info: a line that does not parse is skipped with one warning" test $? = 0 -a "$(wc -l <"$tmp/err")" = 1
+check "the warning names the line" grep -q 't-alpine.conf line [0-9]*: space before.*line skipped' "$tmp/err"
+check "info still shows the guest" grep -q '^Virtual Machine: t-alpine$' "$tmp/out"
 printf '#!/bin/sh\nsed -i "/^cpu = 2$/d" "$1"\n' >"$tmp/fix-ed.sh"
 chmod +x "$tmp/fix-ed.sh"
 check "configure repairs a broken conf" env EDITOR="$tmp/fix-ed.sh" "$VM" configure t-alpine
@@ -248,7 +252,8 @@ check "the ds2 folder itself is left alone" test -d "$tmp/ds2"
 # ---- bad input: every command, nothing changes ----
 bad "create: no name" create
 bad "create: two names" create ab cd
-bad "create: bad name (upper case)" create Bad
+bad "create: bad name (punctuation)" create 'Bad!'
+bad "create: a name that differs from a guest's only in case" create T-Debian
 bad "create: bad name (one character)" create a
 bad "create: bad name (slash)" create a/b
 bad "create: bad name (dot-dot)" create ..
@@ -257,7 +262,7 @@ bad "create: unknown template" create -t nosuch newg
 bad "create: template name with a slash" create -t ../x newg
 bad "create: bad size" create -s 10X newg
 bad "create: zero size" create -s 0 newg
-bad "create: size with GB" create -s 10GB newg
+bad "create: size with GBB" create -s 10GBB newg
 bad "create: bad cpu" create -c 0 newg
 bad "create: bad memory" create -m lots newg
 bad "create: unknown datastore" create -d nowhere newg
@@ -265,7 +270,11 @@ bad "create: unknown option" create -x newg
 bad "create: option without value" create newg -s
 bad "create: -s without a value" create -s
 printf 'loader="kernel"\ncpu = 1\n' >"$vm_dir/.templates/broken.conf"
-bad "create: template that does not parse" create -t broken newg
+"$VM" create -t broken fromb >"$tmp/out" 2>"$tmp/err"
+check "create: a template line that does not parse is skipped with a warning" \
+	test $? = 0 -a "$(grep -c 'broken.conf line 2: space before.*line skipped' "$tmp/err")" = 1
+check "the guest made from it has the good lines" grep -qx 'loader="kernel"' "$vm_dir/fromb/fromb.conf"
+"$VM" destroy -f fromb >/dev/null 2>&1
 printf 'loader="kernel"\ncpu=1\nmemory=1G\ndisk0_type="virtio-blk"\ndisk0_name="../escape.img"\n' >"$vm_dir/.templates/escape.conf"
 bad "create: template disk outside the folder" create -t escape newg
 printf 'loader="kernel"\ncpu=1\nmemory=1G\ndisk0_type="virtio-blk"\ndisk0_name="d.img"\ndisk0_size="big"\n' >"$vm_dir/.templates/badsize.conf"
@@ -286,7 +295,7 @@ bad "destroy: no answer" destroy t-debian
 bad "rename: one name" rename t-debian
 bad "rename: no such guest" rename nosuch other
 bad "rename: onto an existing guest" rename t-debian t-default
-bad "rename: invalid new name" rename t-debian 'Bad'
+bad "rename: invalid new name" rename t-debian 'Bad!'
 bad "rename: three names" rename t-debian a1 a2
 bad "configure: no name" configure
 bad "configure: no such guest" configure nosuch
