@@ -346,6 +346,16 @@ static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *
 {
 	char sess[256], dir[PATH_MAX], fifo[PATH_MAX + 16];
 	supervisor_tmux_session(g->name, sess, sizeof(sess));
+	/* The guest is not running, but the session of its last supervisor may still be closing
+	 * (tmux ends it shortly after its command exits): give it 2 s before new-session. */
+	for (int i = 0; tmux_on_session("has-session", sess) == 0; i++) {
+		if (i == 20) {
+			fprintf(stderr, "vm: %s: a tmux session '%s' exists and is not this guest's\n",
+				g->name, sess);
+			return -1;
+		}
+		sleep_ms(100);
+	}
 	const char *tmp = getenv("TMPDIR");
 	snprintf(dir, sizeof(dir), "%s/kbhyve-start.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
 	if (!mkdtemp(dir)) {

@@ -140,7 +140,11 @@ int guest_fill_macs(struct guest *g, char *err, size_t errlen)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t seed = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	int written = 0;
+	int written = 0, lockfd = -1;
+	/* a read-modify-write of the conf: under its config lock, on the conf as it is now */
+	int r = guest_lock(g, true, &lockfd, err, errlen);
+	if (r < 0)
+		return r;
 	/* the NICs bhyvecmd_build attaches: networkN_type from 0 up to the first gap */
 	for (int n = 0; n < 64 && vmconf_getn(g->conf, "network", n, "_type"); n++) {
 		const char *mac = vmconf_getn(g->conf, "network", n, "_mac");
@@ -151,16 +155,15 @@ int guest_fill_macs(struct guest *g, char *err, size_t errlen)
 		mac_generate(g->name, n, seed, m);
 		if (vmconf_set(g->conf, key, m) < 0) {
 			snprintf(err, errlen, "%s: cannot set %s", g->conf_path, key);
+			guest_unlock(lockfd);
 			return -ENOMEM;
 		}
 		written++;
 	}
-	if (written) {
-		int r = vmconf_save(g->conf, g->conf_path, err, errlen);
-		if (r < 0)
-			return r;
-	}
-	return written;
+	if (written)
+		r = vmconf_save(g->conf, g->conf_path, err, errlen);
+	guest_unlock(lockfd);
+	return r < 0 ? r : written;
 }
 
 void guest_close(struct guest *g)
