@@ -131,7 +131,7 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
 	const char *kernel = config_get(vm->cfg, "boot.kernel");
 	if (!kernel || !*kernel) {
 		snprintf(err, errlen, "nothing to boot: give a kernel with -o boot.kernel=PATH "
-				      "(UEFI boot ROMs are not supported yet)");
+				      "or firmware with -l bootrom,CODE[,VARS]");
 		return -EINVAL;
 	}
 	struct e820_map map;
@@ -163,6 +163,11 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "PCI device setup failed (see above)");
 		return rc;
 	}
+	/* Firmware boot: the BSP stays in KVM's reset state (real mode, CS base 0xffff0000, IP
+	 * 0xfff0: the ROM's reset vector), the APs wait for INIT-SIPI, and the firmware finds
+	 * memory and the machine itself; no direct-boot tables or register presets. */
+	if (vm->bootrom)
+		return 0;
 	uint64_t rsdp = 0;
 	rc = build_firmware_tables(vm, &rsdp, err, errlen);
 	if (rc)
