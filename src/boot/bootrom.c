@@ -169,10 +169,8 @@ int bootrom_open(struct cfgnode *cfg, struct bootrom **out, char *err, size_t er
 			    "boot ROM %s and boot.kernel %s: give one way to boot, not both", code,
 			    kernel);
 	const char *fwcfg = config_get(cfg, "lpc.fwcfg");
-	if (fwcfg && strcmp(fwcfg, "bhyve") != 0)
-		return fail(err, errlen, -ENOTSUP,
-			    "lpc.fwcfg=%s: QEMU's fw_cfg is not supported yet (leave fwcfg out)",
-			    fwcfg);
+	if (fwcfg && strcmp(fwcfg, "bhyve") != 0 && strcmp(fwcfg, "qemu") != 0)
+		return fail(err, errlen, -EINVAL, "lpc.fwcfg=%s: expected bhyve or qemu", fwcfg);
 	const char *raw = config_get(cfg, "boot.raw");
 	if (raw && *raw)
 		return fail(err, errlen, -EINVAL,

@@ -10,6 +10,7 @@
 
 #include "acpi/acpi.h"
 #include "boot/boot.h"
+#include "boot/fwcfg_items.h"
 #include "core/log.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
@@ -192,8 +193,10 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 	/* Firmware boot: the BSP stays in KVM's reset state (real mode, CS base 0xffff0000, IP
 	 * 0xfff0: the ROM's reset vector), the APs wait for INIT-SIPI, and the firmware finds
 	 * memory and the machine itself; no direct-boot tables or register presets. */
-	if (vm->bootrom)
-		return 0;
+	if (vm->bootrom) {
+		const char *fwcfg = config_get(vm->cfg, "lpc.fwcfg");
+		return fwcfg && strcmp(fwcfg, "qemu") == 0 ? fwcfg_setup(vm, err, errlen) : 0;
+	}
 	uint64_t rsdp = 0;
 	rc = build_firmware_tables(vm, &rsdp, err, errlen);
 	if (rc)

@@ -65,7 +65,7 @@ bad "VARS of another build" "UEFI variable file $tmp/vars-2m.fd: its size 131072
 mkrom "$tmp/code-big.fd" $(((16 << 20) - (256 << 10)))
 bad "CODE + VARS larger than the window" "UEFI variable file $tmp/vars.fd: 540672 bytes do not fit the 256 KiB" -l bootrom,"$tmp/code-big.fd","$tmp/vars.fd"
 bad "bootrom and a kernel" "give one way to boot, not both" -l bootrom,"$tmp/code.fd" -o boot.kernel=/boot/vmlinuz
-bad "fw_cfg not there yet" "lpc.fwcfg=qemu: QEMU's fw_cfg is not supported yet" -l bootrom,"$tmp/code.fd",fwcfg=qemu
+bad "unknown fw_cfg flavour" "lpc.fwcfg=uefi: expected bhyve or qemu" -l bootrom,"$tmp/code.fd" -o lpc.fwcfg=uefi
 bad "VARS without a ROM" "lpc.bootvars $tmp/vars.fd: variables need a boot ROM" -o lpc.bootvars="$tmp/vars.fd"
 
 # a VARS file the user cannot write: on a read-only bind mount (this works for root too)
