@@ -72,10 +72,11 @@ static int open_image(const char *what, const char *path, int flags, uint64_t ma
 		rc = fail(err, errlen, -EINVAL, "%s %s: size %lld is not a multiple of 4 KiB", what,
 			  path, (long long)st.st_size);
 	else if ((uint64_t)st.st_size > max)
-		rc = fail(err, errlen, -EFBIG,
-			  "%s %s: %lld bytes do not fit the %llu KiB left in the 16 MiB flash window "
-			  "below 4 GiB",
-			  what, path, (long long)st.st_size, (unsigned long long)(max >> 10));
+		rc = fail(
+		    err, errlen, -EFBIG,
+		    "%s %s: %lld bytes do not fit the %llu KiB left in the 16 MiB flash window "
+		    "below 4 GiB",
+		    what, path, (long long)st.st_size, (unsigned long long)(max >> 10));
 	if (rc) {
 		close(fd);
 		return rc;
@@ -97,8 +98,8 @@ static int load_code(struct bootrom *br, char *err, size_t errlen)
 			    &br->code_size, err, errlen);
 	if (rc)
 		return rc;
-	void *p = mmap(NULL, br->code_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	void *p =
+	    mmap(NULL, br->code_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		rc = fail(err, errlen, -errno, "boot ROM %s: cannot allocate memory: %s",
 			  br->code_path, strerror(errno));
@@ -118,9 +119,10 @@ static int load_code(struct bootrom *br, char *err, size_t errlen)
 		allff &= rv[i] == 0xff;
 	}
 	if (all00 || allff)
-		return fail(err, errlen, -EINVAL,
-			    "boot ROM %s: not a firmware image (no reset vector in its last 16 bytes)",
-			    br->code_path);
+		return fail(
+		    err, errlen, -EINVAL,
+		    "boot ROM %s: not a firmware image (no reset vector in its last 16 bytes)",
+		    br->code_path);
 	return 0;
 }
 
@@ -158,7 +160,8 @@ int bootrom_open(struct cfgnode *cfg, struct bootrom **out, char *err, size_t er
 	if (!code) {
 		if (vars)
 			return fail(err, errlen, -EINVAL,
-				    "lpc.bootvars %s: variables need a boot ROM (lpc.bootrom)", vars);
+				    "lpc.bootvars %s: variables need a boot ROM (lpc.bootrom)",
+				    vars);
 		return 0;
 	}
 	if (!*code)
@@ -174,7 +177,8 @@ int bootrom_open(struct cfgnode *cfg, struct bootrom **out, char *err, size_t er
 	const char *raw = config_get(cfg, "boot.raw");
 	if (raw && *raw)
 		return fail(err, errlen, -EINVAL,
-			    "boot ROM %s and boot.raw %s: give one way to boot, not both", code, raw);
+			    "boot ROM %s and boot.raw %s: give one way to boot, not both", code,
+			    raw);
 	struct bootrom *br = calloc(1, sizeof(*br));
 	if (!br)
 		return fail(err, errlen, -ENOMEM, "out of memory");

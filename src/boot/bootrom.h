@@ -20,7 +20,7 @@ struct vm;
 
 struct bootrom {
 	const char *code_path, *vars_path; /* strings of the config tree */
-	uint8_t *code;                     /* private copy of the CODE file */
+	uint8_t *code;			   /* private copy of the CODE file */
 	uint64_t code_size, code_base;
 	uint8_t *vars; /* copy of the VARS file, kept equal to it */
 	uint64_t vars_size, vars_base;

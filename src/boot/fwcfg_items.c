@@ -56,7 +56,8 @@ int fwcfg_setup(struct vm *vm, char *err, size_t errlen)
 	if (rc == 0)
 		rc = fw_cfg_add_file(fc, "etc/e820", e820, (uint32_t)(n * E820_ENTRY));
 	if (rc == 0)
-		rc = iobus_register(&vm->bus, IOBUS_PIO, FW_CFG_PORT_SEL, 2, fw_cfg_io, fc, "fw_cfg");
+		rc = iobus_register(&vm->bus, IOBUS_PIO, FW_CFG_PORT_SEL, 2, fw_cfg_io, fc,
+				    "fw_cfg");
 	if (rc == 0)
 		rc = iobus_register(&vm->bus, IOBUS_PIO, FW_CFG_PORT_DMA, 8, fw_cfg_dma_io, fc,
 				    "fw_cfg_dma");

@@ -56,17 +56,28 @@ static uint8_t query_byte(const struct cfi_flash *f, uint64_t idx)
 	while ((1ull << log2size) < f->size)
 		log2size++;
 	switch (idx) {
-	case 0x10: return 'Q';
-	case 0x11: return 'R';
-	case 0x12: return 'Y';
-	case 0x13: return 0x01; /* Intel/Sharp extended command set */
-	case 0x27: return (uint8_t)log2size;
-	case 0x2c: return 1; /* one erase block region */
-	case 0x2d: return (uint8_t)(blocks - 1);
-	case 0x2e: return (uint8_t)((blocks - 1) >> 8);
-	case 0x2f: return (uint8_t)(CFI_FLASH_BLOCK >> 8);
-	case 0x30: return (uint8_t)(CFI_FLASH_BLOCK >> 16);
-	default: return 0;
+	case 0x10:
+		return 'Q';
+	case 0x11:
+		return 'R';
+	case 0x12:
+		return 'Y';
+	case 0x13:
+		return 0x01; /* Intel/Sharp extended command set */
+	case 0x27:
+		return (uint8_t)log2size;
+	case 0x2c:
+		return 1; /* one erase block region */
+	case 0x2d:
+		return (uint8_t)(blocks - 1);
+	case 0x2e:
+		return (uint8_t)((blocks - 1) >> 8);
+	case 0x2f:
+		return (uint8_t)(CFI_FLASH_BLOCK >> 8);
+	case 0x30:
+		return (uint8_t)(CFI_FLASH_BLOCK >> 16);
+	default:
+		return 0;
 	}
 }
 
@@ -147,11 +158,13 @@ static void second_cycle(struct cfi_flash *f, uint64_t off, unsigned size, uint6
 	}
 	case 0x20:
 		if (cmd != 0xd0) {
-			f->status |= CFI_STATUS_ERASE_ERR | CFI_STATUS_PROGRAM_ERR; /* bad sequence */
+			f->status |=
+			    CFI_STATUS_ERASE_ERR | CFI_STATUS_PROGRAM_ERR; /* bad sequence */
 			return;
 		}
 		if (off < f->size) {
-			static const uint8_t erased[CFI_FLASH_BLOCK] = {[0 ... CFI_FLASH_BLOCK - 1] = 0xff};
+			static const uint8_t erased[CFI_FLASH_BLOCK] = {
+			    [0 ... CFI_FLASH_BLOCK - 1] = 0xff};
 			update(f, off & ~(uint64_t)(CFI_FLASH_BLOCK - 1), erased, CFI_FLASH_BLOCK,
 			       CFI_STATUS_ERASE_ERR);
 		}

@@ -16,17 +16,17 @@
 #define CFI_STATUS_PROGRAM_ERR 0x10
 
 enum cfi_mode {
-	CFI_READ_ARRAY, /* reads return the array */
+	CFI_READ_ARRAY,	 /* reads return the array */
 	CFI_READ_STATUS, /* reads return the status register */
-	CFI_READ_ID,    /* 0x90: manufacturer/device id */
-	CFI_READ_QUERY, /* 0x98: the CFI query table */
+	CFI_READ_ID,	 /* 0x90: manufacturer/device id */
+	CFI_READ_QUERY,	 /* 0x98: the CFI query table */
 };
 
 struct cfi_flash {
 	pthread_mutex_t lock;
 	uint8_t *data; /* size bytes, the file's contents */
 	uint64_t size;
-	int fd;        /* the backing file (read-write), or -1: changes stay in memory */
+	int fd;		  /* the backing file (read-write), or -1: changes stay in memory */
 	const char *path; /* for messages */
 	enum cfi_mode mode;
 	uint8_t pending; /* first cycle of a two-cycle command (0x10/0x40, 0x20, 0x60), or 0 */

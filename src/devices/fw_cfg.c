@@ -200,7 +200,8 @@ int fw_cfg_dma_io(void *opaque, uint64_t off, unsigned size, bool is_write, uint
 		uint64_t v = 0;
 		for (unsigned i = 0; i < size; i++) {
 			unsigned b = (unsigned)off + i;
-			v |= (b < 8 ? (FW_CFG_DMA_SIGNATURE >> (8 * (7 - b))) & 0xff : 0) << (8 * i);
+			v |= (b < 8 ? (FW_CFG_DMA_SIGNATURE >> (8 * (7 - b))) & 0xff : 0)
+			     << (8 * i);
 		}
 		*val = v;
 	} else if (off == 0 && size == 8) {

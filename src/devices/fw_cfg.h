@@ -19,8 +19,8 @@
 #define FW_CFG_MAX_CPUS 0x0f
 #define FW_CFG_FILE_DIR 0x19
 #define FW_CFG_FILE_FIRST 0x20
-#define FW_CFG_MAX_ITEMS 0x100  /* keys 0 .. 0xff */
-#define FW_CFG_NAME_MAX 56      /* file names, NUL included */
+#define FW_CFG_MAX_ITEMS 0x100 /* keys 0 .. 0xff */
+#define FW_CFG_NAME_MAX 56     /* file names, NUL included */
 
 /* DMA control bits (big-endian in guest memory). */
 #define FW_CFG_DMA_ERROR 0x01

@@ -16,7 +16,8 @@
 static int piix4_pm_cfgwrite(struct pci_dev *pd, unsigned off, unsigned size, uint32_t val)
 {
 	unsigned end = off + size;
-	if ((off < PIIX4_PMBA + 4 && end > PIIX4_PMBA) || (off <= PIIX4_PMREGMISC && end > PIIX4_PMREGMISC)) {
+	if ((off < PIIX4_PMBA + 4 && end > PIIX4_PMBA) ||
+	    (off <= PIIX4_PMREGMISC && end > PIIX4_PMREGMISC)) {
 		kb_debug("piix4-pm: write of %#x to fixed register %#x ignored", val, off);
 		return 1;
 	}
@@ -33,17 +34,17 @@ static int piix4_pm_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devn
 	pci_set_cfg16(pd, PCIR_VENDOR, 0x8086);
 	pci_set_cfg16(pd, PCIR_DEVICE, 0x7113);
 	pci_set_cfg8(pd, PCIR_REVID, 0x03);
-	pci_set_cfg8(pd, PCIR_CLASS, 0x06);    /* bridge */
-	pci_set_cfg8(pd, PCIR_SUBCLASS, 0x80); /* other */
+	pci_set_cfg8(pd, PCIR_CLASS, 0x06);		       /* bridge */
+	pci_set_cfg8(pd, PCIR_SUBCLASS, 0x80);		       /* other */
 	pci_set_cfg32(pd, PIIX4_PMBA, ACPI_PM1A_EVT_PORT | 1); /* bit 0: I/O space indicator */
-	pci_set_cfg8(pd, PIIX4_PMREGMISC, 1);                 /* PMIOSE: the block decodes */
+	pci_set_cfg8(pd, PIIX4_PMREGMISC, 1);		       /* PMIOSE: the block decodes */
 	return 0;
 }
 
 static const struct pci_devemu piix4_pm = {
-	.name = "piix4-pm",
-	.init = piix4_pm_init,
-	.cfgwrite = piix4_pm_cfgwrite,
-	.chipset_function = true,
+    .name = "piix4-pm",
+    .init = piix4_pm_init,
+    .cfgwrite = piix4_pm_cfgwrite,
+    .chipset_function = true,
 };
 PCI_EMUL(piix4_pm);

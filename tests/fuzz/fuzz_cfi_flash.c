@@ -57,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				for (unsigned i = 0; i < sz; i++) {
 					uint8_t want = off + i < SIZE ? mem[off + i] : 0xff;
 					FUZZ_CHECK((uint8_t)(got >> (8 * i)) == want,
-						   "read-array at %#llx gave %#llx", (unsigned long long)off,
+						   "read-array at %#llx gave %#llx",
+						   (unsigned long long)off,
 						   (unsigned long long)got);
 				}
 			continue;
@@ -70,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			bool in_program = program && a >= off && a < off + sz;
 			bool in_erase = erase && a >= block && a < block + CFI_FLASH_BLOCK;
-			FUZZ_CHECK(in_program || in_erase, "byte %#llx changed by op %#x (pending %#x)",
+			FUZZ_CHECK(in_program || in_erase,
+				   "byte %#llx changed by op %#x (pending %#x)",
 				   (unsigned long long)a, op, pending);
 		}
 		if (program && off + sz <= SIZE)

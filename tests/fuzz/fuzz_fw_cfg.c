@@ -90,13 +90,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					continue;
 				bool ctl = in_ram && i >= desc && i < desc + 4;
 				bool buf = reads && i >= addr && i < (uint64_t)addr + len;
-				FUZZ_CHECK(ctl || buf, "DMA wrote guest RAM at %#x (desc %#x addr %#x len %u)",
+				FUZZ_CHECK(ctl || buf,
+					   "DMA wrote guest RAM at %#x (desc %#x addr %#x len %u)",
 					   i, desc, addr, len);
 			}
 			if (in_ram) {
 				uint32_t after = be32(ram + desc);
-				FUZZ_CHECK(after == 0 || after == FW_CFG_DMA_ERROR, "control %#x after DMA",
-					   after);
+				FUZZ_CHECK(after == 0 || after == FW_CFG_DMA_ERROR,
+					   "control %#x after DMA", after);
 			}
 			break;
 		}

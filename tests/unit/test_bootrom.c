@@ -67,8 +67,8 @@ static void test_layout_ovmf_4m(void **state)
 	char err[256] = "";
 	assert_int_equal(bootrom_open(cfg, &br, err, sizeof(err)), 0);
 	assert_non_null(br);
-	assert_int_equal(br->code_base, 0xFFC84000);  /* CODE ends at 4 GiB */
-	assert_int_equal(br->vars_base, 0xFFC00000);  /* VARS below it, where OVMF looks */
+	assert_int_equal(br->code_base, 0xFFC84000); /* CODE ends at 4 GiB */
+	assert_int_equal(br->vars_base, 0xFFC00000); /* VARS below it, where OVMF looks */
 	assert_int_equal(br->code[0x10], (uint8_t)(0x10 * 13));
 	bootrom_free(br);
 	/* the combined image alone (OVMF.fd style) */
@@ -146,13 +146,13 @@ static void test_chipset_with_bootrom(void **state)
 	harness_add_device(vm, 31, "lpc", NULL);
 	char err[256] = "";
 	assert_int_equal(machine_setup(vm, err, sizeof(err)), 0);
-	assert_int_equal(cfg_read_fn(vm, 0, 0, 0, 4), 0x12378086);  /* i440FX */
-	assert_int_equal(cfg_read_fn(vm, 1, 3, 0, 4), 0x71138086);  /* PIIX4 PM */
-	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0x401);     /* PMBA: our PM block */
-	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x80, 1) & 1, 1);     /* PMIOSE set: OVMF keeps it */
-	cfg_write_fn(vm, 1, 3, 0x40, 4, 0xb001);                      /* fixed */
+	assert_int_equal(cfg_read_fn(vm, 0, 0, 0, 4), 0x12378086); /* i440FX */
+	assert_int_equal(cfg_read_fn(vm, 1, 3, 0, 4), 0x71138086); /* PIIX4 PM */
+	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0x401);   /* PMBA: our PM block */
+	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x80, 1) & 1, 1);   /* PMIOSE set: OVMF keeps it */
+	cfg_write_fn(vm, 1, 3, 0x40, 4, 0xb001);		   /* fixed */
 	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0x401);
-	assert_int_equal(cfg_read_fn(vm, 1, 0, 0, 4), 0xffffffff);   /* no function 0 in slot 1 */
+	assert_int_equal(cfg_read_fn(vm, 1, 0, 0, 4), 0xffffffff); /* no function 0 in slot 1 */
 	/* the firmware's ResetShutdown: SLP_TYP 0 | SLP_EN at 0xB004 powers off */
 	uint64_t v = 0x2000;
 	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0xb004, 2, true, &v), 0);

@@ -90,7 +90,7 @@ static void test_program_writes_through(void **state)
 	wr(x, 100, 1, 0x10);
 	assert_int_equal(rd(x, 100, 1), CFI_STATUS_READY); /* status while programming */
 	wr(x, 100, 1, 0x42);
-	assert_int_equal(file_byte(x, 100), 0x42);        /* in the file before the guest reads on */
+	assert_int_equal(file_byte(x, 100), 0x42); /* in the file before the guest reads on */
 	assert_int_equal(rd(x, 100, 1), CFI_STATUS_READY);
 	wr(x, 100, 1, 0xff);
 	assert_int_equal(rd(x, 100, 1), 0x42);
@@ -132,7 +132,8 @@ static void test_erase_without_confirm(void **state)
 	uint8_t before = x->mem[50];
 	wr(x, 50, 1, 0x20);
 	wr(x, 50, 1, 0x00); /* not 0xD0: sequence error, nothing erased */
-	assert_int_equal(rd(x, 50, 1), CFI_STATUS_READY | CFI_STATUS_ERASE_ERR | CFI_STATUS_PROGRAM_ERR);
+	assert_int_equal(rd(x, 50, 1),
+			 CFI_STATUS_READY | CFI_STATUS_ERASE_ERR | CFI_STATUS_PROGRAM_ERR);
 	wr(x, 50, 1, 0x50); /* clear status */
 	assert_int_equal(rd(x, 50, 1), before);
 	assert_int_equal(file_byte(x, 50), before);

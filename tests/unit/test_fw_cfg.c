@@ -34,8 +34,11 @@ static int setup(void **state)
 	guestmem_init_from(&x->gm, x->ram, RAM, 0);
 	assert_int_equal(fw_cfg_init(&x->fc, &x->gm), 0);
 	iobus_init(&x->bus);
-	assert_int_equal(iobus_register(&x->bus, IOBUS_PIO, FW_CFG_PORT_SEL, 2, fw_cfg_io, &x->fc, "fw_cfg"), 0);
-	assert_int_equal(iobus_register(&x->bus, IOBUS_PIO, FW_CFG_PORT_DMA, 8, fw_cfg_dma_io, &x->fc, "dma"), 0);
+	assert_int_equal(
+	    iobus_register(&x->bus, IOBUS_PIO, FW_CFG_PORT_SEL, 2, fw_cfg_io, &x->fc, "fw_cfg"), 0);
+	assert_int_equal(
+	    iobus_register(&x->bus, IOBUS_PIO, FW_CFG_PORT_DMA, 8, fw_cfg_dma_io, &x->fc, "dma"),
+	    0);
 	*state = x;
 	return 0;
 }
@@ -123,8 +126,8 @@ static void test_signature_and_id_over_ports(void **state)
 	sel(x, FW_CFG_ID);
 	uint64_t v = 0;
 	pio(x, 0x511, 4, false, &v); /* a wider read takes consecutive bytes */
-	assert_int_equal(v, 3);      /* traditional interface + DMA */
-	sel(x, 0x1234);              /* no such item: empty */
+	assert_int_equal(v, 3);	     /* traditional interface + DMA */
+	sel(x, 0x1234);		     /* no such item: empty */
 	read_bytes(x, sig, 2);
 	assert_int_equal(sig[0] | sig[1], 0);
 	v = 0x55;
@@ -184,7 +187,8 @@ static void test_dma_read_skip_and_errors(void **state)
 	assert_int_equal(x->ram[BUF + 8], 0xaa);
 	/* skip then read: the offset carries over, also to the port */
 	assert_int_equal(fw_cfg_add_file(&x->fc, "opt/s", "0123456789", 10), 0);
-	assert_int_equal(dma(x, (FW_CFG_FILE_FIRST << 16) | FW_CFG_DMA_SELECT | FW_CFG_DMA_SKIP, 3, 0), 0);
+	assert_int_equal(
+	    dma(x, (FW_CFG_FILE_FIRST << 16) | FW_CFG_DMA_SELECT | FW_CFG_DMA_SKIP, 3, 0), 0);
 	assert_int_equal(dma(x, FW_CFG_DMA_READ, 2, BUF), 0);
 	assert_memory_equal(x->ram + BUF, "34", 2);
 	uint8_t b;
@@ -247,10 +251,8 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_signature_and_id_over_ports),
-	    T(test_dma_signature_register),
-	    T(test_files_and_directory),
-	    T(test_dma_read_skip_and_errors),
+	    T(test_signature_and_id_over_ports),  T(test_dma_signature_register),
+	    T(test_files_and_directory),	  T(test_dma_read_skip_and_errors),
 	    cmocka_unit_test(test_machine_items),
 	};
 	return cmocka_run_group_tests_name("fw_cfg", tests, NULL, NULL);
