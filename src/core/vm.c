@@ -24,6 +24,9 @@
 #define KVM_TSS_ADDR 0xfeffd000
 #define KVM_IDENTITY_MAP_ADDR 0xfeffc000
 #define BOOTROM_SLOT 2 /* after low (0) and high (1) RAM */
+_Static_assert(KVM_TSS_ADDR + 3 * 4096 <= BOOTROM_WINDOW_BASE &&
+		   KVM_IDENTITY_MAP_ADDR + 4096 <= KVM_TSS_ADDR,
+	       "KVM's TSS and identity map must stay out of the boot ROM window");
 #define HALT_PROBE_MS 500
 
 static unsigned bits_for(unsigned n)
