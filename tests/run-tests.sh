@@ -52,6 +52,11 @@ for t in build-san/tests/test_*; do
 	fail=$((fail + f))
 done
 
+echo "== bhyve -l bootrom: bad input, no KVM needed (ASan/UBSan)"
+tests/bootrom/input.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
+
 echo "== tiny guests on /dev/kvm (ASan/UBSan)"
 tests/guests/run.sh build-san >"$log" 2>&1
 cat "$log"

@@ -10,6 +10,7 @@
 
 #include "acpi/acpi.h"
 #include "boot/boot.h"
+#include "boot/fwcfg_items.h"
 #include "core/log.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
@@ -131,7 +132,7 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
 	const char *kernel = config_get(vm->cfg, "boot.kernel");
 	if (!kernel || !*kernel) {
 		snprintf(err, errlen, "nothing to boot: give a kernel with -o boot.kernel=PATH "
-				      "(UEFI boot ROMs are not supported yet)");
+				      "or firmware with -l bootrom,CODE[,VARS]");
 		return -EINVAL;
 	}
 	struct e820_map map;
@@ -153,15 +154,48 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
 	return rc;
 }
 
+/* The chipset edk2's OVMF expects (uefi.md §4): PIIX4 PM at 0:1.3 (added here) and an i440FX
+ * host bridge at 0:0.0 (the hostbridge emulations take that identity with a boot ROM). */
+static int add_firmware_chipset(struct vm *vm, char *err, size_t errlen)
+{
+	if (config_node(vm->cfg, "pci.0.1.3")) {
+		snprintf(err, errlen, "pci.0.1.3: with a boot ROM this function is the chipset's "
+				      "PM device (PIIX4); put the device in another slot");
+		return -EINVAL;
+	}
+	if (config_set(vm->cfg, "pci.0.1.3.device", "piix4-pm") < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int machine_setup(struct vm *vm, char *err, size_t errlen)
 {
 	int rc = machine_init_devices(vm, err, errlen);
 	if (rc)
 		return rc;
+	if (vm->bootrom) {
+		rc = add_firmware_chipset(vm, err, errlen);
+		if (rc)
+			return rc;
+	}
 	rc = pci_init_all(vm);
 	if (rc) {
 		snprintf(err, errlen, "PCI device setup failed (see above)");
 		return rc;
+	}
+	if (vm->bootrom && !pci_find_dev(vm, 0, 0, 0)) {
+		snprintf(err, errlen, "a boot ROM needs a host bridge at 0:0.0 (-s 0,hostbridge): "
+				      "the firmware identifies the machine by it");
+		return -EINVAL;
+	}
+	/* Firmware boot: the BSP stays in KVM's reset state (real mode, CS base 0xffff0000, IP
+	 * 0xfff0: the ROM's reset vector), the APs wait for INIT-SIPI, and the firmware finds
+	 * memory and the machine itself; no direct-boot tables or register presets. */
+	if (vm->bootrom) {
+		const char *fwcfg = config_get(vm->cfg, "lpc.fwcfg");
+		return fwcfg && strcmp(fwcfg, "qemu") == 0 ? fwcfg_setup(vm, err, errlen) : 0;
 	}
 	uint64_t rsdp = 0;
 	rc = build_firmware_tables(vm, &rsdp, err, errlen);

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "boot/bootrom.h"
 #include "config/options.h"
 #include "core/cpuid.h"
 #include "core/irqroute.h"
@@ -18,9 +19,14 @@
 #include "core/vcpu.h"
 #include "pci/pci.h"
 
-/* Addresses KVM needs on Intel for real-mode emulation; inside the top-of-4G firmware hole. */
-#define KVM_TSS_ADDR 0xfffbd000
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000
+/* Addresses KVM needs on Intel for real-mode emulation (3 pages of TSS, 1 of identity map): just
+ * below the 16 MiB boot ROM window, where QEMU keeps them too. */
+#define KVM_TSS_ADDR 0xfeffd000
+#define KVM_IDENTITY_MAP_ADDR 0xfeffc000
+#define BOOTROM_SLOT 2 /* after low (0) and high (1) RAM */
+_Static_assert(KVM_TSS_ADDR + 3 * 4096 <= BOOTROM_WINDOW_BASE &&
+		   KVM_IDENTITY_MAP_ADDR + 4096 <= KVM_TSS_ADDR,
+	       "KVM's TSS and identity map must stay out of the boot ROM window");
 #define HALT_PROBE_MS 500
 
 static unsigned bits_for(unsigned n)
@@ -254,6 +260,9 @@ struct vm *vm_create(struct cfgnode *cfg, char *err, size_t errlen)
 	}
 	if (read_policy(vm, err, errlen) < 0)
 		goto fail;
+	/* Firmware files are checked before KVM is touched: bad input fails the same everywhere. */
+	if (bootrom_open(cfg, &vm->bootrom, err, errlen) < 0)
+		goto fail;
 	vm->ev = evloop_new();
 	if (!vm->ev) {
 		snprintf(err, errlen, "cannot create the event loop");
@@ -265,6 +274,8 @@ struct vm *vm_create(struct cfgnode *cfg, char *err, size_t errlen)
 	if (setup_kvm_vm(vm, err, errlen) < 0)
 		goto fail;
 	if (setup_memory(vm, memsize, wired, err, errlen) < 0)
+		goto fail;
+	if (vm->bootrom && bootrom_map(vm, vm->bootrom, BOOTROM_SLOT, err, errlen) < 0)
 		goto fail;
 	/* Guest RAM stays out of core dumps unless -C (memory.guest_in_core) asks for it. */
 	bool in_core = false;
@@ -380,6 +391,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	bootrom_free(vm->bootrom);
 	if (vm->ev)
 		evloop_free(vm->ev);
 	iobus_fini(&vm->bus);

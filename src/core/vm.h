@@ -43,6 +43,7 @@ struct vm {
 	bool tsc_deadline; /* KVM emulates the LAPIC TSC-deadline timer */
 	void *cpuid; /* struct kvm_cpuid2: KVM's supported CPUID */
 	struct pci_state *pci;
+	struct bootrom *bootrom; /* -l bootrom, or NULL for direct kernel boot */
 	struct irqroute *irqroute;
 	struct evloop_handle *halt_timer;
 	struct vm_cleanup *cleanups; /* run by vm_destroy, last registered first */

@@ -19,6 +19,7 @@
 #define PM1_SLP_EN 0x2000
 #define PM1_SLP_TYP_SHIFT 10
 #define PM_TIMER_HZ 3579545ULL
+#define FIRMWARE_SHUTDOWN_PORT 0xB004
 
 struct pm {
 	struct vm *vm;
@@ -86,6 +87,23 @@ static void sts_en_access(struct pm *pm, uint16_t *sts, uint16_t *en, uint64_t o
 		update_sci(pm);
 	}
 	pthread_mutex_unlock(&pm->lock);
+}
+
+/* edk2's ResetShutdown writes SLP_TYP 0 | SLP_EN to the fixed port 0xB004 (QEMU's PM1a_CNT after
+ * OVMF relocates the block there); QEMU treats that as soft-off, and so does kbhyve with a boot ROM. */
+static int firmware_shutdown_io(void *opaque, uint64_t off, unsigned size, bool is_write,
+				uint64_t *val)
+{
+	struct pm *pm = opaque;
+	if (!is_write) {
+		*val = 0;
+		return 0;
+	}
+	if (off == 0 && size >= 2 && (*val & PM1_SLP_EN)) {
+		kb_debug("firmware shutdown through port 0xb004: power off");
+		vm_request_exit(pm->vm, BHYVE_EXIT_POWEROFF);
+	}
+	return 0;
 }
 
 static int pm1_evt_io(void *opaque, uint64_t off, unsigned size, bool is_write, uint64_t *val)
@@ -215,6 +233,14 @@ static int pm_init(struct vm *vm)
 					pm, regs[i].name);
 		if (rc) {
 			kb_log("pm: cannot register %s at %#x: %d", regs[i].name, regs[i].port, rc);
+			return rc;
+		}
+	}
+	if (vm->bootrom) {
+		int rc = iobus_register(&vm->bus, IOBUS_PIO, FIRMWARE_SHUTDOWN_PORT, 2,
+					firmware_shutdown_io, pm, "firmware_shutdown");
+		if (rc) {
+			kb_log("pm: cannot register the firmware shutdown port: %d", rc);
 			return rc;
 		}
 	}

@@ -1,9 +1,15 @@
-/* Host bridge at 0:0.0: bhyve's NetApp IDs by default, or AMD's with amd_hostbridge. */
+/* Host bridge at 0:0.0: bhyve's NetApp IDs by default, or AMD's with amd_hostbridge. With a boot
+ * ROM (-l bootrom) both read as Intel's i440FX (8086:1237): edk2's OVMF recognises the platform by
+ * this ID and finds its PM timer only on i440FX or Q35. pcireg.vendor/device still override. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "core/log.h"
+#include "core/vm.h"
 #include "pci/pci.h"
+
+#define I440FX_VENDOR 0x8086
+#define I440FX_DEVICE 0x1237
 
 /* Optional pcireg.vendor / pcireg.device overrides, as bhyve_config(5) documents for lpc. */
 static int read_id(struct cfgnode *devnode, const char *key, uint16_t def, uint16_t *out)
@@ -40,11 +46,15 @@ static int hostbridge_setup(struct pci_dev *pd, struct cfgnode *devnode, uint16_
 
 static int hostbridge_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 {
+	if (vm->bootrom)
+		return hostbridge_setup(pd, devnode, I440FX_VENDOR, I440FX_DEVICE);
 	return hostbridge_setup(pd, devnode, 0x1275, 0x1275);
 }
 
 static int amd_hostbridge_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 {
+	if (vm->bootrom)
+		return hostbridge_setup(pd, devnode, I440FX_VENDOR, I440FX_DEVICE);
 	return hostbridge_setup(pd, devnode, 0x1022, 0x7432);
 }
 

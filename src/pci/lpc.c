@@ -72,7 +72,6 @@ static int lpc_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 	pci_set_cfg8(pd, PCIR_SUBCLASS, 0x01); /* ISA */
 
 	static const char *const unsupported[][2] = {
-		{"lpc.bootrom", "UEFI boot ROM (-l bootrom)"},
 		{"lpc.pc-testdev", "pc-testdev (-l pc-testdev)"},
 		{"tpm.type", "TPM (-l tpm)"},
 	};

@@ -523,8 +523,10 @@ int pci_init_all(struct vm *vm)
 		for (int s = 0; s < PCI_MAX_SLOT; s++) {
 			struct pci_dev *f0 = pci_find_dev(vm, b, s, 0);
 			int n = 0;
-			for (int f = 1; f < PCI_MAX_FUNC; f++)
-				n += pci_find_dev(vm, b, s, f) != NULL;
+			for (int f = 1; f < PCI_MAX_FUNC; f++) {
+				struct pci_dev *pd = pci_find_dev(vm, b, s, f);
+				n += pd && !(pd->emu->chipset_function && !f0);
+			}
 			if (n && !f0) {
 				kb_log("PCI slot %d:%d has functions but no function 0; the guest "
 				       "would not find them",

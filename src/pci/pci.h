@@ -54,6 +54,9 @@ struct pci_devemu {
 	/* Optional: BAR `bar` started (mapped) or stopped decoding at pd->bar[bar].addr, so the
 	 * device can move kernel-side handlers (ioeventfds) with it. */
 	void (*bar_mapped)(struct pci_dev *pd, int bar, bool mapped);
+	/* A chipset function the firmware reaches at a fixed address (piix4-pm at 0:1.3): it may
+	 * sit in a slot that has no function 0. */
+	bool chipset_function;
 };
 #define PCI_EMUL(sym) DEVSET_ENTRY(pci_devemus, sym)
 

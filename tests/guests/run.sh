@@ -82,6 +82,19 @@ run_guest uart-irq 1 "irq4 received" "${base[@]}" -o boot.raw=$G/uart_irq.bin ti
 run_guest hello-2cpu 1 "hello from a tiny guest" -c 2 "${base[@]}" -o boot.raw=$G/hello.bin tiny
 run_guest halt-2cpu 2 "halting" -c 2 "${base[@]}" -o boot.raw=$G/halt.bin tiny
 
+# -l bootrom: a 64 KiB ROM runs from the reset vector; its write to itself is ignored; it programs
+# and erases the CFI flash of its VARS file, which holds the result when bhyve exits (0xB004: 1)
+head -c 65536 /dev/zero >"$TMP/vars.fd"
+rom_sum=$(md5sum <"$G/bootrom.bin")
+run_guest bootrom 1 "rom: started at the reset vector
+rom byte after write: aa
+80 42 ff" "${base[@]}" -l bootrom,"$G/bootrom.bin","$TMP/vars.fd" tiny-rom
+vars_ok=$(od -An -tx1 -j 16 -N1 "$TMP/vars.fd" | tr -d ' ')
+blk1=$(tail -c +4097 "$TMP/vars.fd" | head -c 4096 | tr -d '\377' | wc -c)
+other=$(head -c 4096 "$TMP/vars.fd" | tr -d '\000' | wc -c)
+check "bootrom-vars-file" 0 0 "byte 0x10=$vars_ok, block 1 non-0xff bytes $blk1, other block 0 bytes $other, rom $( [ "$(md5sum <"$G/bootrom.bin")" = "$rom_sum" ] && echo unchanged || echo CHANGED)" \
+	"byte 0x10=42, block 1 non-0xff bytes 0, other block 0 bytes 1, rom unchanged" "$TMP/bootrom.err"
+
 # console input from stdin
 printf k | timeout -k 5 120 "$BHYVE" "${base[@]}" -o boot.raw=$G/echo.bin tiny >"$TMP/echo.out" 2>"$TMP/echo.err"
 rc=$?

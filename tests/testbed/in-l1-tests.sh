@@ -73,3 +73,11 @@ fi
 # vm switch on real bridges: L1's kernel has 8021q and dummy links, so the vlan paths that the
 # build host may lack are covered here
 "$(dirname "$0")/../vm/switch-netns.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
+
+# Debian's OVMF to its UEFI shell. The outer QEMU aborts under OVMF (README.md, "OVMF and the outer
+# QEMU") and takes L1 with it, result unreported: opt-in (KBHYVE_FIRMWARE_TESTS=1) until it is fixed
+if [ "${KBHYVE_FIRMWARE_TESTS:-0}" = 1 ]; then
+	"$(dirname "$0")/in-l1-firmware.sh" "$BUILD"
+else
+	echo "# skip - l2 firmware: the outer QEMU aborts under OVMF; KBHYVE_FIRMWARE_TESTS=1 runs it"
+fi

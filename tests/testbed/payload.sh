@@ -5,7 +5,7 @@
 # $KBHYVE_CACHE/payload.env), so callers do: eval "$(tests/testbed/payload.sh)".
 #
 #   KBHYVE_CACHE KBHYVE_KERNEL_PKG KBHYVE_KERNEL_VERSION KBHYVE_VMLINUZ KBHYVE_VMLINUX
-#   KBHYVE_MODULES KBHYVE_BUSYBOX
+#   KBHYVE_MODULES KBHYVE_BUSYBOX KBHYVE_OVMF_CODE KBHYVE_OVMF_VARS (Debian's ovmf package)
 #
 # Inputs: KBHYVE_CACHE; KBHYVE_KERNEL_PKG (default: what linux-image-amd64 depends on);
 # KBHYVE_PAYLOAD_DEBS (default /var/cache/kbhyve-payload): a folder of already fetched .debs.
@@ -117,7 +117,8 @@ else
 fi
 if [ -f "$ENVFILE" ] && grep -qxF "KBHYVE_KERNEL_PKG=$KPKG" "$ENVFILE" &&
 	[ -f "$KBHYVE_CACHE/vmlinux" ] && [ -f "$KBHYVE_CACHE/vmlinuz" ] &&
-	[ -d "$KBHYVE_CACHE/modules/" ] && [ -x "$KBHYVE_CACHE/busybox" ]; then
+	[ -d "$KBHYVE_CACHE/modules/" ] && [ -x "$KBHYVE_CACHE/busybox" ] &&
+	grep -q '^KBHYVE_OVMF_CODE=' "$ENVFILE" && [ -f "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd" ]; then
 	cat "$ENVFILE"
 	exit 0
 fi
@@ -126,6 +127,10 @@ KDEB=$(fetch_deb "$KPKG")
 BDEB=$(fetch_deb busybox-static)
 unpack "$KDEB" "$KBHYVE_CACHE/kernel"
 unpack "$BDEB" "$KBHYVE_CACHE/busybox-static"
+# firmware tests: Debian's OVMF (CODE_4M + the VARS_4M template that each test copies)
+ODEB=$(fetch_deb ovmf)
+unpack "$ODEB" "$KBHYVE_CACHE/ovmf"
+[ -f "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd" ] || die "$ODEB has no OVMF_CODE_4M.fd"
 
 KVER=${KPKG#linux-image-}
 [ -d "$KBHYVE_CACHE/kernel/lib/modules/$KVER" ] || die "$KDEB has no lib/modules/$KVER"
@@ -146,6 +151,8 @@ extract_vmlinux "$KBHYVE_CACHE/vmlinuz" "$KBHYVE_CACHE/vmlinux"
 	printf 'KBHYVE_VMLINUX=%q\n' "$KBHYVE_CACHE/vmlinux"
 	printf 'KBHYVE_MODULES=%q\n' "$KBHYVE_CACHE/modules"
 	printf 'KBHYVE_BUSYBOX=%q\n' "$KBHYVE_CACHE/busybox"
+	printf 'KBHYVE_OVMF_CODE=%q\n' "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd"
+	printf 'KBHYVE_OVMF_VARS=%q\n' "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_VARS_4M.fd"
 } > "$ENVFILE.tmp"
 mv "$ENVFILE.tmp" "$ENVFILE"
 cat "$ENVFILE"

@@ -1,0 +1,90 @@
+#!/bin/bash
+# -l bootrom,CODE[,VARS] bad input through the real bhyve binary: each case exits 4 with one line
+# on stderr naming the file and the problem, and neither file changes. Needs no KVM: the files are
+# checked before /dev/kvm is opened.
+# Usage: tests/bootrom/input.sh BUILD_DIR   (TAP lines "ok - ..." / "not ok - ...")
+set -u
+build=${1:?usage: $0 BUILD_DIR}
+BHYVE=$(realpath "$build/bhyve")
+[ -x "$BHYVE" ] || { echo "not ok - bootrom: $BHYVE is not built"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "$tmp.err"' EXIT
+failed=0
+
+# firmware-shaped files: CODE with a reset vector in its last 16 bytes, VARS of the matching size
+mkrom() { # mkrom PATH SIZE
+	truncate -s "$2" "$1"
+	printf '\x90\x90\xe9\x00\x00' | dd of="$1" bs=1 seek=$(($2 - 16)) conv=notrunc status=none
+}
+mkrom "$tmp/code.fd" $((0x37C000))
+head -c $((0x84000)) /dev/urandom >"$tmp/vars.fd"
+
+sums() { find "$tmp" -type f -printf '%p %s %m\n' -exec md5sum {} \; | sort; }
+
+# bad DESCRIPTION EXPECTED_TEXT BHYVE_ARGS...
+bad() {
+	local d=$1 want=$2
+	shift 2
+	local before after rc lines
+	before=$(sums)
+	timeout 60 "$BHYVE" -m 256M -s 0,hostbridge -s 31,lpc "$@" bad-rom </dev/null >/dev/null 2>"$tmp.err"
+	rc=$?
+	after=$(sums)
+	lines=$(wc -l <"$tmp.err")
+	if [ "$rc" != 4 ]; then
+		echo "not ok - bootrom bad input: $d: exit $rc (want 4): $(head -c 300 "$tmp.err")"
+		failed=1
+	elif [ "$lines" != 1 ]; then
+		echo "not ok - bootrom bad input: $d: $lines lines on stderr: $(head -c 300 "$tmp.err")"
+		failed=1
+	elif ! grep -qF -- "$want" "$tmp.err"; then
+		echo "not ok - bootrom bad input: $d: message '$(cat "$tmp.err")' lacks '$want'"
+		failed=1
+	elif [ "$before" != "$after" ]; then
+		echo "not ok - bootrom bad input: $d: files changed"
+		failed=1
+	else
+		echo "ok - bootrom bad input: $d ($(cat "$tmp.err"))"
+	fi
+	rm -f "$tmp.err"
+}
+
+bad "missing CODE" "boot ROM $tmp/nope.fd: No such file or directory" -l bootrom,"$tmp/nope.fd"
+bad "CODE is a directory" "boot ROM $tmp: not a regular file" -l bootrom,"$tmp"
+: >"$tmp/empty.fd"
+bad "empty CODE" "boot ROM $tmp/empty.fd: file is empty" -l bootrom,"$tmp/empty.fd"
+head -c 5000 /dev/zero >"$tmp/odd.fd"
+bad "CODE not a multiple of 4 KiB" "boot ROM $tmp/odd.fd: size 5000 is not a multiple of 4 KiB" -l bootrom,"$tmp/odd.fd"
+mkrom "$tmp/huge.fd" $((17 << 20))
+bad "CODE larger than the flash window" "boot ROM $tmp/huge.fd: 17825792 bytes do not fit" -l bootrom,"$tmp/huge.fd"
+truncate -s 64K "$tmp/zero.fd"
+bad "CODE without a reset vector" "boot ROM $tmp/zero.fd: not a firmware image" -l bootrom,"$tmp/zero.fd"
+bad "missing VARS" "UEFI variable file $tmp/nope-vars.fd: No such file or directory" -l bootrom,"$tmp/code.fd","$tmp/nope-vars.fd"
+head -c $((0x20000)) /dev/zero >"$tmp/vars-2m.fd"
+bad "VARS of another build" "UEFI variable file $tmp/vars-2m.fd: its size 131072 does not match boot ROM $tmp/code.fd" -l bootrom,"$tmp/code.fd","$tmp/vars-2m.fd"
+mkrom "$tmp/code-big.fd" $(((16 << 20) - (256 << 10)))
+bad "CODE + VARS larger than the window" "UEFI variable file $tmp/vars.fd: 540672 bytes do not fit the 256 KiB" -l bootrom,"$tmp/code-big.fd","$tmp/vars.fd"
+bad "bootrom and a kernel" "give one way to boot, not both" -l bootrom,"$tmp/code.fd" -o boot.kernel=/boot/vmlinuz
+bad "unknown fw_cfg flavour" "lpc.fwcfg=uefi: expected bhyve or qemu" -l bootrom,"$tmp/code.fd" -o lpc.fwcfg=uefi
+bad "VARS without a ROM" "lpc.bootvars $tmp/vars.fd: variables need a boot ROM" -o lpc.bootvars="$tmp/vars.fd"
+
+# a VARS file the user cannot write: on a read-only bind mount (this works for root too)
+if unshare -m true 2>/dev/null; then
+	mkdir "$tmp/ro"
+	cp "$tmp/vars.fd" "$tmp/ro/vars.fd"
+	unshare -m bash -c "mount --bind -o ro '$tmp/ro' '$tmp/ro' 2>/dev/null || mount -o remount,bind,ro '$tmp/ro'; \
+		mount -o remount,bind,ro '$tmp/ro' 2>/dev/null; exec '$BHYVE' -m 256M -s 0,hostbridge -s 31,lpc \
+		-l bootrom,'$tmp/code.fd','$tmp/ro/vars.fd' bad-rom" </dev/null >/dev/null 2>"$tmp/ro.err"
+	rc=$?
+	if [ "$rc" = 4 ] && [ "$(wc -l <"$tmp/ro.err")" = 1 ] &&
+		grep -qF "UEFI variable file $tmp/ro/vars.fd: not writable" "$tmp/ro.err" &&
+		cmp -s "$tmp/vars.fd" "$tmp/ro/vars.fd"; then
+		echo "ok - bootrom bad input: read-only VARS ($(cat "$tmp/ro.err"))"
+	else
+		echo "not ok - bootrom bad input: read-only VARS: exit $rc: $(head -c 300 "$tmp/ro.err")"
+		failed=1
+	fi
+else
+	echo "ok - bootrom bad input: read-only VARS # SKIP no mount namespaces here"
+fi
+exit $failed
