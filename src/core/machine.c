@@ -195,7 +195,13 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 	 * memory and the machine itself; no direct-boot tables or register presets. */
 	if (vm->bootrom) {
 		const char *fwcfg = config_get(vm->cfg, "lpc.fwcfg");
-		return fwcfg && strcmp(fwcfg, "qemu") == 0 ? fwcfg_setup(vm, err, errlen) : 0;
+		if (fwcfg && strcmp(fwcfg, "qemu") == 0)
+			return fwcfg_setup(vm, err, errlen);
+		/* bhyve's own interface (its default) serves FreeBSD's BhyvePkg firmware only */
+		kb_log("lpc.fwcfg=%s: bhyve's own fw_cfg interface is not emulated, the firmware "
+		       "gets none (Debian's OVMF needs fwcfg=qemu)",
+		       fwcfg ? fwcfg : "bhyve");
+		return 0;
 	}
 	uint64_t rsdp = 0;
 	rc = build_firmware_tables(vm, &rsdp, err, errlen);
