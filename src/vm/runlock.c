@@ -88,7 +88,9 @@ static bool same_file(int fd, const char *path)
 }
 
 /* Who holds a flock on the file open on fd, from /proc/locks: 1 with *pid (an exclusive holder
- * when there is one), 0 when nobody does, -1 when /proc/locks cannot tell. */
+ * when there is one), 0 when nobody does, -1 when /proc/locks cannot tell: unreadable, or it names
+ * the lock under another device than stat() gives (overlayfs, as in containers, lists the upper
+ * layer's inode) while a non-blocking shared flock shows that the file is locked. */
 static int flock_holder(int fd, pid_t *pid, bool *exclusive)
 {
 	struct stat st;
@@ -116,6 +118,11 @@ static int flock_holder(int fd, pid_t *pid, bool *exclusive)
 			break;
 	}
 	fclose(f);
+	if (!found) {
+		if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+			return errno == EWOULDBLOCK ? -1 : 0;
+		flock(fd, LOCK_UN);
+	}
 	return found;
 }
 
