@@ -74,13 +74,14 @@ guest() {
 	local name=$1 bin=$G/$2.bin
 	shift 2
 	mkdir -p "$vm_dir/$name"
+	# the extra lines come first: as in vm-bhyve, a key's first assignment wins
 	{
+		for l in "$@"; do echo "$l"; done
 		echo 'loader="kernel"'
 		echo "kernel=\"$bin\""
 		echo 'cpu=1'
 		echo 'memory=32M'
 		echo "bhyve_options=\"-o boot.raw=$bin\""
-		for l in "$@"; do echo "$l"; done
 	} > "$vm_dir/$name/$name.conf"
 }
 guest idle1 idle
