@@ -101,6 +101,10 @@ if [ "$testbed" = 1 ]; then
 	if [ "$rc" != 0 ] && [ $((pass + fail)) = "$before" ]; then
 		echo "not ok - test bed did not run"
 		fail=$((fail + 1))
+	elif ! grep -q '^# test bed: every suite ran' "$log"; then
+		# L1 (or the outer QEMU) died mid-way: the suites after that point printed nothing
+		echo "not ok - test bed: L1 ended before its last suite (exit $rc)"
+		fail=$((fail + 1))
 	fi
 fi
 
