@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acpi/acpi_loader.h"
 #include "core/byteorder.h"
 #include "core/vm.h"
 #include "devices/fw_cfg.h"
@@ -28,7 +29,7 @@ static void fwcfg_teardown(void *opaque)
 	free(opaque);
 }
 
-int fwcfg_setup(struct vm *vm, char *err, size_t errlen)
+int fwcfg_setup(struct vm *vm, const struct acpi_platform *acpi, char *err, size_t errlen)
 {
 	struct fw_cfg *fc = malloc(sizeof(*fc));
 	if (!fc || fw_cfg_init(fc, &vm->mem) < 0) {
@@ -55,6 +56,25 @@ int fwcfg_setup(struct vm *vm, char *err, size_t errlen)
 		rc = fw_cfg_add_item(fc, FW_CFG_MAX_CPUS, cpus, sizeof(cpus));
 	if (rc == 0)
 		rc = fw_cfg_add_file(fc, "etc/e820", e820, (uint32_t)(n * E820_ENTRY));
+	/* ACPI: OVMF installs only the tables a loader script describes (no in-memory scan) */
+	struct acpi_loader_blobs acpi_blobs;
+	if (rc == 0) {
+		rc = acpi_loader_build(acpi, &acpi_blobs);
+		if (rc) {
+			snprintf(err, errlen, "fw_cfg: cannot build the ACPI tables: %s",
+				 strerror(-rc));
+			return rc;
+		}
+		rc = fw_cfg_add_file(fc, ACPI_LOADER_TABLES_FILE, acpi_blobs.tables,
+				     (uint32_t)acpi_blobs.tables_len);
+		if (rc == 0)
+			rc = fw_cfg_add_file(fc, ACPI_LOADER_RSDP_FILE, acpi_blobs.rsdp,
+					     sizeof(acpi_blobs.rsdp));
+		if (rc == 0)
+			rc = fw_cfg_add_file(fc, ACPI_LOADER_SCRIPT_FILE, acpi_blobs.script,
+					     (uint32_t)acpi_blobs.script_len);
+		acpi_loader_free(&acpi_blobs);
+	}
 	if (rc == 0)
 		rc = iobus_register(&vm->bus, IOBUS_PIO, FW_CFG_PORT_SEL, 2, fw_cfg_io, fc,
 				    "fw_cfg");

@@ -1,5 +1,6 @@
 #include "core/machine.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,7 +45,18 @@ int machine_init_devices(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int build_firmware_tables(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
+/* The host's physical address width (CPUID 0x80000008), which KVM passes on to the guest. */
+static unsigned phys_addr_bits(void)
+{
+	unsigned a, b, c, d;
+	if (__get_cpuid_max(0x80000000, NULL) >= 0x80000008 &&
+	    __get_cpuid(0x80000008, &a, &b, &c, &d))
+		return a & 0xff;
+	return 36;
+}
+
+/* The platform the ACPI tables describe; the caller frees p->apic_ids. */
+static int acpi_platform_of(struct vm *vm, struct acpi_platform *p)
 {
 	uint32_t *ids = calloc((size_t)vm->nvcpus, sizeof(*ids));
 	if (!ids)
@@ -55,17 +67,40 @@ static int build_firmware_tables(struct vm *vm, uint64_t *rsdp, char *err, size_
 		if (ids[i] > max_id)
 			max_id = ids[i];
 	}
-	struct acpi_platform p = {
-		.ncpus = vm->nvcpus,
-		.apic_ids = ids,
-		.ioapic_addr = VM_IOAPIC_ADDR,
-		.ioapic_id = (uint8_t)(max_id + 1 < 255 ? max_id + 1 : 0),
-		.pci_io = {PCI_IO_BASE, PCI_IO_LIMIT - PCI_IO_BASE},
-		.pci_mem32 = {PCI_MEM32_BASE, PCI_MEM32_LIMIT - PCI_MEM32_BASE},
-		.pci_mem64 = {pci_mem64_base(vm), PCI_MEM64_SIZE},
-		.intx_gsi = pci_intx_gsi,
-		.oem_id = "BHYVE ",
+	*p = (struct acpi_platform){
+	    .ncpus = vm->nvcpus,
+	    .apic_ids = ids,
+	    .ioapic_addr = VM_IOAPIC_ADDR,
+	    .ioapic_id = (uint8_t)(max_id + 1 < 255 ? max_id + 1 : 0),
+	    .pci_io = {PCI_IO_BASE, PCI_IO_LIMIT - PCI_IO_BASE},
+	    .pci_mem32 = {PCI_MEM32_BASE, PCI_MEM32_LIMIT - PCI_MEM32_BASE},
+	    .pci_mem64 = {pci_mem64_base(vm), PCI_MEM64_SIZE},
+	    .intx_gsi = pci_intx_gsi,
+	    .oem_id = "BHYVE ",
 	};
+	if (vm->bootrom) {
+		/* OVMF places every BAR itself (uefi.md §4): 32-bit ones in [4 GiB - 2^k,
+		 * 0xFC000000) with 2^k the largest power of two not above 4 GiB - lowmem, 64-bit
+		 * ones from the 32 GiB-aligned end of RAM up to, at most, the physical address
+		 * width. _CRS covers that, so an OS keeps the firmware's assignment. */
+		uint64_t gap = GM_4G - vm->mem.lowmem, pow = 1;
+		while (pow * 2 <= gap)
+			pow *= 2;
+		p->pci_mem32.base = GM_4G - pow;
+		p->pci_mem32.size = 0xFC000000ULL - p->pci_mem32.base;
+		unsigned bits = phys_addr_bits();
+		uint64_t top = 1ULL << (bits < 36 ? 36 : bits > 52 ? 52 : bits);
+		p->pci_mem64.size = top > p->pci_mem64.base ? top - p->pci_mem64.base : 0;
+	}
+	return 0;
+}
+
+static int build_firmware_tables(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
+{
+	struct acpi_platform p;
+	if (acpi_platform_of(vm, &p) < 0)
+		return -ENOMEM;
+	uint32_t *ids = (uint32_t *)p.apic_ids;
 	int rc = 0;
 	uint8_t *buf = gm_ptr(&vm->mem, ACPI_TABLES_ADDR, ACPI_TABLES_MAX);
 	long used = buf ? acpi_build(&p, buf, ACPI_TABLES_ADDR, ACPI_TABLES_MAX, rsdp) : -EFAULT;
@@ -80,7 +115,8 @@ static int build_firmware_tables(struct vm *vm, uint64_t *rsdp, char *err, size_
 		buf = gm_ptr(&vm->mem, MPTABLE_ADDR, MPTABLE_MAX);
 		used = buf ? mptable_build(&p, buf, MPTABLE_ADDR, MPTABLE_MAX) : -EFAULT;
 		if (used < 0) {
-			snprintf(err, errlen, "cannot build the MP table: %s", strerror((int)-used));
+			snprintf(err, errlen, "cannot build the MP table: %s",
+				 strerror((int)-used));
 			rc = (int)used;
 		}
 	}
@@ -109,7 +145,8 @@ static int boot_raw(struct vm *vm, const char *path, char *err, size_t errlen)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s: not a regular file", path);
 		rc = -EINVAL;
-	} else if ((uint64_t)st.st_size > room || (uint64_t)st.st_size > vm->mem.lowmem - (uint64_t)addr) {
+	} else if ((uint64_t)st.st_size > room ||
+		   (uint64_t)st.st_size > vm->mem.lowmem - (uint64_t)addr) {
 		snprintf(err, errlen, "%s: %lld bytes do not fit below 640 KiB at %#llx", path,
 			 (long long)st.st_size, addr);
 		rc = -EFBIG;
@@ -131,18 +168,19 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
 {
 	const char *kernel = config_get(vm->cfg, "boot.kernel");
 	if (!kernel || !*kernel) {
-		snprintf(err, errlen, "nothing to boot: give a kernel with -o boot.kernel=PATH "
-				      "or firmware with -l bootrom,CODE[,VARS]");
+		snprintf(err, errlen,
+			 "nothing to boot: give a kernel with -o boot.kernel=PATH "
+			 "or firmware with -l bootrom,CODE[,VARS]");
 		return -EINVAL;
 	}
 	struct e820_map map;
 	e820_build(&map, vm->mem.lowmem, vm->mem.highmem);
 	struct boot_params_in in = {
-		.kernel_path = kernel,
-		.initrd_path = config_get(vm->cfg, "boot.initrd"),
-		.cmdline = config_get(vm->cfg, "boot.cmdline"),
-		.rsdp_gpa = rsdp,
-		.e820 = &map,
+	    .kernel_path = kernel,
+	    .initrd_path = config_get(vm->cfg, "boot.initrd"),
+	    .cmdline = config_get(vm->cfg, "boot.cmdline"),
+	    .rsdp_gpa = rsdp,
+	    .e820 = &map,
 	};
 	struct boot_cpu_state st;
 	int rc = boot_linux(&vm->mem, &in, &st, err, errlen);
@@ -159,8 +197,9 @@ static int boot_kernel(struct vm *vm, uint64_t rsdp, char *err, size_t errlen)
 static int add_firmware_chipset(struct vm *vm, char *err, size_t errlen)
 {
 	if (config_node(vm->cfg, "pci.0.1.3")) {
-		snprintf(err, errlen, "pci.0.1.3: with a boot ROM this function is the chipset's "
-				      "PM device (PIIX4); put the device in another slot");
+		snprintf(err, errlen,
+			 "pci.0.1.3: with a boot ROM this function is the chipset's "
+			 "PM device (PIIX4); put the device in another slot");
 		return -EINVAL;
 	}
 	if (config_set(vm->cfg, "pci.0.1.3.device", "piix4-pm") < 0) {
@@ -186,8 +225,9 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 		return rc;
 	}
 	if (vm->bootrom && !pci_find_dev(vm, 0, 0, 0)) {
-		snprintf(err, errlen, "a boot ROM needs a host bridge at 0:0.0 (-s 0,hostbridge): "
-				      "the firmware identifies the machine by it");
+		snprintf(err, errlen,
+			 "a boot ROM needs a host bridge at 0:0.0 (-s 0,hostbridge): "
+			 "the firmware identifies the machine by it");
 		return -EINVAL;
 	}
 	/* Firmware boot: the BSP stays in KVM's reset state (real mode, CS base 0xffff0000, IP
@@ -195,8 +235,16 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 	 * memory and the machine itself; no direct-boot tables or register presets. */
 	if (vm->bootrom) {
 		const char *fwcfg = config_get(vm->cfg, "lpc.fwcfg");
-		if (fwcfg && strcmp(fwcfg, "qemu") == 0)
-			return fwcfg_setup(vm, err, errlen);
+		if (fwcfg && strcmp(fwcfg, "qemu") == 0) {
+			struct acpi_platform p;
+			if (acpi_platform_of(vm, &p) < 0) {
+				snprintf(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
+			rc = fwcfg_setup(vm, &p, err, errlen);
+			free((void *)p.apic_ids);
+			return rc;
+		}
 		/* bhyve's own interface (its default) serves FreeBSD's BhyvePkg firmware only */
 		kb_log("lpc.fwcfg=%s: bhyve's own fw_cfg interface is not emulated, the firmware "
 		       "gets none (Debian's OVMF needs fwcfg=qemu)",

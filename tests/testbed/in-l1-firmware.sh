@@ -4,9 +4,16 @@
 # firmware's own shutdown: exit 1). A second run with the same VARS file must work as well, the
 # VARS file must hold what the firmware wrote (write-through), and CODE must be unchanged. The
 # second run adds QEMU's fw_cfg (fwcfg=qemu), which OVMF then reads (CPU count, etc/e820).
-#   in-l1-firmware.sh BUILD_DIR        (uses KBHYVE_OVMF_CODE / KBHYVE_OVMF_VARS from payload.sh)
+# Last, Linux through the firmware: OVMF runs startup.nsh from a FAT disk on virtio-blk, which
+# starts the Debian kernel (its EFI stub) with the bootcheck initrd; the guest must see its ACPI
+# tables (from etc/table-loader), both vCPUs and EFI, and power off through ACPI (exit 1).
+#   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_CODE / KBHYVE_OVMF_VARS and
+#   KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux step is left out)
+# KBHYVE_FW_STEPS (default shell,linux): which steps run, for debugging one of them.
 set -u
 BUILD=$1
+L2_INITRD=${2:-}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -27,20 +34,31 @@ trap 'rm -rf "$FIFOS"' EXIT
 cp "$KBHYVE_OVMF_VARS" "$TMP/vars.fd"
 code_sum=$(md5sum <"$CODE")
 
-# shell_run NAME [,fwcfg=qemu]: boot to "Shell>", type "reset -s", expect exit 1; prints ok/not ok
+# shell_run NAME [,fwcfg=qemu [COMMAND]]: boot to "Shell>", type COMMAND if given, then
+# "reset -s", expect exit 1; prints ok/not ok
 shell_run() {
-	local name=$1 extra=${2:-} out=$TMP/$1.out err=$TMP/$1.err t0 t1 rc
+	local name=$1 extra=${2:-} cmd=${3:-} out=$TMP/$1.out err=$TMP/$1.err t0 t1 rc
 	mkfifo "$FIFOS/$name.in"
 	t0=$(date +%s.%N)
 	timeout -k 5 240 "$BHYVE" -c "${KBHYVE_FW_CPUS:-1}" -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
 		-l bootrom,"$CODE","$TMP/vars.fd$extra" "fw-$name" <"$FIFOS/$name.in" >"$out" 2>"$err" &
 	local pid=$!
 	exec 7>"$FIFOS/$name.in"
-	local typed=0
+	# with a command: type it at the first prompt, then reset -s at the next one
+	local typed=0 prompts
 	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$typed" = 0 ] && grep -aq 'Shell>' "$out"; then
+		prompts=$(grep -ao 'Shell>' "$out" | wc -l)
+		if [ "$typed" = 0 ] && [ "$prompts" -ge 1 ]; then
+			if [ -n "$cmd" ]; then
+				printf '%s\r' "$cmd" >&7
+			else
+				printf 'reset -s\r' >&7
+				typed=1
+			fi
+			typed=$((typed + 1))
+		elif [ "$typed" = 1 ] && [ "$prompts" -ge 2 ]; then
 			printf 'reset -s\r' >&7
-			typed=1
+			typed=2
 		fi
 		sleep 0.5
 	done
@@ -61,15 +79,69 @@ shell_run() {
 	fi
 }
 
-shell_run first-boot
-if cmp -s "$KBHYVE_OVMF_VARS" "$TMP/vars.fd"; then
-	echo "not ok - l2 firmware: the VARS file is unchanged after a boot (no write-through)"
-else
-	echo "ok - l2 firmware: the firmware's variable writes reached the VARS file ($(cmp -l "$KBHYVE_OVMF_VARS" "$TMP/vars.fd" | wc -l) bytes)"
+if [[ $STEPS == *shell* ]]; then
+	shell_run first-boot
+	if cmp -s "$KBHYVE_OVMF_VARS" "$TMP/vars.fd"; then
+		echo "not ok - l2 firmware: the VARS file is unchanged after a boot (no write-through)"
+	else
+		echo "ok - l2 firmware: the firmware's variable writes reached the VARS file ($(cmp -l "$KBHYVE_OVMF_VARS" "$TMP/vars.fd" | wc -l) bytes)"
+	fi
+	shell_run second-boot-fwcfg ,fwcfg=qemu
+	if [ "$(md5sum <"$CODE")" = "$code_sum" ]; then
+		echo "ok - l2 firmware: the CODE file is unchanged"
+	else
+		echo "not ok - l2 firmware: the CODE file changed"
+	fi
 fi
-shell_run second-boot-fwcfg ,fwcfg=qemu
-if [ "$(md5sum <"$CODE")" = "$code_sum" ]; then
-	echo "ok - l2 firmware: the CODE file is unchanged"
-else
-	echo "not ok - l2 firmware: the CODE file changed"
+
+# Linux through OVMF, from a FAT file system on virtio-blk (an MBR partition: what a user's
+# disk image has), with ACPI from etc/table-loader
+linux_run() {
+	local img=$TMP/esp.img out=$TMP/linux.out err=$TMP/linux.err rc t0 t1 secs problems=""
+	if [ -z "$L2_INITRD" ] || [ ! -f "$L2_INITRD" ] || [ ! -f "${KBHYVE_VMLINUZ:-}" ]; then
+		echo "not ok - l2 firmware: Linux through OVMF: no kernel or initrd (KBHYVE_VMLINUZ='${KBHYVE_VMLINUZ:-}', initrd '$L2_INITRD')"
+		return
+	fi
+	rm -f "$img"
+	truncate -s 64M "$img"
+	# one MBR partition of type 0xEF (EFI system) from sector 2048 to the end
+	le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24)); }
+	printf "\x00\x00\x02\x00\xef\xfe\xff\xff$(le32 2048)$(le32 $((64 * 2048 - 2048)))" |
+		dd of="$img" bs=1 seek=446 conv=notrunc status=none
+	printf '\x55\xaa' | dd of="$img" bs=1 seek=510 conv=notrunc status=none
+	printf 'fs0:\\vmlinuz initrd=\\initrd.gz console=ttyS0 quiet panic=-1 kbtest=poweroff\r\n' >"$TMP/startup.nsh"
+	if ! mformat -i "$img@@1M" -F -v ESP :: 2>"$err" ||
+		! mcopy -i "$img@@1M" "$KBHYVE_VMLINUZ" ::/vmlinuz 2>>"$err" ||
+		! mcopy -i "$img@@1M" "$L2_INITRD" ::/initrd.gz 2>>"$err" ||
+		! mcopy -i "$img@@1M" "$TMP/startup.nsh" ::/startup.nsh 2>>"$err"; then
+		echo "not ok - l2 firmware: cannot build the FAT disk: $(tr '\n' ' ' <"$err")"
+		return
+	fi
+	cp "$KBHYVE_OVMF_VARS" "$TMP/linux-vars.fd"
+	t0=$(date +%s.%N)
+	timeout -k 5 300 "$BHYVE" -c 2 -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
+		-s 4,virtio-blk,"$img" -l bootrom,"$CODE","$TMP/linux-vars.fd",fwcfg=qemu fw-linux \
+		</dev/null >"$out" 2>"$err"
+	rc=$?
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	local o
+	o=$(tr -d '\033\r' <"$out")
+	grep -aq 'KBTEST init=ok' <<<"$o" || problems+=" the kernel's init did not run;"
+	grep -aq 'KBTEST nproc=2' <<<"$o" || problems+=" not 2 CPUs;"
+	grep -aq 'KBTEST efi=yes' <<<"$o" || problems+=" not booted through EFI;"
+	for sig in APIC DSDT FACP FACS; do
+		grep -aq "KBTEST acpi_tables=.*$sig" <<<"$o" || problems+=" no $sig;"
+	done
+	[ "$rc" = 1 ] || problems+=" exit $rc (want 1: ACPI poweroff);"
+	if [ -z "$problems" ]; then
+		echo "ok - l2 firmware: OVMF boots Linux from a FAT disk on virtio-blk; the guest sees 2 CPUs, EFI and ACPI tables $(grep -ao 'acpi_tables=.*' <<<"$o" | head -1 | cut -d= -f2 | tr -s ' '), and powers off through ACPI (${secs}s)"
+	else
+		echo "not ok - l2 firmware: Linux through OVMF:$problems"
+		grep -a . <<<"$o" | tail -15 | sed 's/^/#   console: /'
+		sed 's/^/#   stderr: /' "$err" | tail -10
+	fi
+}
+if [[ $STEPS == *linux* ]]; then
+	linux_run
 fi

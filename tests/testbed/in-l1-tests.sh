@@ -78,7 +78,7 @@ fi
 # the outer QEMU") and takes L1 with it: the test runs when l1run's QEMU is the patched one that
 # outer-qemu.sh builds (or with KBHYVE_FIRMWARE_TESTS=1), and last, so an abort costs only its lines
 if [ "${KBHYVE_OUTER_QEMU_PATCHED:-0}" = 1 ] || [ "${KBHYVE_FIRMWARE_TESTS:-0}" = 1 ]; then
-	"$(dirname "$0")/in-l1-firmware.sh" "$BUILD"
+	KBHYVE_VMLINUZ=$VMLINUZ "$(dirname "$0")/in-l1-firmware.sh" "$BUILD" "$INITRD"
 else
 	echo "# skip - l2 firmware: the outer QEMU is not the patched one (tests/testbed/outer-qemu.sh); KBHYVE_FIRMWARE_TESTS=1 runs it anyway"
 fi

@@ -5,6 +5,9 @@ echo "KBTEST nproc=$(nproc)"
 echo "KBTEST memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 echo "KBTEST cmdline=$(cat /proc/cmdline)"
 echo "KBTEST rtc_year=$(date +%Y)"
+# how the guest was booted: ACPI tables it found, and whether through UEFI firmware
+echo "KBTEST acpi_tables=$(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
+echo "KBTEST efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)"
 case "${kbtest:-poweroff}" in
 reboot) reboot -f ;;
 halt) halt -f ;;

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "acpi/acpi.h"
 #include "boot/fwcfg_items.h"
 #include "core/byteorder.h"
 #include "core/vm.h"
@@ -214,6 +215,11 @@ static void test_dma_read_skip_and_errors(void **state)
 	assert_int_equal(le32_at(x->ram + BUF), 3);
 }
 
+static unsigned gsi_of(unsigned slot, unsigned pin)
+{
+	return 16 + ((slot + pin) & 7);
+}
+
 static void test_machine_items(void **state)
 {
 	struct vm *vm = harness_vm_new();
@@ -221,7 +227,18 @@ static void test_machine_items(void **state)
 	guestmem_init_from(&vm->mem, ram, RAM, 3 * RAM);
 	vm->nvcpus = 3;
 	char err[128] = "";
-	assert_int_equal(fwcfg_setup(vm, err, sizeof(err)), 0);
+	static const uint32_t ids[] = {0, 1, 2};
+	struct acpi_platform acpi = {
+	    .ncpus = 3,
+	    .apic_ids = ids,
+	    .ioapic_addr = 0xFEC00000,
+	    .ioapic_id = 3,
+	    .pci_io = {0x2000, 0xE000},
+	    .pci_mem32 = {0x80000000, 0x7C000000},
+	    .intx_gsi = gsi_of,
+	    .oem_id = "BHYVE ",
+	};
+	assert_int_equal(fwcfg_setup(vm, &acpi, err, sizeof(err)), 0);
 	uint64_t v = FW_CFG_NB_CPUS;
 	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x510, 2, true, &v), 0);
 	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x511, 2, false, &v), 0);
@@ -242,6 +259,14 @@ static void test_machine_items(void **state)
 	assert_int_equal(le64_at(e + 28), 3 * RAM);
 	assert_int_equal(le64_at(e + 40), 0xFEFFC000);
 	assert_int_equal(le32_at(e + 56), 2);
+	/* the ACPI tables, the RSDP and the script that links them, for OVMF's AcpiPlatformDxe */
+	assert_int_equal(find_file(&fx, "etc/acpi/rsdp", &key, &size), 0);
+	assert_int_equal(size, 36);
+	assert_int_equal(find_file(&fx, "etc/acpi/tables", &key, &size), 0);
+	assert_true(size > 36 * 5);
+	assert_int_equal(find_file(&fx, "etc/table-loader", &key, &size), 0);
+	assert_int_equal(size % 128, 0);
+	assert_true(size >= 128 * 4);
 	vm->mem.host = NULL; /* not mapped by guestmem_init: freed here */
 	harness_vm_free(vm);
 	free(ram);
