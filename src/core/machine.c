@@ -49,8 +49,7 @@ int machine_init_devices(struct vm *vm, char *err, size_t errlen)
 static unsigned phys_addr_bits(void)
 {
 	unsigned a, b, c, d;
-	if (__get_cpuid_max(0x80000000, NULL) >= 0x80000008 &&
-	    __get_cpuid(0x80000008, &a, &b, &c, &d))
+	if (__get_cpuid(0x80000008, &a, &b, &c, &d)) /* 0 when the CPU has no such leaf */
 		return a & 0xff;
 	return 36;
 }

@@ -209,6 +209,8 @@ wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
 "$VM" poweroff -f idle1 >"$TMP/o" 2>"$TMP/e"
 rc=$?
 wait_for 10 gone idle1
+# the supervisor releases its lock just before it exits: give a loaded host that moment
+wait_for 10 sh -c "! kill -0 $sup 2>/dev/null"
 check "poweroff -f: exit 1 stops the supervisor; lock and console file gone" \
 	"$([ $rc = 0 ] && gone idle1 && ! kill -0 "$sup" 2>/dev/null && log_of idle1 | grep -q 'guest powered off'; echo $?)" \
 	"exit $rc: $(oneline "$TMP/e") $(ls "$vm_dir/idle1" | tr '\n' ' ')"
