@@ -10,29 +10,29 @@
 #include "vm/vmconf.h"
 
 struct bhyvecmd_input {
-	const char *name;	/* guest name (also bhyve's VM name) */
-	const char *dir;	/* guest folder: relative disk/kernel paths resolve here */
+	const char *name; /* guest name (also bhyve's VM name) */
+	const char *dir;  /* guest folder: relative disk/kernel paths resolve here */
 	const struct vmconf *conf;
-	const char *bhyve;	/* path to bhyve, argv[0] */
-	const char *iso;	/* `vm install`: image attached read-only at install_slot, or NULL */
-	bool com_stdio;		/* `start -f` / tmux: com1 on stdio instead of a pty */
+	const char *bhyve; /* path to bhyve, argv[0] */
+	const char *iso;   /* `vm install`: image attached read-only at install_slot, or NULL */
+	bool com_stdio;	   /* `start -f` / tmux: com1 on stdio instead of a pty */
 };
 
 /* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing
  * interface), attaches it to the switch (when set and it exists) and undoes that when bhyve
  * exits. */
 struct bhyvecmd_nic {
-	int index;		/* N of networkN_* */
-	char tap[16];		/* interface bhyve attaches to */
-	char sw[64];		/* networkN_switch, or "" */
-	char mac[18];		/* networkN_mac, or "" (then bhyve derives one) */
-	bool existing;		/* networkN_device: an existing interface, never created or destroyed */
-	bool attached;		/* set by the supervisor: it added the existing interface to `sw`
-				 * for this run (it takes it out again at exit) */
+	int index;     /* N of networkN_* */
+	char tap[16];  /* interface bhyve attaches to */
+	char sw[64];   /* networkN_switch, or "" */
+	char mac[18];  /* networkN_mac, or "" (then bhyve derives one) */
+	bool existing; /* networkN_device: an existing interface, never created or destroyed */
+	bool attached; /* set by the supervisor: it added the existing interface to `sw`
+			* for this run (it takes it out again at exit) */
 };
 
 struct bhyvecmd {
-	char **argv;		/* NULL-terminated */
+	char **argv; /* NULL-terminated */
 	int argc;
 	struct bhyvecmd_nic *nics;
 	int nnics;

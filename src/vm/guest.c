@@ -64,7 +64,8 @@ int guest_open(const struct vm_settings *s, const char *name, struct guest *g, c
 	memset(g, 0, sizeof(*g));
 	if (!guest_name_valid(name)) {
 		snprintf(err, errlen,
-			 "'%s' is not a valid guest name (letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)",
+			 "'%s' is not a valid guest name (letters, digits, '.', '_', '-'; 2 to 231 "
+			 "characters, starting and ending with a letter or digit)",
 			 name);
 		return -EINVAL;
 	}
@@ -95,7 +96,9 @@ int guest_open(const struct vm_settings *s, const char *name, struct guest *g, c
 		}
 		memset(g, 0, sizeof(*g));
 		if (n > 1)
-			snprintf(err, errlen, "%s: ambiguous: %d guests have this name in other cases (type it exactly)",
+			snprintf(err, errlen,
+				 "%s: ambiguous: %d guests have this name in other cases (type it "
+				 "exactly)",
 				 name, n);
 		else
 			snprintf(err, errlen, "%s: no such guest", name);
@@ -180,7 +183,8 @@ int guest_lock(struct guest *g, bool reload, int *fd, char *err, size_t errlen)
 	if (r == -ENOENT) {
 		conflock_release(*fd);
 		*fd = -1;
-		snprintf(err, errlen, "%s: no such guest (renamed or destroyed meanwhile)", g->name);
+		snprintf(err, errlen, "%s: no such guest (renamed or destroyed meanwhile)",
+			 g->name);
 		return r;
 	}
 	if (r < 0 || !reload)
@@ -239,7 +243,8 @@ int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n)
 			if (lr == 0)
 				report_once(&g);
 			if (lr < 0) {
-				/* still listed, with no settings, so that the user sees it exists */
+				/* still listed, with no settings, so that the user sees it exists
+				 */
 				fprintf(stderr, "vm: warning: %s\n", lerr);
 				g.conf = vmconf_new();
 				if (!g.conf) {

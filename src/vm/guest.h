@@ -12,9 +12,9 @@
 
 struct guest {
 	char name[232];
-	char ds[64];		     /* datastore name */
-	char dir[PATH_MAX];	     /* <ds path>/<name> */
-	char conf_path[PATH_MAX];    /* <dir>/<name>.conf */
+	char ds[64];		  /* datastore name */
+	char dir[PATH_MAX];	  /* <ds path>/<name> */
+	char conf_path[PATH_MAX]; /* <dir>/<name>.conf */
 	struct vmconf *conf;
 };
 
