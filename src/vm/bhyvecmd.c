@@ -71,6 +71,8 @@ static void sv_free(struct strvec *s)
 
 struct build {
 	const struct bhyvecmd_input *in;
+	bool uefi; /* boot through the firmware (loader="uefi") rather than a kernel */
+	char *uefi_vars;
 	struct strvec args, warn, cons;
 	struct bhyvecmd_nic *nics;
 	int nnics;
@@ -160,23 +162,22 @@ static const struct {
     {"limit_", "no rctl(8) on Linux"},
     {"zfs_", "no ZFS datastores in kbhyve"},
     {"ahci_device_limit", "kbhyve attaches disks as virtio-blk"},
-    {"nulliso_fix", "no UEFI in kbhyve"},
-    {"uefi_vars", "no UEFI in kbhyve"},
+    {"nulliso_fix", "OVMF needs no null ISO"},
     {"grub_", "no grub-bhyve on Linux"},
     {"bhyveload_", "no bhyveload on Linux"},
-    {"loader_timeout", "no boot loader menu with loader=\"kernel\""},
+    {"loader_timeout", "no boot loader menu in kbhyve"},
 };
 
 /* Keys kbhyve honours (here or in the supervisor). N stands for a device number. */
 static const char *const known_keys[] = {
-    "loader",	      "kernel",		 "initrd",	    "cmdline",	     "cpu",
-    "cpu_sockets",    "cpu_cores",	 "cpu_threads",	    "memory",	     "wired_memory",
-    "hostbridge",     "comports",	 "utctime",	    "debug",	     "uuid",
-    "ignore_bad_msr", "ignore_msr",	 "bhyve_options",   "start_slot",    "install_slot",
-    "virt_random",    "prestart",	 "priority",	    "on_restart",    "on_fault",
-    "diskN_type",     "diskN_dev",	 "diskN_name",	    "diskN_opts",    "diskN_size",
-    "networkN_type",  "networkN_switch", "networkN_device", "networkN_name", "networkN_mac",
-    "networkN_span",  "virt_consoleN",
+    "loader",	     "uefi",	     "uefi_vars",      "kernel",	  "initrd",
+    "cmdline",	     "cpu",	     "cpu_sockets",    "cpu_cores",	  "cpu_threads",
+    "memory",	     "wired_memory", "hostbridge",     "comports",	  "utctime",
+    "debug",	     "uuid",	     "ignore_bad_msr", "ignore_msr",	  "bhyve_options",
+    "start_slot",    "install_slot", "virt_random",    "prestart",	  "priority",
+    "on_restart",    "on_fault",     "diskN_type",     "diskN_dev",	  "diskN_name",
+    "diskN_opts",    "diskN_size",   "networkN_type",  "networkN_switch", "networkN_device",
+    "networkN_name", "networkN_mac", "networkN_span",  "virt_consoleN",
 };
 
 /* k matches pattern, where an N in the pattern stands for one or more digits. */
@@ -231,26 +232,42 @@ static int check_loader(struct build *b)
 	const char *l = get(b, "loader");
 	const char *uefi = get(b, "uefi");
 	/* older vm-bhyve confs ask for the firmware with uefi="yes" (or "csm") and no loader */
-	if ((!l || !*l) && !falsy(uefi))
-		return fail(b,
-			    "loader=%s (uefi=\"%s\"): kbhyve has no UEFI firmware support yet (use "
-			    "loader=\"kernel\")",
-			    !strcasecmp(uefi, "csm") ? "uefi-csm" : "uefi", uefi);
+	if ((!l || !*l) && !falsy(uefi)) {
+		if (!strcasecmp(uefi, "csm"))
+			return fail(b,
+				    "loader=uefi-csm (uefi=\"%s\"): kbhyve has no BIOS (CSM) "
+				    "firmware support yet (use loader=\"uefi\" or \"kernel\")",
+				    uefi);
+		b->uefi = true;
+		return 0;
+	}
 	if (!l || !*l)
-		return fail(b, "loader is not set (kbhyve boots guests with loader=\"kernel\")");
+		return fail(
+		    b,
+		    "loader is not set (kbhyve boots guests with loader=\"uefi\" or \"kernel\")");
 	if (!strcmp(l, "kernel"))
 		return 0;
+	if (!strcmp(l, "uefi")) {
+		b->uefi = true;
+		return 0;
+	}
+	if (!strcmp(l, "uefi-csm"))
+		return fail(b, "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet "
+			       "(use loader=\"uefi\" or \"kernel\")");
 	if (!strncmp(l, "uefi", 4))
-		return fail(
-		    b, "loader=%s: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")",
-		    l);
+		return fail(b,
+			    "loader=%s: kbhyve runs Debian's OVMF only (use loader=\"uefi\"; "
+			    "system.conf's uefi_code names another image)",
+			    l);
 	if (!strcmp(l, "bhyveload"))
 		return fail(b, "loader=bhyveload: bhyveload loads FreeBSD kernels and does not "
-			       "exist on Linux (use loader=\"kernel\")");
+			       "exist on Linux (use loader=\"uefi\" or \"kernel\")");
 	if (!strcmp(l, "grub"))
-		return fail(b, "loader=grub: grub-bhyve does not exist on Linux (use "
-			       "loader=\"kernel\" with kernel=, initrd= and cmdline=)");
-	return fail(b, "loader=\"%s\": unknown loader (kbhyve supports loader=\"kernel\")", l);
+		return fail(b,
+			    "loader=grub: grub-bhyve does not exist on Linux (use loader=\"uefi\", "
+			    "or loader=\"kernel\" with kernel=, initrd= and cmdline=)");
+	return fail(
+	    b, "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\" and \"kernel\")", l);
 }
 
 static int add_cpu_mem(struct build *b)
@@ -544,6 +561,32 @@ static int add_comports(struct build *b)
 	return r;
 }
 
+/* loader="uefi": Debian's OVMF (or system.conf's uefi_code) through -l bootrom, with the
+ * guest's own variable store and QEMU's fw_cfg, which that firmware reads. */
+static int add_firmware(struct build *b)
+{
+	const char *code =
+	    b->in->uefi_code && *b->in->uefi_code ? b->in->uefi_code : BHYVECMD_UEFI_CODE_DEFAULT;
+	if (code[0] != '/')
+		return fail(b, "uefi_code=\"%s\" in system.conf: not an absolute path", code);
+	if (strchr(code, ',') || strchr(b->in->dir, ','))
+		return fail(b,
+			    "the firmware path %s or the guest folder %s holds a comma, which "
+			    "bhyve's -l cannot take",
+			    code, b->in->dir);
+	if (asprintf(&b->uefi_vars, "%s/" BHYVECMD_UEFI_VARS_FILE, b->in->dir) < 0) {
+		b->uefi_vars = NULL;
+		return -ENOMEM;
+	}
+	const char *k = get(b, "kernel");
+	if (k && *k)
+		sv_addf(&b->warn,
+			"kernel=\"%s\": loader=\"uefi\" boots what the firmware finds, ignored", k);
+	sv_add(&b->args, "-l");
+	sv_addf(&b->args, "bootrom,%s,%s,fwcfg=qemu", code, b->uefi_vars);
+	return 0;
+}
+
 static int add_kernel(struct build *b)
 {
 	const char *kernel = get(b, "kernel"), *initrd = get(b, "initrd"),
@@ -639,7 +682,8 @@ static int build(struct build *b)
 		sv_add(&b->args, "-s");
 		sv_addf(&b->args, "%d,virtio-rnd", slot++);
 	}
-	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_comports(b)) < 0 || (r = add_kernel(b)) < 0)
+	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_comports(b)) < 0 ||
+	    (r = b->uefi ? add_firmware(b) : add_kernel(b)) < 0)
 		return r;
 
 	char **extra = strv_split(get(b, "bhyve_options"));
@@ -671,6 +715,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 		sv_free(&b.warn);
 		sv_free(&b.cons);
 		free(b.nics);
+		free(b.uefi_vars);
 		return r;
 	}
 	out->argv = b.args.v;
@@ -681,6 +726,8 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	out->nwarnings = b.warn.n;
 	out->consoles = b.cons.v;
 	out->nconsoles = b.cons.n;
+	out->uefi_vars = b.uefi_vars;
+	out->uefi_vars_keep = b.uefi && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
 	return 0;
 }
 
@@ -693,5 +740,6 @@ void bhyvecmd_free(struct bhyvecmd *c)
 	s = (struct strvec){.v = c->consoles, .n = c->nconsoles};
 	sv_free(&s);
 	free(c->nics);
+	free(c->uefi_vars);
 	memset(c, 0, sizeof(*c));
 }

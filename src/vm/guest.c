@@ -321,7 +321,8 @@ int guest_file_open(const struct guest *g, const char *leaf, int flags, mode_t m
 	return fd;
 }
 
-int guest_file_replace(const struct guest *g, const char *leaf, const char *text)
+int guest_file_replace_bytes(const struct guest *g, const char *leaf, const void *data, size_t len,
+			     mode_t mode)
 {
 	char path[PATH_MAX + 256], tmp[PATH_MAX + 256];
 	if (snprintf(path, sizeof(path), "%s/%s", g->dir, leaf) >= (int)sizeof(path) ||
@@ -331,15 +332,17 @@ int guest_file_replace(const struct guest *g, const char *leaf, const char *text
 	if (fd < 0)
 		return -errno;
 	int e = 0;
-	size_t len = strlen(text), off = 0;
+	size_t off = 0;
 	while (off < len && !e) {
-		ssize_t w = write(fd, text + off, len - off);
+		ssize_t w = write(fd, (const char *)data + off, len - off);
 		if (w < 0 && errno != EINTR)
 			e = errno;
 		else if (w > 0)
 			off += (size_t)w;
 	}
-	if (!e && fchmod(fd, 0644) < 0)
+	if (!e && fchmod(fd, mode) < 0)
+		e = errno;
+	if (!e && fsync(fd) < 0)
 		e = errno;
 	if (close(fd) < 0 && !e)
 		e = errno;
@@ -349,6 +352,11 @@ int guest_file_replace(const struct guest *g, const char *leaf, const char *text
 	if (e)
 		unlink(tmp);
 	return -e;
+}
+
+int guest_file_replace(const struct guest *g, const char *leaf, const char *text)
+{
+	return guest_file_replace_bytes(g, leaf, text, strlen(text), 0644);
 }
 
 static int open_log(const struct guest *g)

@@ -376,16 +376,85 @@ static void test_yesno_and_sizes_as_vm_bhyve(void **state)
 	assert_string_equal(C.argv[4], "1024");
 }
 
+/* loader="uefi": Debian's OVMF through -l bootrom with the guest's own variable store and QEMU's
+ * fw_cfg; uefi_vars="yes" keeps that store from run to run; older confs' uefi="yes" means the
+ * same; a kernel= line is ignored with a warning. */
+static void test_uefi_guest(void **state)
+{
+	assert_int_equal(build("loader=\"uefi\"\ncpu=2\nmemory=1G\nuefi_vars=\"yes\"\n"
+			       "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"),
+			 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve",
+	    "-c",
+	    "2",
+	    "-m",
+	    "1G",
+	    "-A",
+	    "-H",
+	    "-P",
+	    "-w",
+	    "-u",
+	    "-s",
+	    "0,hostbridge",
+	    "-s",
+	    "31,lpc",
+	    "-s",
+	    "4:0,virtio-blk,/vms/g1/disk0.img",
+	    "-l",
+	    "com1,pty:/vms/g1/com1",
+	    "-l",
+	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu",
+	    "g1",
+	    NULL};
+	expect_argv(want);
+	assert_string_equal(C.uefi_vars, "/vms/g1/uefi-vars.fd");
+	assert_true(C.uefi_vars_keep);
+	assert_int_equal(C.nwarnings, 0);
+	bhyvecmd_free(&C);
+
+	assert_int_equal(build("uefi=\"yes\"\ncpu=1\nmemory=1G\nkernel=\"vmlinuz\"\n"), 0);
+	assert_string_equal(
+	    C.argv[C.argc - 2],
+	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu");
+	assert_false(C.uefi_vars_keep); /* made afresh at every start */
+	assert_int_equal(C.nwarnings, 1);
+	assert_non_null(strstr(
+	    C.warnings[0], "kernel=\"vmlinuz\": loader=\"uefi\" boots what the firmware finds"));
+	bhyvecmd_free(&C);
+
+	/* another firmware image from system.conf */
+	struct vmconf *conf;
+	char perr[256];
+	assert_int_equal(vmconf_parse(&conf, "loader=\"uefi\"\ncpu=1\nmemory=1G\n", "g1.conf", perr,
+				      sizeof(perr)),
+			 0);
+	struct bhyvecmd_input in = {.name = "g1",
+				    .dir = "/vms/g1",
+				    .conf = conf,
+				    .bhyve = "/usr/sbin/bhyve",
+				    .uefi_code = "/opt/fw/CODE.fd"};
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), 0);
+	assert_string_equal(C.argv[C.argc - 2],
+			    "bootrom,/opt/fw/CODE.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu");
+	bhyvecmd_free(&C);
+	in.uefi_code = "fw/CODE.fd";
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), -EINVAL);
+	assert_non_null(strstr(E, "uefi_code=\"fw/CODE.fd\" in system.conf: not an absolute path"));
+	in.uefi_code = "/opt/fw,1/CODE.fd";
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), -EINVAL);
+	assert_non_null(strstr(E, "holds a comma"));
+	vmconf_free(conf);
+}
+
 static void test_errors(void **state)
 {
 	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
-	expect_error(
-	    "loader=uefi\ncpu=1\nmemory=1G\n",
-	    "loader=uefi: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")");
-	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n", "no UEFI");
-	/* older vm-bhyve confs say uefi="yes" (or "csm") instead of a loader */
-	expect_error("uefi=\"yes\"\ncpu=1\nmemory=1G\n",
-		     "loader=uefi (uefi=\"yes\"): kbhyve has no UEFI");
+	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n",
+		     "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet");
+	expect_error("loader=uefi-custom\ncpu=1\nmemory=1G\n",
+		     "loader=uefi-custom: kbhyve runs Debian's OVMF only");
+	/* older vm-bhyve confs say uefi="csm" instead of a loader */
 	expect_error("uefi=\"csm\"\ncpu=1\nmemory=1G\n", "loader=uefi-csm (uefi=\"csm\")");
 	expect_error("loader=bhyveload\ncpu=1\nmemory=1G\n", "bhyveload");
 	expect_error("loader=grub\ncpu=1\nmemory=1G\n", "grub-bhyve");
@@ -497,6 +566,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_mapped_types_warn, teardown),
 	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
+	    cmocka_unit_test_teardown(test_uefi_guest, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
 	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
 	};
