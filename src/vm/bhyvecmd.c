@@ -13,9 +13,9 @@
 #include "vm/names.h"
 #include "vm/settings.h"
 
-#define MAX_DEVS 64	     /* diskN / networkN indices looked at */
-#define MAX_VTCON 16	     /* virt_console0..15 */
-#define MAX_SLOT 31	     /* slot 31 is the LPC bridge */
+#define MAX_DEVS 64  /* diskN / networkN indices looked at */
+#define MAX_VTCON 16 /* virt_console0..15 */
+#define MAX_SLOT 31  /* slot 31 is the LPC bridge */
 
 /* A growing NULL-terminated string vector. */
 struct strvec {
@@ -71,6 +71,8 @@ static void sv_free(struct strvec *s)
 
 struct build {
 	const struct bhyvecmd_input *in;
+	bool uefi; /* boot through the firmware (loader="uefi") rather than a kernel */
+	char *uefi_vars;
 	struct strvec args, warn, cons;
 	struct bhyvecmd_nic *nics;
 	int nnics;
@@ -141,8 +143,9 @@ static char *resolve(const struct build *b, const char *path)
 static int check_path(struct build *b, const char *key, const char *path)
 {
 	if (strchr(path, ','))
-		return fail(b, "%s=\"%s\": the path contains a comma, which bhyve's -s syntax cannot carry",
-			    key, path);
+		return fail(
+		    b, "%s=\"%s\": the path contains a comma, which bhyve's -s syntax cannot carry",
+		    key, path);
 	return 0;
 }
 
@@ -151,29 +154,30 @@ static const struct {
 	const char *prefix;
 	const char *why;
 } ignored_keys[] = {
-	{ "graphics", "no framebuffer in kbhyve" },
-	{ "vnc_password", "no framebuffer in kbhyve" },
-	{ "xhci_mouse", "no xHCI tablet in kbhyve" },
-	{ "sound", "no HD audio in kbhyve" },
-	{ "passthru", "no PCI passthrough in kbhyve" },
-	{ "limit_", "no rctl(8) on Linux" },
-	{ "zfs_", "no ZFS datastores in kbhyve" },
-	{ "ahci_device_limit", "kbhyve attaches disks as virtio-blk" },
-	{ "nulliso_fix", "no UEFI in kbhyve" },
-	{ "uefi_vars", "no UEFI in kbhyve" },
-	{ "grub_", "no grub-bhyve on Linux" },
-	{ "bhyveload_", "no bhyveload on Linux" },
-	{ "loader_timeout", "no boot loader menu with loader=\"kernel\"" },
+    {"graphics", "no framebuffer in kbhyve"},
+    {"vnc_password", "no framebuffer in kbhyve"},
+    {"xhci_mouse", "no xHCI tablet in kbhyve"},
+    {"sound", "no HD audio in kbhyve"},
+    {"passthru", "no PCI passthrough in kbhyve"},
+    {"limit_", "no rctl(8) on Linux"},
+    {"zfs_", "no ZFS datastores in kbhyve"},
+    {"ahci_device_limit", "kbhyve attaches disks as virtio-blk"},
+    {"nulliso_fix", "OVMF needs no null ISO"},
+    {"grub_", "no grub-bhyve on Linux"},
+    {"bhyveload_", "no bhyveload on Linux"},
+    {"loader_timeout", "no boot loader menu in kbhyve"},
 };
 
 /* Keys kbhyve honours (here or in the supervisor). N stands for a device number. */
 static const char *const known_keys[] = {
-	"loader", "kernel", "initrd", "cmdline", "cpu", "cpu_sockets", "cpu_cores", "cpu_threads",
-	"memory", "wired_memory", "hostbridge", "comports", "utctime", "debug", "uuid",
-	"ignore_bad_msr", "ignore_msr", "bhyve_options", "start_slot", "install_slot", "virt_random",
-	"prestart", "priority", "on_restart", "on_fault", "diskN_type", "diskN_dev", "diskN_name",
-	"diskN_opts", "diskN_size", "networkN_type", "networkN_switch", "networkN_device",
-	"networkN_name", "networkN_mac", "networkN_span", "virt_consoleN",
+    "loader",	     "uefi",	     "uefi_vars",      "kernel",	  "initrd",
+    "cmdline",	     "cpu",	     "cpu_sockets",    "cpu_cores",	  "cpu_threads",
+    "memory",	     "wired_memory", "hostbridge",     "comports",	  "utctime",
+    "debug",	     "uuid",	     "ignore_bad_msr", "ignore_msr",	  "bhyve_options",
+    "start_slot",    "install_slot", "virt_random",    "prestart",	  "priority",
+    "on_restart",    "on_fault",     "diskN_type",     "diskN_dev",	  "diskN_name",
+    "diskN_opts",    "diskN_size",   "networkN_type",  "networkN_switch", "networkN_device",
+    "networkN_name", "networkN_mac", "networkN_span",  "virt_consoleN",
 };
 
 /* k matches pattern, where an N in the pattern stands for one or more digits. */
@@ -214,7 +218,8 @@ static void warn_ignored_keys(struct build *b)
 			if (strncmp(k, ignored_keys[j].prefix, strlen(ignored_keys[j].prefix)) != 0)
 				continue;
 			if (!falsy(v))
-				sv_addf(&b->warn, "%s=\"%s\": %s, ignored", k, v, ignored_keys[j].why);
+				sv_addf(&b->warn, "%s=\"%s\": %s, ignored", k, v,
+					ignored_keys[j].why);
 			break;
 		}
 		if (j == sizeof(ignored_keys) / sizeof(ignored_keys[0]) && !key_known(k))
@@ -227,20 +232,42 @@ static int check_loader(struct build *b)
 	const char *l = get(b, "loader");
 	const char *uefi = get(b, "uefi");
 	/* older vm-bhyve confs ask for the firmware with uefi="yes" (or "csm") and no loader */
-	if ((!l || !*l) && !falsy(uefi))
-		return fail(b, "loader=%s (uefi=\"%s\"): kbhyve has no UEFI firmware support yet (use loader=\"kernel\")",
-			    !strcasecmp(uefi, "csm") ? "uefi-csm" : "uefi", uefi);
+	if ((!l || !*l) && !falsy(uefi)) {
+		if (!strcasecmp(uefi, "csm"))
+			return fail(b,
+				    "loader=uefi-csm (uefi=\"%s\"): kbhyve has no BIOS (CSM) "
+				    "firmware support yet (use loader=\"uefi\" or \"kernel\")",
+				    uefi);
+		b->uefi = true;
+		return 0;
+	}
 	if (!l || !*l)
-		return fail(b, "loader is not set (kbhyve boots guests with loader=\"kernel\")");
+		return fail(
+		    b,
+		    "loader is not set (kbhyve boots guests with loader=\"uefi\" or \"kernel\")");
 	if (!strcmp(l, "kernel"))
 		return 0;
+	if (!strcmp(l, "uefi")) {
+		b->uefi = true;
+		return 0;
+	}
+	if (!strcmp(l, "uefi-csm"))
+		return fail(b, "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet "
+			       "(use loader=\"uefi\" or \"kernel\")");
 	if (!strncmp(l, "uefi", 4))
-		return fail(b, "loader=%s: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")", l);
+		return fail(b,
+			    "loader=%s: kbhyve runs Debian's OVMF only (use loader=\"uefi\"; "
+			    "system.conf's uefi_code names another image)",
+			    l);
 	if (!strcmp(l, "bhyveload"))
-		return fail(b, "loader=bhyveload: bhyveload loads FreeBSD kernels and does not exist on Linux (use loader=\"kernel\")");
+		return fail(b, "loader=bhyveload: bhyveload loads FreeBSD kernels and does not "
+			       "exist on Linux (use loader=\"uefi\" or \"kernel\")");
 	if (!strcmp(l, "grub"))
-		return fail(b, "loader=grub: grub-bhyve does not exist on Linux (use loader=\"kernel\" with kernel=, initrd= and cmdline=)");
-	return fail(b, "loader=\"%s\": unknown loader (kbhyve supports loader=\"kernel\")", l);
+		return fail(b,
+			    "loader=grub: grub-bhyve does not exist on Linux (use loader=\"uefi\", "
+			    "or loader=\"kernel\" with kernel=, initrd= and cmdline=)");
+	return fail(
+	    b, "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\" and \"kernel\")", l);
 }
 
 static int add_cpu_mem(struct build *b)
@@ -252,7 +279,7 @@ static int add_cpu_mem(struct build *b)
 	if (!parse_uint(cpu, 1, 65535, &ncpu))
 		return fail(b, "cpu=\"%s\": not a number of vCPUs", cpu);
 	char topo[96] = "";
-	static const char *const keys[] = { "sockets", "cores", "threads" };
+	static const char *const keys[] = {"sockets", "cores", "threads"};
 	for (int i = 0; i < 3; i++) {
 		char key[32];
 		snprintf(key, sizeof(key), "cpu_%s", keys[i]);
@@ -270,8 +297,8 @@ static int add_cpu_mem(struct build *b)
 
 	if (!mem || !*mem)
 		return fail(b, "memory is not set (e.g. memory=\"1G\")");
-	/* vm-bhyve passes memory to bhyve's -m, which also takes "512MB"/"2GiB": bhyve here gets the
-	 * short form ("512M"); a bare number passes through (bhyve reads it as MiB or bytes) */
+	/* vm-bhyve passes memory to bhyve's -m, which also takes "512MB"/"2GiB": bhyve here gets
+	 * the short form ("512M"); a bare number passes through (bhyve reads it as MiB or bytes) */
 	uint64_t bytes;
 	size_t digits = strspn(mem, "0123456789");
 	if (vmconf_parse_size(mem, &bytes) < 0 || (mem[digits] && !strchr("kKmMgGtT", mem[digits])))
@@ -293,14 +320,18 @@ static int add_disks(struct build *b, int *slot)
 		const char *opts = getn(b, "disk", n, "_opts");
 		bool ro = false;
 		if (!strcmp(type, "ahci-hd") || !strcmp(type, "nvme")) {
-			sv_addf(&b->warn, "disk%d_type=\"%s\": attached as virtio-blk (kbhyve has no %s)", n,
+			sv_addf(&b->warn,
+				"disk%d_type=\"%s\": attached as virtio-blk (kbhyve has no %s)", n,
 				type, !strcmp(type, "nvme") ? "NVMe" : "AHCI");
 		} else if (!strcmp(type, "ahci-cd")) {
-			sv_addf(&b->warn, "disk%d_type=\"ahci-cd\": attached as a read-only virtio-blk (kbhyve has no AHCI)",
+			sv_addf(&b->warn,
+				"disk%d_type=\"ahci-cd\": attached as a read-only virtio-blk "
+				"(kbhyve has no AHCI)",
 				n);
 			ro = true;
 		} else if (strcmp(type, "virtio-blk") != 0) {
-			return fail(b, "disk%d_type=\"%s\": not supported (kbhyve has virtio-blk)", n, type);
+			return fail(b, "disk%d_type=\"%s\": not supported (kbhyve has virtio-blk)",
+				    n, type);
 		}
 		if (!name || !*name)
 			return fail(b, "disk%d_name is not set", n);
@@ -310,16 +341,23 @@ static int add_disks(struct build *b, int *slot)
 			 * absolute included, is a custom disk and has to say so */
 			if (name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
 			    strstr(name, "/../"))
-				return fail(b, "disk%d_name=\"%s\": a file disk must live in the guest folder (use disk%d_dev=\"custom\" for other paths)",
-					    n, name, n);
+				return fail(
+				    b,
+				    "disk%d_name=\"%s\": a file disk must live in the guest folder "
+				    "(use disk%d_dev=\"custom\" for other paths)",
+				    n, name, n);
 			path = resolve(b, name);
 		} else if (!strcmp(dev, "custom")) {
 			path = resolve(b, name);
 		} else if (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol")) {
-			return fail(b, "disk%d_dev=\"%s\": no ZFS volumes on Linux (use disk%d_dev=\"custom\" with a block device or file path)",
+			return fail(b,
+				    "disk%d_dev=\"%s\": no ZFS volumes on Linux (use "
+				    "disk%d_dev=\"custom\" with a block device or file path)",
 				    n, dev, n);
 		} else if (!strcmp(dev, "iscsi")) {
-			return fail(b, "disk%d_dev=\"iscsi\": no iscsictl on Linux (use disk%d_dev=\"custom\" with the block device)",
+			return fail(b,
+				    "disk%d_dev=\"iscsi\": no iscsictl on Linux (use "
+				    "disk%d_dev=\"custom\" with the block device)",
 				    n, n);
 		} else {
 			return fail(b, "disk%d_dev=\"%s\": unknown (file, custom)", n, dev);
@@ -361,10 +399,15 @@ static int add_nics(struct build *b, int *slot)
 		if (!type)
 			break;
 		if (!strcmp(type, "e1000"))
-			sv_addf(&b->warn, "network%d_type=\"e1000\": attached as virtio-net (kbhyve has no e1000)", n);
+			sv_addf(&b->warn,
+				"network%d_type=\"e1000\": attached as virtio-net (kbhyve has no "
+				"e1000)",
+				n);
 		else if (strcmp(type, "virtio-net") != 0)
-			return fail(b, "network%d_type=\"%s\": not supported (kbhyve has virtio-net)", n, type);
-		struct bhyvecmd_nic nic = { .index = n };
+			return fail(b,
+				    "network%d_type=\"%s\": not supported (kbhyve has virtio-net)",
+				    n, type);
+		struct bhyvecmd_nic nic = {.index = n};
 		const char *device = getn(b, "network", n, "_device");
 		const char *tapname = getn(b, "network", n, "_name");
 		const char *sw = getn(b, "network", n, "_switch");
@@ -372,12 +415,16 @@ static int add_nics(struct build *b, int *slot)
 		const char *span = getn(b, "network", n, "_span");
 		if (device && *device) {
 			if (!ifname_valid(device))
-				return fail(b, "network%d_device=\"%s\": not a valid interface name", n, device);
+				return fail(b,
+					    "network%d_device=\"%s\": not a valid interface name",
+					    n, device);
 			snprintf(nic.tap, sizeof(nic.tap), "%s", device);
 			nic.existing = true;
 		} else if (tapname && *tapname) {
 			if (!ifname_valid(tapname))
-				return fail(b, "network%d_name=\"%s\": not a valid interface name (1-15 characters, no '/', ':' or spaces)",
+				return fail(b,
+					    "network%d_name=\"%s\": not a valid interface name "
+					    "(1-15 characters, no '/', ':' or spaces)",
 					    n, tapname);
 			snprintf(nic.tap, sizeof(nic.tap), "%s", tapname);
 		} else {
@@ -385,21 +432,26 @@ static int add_nics(struct build *b, int *slot)
 		}
 		for (int i = 0; i < b->nnics; i++)
 			if (!strcmp(b->nics[i].tap, nic.tap))
-				return fail(b, "network%d and network%d both use interface %s", b->nics[i].index,
-					    n, nic.tap);
+				return fail(b, "network%d and network%d both use interface %s",
+					    b->nics[i].index, n, nic.tap);
 		if (sw && *sw) {
 			if (!switch_name_valid(sw))
-				return fail(b, "network%d_switch=\"%s\": not a valid switch name", n, sw);
+				return fail(b, "network%d_switch=\"%s\": not a valid switch name",
+					    n, sw);
 			snprintf(nic.sw, sizeof(nic.sw), "%s", sw);
 		}
 		if (mac && *mac) {
 			if (!mac_valid(mac))
-				return fail(b, "network%d_mac=\"%s\": not a unicast MAC address (aa:bb:cc:dd:ee:ff)",
+				return fail(b,
+					    "network%d_mac=\"%s\": not a unicast MAC address "
+					    "(aa:bb:cc:dd:ee:ff)",
 					    n, mac);
 			snprintf(nic.mac, sizeof(nic.mac), "%s", mac);
 		}
 		if (!falsy(span))
-			sv_addf(&b->warn, "network%d_span=\"%s\": Linux bridges have no span ports, added as a normal port",
+			sv_addf(&b->warn,
+				"network%d_span=\"%s\": Linux bridges have no span ports, added as "
+				"a normal port",
 				n, span);
 		if (func == 8) {
 			(*slot)++;
@@ -409,7 +461,8 @@ static int add_nics(struct build *b, int *slot)
 			return fail(b, "too many devices: no PCI slot left for network%d", n);
 		sv_add(&b->args, "-s");
 		if (nic.mac[0])
-			sv_addf(&b->args, "%d:%d,virtio-net,%s,mac=%s", *slot, func, nic.tap, nic.mac);
+			sv_addf(&b->args, "%d:%d,virtio-net,%s,mac=%s", *slot, func, nic.tap,
+				nic.mac);
 		else
 			sv_addf(&b->args, "%d:%d,virtio-net,%s", *slot, func, nic.tap);
 		struct bhyvecmd_nic *v = realloc(b->nics, (size_t)(b->nnics + 1) * sizeof(*v));
@@ -442,12 +495,18 @@ static int add_vtcon(struct build *b, int *slot)
 		char pname[64];
 		if (yes_word(v))
 			snprintf(pname, sizeof(pname), "%d", n);
-		else if (strlen(v) < sizeof(pname) && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(v))
+		else if (strlen(v) < sizeof(pname) &&
+			 strspn(
+			     v,
+			     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+			     strlen(v))
 			snprintf(pname, sizeof(pname), "%s", v);
 		else {
 			fclose(f);
 			free(arg);
-			return fail(b, "virt_console%d=\"%s\": a port name is letters, digits, '.', '_' or '-' (at most 63)",
+			return fail(b,
+				    "virt_console%d=\"%s\": a port name is letters, digits, '.', "
+				    "'_' or '-' (at most 63)",
 				    n, v);
 		}
 		fprintf(f, "%s%s=%s/vtcon.%s", ports ? "," : "", pname, b->in->dir, pname);
@@ -460,8 +519,9 @@ static int add_vtcon(struct build *b, int *slot)
 	}
 	if (strchr(b->in->dir, ',')) {
 		free(arg);
-		return fail(b, "guest folder %s contains a comma, which bhyve's -s syntax cannot carry",
-			    b->in->dir);
+		return fail(
+		    b, "guest folder %s contains a comma, which bhyve's -s syntax cannot carry",
+		    b->in->dir);
 	}
 	if (*slot >= MAX_SLOT) {
 		free(arg);
@@ -501,9 +561,36 @@ static int add_comports(struct build *b)
 	return r;
 }
 
+/* loader="uefi": Debian's OVMF (or system.conf's uefi_code) through -l bootrom, with the
+ * guest's own variable store and QEMU's fw_cfg, which that firmware reads. */
+static int add_firmware(struct build *b)
+{
+	const char *code =
+	    b->in->uefi_code && *b->in->uefi_code ? b->in->uefi_code : BHYVECMD_UEFI_CODE_DEFAULT;
+	if (code[0] != '/')
+		return fail(b, "uefi_code=\"%s\" in system.conf: not an absolute path", code);
+	if (strchr(code, ',') || strchr(b->in->dir, ','))
+		return fail(b,
+			    "the firmware path %s or the guest folder %s holds a comma, which "
+			    "bhyve's -l cannot take",
+			    code, b->in->dir);
+	if (asprintf(&b->uefi_vars, "%s/" BHYVECMD_UEFI_VARS_FILE, b->in->dir) < 0) {
+		b->uefi_vars = NULL;
+		return -ENOMEM;
+	}
+	const char *k = get(b, "kernel");
+	if (k && *k)
+		sv_addf(&b->warn,
+			"kernel=\"%s\": loader=\"uefi\" boots what the firmware finds, ignored", k);
+	sv_add(&b->args, "-l");
+	sv_addf(&b->args, "bootrom,%s,%s,fwcfg=qemu", code, b->uefi_vars);
+	return 0;
+}
+
 static int add_kernel(struct build *b)
 {
-	const char *kernel = get(b, "kernel"), *initrd = get(b, "initrd"), *cmdline = get(b, "cmdline");
+	const char *kernel = get(b, "kernel"), *initrd = get(b, "initrd"),
+		   *cmdline = get(b, "cmdline");
 	if (!kernel || !*kernel)
 		return fail(b, "loader=\"kernel\" needs kernel=\"<path to the kernel image>\"");
 	char *p = resolve(b, kernel);
@@ -581,7 +668,8 @@ static int build(struct build *b)
 		if ((r = check_path(b, "iso", in->iso)) < 0)
 			return r;
 		if (install >= start)
-			return fail(b, "install_slot=%ld must be below start_slot=%ld", install, start);
+			return fail(b, "install_slot=%ld must be below start_slot=%ld", install,
+				    start);
 		sv_add(&b->args, "-s");
 		sv_addf(&b->args, "%ld:0,virtio-blk,%s,ro", install, in->iso);
 	}
@@ -594,7 +682,8 @@ static int build(struct build *b)
 		sv_add(&b->args, "-s");
 		sv_addf(&b->args, "%d,virtio-rnd", slot++);
 	}
-	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_comports(b)) < 0 || (r = add_kernel(b)) < 0)
+	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_comports(b)) < 0 ||
+	    (r = b->uefi ? add_firmware(b) : add_kernel(b)) < 0)
 		return r;
 
 	char **extra = strv_split(get(b, "bhyve_options"));
@@ -610,7 +699,7 @@ static int build(struct build *b)
 int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	struct build b = { .in = in, .err = err, .errlen = errlen };
+	struct build b = {.in = in, .err = err, .errlen = errlen};
 	int r = build(&b);
 	if (r == 0 && (b.args.oom || b.warn.oom || b.cons.oom))
 		r = -ENOMEM;
@@ -626,6 +715,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 		sv_free(&b.warn);
 		sv_free(&b.cons);
 		free(b.nics);
+		free(b.uefi_vars);
 		return r;
 	}
 	out->argv = b.args.v;
@@ -636,17 +726,20 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	out->nwarnings = b.warn.n;
 	out->consoles = b.cons.v;
 	out->nconsoles = b.cons.n;
+	out->uefi_vars = b.uefi_vars;
+	out->uefi_vars_keep = b.uefi && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
 	return 0;
 }
 
 void bhyvecmd_free(struct bhyvecmd *c)
 {
-	struct strvec s = { .v = c->argv, .n = c->argc };
+	struct strvec s = {.v = c->argv, .n = c->argc};
 	sv_free(&s);
-	s = (struct strvec){ .v = c->warnings, .n = c->nwarnings };
+	s = (struct strvec){.v = c->warnings, .n = c->nwarnings};
 	sv_free(&s);
-	s = (struct strvec){ .v = c->consoles, .n = c->nconsoles };
+	s = (struct strvec){.v = c->consoles, .n = c->nconsoles};
 	sv_free(&s);
 	free(c->nics);
+	free(c->uefi_vars);
 	memset(c, 0, sizeof(*c));
 }

@@ -10,29 +10,33 @@
 #include "vm/vmconf.h"
 
 struct bhyvecmd_input {
-	const char *name;	/* guest name (also bhyve's VM name) */
-	const char *dir;	/* guest folder: relative disk/kernel paths resolve here */
+	const char *name; /* guest name (also bhyve's VM name) */
+	const char *dir;  /* guest folder: relative disk/kernel paths resolve here */
 	const struct vmconf *conf;
-	const char *bhyve;	/* path to bhyve, argv[0] */
-	const char *iso;	/* `vm install`: image attached read-only at install_slot, or NULL */
-	bool com_stdio;		/* `start -f` / tmux: com1 on stdio instead of a pty */
+	const char *bhyve; /* path to bhyve, argv[0] */
+	const char *iso;   /* `vm install`: image attached read-only at install_slot, or NULL */
+	bool com_stdio;	   /* `start -f` / tmux: com1 on stdio instead of a pty */
+	/* loader="uefi": the firmware's code image and the template of its variable store
+	 * (system.conf uefi_code / uefi_vars_template; Debian's OVMF by default) */
+	const char *uefi_code;
+	const char *uefi_vars_template;
 };
 
 /* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing
  * interface), attaches it to the switch (when set and it exists) and undoes that when bhyve
  * exits. */
 struct bhyvecmd_nic {
-	int index;		/* N of networkN_* */
-	char tap[16];		/* interface bhyve attaches to */
-	char sw[64];		/* networkN_switch, or "" */
-	char mac[18];		/* networkN_mac, or "" (then bhyve derives one) */
-	bool existing;		/* networkN_device: an existing interface, never created or destroyed */
-	bool attached;		/* set by the supervisor: it added the existing interface to `sw`
-				 * for this run (it takes it out again at exit) */
+	int index;     /* N of networkN_* */
+	char tap[16];  /* interface bhyve attaches to */
+	char sw[64];   /* networkN_switch, or "" */
+	char mac[18];  /* networkN_mac, or "" (then bhyve derives one) */
+	bool existing; /* networkN_device: an existing interface, never created or destroyed */
+	bool attached; /* set by the supervisor: it added the existing interface to `sw`
+			* for this run (it takes it out again at exit) */
 };
 
 struct bhyvecmd {
-	char **argv;		/* NULL-terminated */
+	char **argv; /* NULL-terminated */
 	int argc;
 	struct bhyvecmd_nic *nics;
 	int nnics;
@@ -44,7 +48,16 @@ struct bhyvecmd {
 	 * link bhyve makes), "com2=<dir>/com2", or "com1=stdio" with com_stdio. */
 	char **consoles;
 	int nconsoles;
+	/* loader="uefi": the guest's variable store (<dir>/uefi-vars.fd) that bhyve's -l bootrom
+	 * gets, made by the supervisor from uefi_vars_template before bhyve starts: once and then
+	 * kept when uefi_vars="yes" (variables persist), afresh at every start otherwise. */
+	char *uefi_vars;
+	bool uefi_vars_keep;
 };
+
+#define BHYVECMD_UEFI_VARS_FILE "uefi-vars.fd"
+#define BHYVECMD_UEFI_CODE_DEFAULT "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define BHYVECMD_UEFI_VARS_DEFAULT "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 /* 0, or -EINVAL with a one-line message naming the key (missing cpu/memory/loader, a loader kbhyve
  * cannot run, a bad value), or -ENOMEM. NIC taps: networkN_device (existing), else networkN_name,

@@ -64,7 +64,8 @@ int guest_open(const struct vm_settings *s, const char *name, struct guest *g, c
 	memset(g, 0, sizeof(*g));
 	if (!guest_name_valid(name)) {
 		snprintf(err, errlen,
-			 "'%s' is not a valid guest name (letters, digits, '.', '_', '-'; 2 to 231 characters, starting and ending with a letter or digit)",
+			 "'%s' is not a valid guest name (letters, digits, '.', '_', '-'; 2 to 231 "
+			 "characters, starting and ending with a letter or digit)",
 			 name);
 		return -EINVAL;
 	}
@@ -95,7 +96,9 @@ int guest_open(const struct vm_settings *s, const char *name, struct guest *g, c
 		}
 		memset(g, 0, sizeof(*g));
 		if (n > 1)
-			snprintf(err, errlen, "%s: ambiguous: %d guests have this name in other cases (type it exactly)",
+			snprintf(err, errlen,
+				 "%s: ambiguous: %d guests have this name in other cases (type it "
+				 "exactly)",
 				 name, n);
 		else
 			snprintf(err, errlen, "%s: no such guest", name);
@@ -180,7 +183,8 @@ int guest_lock(struct guest *g, bool reload, int *fd, char *err, size_t errlen)
 	if (r == -ENOENT) {
 		conflock_release(*fd);
 		*fd = -1;
-		snprintf(err, errlen, "%s: no such guest (renamed or destroyed meanwhile)", g->name);
+		snprintf(err, errlen, "%s: no such guest (renamed or destroyed meanwhile)",
+			 g->name);
 		return r;
 	}
 	if (r < 0 || !reload)
@@ -239,7 +243,8 @@ int guest_list_all(const struct vm_settings *s, struct guest **out, size_t *n)
 			if (lr == 0)
 				report_once(&g);
 			if (lr < 0) {
-				/* still listed, with no settings, so that the user sees it exists */
+				/* still listed, with no settings, so that the user sees it exists
+				 */
 				fprintf(stderr, "vm: warning: %s\n", lerr);
 				g.conf = vmconf_new();
 				if (!g.conf) {
@@ -316,7 +321,8 @@ int guest_file_open(const struct guest *g, const char *leaf, int flags, mode_t m
 	return fd;
 }
 
-int guest_file_replace(const struct guest *g, const char *leaf, const char *text)
+int guest_file_replace_bytes(const struct guest *g, const char *leaf, const void *data, size_t len,
+			     mode_t mode)
 {
 	char path[PATH_MAX + 256], tmp[PATH_MAX + 256];
 	if (snprintf(path, sizeof(path), "%s/%s", g->dir, leaf) >= (int)sizeof(path) ||
@@ -326,15 +332,17 @@ int guest_file_replace(const struct guest *g, const char *leaf, const char *text
 	if (fd < 0)
 		return -errno;
 	int e = 0;
-	size_t len = strlen(text), off = 0;
+	size_t off = 0;
 	while (off < len && !e) {
-		ssize_t w = write(fd, text + off, len - off);
+		ssize_t w = write(fd, (const char *)data + off, len - off);
 		if (w < 0 && errno != EINTR)
 			e = errno;
 		else if (w > 0)
 			off += (size_t)w;
 	}
-	if (!e && fchmod(fd, 0644) < 0)
+	if (!e && fchmod(fd, mode) < 0)
+		e = errno;
+	if (!e && fsync(fd) < 0)
 		e = errno;
 	if (close(fd) < 0 && !e)
 		e = errno;
@@ -344,6 +352,11 @@ int guest_file_replace(const struct guest *g, const char *leaf, const char *text
 	if (e)
 		unlink(tmp);
 	return -e;
+}
+
+int guest_file_replace(const struct guest *g, const char *leaf, const char *text)
+{
+	return guest_file_replace_bytes(g, leaf, text, strlen(text), 0644);
 }
 
 static int open_log(const struct guest *g)

@@ -12,9 +12,9 @@
 
 struct guest {
 	char name[232];
-	char ds[64];		     /* datastore name */
-	char dir[PATH_MAX];	     /* <ds path>/<name> */
-	char conf_path[PATH_MAX];    /* <dir>/<name>.conf */
+	char ds[64];		  /* datastore name */
+	char dir[PATH_MAX];	  /* <ds path>/<name> */
+	char conf_path[PATH_MAX]; /* <dir>/<name>.conf */
 	struct vmconf *conf;
 };
 
@@ -64,5 +64,8 @@ int guest_file_open(const struct guest *g, const char *leaf, int flags, mode_t m
 /* Replace <dir>/<leaf> with text (0644): written to a new mkstemp file in the folder, renamed
  * over the name. 0 or -errno. */
 int guest_file_replace(const struct guest *g, const char *leaf, const char *text);
+/* The same with len bytes of data and the given mode, synced before the rename. */
+int guest_file_replace_bytes(const struct guest *g, const char *leaf, const void *data, size_t len,
+			     mode_t mode);
 
 #endif

@@ -467,6 +467,48 @@ static void pause_unless_stopped(int secs)
 enum next { NEXT_RUN, NEXT_STOP, NEXT_FAIL };
 
 /* One run of bhyve: config, taps, console file, bhyve, cleanup. What to do next. */
+/* loader="uefi": the guest's variable store, a copy of the template (system.conf
+ * uefi_vars_template, Debian's OVMF_VARS_4M.fd by default): made at the first start and kept
+ * with uefi_vars="yes", as vm-bhyve does; made afresh at every start otherwise. */
+static int prepare_uefi_vars(struct sup *u, const struct bhyvecmd *c)
+{
+	char err[1024];
+	if (guest_file_check(&u->g, BHYVECMD_UEFI_VARS_FILE, err, sizeof(err)) < 0) {
+		fail(u, "%s", err);
+		return -1;
+	}
+	struct stat st;
+	if (c->uefi_vars_keep && stat(c->uefi_vars, &st) == 0 && st.st_size > 0)
+		return 0;
+	const char *tpl = vmconf_get(u->s->sys, "uefi_vars_template");
+	if (!tpl || !*tpl)
+		tpl = BHYVECMD_UEFI_VARS_DEFAULT;
+	int fd = open(tpl, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    st.st_size > (64 << 20)) {
+		fail(u, "uefi_vars_template %s: %s", tpl,
+		     fd < 0 ? strerror(errno)
+			    : "not a firmware variable store (a regular file up to 64 MiB)");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	char *buf = malloc((size_t)st.st_size);
+	ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+	close(fd);
+	int r = got == st.st_size ? guest_file_replace_bytes(&u->g, BHYVECMD_UEFI_VARS_FILE, buf,
+							     (size_t)got, 0600)
+				  : -EIO;
+	free(buf);
+	if (r < 0) {
+		fail(u, "cannot make %s from %s: %s", c->uefi_vars, tpl, strerror(-r));
+		return -1;
+	}
+	if (c->uefi_vars_keep)
+		guest_log(&u->g, "made %s from %s", BHYVECMD_UEFI_VARS_FILE, tpl);
+	return 0;
+}
+
 static enum next run_once(struct sup *u, int run, bool *warned)
 {
 	char err[1024] = "";
@@ -498,6 +540,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .bhyve = u->s->bhyve,
 	    .iso = run == 1 ? u->o->iso : NULL,
 	    .com_stdio = u->o->com_stdio,
+	    .uefi_code = vmconf_get(u->s->sys, "uefi_code"),
 	};
 	struct bhyvecmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
@@ -523,6 +566,10 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    (vmconf_truthy(vmconf_get(u->g.conf, "debug")) &&
 	     guest_file_check(&u->g, BHYVE_DEBUG_LOG, err, sizeof(err)) < 0)) {
 		fail(u, "%s", err);
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
+	if (cmd.uefi_vars && prepare_uefi_vars(u, &cmd) < 0) {
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}

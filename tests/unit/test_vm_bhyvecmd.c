@@ -1,6 +1,8 @@
 /* Unit tests for the bhyve command line built from a guest config (src/vm/bhyvecmd.c): golden
  * argv arrays for several configs, the NIC/console side outputs, warnings and the error cases. */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <libgen.h>
-#include <limits.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,8 +30,12 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	int r = vmconf_parse(&conf, text, "g1.conf", perr, sizeof(perr));
 	assert_int_equal(r, 0);
 	struct bhyvecmd_input in = {
-	    .name = "g1", .dir = "/vms/g1", .conf = conf, .bhyve = "/usr/sbin/bhyve",
-	    .iso = iso, .com_stdio = com_stdio,
+	    .name = "g1",
+	    .dir = "/vms/g1",
+	    .conf = conf,
+	    .bhyve = "/usr/sbin/bhyve",
+	    .iso = iso,
+	    .com_stdio = com_stdio,
 	};
 	E[0] = '\0';
 	r = bhyvecmd_build(&in, &C, E, sizeof(E));
@@ -74,10 +78,26 @@ static int teardown(void **state)
 static void test_minimal_kernel_guest(void **state)
 {
 	assert_int_equal(build("loader=\"kernel\"\ncpu=1\nmemory=256M\nkernel=\"vmlinuz\"\n"), 0);
-	static const char *const want[] = {
-	    "/usr/sbin/bhyve", "-c", "1", "-m", "256M", "-A", "-H", "-P", "-w", "-u",
-	    "-s", "0,hostbridge", "-s", "31,lpc", "-l", "com1,pty:/vms/g1/com1",
-	    "-o", "boot.kernel=/vms/g1/vmlinuz", "g1", NULL};
+	static const char *const want[] = {"/usr/sbin/bhyve",
+					   "-c",
+					   "1",
+					   "-m",
+					   "256M",
+					   "-A",
+					   "-H",
+					   "-P",
+					   "-w",
+					   "-u",
+					   "-s",
+					   "0,hostbridge",
+					   "-s",
+					   "31,lpc",
+					   "-l",
+					   "com1,pty:/vms/g1/com1",
+					   "-o",
+					   "boot.kernel=/vms/g1/vmlinuz",
+					   "g1",
+					   NULL};
 	expect_argv(want);
 	assert_int_equal(C.nnics, 0);
 	assert_int_equal(C.nwarnings, 0);
@@ -88,35 +108,68 @@ static void test_minimal_kernel_guest(void **state)
 
 static void test_full_guest(void **state)
 {
-	assert_int_equal(build("loader=\"kernel\"\n"
-			       "kernel=\"/boot/vmlinuz\"\ninitrd=\"initrd.img\"\n"
-			       "cmdline=\"console=ttyS0 root=/dev/vda1 quiet\"\n"
-			       "cpu=4\ncpu_sockets=2\ncpu_cores=2\nmemory=2G\nwired_memory=yes\n"
-			       "utctime=no\nuuid=\"" UUID "\"\nhostbridge=amd\n"
-			       "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"
-			       "disk1_type=\"virtio-blk\"\ndisk1_dev=\"custom\"\ndisk1_name=\"/dev/sdb\"\n"
-			       "disk1_opts=\"direct,sectorsize=4096\"\n"
-			       "network0_type=\"virtio-net\"\nnetwork0_switch=\"public\"\n"
-			       "network0_mac=\"58:9c:fc:01:02:03\"\n"
-			       "network1_type=\"virtio-net\"\nnetwork1_device=\"eth9\"\n"
-			       "network2_type=\"virtio-net\"\nnetwork2_name=\"mytap\"\n"
-			       "virt_random=\"yes\"\nvirt_console0=\"yes\"\nvirt_console3=\"agent\"\n"
-			       "comports=\"com1 com2\"\nbhyve_options=\"-k extra.conf  -D\"\n"),
-			 0);
+	assert_int_equal(
+	    build("loader=\"kernel\"\n"
+		  "kernel=\"/boot/vmlinuz\"\ninitrd=\"initrd.img\"\n"
+		  "cmdline=\"console=ttyS0 root=/dev/vda1 quiet\"\n"
+		  "cpu=4\ncpu_sockets=2\ncpu_cores=2\nmemory=2G\nwired_memory=yes\n"
+		  "utctime=no\nuuid=\"" UUID "\"\nhostbridge=amd\n"
+		  "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"
+		  "disk1_type=\"virtio-blk\"\ndisk1_dev=\"custom\"\ndisk1_name=\"/dev/sdb\"\n"
+		  "disk1_opts=\"direct,sectorsize=4096\"\n"
+		  "network0_type=\"virtio-net\"\nnetwork0_switch=\"public\"\n"
+		  "network0_mac=\"58:9c:fc:01:02:03\"\n"
+		  "network1_type=\"virtio-net\"\nnetwork1_device=\"eth9\"\n"
+		  "network2_type=\"virtio-net\"\nnetwork2_name=\"mytap\"\n"
+		  "virt_random=\"yes\"\nvirt_console0=\"yes\"\nvirt_console3=\"agent\"\n"
+		  "comports=\"com1 com2\"\nbhyve_options=\"-k extra.conf  -D\"\n"),
+	    0);
 	static const char *const want[] = {
-	    "/usr/sbin/bhyve", "-c", "4,sockets=2,cores=2", "-m", "2G", "-A", "-H", "-P", "-w", "-S",
-	    "-U", UUID, "-s", "0,amd_hostbridge", "-s", "31,lpc",
-	    "-s", "4:0,virtio-blk,/vms/g1/disk0.img",
-	    "-s", "4:1,virtio-blk,/dev/sdb,direct,sectorsize=4096",
-	    "-s", "5:0,virtio-net,vmt-g1-0,mac=58:9c:fc:01:02:03",
-	    "-s", "5:1,virtio-net,eth9",
-	    "-s", "5:2,virtio-net,mytap",
-	    "-s", "6,virtio-rnd",
-	    "-s", "7,virtio-console,0=/vms/g1/vtcon.0,agent=/vms/g1/vtcon.agent",
-	    "-l", "com1,pty:/vms/g1/com1", "-l", "com2,pty:/vms/g1/com2",
-	    "-o", "boot.kernel=/boot/vmlinuz", "-o", "boot.initrd=/vms/g1/initrd.img",
-	    "-o", "boot.cmdline=console=ttyS0 root=/dev/vda1 quiet",
-	    "-k", "extra.conf", "-D", "g1", NULL};
+	    "/usr/sbin/bhyve",
+	    "-c",
+	    "4,sockets=2,cores=2",
+	    "-m",
+	    "2G",
+	    "-A",
+	    "-H",
+	    "-P",
+	    "-w",
+	    "-S",
+	    "-U",
+	    UUID,
+	    "-s",
+	    "0,amd_hostbridge",
+	    "-s",
+	    "31,lpc",
+	    "-s",
+	    "4:0,virtio-blk,/vms/g1/disk0.img",
+	    "-s",
+	    "4:1,virtio-blk,/dev/sdb,direct,sectorsize=4096",
+	    "-s",
+	    "5:0,virtio-net,vmt-g1-0,mac=58:9c:fc:01:02:03",
+	    "-s",
+	    "5:1,virtio-net,eth9",
+	    "-s",
+	    "5:2,virtio-net,mytap",
+	    "-s",
+	    "6,virtio-rnd",
+	    "-s",
+	    "7,virtio-console,0=/vms/g1/vtcon.0,agent=/vms/g1/vtcon.agent",
+	    "-l",
+	    "com1,pty:/vms/g1/com1",
+	    "-l",
+	    "com2,pty:/vms/g1/com2",
+	    "-o",
+	    "boot.kernel=/boot/vmlinuz",
+	    "-o",
+	    "boot.initrd=/vms/g1/initrd.img",
+	    "-o",
+	    "boot.cmdline=console=ttyS0 root=/dev/vda1 quiet",
+	    "-k",
+	    "extra.conf",
+	    "-D",
+	    "g1",
+	    NULL};
 	expect_argv(want);
 	assert_int_equal(C.nnics, 3);
 	assert_int_equal(C.nics[0].index, 0);
@@ -139,7 +192,8 @@ static void test_disks_overflow_to_next_slot(void **state)
 	char text[2048] = "loader=kernel\ncpu=1\nmemory=512M\nkernel=k\nnetwork0_type=virtio-net\n";
 	for (int i = 0; i < 9; i++) {
 		size_t l = strlen(text);
-		snprintf(text + l, sizeof(text) - l, "disk%d_type=virtio-blk\ndisk%d_name=d%d.img\n", i, i, i);
+		snprintf(text + l, sizeof(text) - l,
+			 "disk%d_type=virtio-blk\ndisk%d_name=d%d.img\n", i, i, i);
 	}
 	assert_int_equal(build(text), 0);
 	bool seen47 = false, seen50 = false, nic60 = false;
@@ -159,30 +213,70 @@ static void test_install_iso_and_stdio(void **state)
 				    "install_slot=2\ndisk0_type=virtio-blk\ndisk0_name=d.img\n",
 				    "/iso/debian.iso", true),
 			 0);
-	static const char *const want[] = {
-	    "/usr/sbin/bhyve", "-c", "2", "-m", "1G", "-A", "-H", "-P", "-w", "-u",
-	    "-s", "0,hostbridge", "-s", "31,lpc", "-s", "2:0,virtio-blk,/iso/debian.iso,ro",
-	    "-s", "5:0,virtio-blk,/vms/g1/d.img", "-l", "com1,stdio",
-	    "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
+	static const char *const want[] = {"/usr/sbin/bhyve",
+					   "-c",
+					   "2",
+					   "-m",
+					   "1G",
+					   "-A",
+					   "-H",
+					   "-P",
+					   "-w",
+					   "-u",
+					   "-s",
+					   "0,hostbridge",
+					   "-s",
+					   "31,lpc",
+					   "-s",
+					   "2:0,virtio-blk,/iso/debian.iso,ro",
+					   "-s",
+					   "5:0,virtio-blk,/vms/g1/d.img",
+					   "-l",
+					   "com1,stdio",
+					   "-o",
+					   "boot.kernel=/vms/g1/k",
+					   "g1",
+					   NULL};
 	expect_argv(want);
 	assert_string_equal(C.consoles[0], "com1=stdio");
 }
 
 static void test_mapped_types_warn(void **state)
 {
-	assert_int_equal(build("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nhostbridge=none\n"
-			       "disk0_type=ahci-hd\ndisk0_name=a.img\ndisk1_type=ahci-cd\ndisk1_name=c.iso\n"
-			       "disk2_type=nvme\ndisk2_name=n.img\nnetwork0_type=e1000\n"
-			       "graphics=yes\ngraphics_port=5900\nxhci_mouse=no\npassthru0=2/0/0\n"
-			       "grub_run0=\"boot\"\nloader_timeout=5\nsound=\"off\"\n"
-			       "colour=blue\ndisk0x_type=a\nignore_bad_msr=yes\npriority=5\n"),
-			 0);
-	static const char *const want[] = {
-	    "/usr/sbin/bhyve", "-c", "1", "-m", "1G", "-A", "-H", "-P", "-w", "-u",
-	    "-s", "31,lpc",
-	    "-s", "4:0,virtio-blk,/vms/g1/a.img", "-s", "4:1,virtio-blk,/vms/g1/c.iso,ro",
-	    "-s", "4:2,virtio-blk,/vms/g1/n.img", "-s", "5:0,virtio-net,vmt-g1-0",
-	    "-l", "com1,pty:/vms/g1/com1", "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
+	assert_int_equal(
+	    build("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nhostbridge=none\n"
+		  "disk0_type=ahci-hd\ndisk0_name=a.img\ndisk1_type=ahci-cd\ndisk1_name=c.iso\n"
+		  "disk2_type=nvme\ndisk2_name=n.img\nnetwork0_type=e1000\n"
+		  "graphics=yes\ngraphics_port=5900\nxhci_mouse=no\npassthru0=2/0/0\n"
+		  "grub_run0=\"boot\"\nloader_timeout=5\nsound=\"off\"\n"
+		  "colour=blue\ndisk0x_type=a\nignore_bad_msr=yes\npriority=5\n"),
+	    0);
+	static const char *const want[] = {"/usr/sbin/bhyve",
+					   "-c",
+					   "1",
+					   "-m",
+					   "1G",
+					   "-A",
+					   "-H",
+					   "-P",
+					   "-w",
+					   "-u",
+					   "-s",
+					   "31,lpc",
+					   "-s",
+					   "4:0,virtio-blk,/vms/g1/a.img",
+					   "-s",
+					   "4:1,virtio-blk,/vms/g1/c.iso,ro",
+					   "-s",
+					   "4:2,virtio-blk,/vms/g1/n.img",
+					   "-s",
+					   "5:0,virtio-net,vmt-g1-0",
+					   "-l",
+					   "com1,pty:/vms/g1/com1",
+					   "-o",
+					   "boot.kernel=/vms/g1/k",
+					   "g1",
+					   NULL};
 	expect_argv(want);
 	/* graphics, graphics_port, passthru0, grub_run0, loader_timeout, 3 disks, 1 NIC, the
 	 * unknown colour and disk0x_type; not the keys set to no/off nor the known ones */
@@ -206,12 +300,13 @@ static void test_long_name_tap(void **state)
 {
 	struct vmconf *conf;
 	char perr[256];
-	assert_int_equal(vmconf_parse(&conf, "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\n"
-					     "network0_type=virtio-net\nnetwork1_type=virtio-net\n",
+	assert_int_equal(vmconf_parse(&conf,
+				      "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\n"
+				      "network0_type=virtio-net\nnetwork1_type=virtio-net\n",
 				      "x", perr, sizeof(perr)),
 			 0);
-	struct bhyvecmd_input in = {.name = "a-rather-long-guest", .dir = "/v/a", .conf = conf,
-				    .bhyve = "bhyve"};
+	struct bhyvecmd_input in = {
+	    .name = "a-rather-long-guest", .dir = "/v/a", .conf = conf, .bhyve = "bhyve"};
 	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), 0);
 	vmconf_free(conf);
 	assert_int_equal(C.nnics, 2);
@@ -227,19 +322,53 @@ static void test_yesno_and_sizes_as_vm_bhyve(void **state)
 	assert_int_equal(build("loader=kernel\ncpu=1\nmemory=512MB\nkernel=k\nutctime=\"y\"\n"
 			       "virt_random=\"y\"\nwired_memory=\"Y\"\n"),
 			 0);
-	static const char *const want[] = {
-	    "/usr/sbin/bhyve", "-c", "1", "-m", "512M", "-A", "-H", "-P", "-w", "-u", "-S",
-	    "-s", "0,hostbridge", "-s", "31,lpc", "-s", "4,virtio-rnd", "-l", "com1,pty:/vms/g1/com1",
-	    "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
+	static const char *const want[] = {"/usr/sbin/bhyve",
+					   "-c",
+					   "1",
+					   "-m",
+					   "512M",
+					   "-A",
+					   "-H",
+					   "-P",
+					   "-w",
+					   "-u",
+					   "-S",
+					   "-s",
+					   "0,hostbridge",
+					   "-s",
+					   "31,lpc",
+					   "-s",
+					   "4,virtio-rnd",
+					   "-l",
+					   "com1,pty:/vms/g1/com1",
+					   "-o",
+					   "boot.kernel=/vms/g1/k",
+					   "g1",
+					   NULL};
 	expect_argv(want);
 	bhyvecmd_free(&C);
 	assert_int_equal(build("loader=kernel\ncpu=1\nmemory=2GiB\nkernel=k\nutctime=\"NO\"\n"
 			       "virt_random=\"off\"\n"),
 			 0);
-	static const char *const want2[] = {
-	    "/usr/sbin/bhyve", "-c", "1", "-m", "2G", "-A", "-H", "-P", "-w",
-	    "-s", "0,hostbridge", "-s", "31,lpc", "-l", "com1,pty:/vms/g1/com1",
-	    "-o", "boot.kernel=/vms/g1/k", "g1", NULL};
+	static const char *const want2[] = {"/usr/sbin/bhyve",
+					    "-c",
+					    "1",
+					    "-m",
+					    "2G",
+					    "-A",
+					    "-H",
+					    "-P",
+					    "-w",
+					    "-s",
+					    "0,hostbridge",
+					    "-s",
+					    "31,lpc",
+					    "-l",
+					    "com1,pty:/vms/g1/com1",
+					    "-o",
+					    "boot.kernel=/vms/g1/k",
+					    "g1",
+					    NULL};
 	expect_argv(want2);
 	bhyvecmd_free(&C);
 	/* a bare number passes through: bhyve reads it as MiB (below 1 MiB) or bytes */
@@ -247,14 +376,85 @@ static void test_yesno_and_sizes_as_vm_bhyve(void **state)
 	assert_string_equal(C.argv[4], "1024");
 }
 
+/* loader="uefi": Debian's OVMF through -l bootrom with the guest's own variable store and QEMU's
+ * fw_cfg; uefi_vars="yes" keeps that store from run to run; older confs' uefi="yes" means the
+ * same; a kernel= line is ignored with a warning. */
+static void test_uefi_guest(void **state)
+{
+	assert_int_equal(build("loader=\"uefi\"\ncpu=2\nmemory=1G\nuefi_vars=\"yes\"\n"
+			       "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"),
+			 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve",
+	    "-c",
+	    "2",
+	    "-m",
+	    "1G",
+	    "-A",
+	    "-H",
+	    "-P",
+	    "-w",
+	    "-u",
+	    "-s",
+	    "0,hostbridge",
+	    "-s",
+	    "31,lpc",
+	    "-s",
+	    "4:0,virtio-blk,/vms/g1/disk0.img",
+	    "-l",
+	    "com1,pty:/vms/g1/com1",
+	    "-l",
+	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu",
+	    "g1",
+	    NULL};
+	expect_argv(want);
+	assert_string_equal(C.uefi_vars, "/vms/g1/uefi-vars.fd");
+	assert_true(C.uefi_vars_keep);
+	assert_int_equal(C.nwarnings, 0);
+	bhyvecmd_free(&C);
+
+	assert_int_equal(build("uefi=\"yes\"\ncpu=1\nmemory=1G\nkernel=\"vmlinuz\"\n"), 0);
+	assert_string_equal(
+	    C.argv[C.argc - 2],
+	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu");
+	assert_false(C.uefi_vars_keep); /* made afresh at every start */
+	assert_int_equal(C.nwarnings, 1);
+	assert_non_null(strstr(
+	    C.warnings[0], "kernel=\"vmlinuz\": loader=\"uefi\" boots what the firmware finds"));
+	bhyvecmd_free(&C);
+
+	/* another firmware image from system.conf */
+	struct vmconf *conf;
+	char perr[256];
+	assert_int_equal(vmconf_parse(&conf, "loader=\"uefi\"\ncpu=1\nmemory=1G\n", "g1.conf", perr,
+				      sizeof(perr)),
+			 0);
+	struct bhyvecmd_input in = {.name = "g1",
+				    .dir = "/vms/g1",
+				    .conf = conf,
+				    .bhyve = "/usr/sbin/bhyve",
+				    .uefi_code = "/opt/fw/CODE.fd"};
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), 0);
+	assert_string_equal(C.argv[C.argc - 2],
+			    "bootrom,/opt/fw/CODE.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu");
+	bhyvecmd_free(&C);
+	in.uefi_code = "fw/CODE.fd";
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), -EINVAL);
+	assert_non_null(strstr(E, "uefi_code=\"fw/CODE.fd\" in system.conf: not an absolute path"));
+	in.uefi_code = "/opt/fw,1/CODE.fd";
+	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), -EINVAL);
+	assert_non_null(strstr(E, "holds a comma"));
+	vmconf_free(conf);
+}
+
 static void test_errors(void **state)
 {
 	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
-	expect_error("loader=uefi\ncpu=1\nmemory=1G\n",
-		     "loader=uefi: kbhyve has no UEFI firmware support yet (use loader=\"kernel\")");
-	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n", "no UEFI");
-	/* older vm-bhyve confs say uefi="yes" (or "csm") instead of a loader */
-	expect_error("uefi=\"yes\"\ncpu=1\nmemory=1G\n", "loader=uefi (uefi=\"yes\"): kbhyve has no UEFI");
+	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n",
+		     "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet");
+	expect_error("loader=uefi-custom\ncpu=1\nmemory=1G\n",
+		     "loader=uefi-custom: kbhyve runs Debian's OVMF only");
+	/* older vm-bhyve confs say uefi="csm" instead of a loader */
 	expect_error("uefi=\"csm\"\ncpu=1\nmemory=1G\n", "loader=uefi-csm (uefi=\"csm\")");
 	expect_error("loader=bhyveload\ncpu=1\nmemory=1G\n", "bhyveload");
 	expect_error("loader=grub\ncpu=1\nmemory=1G\n", "grub-bhyve");
@@ -271,33 +471,45 @@ static void test_errors(void **state)
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nuuid=xyz\n", "uuid=\"xyz\"");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nhostbridge=intel\n", "hostbridge");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nstart_slot=31\n", "start_slot");
-	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-scsi\ndisk0_name=x\n",
-		     "disk0_type=\"virtio-scsi\"");
+	expect_error(
+	    "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-scsi\ndisk0_name=x\n",
+	    "disk0_type=\"virtio-scsi\"");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n",
 		     "disk0_name is not set");
-	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\ndisk0_name=x\n"
-		     "disk0_dev=zvol\n", "no ZFS");
+	expect_error(
+	    "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\ndisk0_name=x\n"
+	    "disk0_dev=zvol\n",
+	    "no ZFS");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
-		     "disk0_name=../other/x.img\n", "guest folder");
+		     "disk0_name=../other/x.img\n",
+		     "guest folder");
 	/* review 16: an absolute path is a custom disk, and has to say so */
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
-		     "disk0_name=/etc/hostname\n", "disk0_dev=\"custom\"");
+		     "disk0_name=/etc/hostname\n",
+		     "disk0_dev=\"custom\"");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
-		     "disk0_dev=file\ndisk0_name=/etc/hostname\n", "guest folder");
+		     "disk0_dev=file\ndisk0_name=/etc/hostname\n",
+		     "guest folder");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
-		     "network0_name=vm%d\n", "network0_name");
+		     "network0_name=vm%d\n",
+		     "network0_name");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
-		     "network0_device=eth%d\n", "network0_device");
+		     "network0_device=eth%d\n",
+		     "network0_device");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
-		     "disk0_dev=custom\ndisk0_name=/a,b\n", "comma");
+		     "disk0_dev=custom\ndisk0_name=/a,b\n",
+		     "comma");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=rtl8139\n",
 		     "network0_type=\"rtl8139\"");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
-		     "network0_mac=01:00:5e:00:00:01\n", "network0_mac");
+		     "network0_mac=01:00:5e:00:00:01\n",
+		     "network0_mac");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
-		     "network0_name=this-name-is-too-long\n", "network0_name");
+		     "network0_name=this-name-is-too-long\n",
+		     "network0_name");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nnetwork0_type=virtio-net\n"
-		     "network0_name=t0\nnetwork1_type=virtio-net\nnetwork1_name=t0\n", "both use");
+		     "network0_name=t0\nnetwork1_type=virtio-net\nnetwork1_name=t0\n",
+		     "both use");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ncomports=com3\n", "com3");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nvirt_console0=\"a b\"\n",
 		     "virt_console0");
@@ -308,8 +520,8 @@ static void test_errors(void **state)
 	assert_non_null(strstr(E, "install_slot"));
 }
 
-/* Every shipped template (share/templates, found from this binary in <repo>/build/tests or build-san/tests) gives a
- * command line: kernel boot, its disks and NICs, no warnings. */
+/* Every shipped template (share/templates, found from this binary in <repo>/build/tests or
+ * build-san/tests) gives a command line: kernel boot, its disks and NICs, no warnings. */
 static void test_shipped_templates(void **state)
 {
 	char exe[PATH_MAX] = "", dir[PATH_MAX + 64];
@@ -317,14 +529,16 @@ static void test_shipped_templates(void **state)
 	assert_true(n > 0);
 	exe[n] = '\0';
 	snprintf(dir, sizeof(dir), "%s/../../share/templates", dirname(exe));
-	static const char *const names[] = {"default", "debian", "alpine", "linux-kernel", "config"};
+	static const char *const names[] = {"default", "debian", "alpine", "linux-kernel",
+					    "config"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char path[PATH_MAX + 128], err[512];
 		snprintf(path, sizeof(path), "%s/%s.%s", dir, names[i], i == 4 ? "sample" : "conf");
 		struct vmconf *conf;
 		if (vmconf_load(&conf, path, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
-		struct bhyvecmd_input in = {.name = "g1", .dir = "/vms/g1", .conf = conf, .bhyve = "bhyve"};
+		struct bhyvecmd_input in = {
+		    .name = "g1", .dir = "/vms/g1", .conf = conf, .bhyve = "bhyve"};
 		if (bhyvecmd_build(&in, &C, E, sizeof(E)) != 0)
 			fail_msg("%s: %s", path, E);
 		vmconf_free(conf);
@@ -352,6 +566,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_mapped_types_warn, teardown),
 	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
+	    cmocka_unit_test_teardown(test_uefi_guest, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
 	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
 	};

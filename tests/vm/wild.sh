@@ -3,8 +3,7 @@
 #  - confs/ and vm-bhyve-templates/: each is installed as a guest (confs) or as a template that
 #    `vm create -t` uses; the guest must load (`vm info`), and `vm start` must either build a bhyve
 #    command line (recorded by a stand-in bhyve, then checked for sanity) or refuse with one line
-#    for a documented reason: a loader kbhyve does not run yet (grub, bhyveload, uefi: firmware is
-#    a separate issue) or, for a partial config (*-fragment, or no loader/cpu/memory), the missing
+#    for a documented reason: a loader kbhyve does not run yet (grub, bhyveload, uefi-csm) or, for a partial config (*-fragment, or no loader/cpu/memory), the missing
 #    key. A config refused for its loader is tried again with loader="kernel" (in the copy), which
 #    must then build a command line: the rest of the file (disks, NICs, options) is understood.
 #  - system-confs/: `vm init` and `vm switch list` in a private netns where the file's uplinks
@@ -48,7 +47,7 @@ argv_sane() {
 		-c) [[ $w =~ ^[0-9]+(,[a-z]+=[0-9]+)*$ ]] || return 1 ;;
 		-m) [[ $w =~ ^[0-9]+[KMGTkmgt]?$ ]] || return 1 ;;
 		-s) [[ $w =~ ^[0-9]+(:[0-7])?,[a-z_-]+(,.*)?$ ]] || return 1 ;;
-		-l) [[ $w =~ ^com[12],(stdio|pty:/.+)$ ]] || return 1 ;;
+		-l) [[ $w =~ ^com[12],(stdio|pty:/.+)$ || $w =~ ^bootrom,/[^,]+,/[^,]+/uefi-vars\.fd,fwcfg=qemu$ ]] || return 1 ;;
 		esac
 		prev=$w
 		last=$w
