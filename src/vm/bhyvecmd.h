@@ -16,10 +16,10 @@ struct bhyvecmd_input {
 	const char *bhyve; /* path to bhyve, argv[0] */
 	const char *iso;   /* `vm install`: image attached read-only at install_slot, or NULL */
 	bool com_stdio;	   /* `start -f` / tmux: com1 on stdio instead of a pty */
-	/* loader="uefi": the firmware's code image and the template of its variable store
-	 * (system.conf uefi_code / uefi_vars_template; Debian's OVMF by default) */
+	/* loader="uefi": the firmware's code image (system.conf uefi_code; Debian's OVMF by
+	 * default). The supervisor makes the variable store from system.conf's uefi_vars_template.
+	 */
 	const char *uefi_code;
-	const char *uefi_vars_template;
 };
 
 /* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing

@@ -21,6 +21,7 @@
 
 static struct bhyvecmd C;
 static char E[512];
+static const char *UEFI_CODE; /* system.conf's uefi_code for the next build, or NULL */
 
 /* Build from conf text for guest "g1" in /vms/g1. */
 static int build_opts(const char *text, const char *iso, bool com_stdio)
@@ -36,6 +37,7 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	    .bhyve = "/usr/sbin/bhyve",
 	    .iso = iso,
 	    .com_stdio = com_stdio,
+	    .uefi_code = UEFI_CODE,
 	};
 	E[0] = '\0';
 	r = bhyvecmd_build(&in, &C, E, sizeof(E));
@@ -71,6 +73,7 @@ static void expect_error(const char *text, const char *needle)
 
 static int teardown(void **state)
 {
+	UEFI_CODE = NULL;
 	bhyvecmd_free(&C);
 	return 0;
 }
@@ -424,27 +427,18 @@ static void test_uefi_guest(void **state)
 	bhyvecmd_free(&C);
 
 	/* another firmware image from system.conf */
-	struct vmconf *conf;
-	char perr[256];
-	assert_int_equal(vmconf_parse(&conf, "loader=\"uefi\"\ncpu=1\nmemory=1G\n", "g1.conf", perr,
-				      sizeof(perr)),
-			 0);
-	struct bhyvecmd_input in = {.name = "g1",
-				    .dir = "/vms/g1",
-				    .conf = conf,
-				    .bhyve = "/usr/sbin/bhyve",
-				    .uefi_code = "/opt/fw/CODE.fd"};
-	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), 0);
+	UEFI_CODE = "/opt/fw/CODE.fd";
+	assert_int_equal(build("loader=\"uefi\"\ncpu=1\nmemory=1G\n"), 0);
 	assert_string_equal(C.argv[C.argc - 2],
 			    "bootrom,/opt/fw/CODE.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu");
 	bhyvecmd_free(&C);
-	in.uefi_code = "fw/CODE.fd";
-	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), -EINVAL);
+	UEFI_CODE = "fw/CODE.fd";
+	assert_int_equal(build("loader=\"uefi\"\ncpu=1\nmemory=1G\n"), -EINVAL);
 	assert_non_null(strstr(E, "uefi_code=\"fw/CODE.fd\" in system.conf: not an absolute path"));
-	in.uefi_code = "/opt/fw,1/CODE.fd";
-	assert_int_equal(bhyvecmd_build(&in, &C, E, sizeof(E)), -EINVAL);
+	UEFI_CODE = "/opt/fw,1/CODE.fd";
+	assert_int_equal(build("loader=\"uefi\"\ncpu=1\nmemory=1G\n"), -EINVAL);
 	assert_non_null(strstr(E, "holds a comma"));
-	vmconf_free(conf);
+	UEFI_CODE = NULL;
 }
 
 static void test_errors(void **state)
