@@ -20,7 +20,7 @@ VM_INITRD=$REPO_ROOT/build/testbed/l2-vm.cpio.gz
 [ -x "$BUILD/vm" ] || die "$BUILD/vm is not built"
 "$TESTBED_DIR/mkinitrd-l2.sh" "$VM_INITRD" --script "$TESTBED_DIR/l2-vm.sh" \
 	--modules "virtio_pci virtio_net virtio_blk button evdev" || die "cannot build the vm L2 initrd"
-# the outer QEMU that firmware guests cannot abort (built once per cache, ~4 min); without it the
+# the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
 	echo "not ok - test bed: the patched outer QEMU did not build (above); the firmware test is skipped"

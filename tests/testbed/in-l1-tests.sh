@@ -74,9 +74,10 @@ fi
 # build host may lack are covered here
 "$(dirname "$0")/../vm/switch-netns.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
 
-# Debian's OVMF to its UEFI shell. Debian's own outer QEMU aborts under OVMF (README.md, "OVMF and
-# the outer QEMU") and takes L1 with it: the test runs when l1run's QEMU is the patched one that
-# outer-qemu.sh builds (or with KBHYVE_FIRMWARE_TESTS=1), and last, so an abort costs only its lines
+# Debian's OVMF: its UEFI shell, Linux and a vm guest through it. Debian's own outer QEMU aborts
+# under OVMF (README.md, "OVMF and the outer QEMU") and takes L1 with it: the test runs when
+# l1run's QEMU is the patched one that outer-qemu.sh builds (or with KBHYVE_FIRMWARE_TESTS=1),
+# and last, so an abort costs only its lines
 if [ "${KBHYVE_OUTER_QEMU_PATCHED:-0}" = 1 ] || [ "${KBHYVE_FIRMWARE_TESTS:-0}" = 1 ]; then
 	KBHYVE_VMLINUZ=$VMLINUZ "$(dirname "$0")/in-l1-firmware.sh" "$BUILD" "$INITRD"
 else
