@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -62,6 +63,7 @@ struct tty_backend {
 	ino_t sock_ino;
 
 	int pty_slave_fd; /* held open so the master never sees a hang-up */
+	bool wrote;	  /* the guest has sent output: a pty drains it at close */
 	char *link_path;  /* pty:LINK symlink we created */
 	char slave_path[64];
 
@@ -157,6 +159,7 @@ static ssize_t out_write(struct tty_backend *b, const void *buf, size_t len)
 {
 	if (b->out_is_socket) /* no SIGPIPE when the peer has gone */
 		return send(b->out_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	b->wrote = true;
 	return write(b->out_fd, buf, len);
 }
 
@@ -845,6 +848,32 @@ int tty_open(struct tty_backend **out, const char *spec, const char *name, struc
 	return 0;
 }
 
+/* Closing a pty's master hangs up its slave, and the kernel then drops whatever the slave has
+ * not read: the last line a guest prints before it powers off would never reach an attached
+ * `vm console`. Give a reader the moment it needs to take it; stop as soon as nothing is left
+ * or nothing more is being taken (nobody attached). The short first wait lets the kernel move
+ * just-written bytes to where FIONREAD counts them. */
+static void pty_drain(int slave)
+{
+	int prev = -1, idle_ms = 0;
+	for (int ms = 0; ms < 1000; ms += 10) {
+		int n;
+		if (ioctl(slave, FIONREAD, &n) < 0)
+			return;
+		if (n == 0 && ms >= 20)
+			return;
+		if (n > 0 && prev >= 0 && n >= prev) {
+			idle_ms += 10;
+			if (idle_ms >= 200)
+				return;
+		} else {
+			idle_ms = 0;
+		}
+		prev = n;
+		usleep(10000);
+	}
+}
+
 void tty_close(struct tty_backend *b)
 {
 	if (!b)
@@ -857,6 +886,8 @@ void tty_close(struct tty_backend *b)
 	}
 	if (b->termios_saved)
 		tcsetattr(b->in_fd, TCSANOW, &b->saved_termios);
+	if (b->kind == TTY_PTY && b->pty_slave_fd >= 0 && b->wrote)
+		pty_drain(b->pty_slave_fd);
 	if (b->in_fd >= 0)
 		close(b->in_fd);
 	if (b->out_fd >= 0 && b->out_fd != b->in_fd)

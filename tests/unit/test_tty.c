@@ -266,6 +266,45 @@ static void test_pty_input_flow_control(void **state)
 	close(s);
 }
 
+struct late_reader {
+	int fd;
+	char buf[32];
+	size_t got;
+};
+
+static void *read_late(void *arg)
+{
+	struct late_reader *r = arg;
+	usleep(50000); /* attached, but slow to read: a loaded host */
+	r->got = read_exact(r->fd, r->buf, 10);
+	return NULL;
+}
+
+/* The guest's last output before bhyve exits reaches an attached reader: closing the master
+ * hangs up the slave and the kernel drops what was not read, so the close waits for it. */
+static void test_pty_close_lets_reader_drain(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(open_backend(f, "pty"), 0);
+	struct late_reader r = {.fd = open_slave_of(tty_describe(f->b))};
+	tty_write(f->b, "last words", 10);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, read_late, &r), 0);
+	evloop_stop(f->ev, 0);
+	pthread_join(f->loop, NULL);
+	tty_close(f->b);
+	f->b = NULL;
+	pthread_join(t, NULL);
+	assert_int_equal(r.got, 10);
+	assert_memory_equal(r.buf, "last words", 10);
+	close(r.fd);
+
+	/* with nobody reading, the close still ends */
+	assert_int_equal(pthread_create(&f->loop, NULL, loop_thread, f->ev), 0);
+	assert_int_equal(open_backend(f, "pty"), 0);
+	tty_write(f->b, "unread", 6);
+}
+
 static void test_output_buffer_drops_oldest(void **state)
 {
 	struct fixture *f = *state;
@@ -633,6 +672,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pty_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pty_link, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pty_input_flow_control, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pty_close_lets_reader_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_buffer_drops_oldest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_device_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unix_socket, setup, teardown),
