@@ -3,6 +3,7 @@
 #define KB_ACPI_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Fixed platform resources the tables describe (the PM device and PCI bus use the same values). */
@@ -38,6 +39,7 @@ struct acpi_platform {
 	/* INTx routing for _PRT / MP table: slot s pin p (0=INTA) -> GSI */
 	unsigned (*intx_gsi)(unsigned slot, unsigned pin);
 	const char *oem_id; /* 6 chars max, e.g. "BHYVE " */
+	bool fw_cfg;	    /* QEMU's fw_cfg at 0x510-0x51B: a QEMU0002 device in the DSDT */
 };
 
 /* Build the ACPI tables into `buf`, which the guest sees at `gpa`. Returns the number of

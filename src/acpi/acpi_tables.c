@@ -399,6 +399,20 @@ static void dsdt_body(struct aml *a, const struct acpi_platform *p)
 	aml_name(a, "_PRT");
 	pci_prt(a, p);
 	aml_end(a, pci0);
+	if (p->fw_cfg) {
+		/* Linux's qemu_fw_cfg driver (and /sys/firmware/qemu_fw_cfg) finds it here: the
+		 * selector, data and DMA registers, 12 ports */
+		size_t fw = aml_device_begin(a, "FWCF");
+		aml_name(a, "_HID");
+		aml_string(a, "QEMU0002");
+		aml_name_integer(a, "_STA", 0x0B); /* present, enabled, not shown in the UI */
+		aml_name(a, "_CRS");
+		size_t crs = aml_buffer_begin(a);
+		aml_rs_io(a, 0x510, 0x510, 1, 12);
+		aml_rs_end_tag(a);
+		aml_buffer_end(a, crs);
+		aml_end(a, fw);
+	}
 	aml_end(a, sb);
 }
 

@@ -2,11 +2,15 @@
 #include "boot/fwcfg_items.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "acpi/acpi_loader.h"
+#include "config/config.h"
 #include "core/byteorder.h"
 #include "core/vm.h"
 #include "devices/fw_cfg.h"
@@ -21,6 +25,118 @@ static void put_e820(uint8_t *p, uint64_t base, uint64_t len, uint32_t type)
 	put_le64(p, base);
 	put_le64(p + 8, len);
 	put_le32(p + 16, type);
+}
+
+/* The largest -f file= item: fw_cfg lengths are 32-bit, but a firmware reads items into its
+ * own small memory. */
+#define USER_FILE_MAX (64u << 20)
+
+/* Reads PATH whole into *buf. 0, or an error with one line in err. */
+static int read_user_file(const char *name, const char *path, uint8_t **buf, uint32_t *len,
+			  char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "-f %s: file=%s: %s", name, path, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "-f %s: file=%s: %s", name, path, strerror(-rc));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		snprintf(err, errlen, "-f %s: file=%s: not a regular file", name, path);
+	} else if ((uint64_t)st.st_size > USER_FILE_MAX) {
+		rc = -EFBIG;
+		snprintf(err, errlen, "-f %s: file=%s: larger than %u MiB", name, path,
+			 USER_FILE_MAX >> 20);
+	}
+	uint8_t *b = NULL;
+	size_t got = 0;
+	if (rc == 0) {
+		b = malloc(st.st_size ? (size_t)st.st_size : 1);
+		if (!b) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "-f %s: out of memory", name);
+		}
+	}
+	while (rc == 0 && got < (size_t)st.st_size) {
+		ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? -errno : -EIO;
+			snprintf(err, errlen, "-f %s: file=%s: %s", name, path,
+				 r < 0 ? strerror(-rc) : "shorter than its size");
+			break;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	*buf = b;
+	*len = (uint32_t)got;
+	return 0;
+}
+
+/* bhyve's -f items (fwcfg.user.N.name with .string or .file), after kbhyve's own: a name
+ * kbhyve already serves is refused rather than shadowed. */
+static int add_user_items(struct fw_cfg *fc, struct cfgnode *cfg, char *err, size_t errlen)
+{
+	struct cfgnode *list = config_node(cfg, "fwcfg.user");
+	for (struct cfgnode *it = list ? config_first_child(list) : NULL; it;
+	     it = config_next_sibling(it)) {
+		char key[64];
+		snprintf(key, sizeof(key), "fwcfg.user.%s.name", config_name(it));
+		const char *name = config_get_raw(cfg, key);
+		snprintf(key, sizeof(key), "fwcfg.user.%s.string", config_name(it));
+		const char *str = config_get_raw(cfg, key);
+		snprintf(key, sizeof(key), "fwcfg.user.%s.file", config_name(it));
+		const char *file = config_get(cfg, key);
+		if (!name || !*name || (!str && !file) || (str && file)) {
+			snprintf(err, errlen,
+				 "fwcfg.user.%s: expected a name and one of string or file",
+				 config_name(it));
+			return -EINVAL;
+		}
+		uint8_t *data = NULL;
+		uint32_t len = 0;
+		int rc;
+		if (file) {
+			rc = read_user_file(name, file, &data, &len, err, errlen);
+			if (rc)
+				return rc;
+		}
+		rc = fw_cfg_add_file(fc, name, file ? (const void *)data : str,
+				     file ? len : (uint32_t)strlen(str));
+		free(data);
+		if (rc == -EEXIST)
+			snprintf(err, errlen,
+				 "-f %s: the firmware configuration already has a file "
+				 "of that name",
+				 name);
+		else if (rc == -ENAMETOOLONG)
+			snprintf(err, errlen, "-f %s: fw_cfg file names are 1 to 55 bytes", name);
+		else if (rc == -ENOSPC)
+			snprintf(err, errlen, "-f %s: too many fw_cfg files", name);
+		else if (rc)
+			snprintf(err, errlen, "-f %s: %s", name, strerror(-rc));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+bool fwcfg_has_user_items(struct cfgnode *cfg)
+{
+	struct cfgnode *list = config_node(cfg, "fwcfg.user");
+	return list && config_first_child(list);
 }
 
 static void fwcfg_teardown(void *opaque)
@@ -74,6 +190,11 @@ int fwcfg_setup(struct vm *vm, const struct acpi_platform *acpi, char *err, size
 			rc = fw_cfg_add_file(fc, ACPI_LOADER_SCRIPT_FILE, acpi_blobs.script,
 					     (uint32_t)acpi_blobs.script_len);
 		acpi_loader_free(&acpi_blobs);
+	}
+	if (rc == 0) {
+		rc = add_user_items(fc, vm->cfg, err, errlen);
+		if (rc)
+			return rc;
 	}
 	if (rc == 0)
 		rc = iobus_register(&vm->bus, IOBUS_PIO, FW_CFG_PORT_SEL, 2, fw_cfg_io, fc,

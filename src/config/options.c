@@ -572,6 +572,57 @@ static int opt_pin(struct cfgnode *cfg, const char *arg, char *err, size_t errle
 	return r;
 }
 
+/* -f name,string=data | name,file=path: a user fw_cfg file (bhyve(8)), kept in order as
+ * fwcfg.user.N.name and .string or .file; the firmware setup checks the name against its own
+ * items and reads the file. fw_cfg names are at most 55 bytes. */
+static int opt_fwcfg_user(struct cfgnode *cfg, const char *arg, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	size_t namelen = comma ? (size_t)(comma - arg) : strlen(arg);
+	if (!comma || namelen == 0) {
+		snprintf(err, errlen,
+			 "invalid -f '%s' (expected name,string=data or name,file=path)", arg);
+		return -EINVAL;
+	}
+	if (namelen > 55) {
+		snprintf(err, errlen, "-f '%.*s': fw_cfg file name longer than 55 bytes",
+			 (int)namelen, arg);
+		return -ENAMETOOLONG;
+	}
+	const char *kind, *data = comma + 1;
+	if (strncmp(data, "string=", 7) == 0) {
+		kind = "string";
+		data += 7;
+	} else if (strncmp(data, "file=", 5) == 0) {
+		kind = "file";
+		data += 5;
+		if (!*data) {
+			snprintf(err, errlen, "-f %.*s: empty file name", (int)namelen, arg);
+			return -EINVAL;
+		}
+	} else {
+		snprintf(err, errlen,
+			 "invalid -f '%s' (expected name,string=data or name,file=path)", arg);
+		return -EINVAL;
+	}
+	unsigned n = 0;
+	struct cfgnode *list = config_node(cfg, "fwcfg.user");
+	for (struct cfgnode *c = list ? config_first_child(list) : NULL; c;
+	     c = config_next_sibling(c))
+		n++;
+	char key[64], name[64];
+	snprintf(name, sizeof(name), "%.*s", (int)namelen, arg);
+	snprintf(key, sizeof(key), "fwcfg.user.%u.name", n);
+	int r = config_set(cfg, key, name);
+	if (r == 0) {
+		snprintf(key, sizeof(key), "fwcfg.user.%u.%s", n, kind);
+		r = config_set(cfg, key, data);
+	}
+	if (r < 0)
+		snprintf(err, errlen, "-f %s: cannot store it: %s", arg, strerror(-r));
+	return r;
+}
+
 static int opt_assignment(struct cfgnode *cfg, const char *arg, char *err, size_t errlen)
 {
 	if (!strchr(arg, '=')) {
@@ -645,7 +696,6 @@ static const struct {
 } unsupported_options[] = {
     {'G', "GDB stub"},
     {'r', "snapshot restore"},
-    {'f', "fw_cfg file items"},
     {'K', "keyboard layout"},
 };
 
@@ -665,7 +715,8 @@ void bhyve_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"Usage: %s [-aCDeHhPSuWwxY]\n"
 		"       %*s [-c [[cpus=]numcpus][,sockets=n][,cores=n][,threads=n]]\n"
-		"       %*s [-k config_file] [-l lpcdev[,conf]] [-m memsize[K|M|G|T]]\n"
+		"       %*s [-f name,[string|file]=data] [-k config_file] [-l lpcdev[,conf]]\n"
+		"       %*s [-m memsize[K|M|G|T]]\n"
 		"       %*s [-o var=value] [-p vcpu:hostcpu] [-s slot,emulation[,conf]]\n"
 		"       %*s [-U uuid] vmname\n"
 		"       %s -l help\n"
@@ -677,6 +728,8 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -D: destroy the VM on guest poweroff\n"
 		"  -e: exit on an access to an unemulated I/O port\n"
 		"  -H: exit to the host on guest HLT instead of spinning\n"
+		"  -f: fw_cfg file 'name' holding the string or the file's contents (needs\n"
+		"      -l bootrom,...,fwcfg=qemu)\n"
 		"  -h: this help\n"
 		"  -k: load key=value configuration file\n"
 		"  -l: LPC device: com1..com4,backend | bootrom,rom[,vars][,fwcfg=bhyve|qemu] |\n"
@@ -693,7 +746,7 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -w: ignore unimplemented MSRs\n"
 		"  -x: local APIC in x2APIC mode\n"
 		"  -Y: do not generate an MP table\n",
-		prog, w, "", w, "", w, "", w, "", prog, prog);
+		prog, w, "", w, "", w, "", w, "", w, "", prog, prog);
 }
 
 static int apply_defaults(struct cfgnode *cfg, char *err, size_t errlen)
@@ -744,6 +797,8 @@ static int apply_arg_option(struct cfgnode *cfg, char opt, const char *arg, FILE
 		return parse_topology(arg, cfg, err, errlen);
 	case 'k':
 		return config_load_file(cfg, arg, err, errlen);
+	case 'f':
+		return opt_fwcfg_user(cfg, arg, err, errlen);
 	case 'l':
 		return opt_lpc(cfg, arg, out, err, errlen);
 	case 'm':

@@ -31,8 +31,8 @@ int machine_init_devices(struct vm *vm, char *err, size_t errlen)
 	const struct platform_device *d, *list[64];
 	size_t n = 0;
 	DEVSET_FOREACH(platform_devices, const struct platform_device *, d)
-		if (n < sizeof(list) / sizeof(list[0]))
-			list[n++] = d;
+	if (n < sizeof(list) / sizeof(list[0]))
+		list[n++] = d;
 	qsort(list, n, sizeof(list[0]), cmp_order);
 	for (size_t i = 0; i < n; i++) {
 		int rc = list[i]->init(vm);
@@ -240,15 +240,28 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 				snprintf(err, errlen, "out of memory");
 				return -ENOMEM;
 			}
+			p.fw_cfg = true;
 			rc = fwcfg_setup(vm, &p, err, errlen);
 			free((void *)p.apic_ids);
 			return rc;
+		}
+		if (fwcfg_has_user_items(vm->cfg)) {
+			snprintf(err, errlen,
+				 "-f: fw_cfg files need QEMU's interface "
+				 "(-l bootrom,...,fwcfg=qemu)");
+			return -EINVAL;
 		}
 		/* bhyve's own interface (its default) serves FreeBSD's BhyvePkg firmware only */
 		kb_log("lpc.fwcfg=%s: bhyve's own fw_cfg interface is not emulated, the firmware "
 		       "gets none (Debian's OVMF needs fwcfg=qemu)",
 		       fwcfg ? fwcfg : "bhyve");
 		return 0;
+	}
+	if (fwcfg_has_user_items(vm->cfg)) {
+		snprintf(err, errlen,
+			 "-f: fw_cfg files are for a firmware boot "
+			 "(-l bootrom,...,fwcfg=qemu)");
+		return -EINVAL;
 	}
 	uint64_t rsdp = 0;
 	rc = build_firmware_tables(vm, &rsdp, err, errlen);

@@ -67,6 +67,11 @@ bad "CODE + VARS larger than the window" "UEFI variable file $tmp/vars.fd: 54067
 bad "bootrom and a kernel" "give one way to boot, not both" -l bootrom,"$tmp/code.fd" -o boot.kernel=/boot/vmlinuz
 bad "unknown fw_cfg flavour" "lpc.fwcfg=uefi: expected bhyve or qemu" -l bootrom,"$tmp/code.fd" -o lpc.fwcfg=uefi
 bad "VARS without a ROM" "lpc.bootvars $tmp/vars.fd: variables need a boot ROM" -o lpc.bootvars="$tmp/vars.fd"
+bad "-f without a firmware boot" "-f: fw_cfg files are for a firmware boot" -f opt/kb,string=x
+bad "-f with bhyve's fw_cfg" "-f: fw_cfg files need QEMU's interface" -l bootrom,"$tmp/code.fd" -f opt/kb,string=x
+bad "-f file= missing" "-f opt/kb: file=$tmp/nope.bin: No such file or directory" -l bootrom,"$tmp/code.fd",fwcfg=qemu -f opt/kb,file="$tmp/nope.bin"
+bad "-f a name kbhyve serves" "-f etc/e820: the firmware configuration already has a file of that name" -l bootrom,"$tmp/code.fd",fwcfg=qemu -f etc/e820,string=x
+bad "-f without data" "invalid -f 'opt/kb'" -l bootrom,"$tmp/code.fd",fwcfg=qemu -f opt/kb
 
 # a VARS file the user cannot write: on a read-only bind mount (this works for root too)
 if unshare -m true 2>/dev/null; then

@@ -550,6 +550,26 @@ static void test_dsdt_s5_and_pci0(void **state)
 	assert_int_equal(v, 0);
 }
 
+/* QEMU's fw_cfg (a firmware boot with fwcfg=qemu): Device (FWCF) with _HID "QEMU0002" and
+ * its 12 ports from 0x510; absent otherwise */
+static void test_dsdt_fw_cfg(void **state)
+{
+	static const uint8_t io[] = {0x47, 0x01, 0x10, 0x05, 0x10, 0x05, 0x01, 0x0C};
+	struct acpi_platform p = platform(1, ids1);
+	const uint8_t *d;
+
+	(void)state;
+	build(&p, GPA);
+	d = dsdt();
+	assert_null(memmem(d, rd32(d + 4), "QEMU0002", 8));
+	p.fw_cfg = true;
+	build(&p, GPA);
+	d = dsdt();
+	assert_non_null(memmem(d, rd32(d + 4), "FWCF", 4));
+	assert_non_null(memmem(d, rd32(d + 4), "\x0DQEMU0002", 10)); /* a string */
+	assert_non_null(memmem(d, rd32(d + 4), io, sizeof(io)));
+}
+
 static void check_prt(unsigned (*gsi)(unsigned, unsigned))
 {
 	struct acpi_platform p = platform(2, ids2);
@@ -927,6 +947,7 @@ static const char *write_tables(void)
 	struct acpi_platform p = platform(8, ids8);
 	const uint8_t *t[6];
 
+	p.fw_cfg = true;
 	build(&p, GPA);
 	t[0] = dsdt();
 	t[1] = fadt();
@@ -976,6 +997,8 @@ static void test_iasl_disassembly(void **state)
 	assert_non_null(strstr(s, "EisaId (\"PNP0A03\")"));
 	assert_non_null(strstr(s, "WordBusNumber"));
 	assert_non_null(strstr(s, "QWordMemory"));
+	assert_non_null(strstr(s, "Device (FWCF)"));
+	assert_non_null(strstr(s, "\"QEMU0002\""));
 	assert_int_equal(count_of(s, "Package (0x04)"), 1 + 128);
 	free(s);
 	s = read_text(dir, "apic.dsl");
@@ -1047,6 +1070,7 @@ int main(void)
 	    cmocka_unit_test(test_dsdt_crs),
 	    cmocka_unit_test(test_mptable_1_2_8_cpus),
 	    cmocka_unit_test(test_mptable_errors),
+	    cmocka_unit_test(test_dsdt_fw_cfg),
 	    cmocka_unit_test_teardown(test_iasl_disassembly, tool_teardown),
 	    cmocka_unit_test_teardown(test_acpiexec_loads_tables, tool_teardown),
 	};

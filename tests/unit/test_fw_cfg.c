@@ -7,11 +7,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "acpi/acpi.h"
 #include "boot/fwcfg_items.h"
+#include "config/config.h"
 #include "core/byteorder.h"
 #include "core/vm.h"
 #include "devices/fw_cfg.h"
@@ -272,13 +274,88 @@ static void test_machine_items(void **state)
 	free(ram);
 }
 
+/* bhyve's -f items: strings and files after kbhyve's own items; a taken name, a missing or
+ * special file is one error line naming it */
+static void test_user_items(void **state)
+{
+	char path[] = "/tmp/kbfwcfg.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "\x01\x02\x00\x03", 4), 4);
+	close(fd);
+	static const uint32_t ids[] = {0};
+	struct acpi_platform acpi = {
+	    .ncpus = 1,
+	    .apic_ids = ids,
+	    .ioapic_addr = 0xFEC00000,
+	    .ioapic_id = 1,
+	    .pci_io = {0x2000, 0xE000},
+	    .pci_mem32 = {0x80000000, 0x7C000000},
+	    .intx_gsi = gsi_of,
+	    .oem_id = "BHYVE ",
+	};
+	static const struct {
+		const char *name, *kind, *value, *err; /* err NULL: accepted */
+	} cases[] = {
+	    {"opt/org.example/s", "string", "hello", NULL},
+	    {"opt/org.example/f", "file", NULL /* the temporary file */, NULL},
+	    {"etc/e820", "string", "x", "-f etc/e820: the firmware configuration already has a file "
+					"of that name"},
+	    {"opt/m", "file", "/nonexistent/kb", "-f opt/m: file=/nonexistent/kb: No such file"},
+	    {"opt/d", "file", "/tmp", "-f opt/d: file=/tmp: not a regular file"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vm *vm = harness_vm_new();
+		uint8_t *ram = calloc(1, RAM);
+		guestmem_init_from(&vm->mem, ram, RAM, RAM);
+		vm->nvcpus = 1;
+		assert_int_equal(config_set(vm->cfg, "fwcfg.user.0.name", "opt/first"), 0);
+		assert_int_equal(config_set(vm->cfg, "fwcfg.user.0.string", "1st"), 0);
+		assert_int_equal(config_set(vm->cfg, "fwcfg.user.1.name", cases[i].name), 0);
+		assert_int_equal(config_set(vm->cfg, cases[i].kind[0] == 's' ? "fwcfg.user.1.string"
+									     : "fwcfg.user.1.file",
+					    cases[i].value ? cases[i].value : path),
+				 0);
+		char err[160] = "";
+		int rc = fwcfg_setup(vm, &acpi, err, sizeof(err));
+		if (cases[i].err) {
+			assert_true(rc < 0);
+			if (!strstr(err, cases[i].err))
+				fail_msg("case %zu: got '%s'", i, err);
+		} else {
+			assert_int_equal(rc, 0);
+			struct fixture fx = {.bus = vm->bus};
+			uint16_t key;
+			uint32_t size;
+			uint8_t b[8] = {0};
+			assert_int_equal(find_file(&fx, "opt/first", &key, &size), 0);
+			assert_int_equal(size, 3);
+			assert_int_equal(find_file(&fx, cases[i].name, &key, &size), 0);
+			sel(&fx, key);
+			read_bytes(&fx, b, size);
+			if (cases[i].value) {
+				assert_int_equal(size, 5);
+				assert_memory_equal(b, "hello", 5);
+			} else {
+				assert_int_equal(size, 4);
+				assert_memory_equal(b, "\x01\x02\x00\x03", 4);
+			}
+		}
+		vm->mem.host = NULL;
+		harness_vm_free(vm);
+		free(ram);
+	}
+	unlink(path);
+	(void)state;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_signature_and_id_over_ports),  T(test_dma_signature_register),
 	    T(test_files_and_directory),	  T(test_dma_read_skip_and_errors),
-	    cmocka_unit_test(test_machine_items),
+	    cmocka_unit_test(test_machine_items),	  cmocka_unit_test(test_user_items),
 	};
 	return cmocka_run_group_tests_name("fw_cfg", tests, NULL, NULL);
 }

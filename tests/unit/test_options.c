@@ -850,6 +850,36 @@ static void test_names(void **state)
 	assert_error("-o 'name.y=1' conflicts");
 }
 
+/* -f name,string=... | name,file=...: kept in order under fwcfg.user.N */
+static void test_fwcfg_user_items(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("-f", "opt/org.example/a,string=hello, world", "-f",
+			       "opt/b,file=/tmp/x.bin", "vm"),
+			 0);
+	assert_string_equal(config_get_raw(R.cfg, "fwcfg.user.0.name"), "opt/org.example/a");
+	assert_string_equal(config_get_raw(R.cfg, "fwcfg.user.0.string"), "hello, world");
+	assert_string_equal(config_get_raw(R.cfg, "fwcfg.user.1.name"), "opt/b");
+	assert_string_equal(config_get_raw(R.cfg, "fwcfg.user.1.file"), "/tmp/x.bin");
+	assert_null(config_get_raw(R.cfg, "fwcfg.user.1.string"));
+	assert_int_equal(PARSE("-f", "opt/e,string=", "vm"), 0);
+	assert_string_equal(config_get_raw(R.cfg, "fwcfg.user.0.string"), "");
+
+	assert_int_equal(PARSE("-f", "opt/a", "vm"), -EINVAL);
+	assert_error("invalid -f 'opt/a' (expected name,string=data or name,file=path)");
+	assert_int_equal(PARSE("-f", ",string=x", "vm"), -EINVAL);
+	assert_error("invalid -f ',string=x'");
+	assert_int_equal(PARSE("-f", "opt/a,data=x", "vm"), -EINVAL);
+	assert_error("invalid -f 'opt/a,data=x'");
+	assert_int_equal(PARSE("-f", "opt/a,file=", "vm"), -EINVAL);
+	assert_error("-f opt/a: empty file name");
+	assert_int_equal(PARSE("-f", "opt/0123456789012345678901234567890123456789012345678901,"
+				     "string=x",
+			       "vm"),
+			 -ENAMETOOLONG);
+	assert_error("fw_cfg file name longer than 55 bytes");
+}
+
 static void test_unsupported_and_unknown(void **state)
 {
 	(void)state;
@@ -858,7 +888,6 @@ static void test_unsupported_and_unknown(void **state)
 	} t[] = {
 	    {"-G", "option -G (GDB stub) is not supported by kbhyve yet"},
 	    {"-r", "option -r (snapshot restore) is not supported by kbhyve yet"},
-	    {"-f", "option -f (fw_cfg file items) is not supported by kbhyve yet"},
 	    {"-K", "option -K (keyboard layout) is not supported by kbhyve yet"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -969,6 +998,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_help, teardown),
 	    cmocka_unit_test_teardown(test_names, teardown),
 	    cmocka_unit_test_teardown(test_unsupported_and_unknown, teardown),
+	    cmocka_unit_test_teardown(test_fwcfg_user_items, teardown),
 	    cmocka_unit_test_teardown(test_reentrant, teardown),
 	    cmocka_unit_test_teardown(test_full_vm_bhyve_command_line, teardown),
 	};
