@@ -2,8 +2,8 @@
 #ifndef KB_ACPI_H
 #define KB_ACPI_H
 
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Fixed platform resources the tables describe (the PM device and PCI bus use the same values). */

@@ -8,7 +8,8 @@ cd "$REPO_ROOT" || exit 1
 [ -x "$BUILD/bhyve" ] || die "$BUILD/bhyve is not built"
 load_payload
 INITRD=$REPO_ROOT/build/testbed/l2-bootcheck.cpio.gz
-"$TESTBED_DIR/mkinitrd-l2.sh" "$INITRD" --script "$TESTBED_DIR/l2-bootcheck.sh" || die "cannot build the L2 initrd"
+"$TESTBED_DIR/mkinitrd-l2.sh" "$INITRD" --script "$TESTBED_DIR/l2-bootcheck.sh" --modules qemu_fw_cfg ||
+	die "cannot build the L2 initrd"
 VIRTIO_INITRD=$REPO_ROOT/build/testbed/l2-virtio.cpio.gz
 EVIL=$REPO_ROOT/build/testbed/evil-virtio
 gcc -static -O2 -Wall -Wextra -Werror -o "$EVIL" "$TESTBED_DIR/evil-virtio.c" || die "cannot build evil-virtio"

@@ -1,25 +1,30 @@
 #!/bin/bash
 # Runs inside L1 (from in-l1-tests.sh): Debian's OVMF under build/bhyve with -l bootrom, no display,
-# COM1 on stdio. The firmware must reach its UEFI shell; the test then types "reset -s" (the
-# firmware's own shutdown: exit 1). A second run with the same VARS file must work as well, the
-# VARS file must hold what the firmware wrote (write-through), and CODE must be unchanged. The
-# second run adds QEMU's fw_cfg (fwcfg=qemu), which OVMF then reads (CPU count, etc/e820).
-# Last, Linux through the firmware: OVMF runs startup.nsh from a FAT disk on virtio-blk, which
-# starts the Debian kernel (its EFI stub) with the bootcheck initrd; the guest must see its ACPI
-# tables (from etc/table-loader), both vCPUs and EFI, and power off through ACPI (exit 1).
-#   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_CODE / KBHYVE_OVMF_VARS and
-#   KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux step is left out)
-# Then the same through `vm`: a guest with loader="uefi" and uefi_vars="yes" (its own
-# uefi-vars.fd made from Debian's template) on that disk, started with `vm start -f`.
-# KBHYVE_FW_STEPS (default shell,linux,vm): which steps run, for debugging one of them.
+# COM1 on stdio.
+# shell: the firmware must reach its UEFI shell; the test adds a boot entry with the shell's bcfg
+#   and types "reset -s" (the firmware's own shutdown: exit 1). A second run with the same VARS
+#   file must list that entry, the VARS file must hold what the firmware wrote (write-through),
+#   and CODE must be unchanged. The second run adds QEMU's fw_cfg (fwcfg=qemu), which OVMF then
+#   reads (CPU count, etc/e820).
+# linux: a GPT disk whose EFI system partition holds systemd-boot, the Debian kernel and the
+#   bootcheck initrd; the guest must see its ACPI tables (from etc/table-loader), both vCPUs, EFI
+#   and the user's -f fw_cfg items (/sys/firmware/qemu_fw_cfg), and its reboot must exit 0.
+# installer: the Debian installer (debian-installer-12-netboot-amd64, its EFI-stub kernel and
+#   initrd started from startup.nsh) must reach its first screen on the serial console.
+# vm: a FAT disk (MBR) whose startup.nsh starts the kernel, under `vm` with loader="uefi" and
+#   uefi_vars="yes" (its own uefi-vars.fd made from Debian's template), `vm start -f`; the guest
+#   powers off through ACPI (bhyve exit 1).
+#   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
+#   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
+# KBHYVE_FW_STEPS (default shell,linux,installer,vm): which steps run, for debugging one of them.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,vm}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,vm}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
-	eval "$(grep '^KBHYVE_OVMF_' "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env")"
+	eval "$(grep -E '^KBHYVE_(OVMF|SDBOOT|DI)_' "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env")"
 fi
 CODE=${KBHYVE_OVMF_CODE:-}
 if [ -z "$CODE" ] || [ ! -f "$CODE" ] || [ ! -f "${KBHYVE_OVMF_VARS:-}" ]; then
@@ -36,14 +41,15 @@ trap 'rm -rf "$FIFOS"' EXIT
 cp "$KBHYVE_OVMF_VARS" "$TMP/vars.fd"
 code_sum=$(md5sum <"$CODE")
 
-# shell_run NAME [,fwcfg=qemu [COMMAND]]: boot to "Shell>", type COMMAND if given, then
-# "reset -s", expect exit 1; prints ok/not ok
+# shell_run NAME LROM_EXTRA COMMAND [BHYVE ARGS...]: boot to "Shell>", type COMMAND if given,
+# then "reset -s", expect exit 1; prints ok/not ok
 shell_run() {
-	local name=$1 extra=${2:-} cmd=${3:-} out=$TMP/$1.out err=$TMP/$1.err t0 t1 rc
+	local name=$1 extra=$2 cmd=$3 out=$TMP/$1.out err=$TMP/$1.err t0 t1 rc
+	shift 3
 	mkfifo "$FIFOS/$name.in"
 	t0=$(date +%s.%N)
 	timeout -k 5 240 "$BHYVE" -c "${KBHYVE_FW_CPUS:-1}" -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
-		-l bootrom,"$CODE","$TMP/vars.fd$extra" "fw-$name" <"$FIFOS/$name.in" >"$out" 2>"$err" &
+		"$@" -l bootrom,"$CODE","$TMP/vars.fd$extra" "fw-$name" <"$FIFOS/$name.in" >"$out" 2>"$err" &
 	local pid=$!
 	exec 7>"$FIFOS/$name.in"
 	# with a command: type it at the first prompt, then reset -s at the next one
@@ -76,19 +82,44 @@ shell_run() {
 		echo "ok - l2 firmware: OVMF $name reaches the UEFI shell on COM1, reset -s powers off (${secs}s)"
 	else
 		echo "not ok - l2 firmware: OVMF $name:$problems"
-		tr -d '\033' <"$out" | tr '\r' '\n' | grep -a . | tail -15 | sed 's/^/#   console: /'
+		console_tail "$out" 15
 		sed 's/^/#   stderr: /' "$err" | tail -10
 	fi
 }
 
+# console_tail FILE N: the last N lines of a firmware console, escapes and CRs dropped
+console_tail() {
+	tr -d '\033' <"$1" | tr '\r' '\n' | grep -a . | tail -"$2" | sed 's/^/#   console: /'
+}
+
 if [[ $STEPS == *shell* ]]; then
-	shell_run first-boot
+	# a FAT disk for the shell's bcfg to point a boot entry at
+	rm -f "$TMP/bcfg.img"
+	truncate -s 4M "$TMP/bcfg.img"
+	printf 'kbhyve' >"$TMP/kb.efi"
+	if ! mformat -i "$TMP/bcfg.img" -v BCFG :: 2>"$TMP/bcfg.err" ||
+		! mcopy -i "$TMP/bcfg.img" "$TMP/kb.efi" ::/kb.efi 2>>"$TMP/bcfg.err"; then
+		echo "not ok - l2 firmware: cannot build the bcfg disk: $(tr '\n' ' ' <"$TMP/bcfg.err")"
+	fi
+	shell_run first-boot "" 'bcfg boot add 9 fs0:\kb.efi "kbhyve-persist"' -s 4,virtio-blk,"$TMP/bcfg.img"
+	if grep -aq 'bcfg: Add Boot' "$TMP/first-boot.out"; then
+		echo "ok - l2 firmware: the shell's bcfg added a boot entry"
+	else
+		echo "not ok - l2 firmware: the shell's bcfg did not add a boot entry"
+		console_tail "$TMP/first-boot.out" 8
+	fi
 	if cmp -s "$KBHYVE_OVMF_VARS" "$TMP/vars.fd"; then
 		echo "not ok - l2 firmware: the VARS file is unchanged after a boot (no write-through)"
 	else
 		echo "ok - l2 firmware: the firmware's variable writes reached the VARS file ($(cmp -l "$KBHYVE_OVMF_VARS" "$TMP/vars.fd" | wc -l) bytes)"
 	fi
-	shell_run second-boot-fwcfg ,fwcfg=qemu
+	shell_run second-boot-fwcfg ,fwcfg=qemu 'bcfg boot dump'
+	if grep -aq 'kbhyve-persist' "$TMP/second-boot-fwcfg.out"; then
+		echo "ok - l2 firmware: the boot entry added in the first run is there in the second (same VARS file)"
+	else
+		echo "not ok - l2 firmware: the second run's bcfg boot dump lacks the entry of the first"
+		console_tail "$TMP/second-boot-fwcfg.out" 20
+	fi
 	if [ "$(md5sum <"$CODE")" = "$code_sum" ]; then
 		echo "ok - l2 firmware: the CODE file is unchanged"
 	else
@@ -96,70 +127,164 @@ if [[ $STEPS == *shell* ]]; then
 	fi
 fi
 
-# make_esp IMAGE: a 64 MiB disk, one MBR partition of type 0xEF (EFI system) holding a FAT file
-# system with the Debian kernel, the bootcheck initrd and a startup.nsh that starts them
-make_esp() {
-	local err=$TMP/esp.err
-	rm -f "$1"
-	truncate -s 64M "$1"
-	# one MBR partition of type 0xEF (EFI system) from sector 2048 to the end
-	le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24)); }
-	printf "\x00\x00\x02\x00\xef\xfe\xff\xff$(le32 2048)$(le32 $((64 * 2048 - 2048)))" |
-		dd of="$1" bs=1 seek=446 conv=notrunc status=none
-	printf '\x55\xaa' | dd of="$1" bs=1 seek=510 conv=notrunc status=none
-	printf 'fs0:\\vmlinuz initrd=\\initrd.gz console=ttyS0 quiet panic=-1 kbtest=poweroff\r\n' >"$TMP/startup.nsh"
-	if ! mformat -i "$1@@1M" -F -v ESP :: 2>"$err" ||
-		! mcopy -i "$1@@1M" "$KBHYVE_VMLINUZ" ::/vmlinuz 2>>"$err" ||
-		! mcopy -i "$1@@1M" "$L2_INITRD" ::/initrd.gz 2>>"$err" ||
-		! mcopy -i "$1@@1M" "$TMP/startup.nsh" ::/startup.nsh 2>>"$err"; then
-		echo "not ok - l2 firmware: cannot build the FAT disk: $(tr '\n' ' ' <"$err")"
+# fat_disk IMAGE MiB gpt|mbr FILE:DEST...: a disk with one EFI system partition from 1 MiB to
+# 1 MiB before the end (GPT: the backup header lives there), a FAT file system in it holding the
+# files; DEST folders are made as needed
+fat_disk() {
+	local img=$1 mb=$2 label=$3 err=$TMP/disk.err part=$TMP/part.img f dest dir
+	shift 3
+	local sectors=$((mb * 2048 - 4096))
+	rm -f "$img" "$part"
+	truncate -s "${mb}M" "$img"
+	if [ "$label" = gpt ]; then
+		if ! printf 'label: gpt\nstart=2048, size=%d, type=U, name="EFI system partition"\n' "$sectors" |
+			sfdisk -q "$img" >"$err" 2>&1; then
+			echo "not ok - l2 firmware: cannot partition $img: $(tr '\n' ' ' <"$err")"
+			return 1
+		fi
+	else
+		# one MBR partition of type 0xEF (EFI system)
+		le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24)); }
+		printf "\x00\x00\x02\x00\xef\xfe\xff\xff$(le32 2048)$(le32 "$sectors")" |
+			dd of="$img" bs=1 seek=446 conv=notrunc status=none
+		printf '\x55\xaa' | dd of="$img" bs=1 seek=510 conv=notrunc status=none
+	fi
+	truncate -s $((sectors * 512)) "$part"
+	if ! mformat -i "$part" -F -v ESP :: 2>"$err"; then
+		echo "not ok - l2 firmware: cannot make the FAT file system: $(tr '\n' ' ' <"$err")"
 		return 1
 	fi
+	local made=" " path p parts
+	for f; do
+		dest=${f#*:}
+		dir=${dest%/*}
+		path=""
+		IFS=/ read -ra parts <<<"${dir#/}"
+		for p in "${parts[@]}"; do
+			path+="/$p"
+			[[ $made == *" $path "* ]] && continue
+			if ! mmd -i "$part" "::$path" 2>>"$err"; then
+				echo "not ok - l2 firmware: cannot make $path on the FAT disk: $(tr '\n' ' ' <"$err")"
+				return 1
+			fi
+			made+="$path "
+		done
+		if ! mcopy -i "$part" "${f%%:*}" "::$dest" 2>>"$err"; then
+			echo "not ok - l2 firmware: cannot copy ${f%%:*} to the FAT disk: $(tr '\n' ' ' <"$err")"
+			return 1
+		fi
+	done
+	dd if="$part" of="$img" bs=1M seek=1 conv=notrunc status=none
+	rm -f "$part"
 }
 
-# guest_problems CONSOLE EXIT: what is wrong with a Linux boot through OVMF (nothing: empty)
+# make_esp IMAGE: the vm step's disk, MBR-partitioned as a user's image often is: the kernel,
+# the bootcheck initrd and a startup.nsh that starts them (OVMF's shell runs it)
+make_esp() {
+	printf 'fs0:\\vmlinuz initrd=\\initrd.gz console=ttyS0 quiet panic=-1 kbtest=poweroff\r\n' >"$TMP/startup.nsh"
+	fat_disk "$1" 64 mbr "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" "$TMP/startup.nsh:/startup.nsh"
+}
+
+# guest_problems CONSOLE EXIT WANTED_EXIT: what is wrong with a Linux boot through OVMF (nothing:
+# empty)
 guest_problems() {
-	local o=$1 rc=$2 problems=""
+	local o=$1 rc=$2 want=$3 problems=""
 	grep -aq 'KBTEST init=ok' <<<"$o" || problems+=" the kernel's init did not run;"
 	grep -aq 'KBTEST nproc=2' <<<"$o" || problems+=" not 2 CPUs;"
 	grep -aq 'KBTEST efi=yes' <<<"$o" || problems+=" not booted through EFI;"
 	for sig in APIC DSDT FACP FACS; do
 		grep -aq "KBTEST acpi_tables=.*$sig" <<<"$o" || problems+=" no $sig;"
 	done
-	[ "$rc" = 1 ] || problems+=" exit $rc (want 1: ACPI poweroff);"
+	[ "$rc" = "$want" ] || problems+=" exit $rc (want $want);"
 	echo "$problems"
 }
 
-# Linux through OVMF, from a FAT file system on virtio-blk (an MBR partition: what a user's
-# disk image has), with ACPI from etc/table-loader
-linux_run() {
-	local img=$TMP/esp.img out=$TMP/linux.out err=$TMP/linux.err rc t0 t1 secs problems=""
+have_linux() {
 	if [ -z "$L2_INITRD" ] || [ ! -f "$L2_INITRD" ] || [ ! -f "${KBHYVE_VMLINUZ:-}" ]; then
-		echo "not ok - l2 firmware: Linux through OVMF: no kernel or initrd (KBHYVE_VMLINUZ='${KBHYVE_VMLINUZ:-}', initrd '$L2_INITRD')"
+		echo "not ok - l2 firmware: $1: no kernel or initrd (KBHYVE_VMLINUZ='${KBHYVE_VMLINUZ:-}', initrd '$L2_INITRD')"
+		return 1
+	fi
+}
+
+# Linux through OVMF and systemd-boot from a GPT disk's EFI system partition on virtio-blk (the
+# removable-media path EFI/BOOT/BOOTX64.EFI: no boot entry needed), with ACPI from
+# etc/table-loader and two -f items; the guest reboots: exit 0
+linux_run() {
+	local img=$TMP/gpt.img out=$TMP/linux.out err=$TMP/linux.err rc t0 t1 secs problems
+	have_linux "systemd-boot" || return
+	if [ ! -f "${KBHYVE_SDBOOT_EFI:-}" ]; then
+		echo "not ok - l2 firmware: no systemd-boot in the payload (KBHYVE_SDBOOT_EFI='${KBHYVE_SDBOOT_EFI:-}'; rerun payload.sh)"
 		return
 	fi
-	make_esp "$img" || return
+	printf 'timeout 0\ndefault kbhyve.conf\n' >"$TMP/loader.conf"
+	printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=reboot\n' >"$TMP/kbhyve.conf"
+	fat_disk "$img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
+		"$TMP/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" || return
+	printf 'from a file\n' >"$TMP/fwcfg-item.txt"
 	cp "$KBHYVE_OVMF_VARS" "$TMP/linux-vars.fd"
 	t0=$(date +%s.%N)
 	timeout -k 5 300 "$BHYVE" -c 2 -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
-		-s 4,virtio-blk,"$img" -l bootrom,"$CODE","$TMP/linux-vars.fd",fwcfg=qemu fw-linux \
-		</dev/null >"$out" 2>"$err"
+		-s 4,virtio-blk,"$img" -l bootrom,"$CODE","$TMP/linux-vars.fd",fwcfg=qemu \
+		-f opt/org.kbhyve/string,string=from-the-command-line -f opt/org.kbhyve/file,file="$TMP/fwcfg-item.txt" \
+		fw-linux </dev/null >"$out" 2>"$err"
 	rc=$?
 	t1=$(date +%s.%N)
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	local o
 	o=$(tr -d '\033\r' <"$out")
-	problems=$(guest_problems "$o" "$rc")
+	problems=$(guest_problems "$o" "$rc" 0)
+	grep -aq 'KBTEST fwcfg_string=from-the-command-line' <<<"$o" || problems+=" -f string item not seen in /sys/firmware/qemu_fw_cfg;"
+	grep -aq 'KBTEST fwcfg_file=from a file' <<<"$o" || problems+=" -f file item not seen in /sys/firmware/qemu_fw_cfg;"
 	if [ -z "$problems" ]; then
-		echo "ok - l2 firmware: OVMF boots Linux from a FAT disk on virtio-blk; the guest sees 2 CPUs, EFI and ACPI tables $(grep -ao 'acpi_tables=.*' <<<"$o" | head -1 | cut -d= -f2 | tr -s ' '), and powers off through ACPI (${secs}s)"
+		echo "ok - l2 firmware: OVMF and systemd-boot boot Linux from a GPT disk on virtio-blk; the guest sees 2 CPUs, EFI, ACPI tables $(grep -ao 'acpi_tables=.*' <<<"$o" | head -1 | cut -d= -f2 | tr -s ' '), the -f items in qemu_fw_cfg, and its reboot exits 0 (${secs}s)"
 	else
-		echo "not ok - l2 firmware: Linux through OVMF:$problems"
+		echo "not ok - l2 firmware: Linux through OVMF and systemd-boot:$problems"
 		grep -a . <<<"$o" | tail -15 | sed 's/^/#   console: /'
 		sed 's/^/#   stderr: /' "$err" | tail -10
 	fi
 }
 if [[ $STEPS == *linux* ]]; then
 	linux_run
+fi
+
+# The Debian installer's own EFI-stub kernel and initrd, from startup.nsh: its first screen (the
+# language choice) on the serial console, then the test ends the guest
+installer_run() {
+	local img=$TMP/installer.img out=$TMP/installer.out err=$TMP/installer.err t0 t1 secs pid
+	if [ ! -f "${KBHYVE_DI_KERNEL:-}" ] || [ ! -f "${KBHYVE_DI_INITRD:-}" ]; then
+		echo "not ok - l2 firmware: no Debian installer in the payload (KBHYVE_DI_KERNEL='${KBHYVE_DI_KERNEL:-}'; rerun payload.sh)"
+		return
+	fi
+	printf 'fs0:\\linux initrd=\\initrd.gz console=ttyS0,115200n8 ---\r\n' >"$TMP/di-startup.nsh"
+	fat_disk "$img" 128 mbr "$KBHYVE_DI_KERNEL:/linux" "$KBHYVE_DI_INITRD:/initrd.gz" "$TMP/di-startup.nsh:/startup.nsh" || return
+	cp "$KBHYVE_OVMF_VARS" "$TMP/installer-vars.fd"
+	t0=$(date +%s.%N)
+	"$BHYVE" -c 2 -m 1G -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio -s 4,virtio-blk,"$img" \
+		-l bootrom,"$CODE","$TMP/installer-vars.fd",fwcfg=qemu fw-installer </dev/null >"$out" 2>"$err" &
+	pid=$!
+	local seen="" i
+	for ((i = 0; i < 600; i++)); do
+		if tr -d '\033' <"$out" | grep -aq -e 'Select a language' -e 'Choose the language'; then
+			seen=1
+			break
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	t1=$(date +%s.%N)
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	if [ -n "$seen" ]; then
+		echo "ok - l2 firmware: the Debian installer, started by OVMF, shows its first screen (the language choice) on COM1 (${secs}s)"
+	else
+		echo "not ok - l2 firmware: the Debian installer did not reach its first screen in ${secs}s"
+		console_tail "$out" 15
+		sed 's/^/#   stderr: /' "$err" | tail -10
+	fi
+}
+if [[ $STEPS == *installer* ]]; then
+	installer_run
 fi
 
 # The same disk under `vm`: loader="uefi", uefi_vars="yes", as a vm-bhyve user writes it
@@ -172,6 +297,7 @@ vm_run() {
 	mkdir -p "$vm_dir/fwguest" "$KBHYVE_RUNDIR"
 	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
 	"$VMB" init >/dev/null 2>&1
+	have_linux "vm loader=uefi" || return
 	make_esp "$vm_dir/fwguest/disk0.img" || return
 	printf '%s\n' 'loader="uefi"' 'uefi_vars="yes"' 'cpu=2' 'memory=512M' \
 		'disk0_type="virtio-blk"' 'disk0_name="disk0.img"' >"$vm_dir/fwguest/fwguest.conf"
@@ -183,7 +309,7 @@ vm_run() {
 	local o
 	o=$(tr -d '\033\r' <"$out")
 	# vm start -f ends when the guest has powered off (bhyve's exit 1): its own status is 0
-	problems=$(guest_problems "$o" 1)
+	problems=$(guest_problems "$o" 1 1)
 	[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
 	local vars=$vm_dir/fwguest/uefi-vars.fd
 	if [ ! -f "$vars" ]; then

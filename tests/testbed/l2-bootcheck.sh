@@ -8,6 +8,12 @@ echo "KBTEST rtc_year=$(date +%Y)"
 # how the guest was booted: ACPI tables it found, and whether through UEFI firmware
 echo "KBTEST acpi_tables=$(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
 echo "KBTEST efi=$([ -d /sys/firmware/efi ] && echo yes || echo no)"
+# bhyve's -f items of a firmware boot, through QEMU's fw_cfg (the qemu_fw_cfg module finds it in
+# the DSDT)
+for f in string file; do
+	item=/sys/firmware/qemu_fw_cfg/by_name/opt/org.kbhyve/$f/raw
+	[ -f "$item" ] && echo "KBTEST fwcfg_$f=$(cat "$item")"
+done
 case "${kbtest:-poweroff}" in
 reboot) reboot -f ;;
 halt) halt -f ;;

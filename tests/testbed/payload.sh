@@ -6,6 +6,8 @@
 #
 #   KBHYVE_CACHE KBHYVE_KERNEL_PKG KBHYVE_KERNEL_VERSION KBHYVE_VMLINUZ KBHYVE_VMLINUX
 #   KBHYVE_MODULES KBHYVE_BUSYBOX KBHYVE_OVMF_CODE KBHYVE_OVMF_VARS (Debian's ovmf package)
+#   KBHYVE_SDBOOT_EFI (systemd-boot-efi's systemd-bootx64.efi)
+#   KBHYVE_DI_KERNEL KBHYVE_DI_INITRD (the text installer of debian-installer-12-netboot-amd64)
 #
 # Inputs: KBHYVE_CACHE; KBHYVE_KERNEL_PKG (default: what linux-image-amd64 depends on);
 # KBHYVE_PAYLOAD_DEBS (default /var/cache/kbhyve-payload): a folder of already fetched .debs.
@@ -109,6 +111,10 @@ case ${1:-} in
 *) die "usage: payload.sh [--refresh]" ;;
 esac
 
+# the installer's text images (not the whole 130 MB package) and systemd-boot
+DI_DIR=debian-installer/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64
+SDBOOT=systemd-boot-efi/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+
 # apt-cache takes ~0.7 s: only ask it when nothing is cached yet or on --refresh.
 if [ "$REFRESH" = 0 ] && [ -z "${KBHYVE_KERNEL_PKG:-}" ] && [ -f "$ENVFILE" ]; then
 	KPKG=$(sed -n 's/^KBHYVE_KERNEL_PKG=//p' "$ENVFILE")
@@ -118,7 +124,9 @@ fi
 if [ -f "$ENVFILE" ] && grep -qxF "KBHYVE_KERNEL_PKG=$KPKG" "$ENVFILE" &&
 	[ -f "$KBHYVE_CACHE/vmlinux" ] && [ -f "$KBHYVE_CACHE/vmlinuz" ] &&
 	[ -d "$KBHYVE_CACHE/modules/" ] && [ -x "$KBHYVE_CACHE/busybox" ] &&
-	grep -q '^KBHYVE_OVMF_CODE=' "$ENVFILE" && [ -f "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd" ]; then
+	grep -q '^KBHYVE_OVMF_CODE=' "$ENVFILE" && [ -f "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd" ] &&
+	grep -q '^KBHYVE_DI_INITRD=' "$ENVFILE" && [ -f "$KBHYVE_CACHE/$DI_DIR/initrd.gz" ] &&
+	[ -f "$KBHYVE_CACHE/$SDBOOT" ]; then
 	cat "$ENVFILE"
 	exit 0
 fi
@@ -131,6 +139,21 @@ unpack "$BDEB" "$KBHYVE_CACHE/busybox-static"
 ODEB=$(fetch_deb ovmf)
 unpack "$ODEB" "$KBHYVE_CACHE/ovmf"
 [ -f "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd" ] || die "$ODEB has no OVMF_CODE_4M.fd"
+
+# firmware tests: systemd-boot on a GPT ESP, and the Debian installer's first screen
+unpack "$(fetch_deb systemd-boot-efi)" "$KBHYVE_CACHE/systemd-boot-efi"
+[ -f "$KBHYVE_CACHE/$SDBOOT" ] || die "systemd-boot-efi has no ${SDBOOT#*/}"
+DIDEB=$(fetch_deb debian-installer-12-netboot-amd64)
+if [ "$(cat "$KBHYVE_CACHE/debian-installer/.deb" 2>/dev/null)" != "${DIDEB##*/}" ]; then
+	note "unpacking the text installer of ${DIDEB##*/}"
+	rm -rf "$KBHYVE_CACHE/debian-installer.tmp" "$KBHYVE_CACHE/debian-installer"
+	mkdir -p "$KBHYVE_CACHE/debian-installer.tmp"
+	dpkg-deb --fsys-tarfile "$DIDEB" | tar -x -C "$KBHYVE_CACHE/debian-installer.tmp" \
+		"./${DI_DIR#debian-installer/}/linux" "./${DI_DIR#debian-installer/}/initrd.gz" ||
+		die "$DIDEB: no text installer"
+	echo "${DIDEB##*/}" >"$KBHYVE_CACHE/debian-installer.tmp/.deb"
+	mv "$KBHYVE_CACHE/debian-installer.tmp" "$KBHYVE_CACHE/debian-installer"
+fi
 
 KVER=${KPKG#linux-image-}
 [ -d "$KBHYVE_CACHE/kernel/lib/modules/$KVER" ] || die "$KDEB has no lib/modules/$KVER"
@@ -153,6 +176,9 @@ extract_vmlinux "$KBHYVE_CACHE/vmlinuz" "$KBHYVE_CACHE/vmlinux"
 	printf 'KBHYVE_BUSYBOX=%q\n' "$KBHYVE_CACHE/busybox"
 	printf 'KBHYVE_OVMF_CODE=%q\n' "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_CODE_4M.fd"
 	printf 'KBHYVE_OVMF_VARS=%q\n' "$KBHYVE_CACHE/ovmf/usr/share/OVMF/OVMF_VARS_4M.fd"
+	printf 'KBHYVE_SDBOOT_EFI=%q\n' "$KBHYVE_CACHE/$SDBOOT"
+	printf 'KBHYVE_DI_KERNEL=%q\n' "$KBHYVE_CACHE/$DI_DIR/linux"
+	printf 'KBHYVE_DI_INITRD=%q\n' "$KBHYVE_CACHE/$DI_DIR/initrd.gz"
 } > "$ENVFILE.tmp"
 mv "$ENVFILE.tmp" "$ENVFILE"
 cat "$ENVFILE"
