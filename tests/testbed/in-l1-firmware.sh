@@ -16,11 +16,14 @@
 #   powers off through ACPI (bhyve exit 1).
 #   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
 #   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
-# KBHYVE_FW_STEPS (default shell,linux,installer,vm): which steps run, for debugging one of them.
+# grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
+#   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
+#   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
+# KBHYVE_FW_STEPS (default shell,linux,installer,vm,grub): which steps run, for debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,vm}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,vm,grub}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -127,62 +130,22 @@ if [[ $STEPS == *shell* ]]; then
 	fi
 fi
 
-# fat_disk IMAGE MiB gpt|mbr FILE:DEST...: a disk with one EFI system partition from 1 MiB to
-# 1 MiB before the end (GPT: the backup header lives there), a FAT file system in it holding the
-# files; DEST folders are made as needed
-fat_disk() {
-	local img=$1 mb=$2 label=$3 err=$TMP/disk.err part=$TMP/part.img f dest dir
-	shift 3
-	local sectors=$((mb * 2048 - 4096))
-	rm -f "$img" "$part"
-	truncate -s "${mb}M" "$img"
-	if [ "$label" = gpt ]; then
-		if ! printf 'label: gpt\nstart=2048, size=%d, type=U, name="EFI system partition"\n' "$sectors" |
-			sfdisk -q "$img" >"$err" 2>&1; then
-			echo "not ok - l2 firmware: cannot partition $img: $(tr '\n' ' ' <"$err")"
-			return 1
-		fi
-	else
-		# one MBR partition of type 0xEF (EFI system)
-		le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24)); }
-		printf "\x00\x00\x02\x00\xef\xfe\xff\xff$(le32 2048)$(le32 "$sectors")" |
-			dd of="$img" bs=1 seek=446 conv=notrunc status=none
-		printf '\x55\xaa' | dd of="$img" bs=1 seek=510 conv=notrunc status=none
-	fi
-	truncate -s $((sectors * 512)) "$part"
-	if ! mformat -i "$part" -F -v ESP :: 2>"$err"; then
-		echo "not ok - l2 firmware: cannot make the FAT file system: $(tr '\n' ' ' <"$err")"
-		return 1
-	fi
-	local made=" " path p parts
-	for f; do
-		dest=${f#*:}
-		dir=${dest%/*}
-		path=""
-		IFS=/ read -ra parts <<<"${dir#/}"
-		for p in "${parts[@]}"; do
-			path+="/$p"
-			[[ $made == *" $path "* ]] && continue
-			if ! mmd -i "$part" "::$path" 2>>"$err"; then
-				echo "not ok - l2 firmware: cannot make $path on the FAT disk: $(tr '\n' ' ' <"$err")"
-				return 1
-			fi
-			made+="$path "
-		done
-		if ! mcopy -i "$part" "${f%%:*}" "::$dest" 2>>"$err"; then
-			echo "not ok - l2 firmware: cannot copy ${f%%:*} to the FAT disk: $(tr '\n' ' ' <"$err")"
-			return 1
-		fi
-	done
-	dd if="$part" of="$img" bs=1M seek=1 conv=notrunc status=none
-	rm -f "$part"
+. "$(dirname "$0")/disks.sh"
+
+# disk WHAT BUILDER ARGS...: run a disks.sh builder; a "not ok" line naming WHAT when it fails
+disk() {
+	local what=$1
+	shift
+	"$@" 2>"$TMP/disk.err" && return 0
+	echo "not ok - l2 firmware: $what: $(tr '\n' ' ' <"$TMP/disk.err")"
+	return 1
 }
 
 # make_esp IMAGE: the vm step's disk, MBR-partitioned as a user's image often is: the kernel,
 # the bootcheck initrd and a startup.nsh that starts them (OVMF's shell runs it)
 make_esp() {
 	printf 'fs0:\\vmlinuz initrd=\\initrd.gz console=ttyS0 quiet panic=-1 kbtest=poweroff\r\n' >"$TMP/startup.nsh"
-	fat_disk "$1" 64 mbr "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" "$TMP/startup.nsh:/startup.nsh"
+	disk "the vm guest's disk" esp_disk "$1" 64 mbr "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" "$TMP/startup.nsh:/startup.nsh"
 }
 
 # guest_problems CONSOLE EXIT WANTED_EXIT: what is wrong with a Linux boot through OVMF (nothing:
@@ -218,7 +181,7 @@ linux_run() {
 	fi
 	printf 'timeout 0\ndefault kbhyve.conf\n' >"$TMP/loader.conf"
 	printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=reboot\n' >"$TMP/kbhyve.conf"
-	fat_disk "$img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
+	disk "the systemd-boot disk" esp_disk "$img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
 		"$TMP/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" || return
 	printf 'from a file\n' >"$TMP/fwcfg-item.txt"
 	cp "$KBHYVE_OVMF_VARS" "$TMP/linux-vars.fd"
@@ -256,7 +219,7 @@ installer_run() {
 		return
 	fi
 	printf 'fs0:\\linux initrd=\\initrd.gz console=ttyS0,115200n8 ---\r\n' >"$TMP/di-startup.nsh"
-	fat_disk "$img" 128 mbr "$KBHYVE_DI_KERNEL:/linux" "$KBHYVE_DI_INITRD:/initrd.gz" "$TMP/di-startup.nsh:/startup.nsh" || return
+	disk "the installer's disk" esp_disk "$img" 128 mbr "$KBHYVE_DI_KERNEL:/linux" "$KBHYVE_DI_INITRD:/initrd.gz" "$TMP/di-startup.nsh:/startup.nsh" || return
 	cp "$KBHYVE_OVMF_VARS" "$TMP/installer-vars.fd"
 	t0=$(date +%s.%N)
 	"$BHYVE" -c 2 -m 1G -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio -s 4,virtio-blk,"$img" \
@@ -272,7 +235,7 @@ installer_run() {
 		sleep 1
 	done
 	t1=$(date +%s.%N)
-	kill "$pid" 2>/dev/null
+	kill -KILL "$pid" 2>/dev/null # SIGTERM is the guest's power button, which d-i ignores
 	wait "$pid" 2>/dev/null
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	if [ -n "$seen" ]; then
@@ -331,4 +294,57 @@ vm_run() {
 }
 if [[ $STEPS == *vm* ]]; then
 	vm_run
+fi
+
+# vm with loader="grub": vm builds GRUB for EFI, OVMF starts it, GRUB boots the disk's kernel
+grub_vm_run() {
+	have_linux "vm loader=grub" || return
+	local VMB=$BUILD/vm top g rc o problems t0 t1 secs want
+	top=$(mktemp -d)
+	export vm_dir=$top/vms KBHYVE_CONF=$top/kbhyve.conf KBHYVE_RUNDIR=$top/run KBHYVE_BHYVE=$BHYVE
+	mkdir -p "$vm_dir" "$KBHYVE_RUNDIR" "$top/root/boot/grub"
+	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
+	"$VMB" init >/dev/null 2>&1
+	cp "$KBHYVE_VMLINUZ" "$top/root/boot/vmlinuz"
+	cp "$L2_INITRD" "$top/root/boot/initrd.gz"
+	printf '%s\n' 'set timeout=0' 'menuentry "from the disk" {' \
+		'	linux /boot/vmlinuz console=ttyS0 quiet panic=-1 kbtest=poweroff kbgrub=disk' \
+		'	initrd /boot/initrd.gz' '}' >"$top/root/boot/grub/grub.cfg"
+	for g in gdisk gkeys; do
+		mkdir -p "$vm_dir/$g"
+		disk "the grub guest's ext4 disk" ext4_disk "$vm_dir/$g/disk0.img" 64 "$top/root" || return
+		printf '%s\n' 'loader="grub"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
+			'disk0_name="disk0.img"' >"$vm_dir/$g/$g.conf"
+	done
+	printf '%s\n' 'grub_run0="linux /boot/vmlinuz quiet panic=-1 kbtest=poweroff kbgrub=keys"' \
+		'grub_run1="initrd /boot/initrd.gz"' 'loader_timeout="0"' >>"$vm_dir/gkeys/gkeys.conf"
+	for g in gdisk gkeys; do
+		t0=$(date +%s.%N)
+		timeout -k 5 300 "$VMB" start -f "$g" </dev/null >"$TMP/$g.out" 2>"$TMP/$g.err"
+		rc=$?
+		t1=$(date +%s.%N)
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+		o=$(tr -d '\033\r' <"$TMP/$g.out")
+		problems=$(guest_problems "$o" 1 1)
+		[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
+		if [ $g = gdisk ]; then
+			want="the kernel the disk's /boot/grub/grub.cfg names"
+			grep -aq 'KBTEST cmdline=.*kbgrub=disk' <<<"$o" || problems+=" not booted from the disk's grub.cfg;"
+		else
+			want="the grub_run0/grub_run1 commands, console=ttyS0 added"
+			grep -aq 'KBTEST cmdline=.*kbgrub=keys console=ttyS0' <<<"$o" || problems+=" not booted with the grub_run commands (and console=ttyS0);"
+		fi
+		if [ -z "$problems" ]; then
+			echo "ok - l2 firmware: vm start -f of a loader=\"grub\" guest ($g) boots $want through OVMF and GRUB (2 CPUs, EFI, ACPI, poweroff) (${secs}s)"
+		else
+			echo "not ok - l2 firmware: vm with loader=grub ($g):$problems"
+			grep -a . <<<"$o" | tail -12 | sed 's/^/#   console: /'
+			sed 's/^/#   stderr: /' "$TMP/$g.err" | tail -5
+			tail -5 "$vm_dir/$g/vm-bhyve.log" 2>/dev/null | sed 's/^/#   log: /'
+		fi
+	done
+	rm -rf "$top"
+}
+if [[ $STEPS == *grub* ]]; then
+	grub_vm_run
 fi
