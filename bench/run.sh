@@ -35,7 +35,7 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
-ALL_GROUPS=tiny,boot,mem,many,blk,net
+ALL_GROUPS=tiny,boot,mem,many,blk,net,fw
 ONLY=$ALL_GROUPS
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -111,6 +111,18 @@ if [ "$DEV" = 1 ]; then
 fi
 
 # --- where to run: real KVM here, or the nested test bed ---
+if want fw; then
+	# systemd-boot on a GPT disk's EFI system partition: the kernel (its EFI stub) and the
+	# poweroff initrd, as the direct boots use them
+	. "$TESTBED/disks.sh"
+	printf 'timeout 0\ndefault bench.conf\n' >"$WORK/loader.conf"
+	printf 'title bench\nlinux /vmlinuz\ninitrd /initrd.gz\noptions %s\n' "console=ttyS0 quiet" >"$WORK/bench.conf"
+	esp_disk "$WORK/fw-gpt.img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" \
+		"$WORK/loader.conf:/loader/loader.conf" "$WORK/bench.conf:/loader/entries/bench.conf" \
+		"$KBHYVE_VMLINUZ:/vmlinuz" "$WORK/l2-poweroff.cpio.gz:/initrd.gz" ||
+		die "cannot build the firmware benchmark's disk (sfdisk, mtools)"
+fi
+
 kvm_module=none
 for m in kvm_pvm kvm_intel kvm_amd; do
 	[ -d "/sys/module/$m" ] && kvm_module=$m && break
@@ -154,6 +166,7 @@ GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz"
 	--only "$ONLY")
 [ "$DEV" = 0 ] || GUEST_ARGS+=(--initrd-devices "$WORK/l2-devices.cpio.gz" --kbbench "$WORK/kbbench")
+want fw && GUEST_ARGS+=(--fw-disk "$WORK/fw-gpt.img" --ovmf-code "$KBHYVE_OVMF_CODE" --ovmf-vars "$KBHYVE_OVMF_VARS")
 
 # Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.
 progress() { tee "$1" | grep --line-buffered -v '^BENCH-'; }
@@ -171,7 +184,9 @@ if [ "$MODE" = testbed ]; then
 	fi
 	# one L1 for everything; generous limit (an L2 boot takes 5-10 s in L1; the device
 	# guest runs 1-3 minutes a VMM)
-	limit=$((900 + REPS * 300 + DEV * REPS * 600 + MANY_REPS * 1200))
+	FW=0
+	want fw && FW=1
+	limit=$((900 + REPS * 300 + DEV * REPS * 600 + FW * REPS * 900 + MANY_REPS * 1200))
 	echo "== guest benchmarks in the nested test bed (one l1run, limit ${limit} s)"
 	KBHYVE_L1_LOG=$OUT/l1-kernel.log "$TESTBED/l1run" --timeout "$limit" --mem 4096 -- \
 		"${SUITE[@]}" "${GUEST_ARGS[@]}" --testbed 2>&1 | progress "$OUT/suite.log"

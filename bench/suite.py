@@ -36,6 +36,9 @@ METRICS = [
     ("boot_exit_2", "Boot + poweroff, 2 vCPUs (spawn -> VMM exit)", "ms"),
     ("boot_self_1", "Boot to guest init, 1 vCPU, bhyve's own clock (main() -> marker)", "ms"),
     ("boot_self_2", "Boot to guest init, 2 vCPUs, bhyve's own clock (main() -> marker)", "ms"),
+    ("fw_boot_init", "Firmware boot to guest init: OVMF + systemd-boot + kernel, 1 vCPU "
+     "(spawn -> port-0x80 marker)", "ms"),
+    ("fw_boot_exit", "Firmware boot + poweroff, 1 vCPU (spawn -> VMM exit)", "ms"),
     ("tiny_first_out", "Tiny guest: spawn -> first COM1 byte", "ms"),
     ("tiny_exit", "Tiny guest: spawn -> VMM exit (guest powers off)", "ms"),
     ("host_tiny_first_out", "Tiny guest on the host's own /dev/kvm: spawn -> first COM1 byte", "ms"),
@@ -70,7 +73,7 @@ METRICS = [
 ]
 
 # Metric groups for --only (bench/run.sh --only blk,net)
-GROUPS = ("tiny", "boot", "mem", "many", "blk", "net")
+GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw")
 
 CMDLINE = "console=ttyS0 quiet"
 KB_MARKER = "err:debug port 0x80: 0x1 at"     # bhyve -o x86.debugport.log=true, on stderr
@@ -83,6 +86,7 @@ MANY_N = 10
 SAMPLE_MS = 1000                              # memory sample: marker + 1 s
 # Device benchmarks (devices()): 1 vCPU, 256 MiB; a raw image in L1 (or the host), written in
 # full (preallocated) before each VM; a tap with L1's end at 169.254.100.1.
+FW_MEM_MB = 512        # firmware boot (fw()): OVMF wants more than the direct boots
 DEV_MEM_MB = 256
 DEV_IMG_MB = 1024      # image size: the random reads cover all of it
 DEV_SEQ_MB = 1024      # sequential write, then read, of up to this much...
@@ -241,6 +245,46 @@ class Suite:
                 self.sample(ids[2], vmm, rep, float(m.group(1)))
             else:
                 self.error(ids[2], vmm, rep, "bhyve logged no 'debug port 0x80: 0x1 at N ms'")
+
+    def fw(self, vmm, rep):
+        """Firmware boot: Debian's OVMF (CODE read-only, a fresh copy of the VARS template as
+        writable flash for each run), systemd-boot from a GPT disk's EFI system partition on
+        virtio-blk, the same kernel (bzImage, EFI stub) and initrd as the direct boots."""
+        a = self.a
+        ids = ["fw_boot_init", "fw_boot_exit"]
+        vars_copy = os.path.join(self.tmp, f"vars-{vmm}-{rep}.fd")
+        with open(a.ovmf_vars, "rb") as src, open(vars_copy, "wb") as dst:
+            dst.write(src.read())
+        if vmm == KB:
+            argv = [a.bhyve, "-c", "1", "-m", f"{FW_MEM_MB}M", "-s", "0,hostbridge",
+                    "-s", "31,lpc", "-l", "com1,stdio", "-s", f"4,virtio-blk,{a.fw_disk},ro",
+                    "-l", f"bootrom,{a.ovmf_code},{vars_copy},fwcfg=qemu",
+                    "-o", "x86.debugport.log=true"]
+            if a.testbed:
+                argv += ["-o", "x86.cpuid.disable=xsave"]
+            argv.append("bench-fw")
+        else:
+            cpu = "host,-xsave" if a.testbed else "host"
+            argv = [a.qemu, "-M", "pc", "-accel", "kvm", "-cpu", cpu, "-m", str(FW_MEM_MB),
+                    "-smp", "1", "-nographic", "-no-reboot", "-nic", "none", "-nodefaults",
+                    "-serial", "stdio",
+                    "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={a.ovmf_code}",
+                    "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}",
+                    "-drive", f"if=none,id=d0,file={a.fw_disk},format=raw,readonly=on",
+                    "-device", "virtio-blk-pci,drive=d0,addr=4",
+                    "-chardev", "file,id=port80,path=/proc/self/fd/3",
+                    "-device", "isa-debugcon,iobase=0x80,chardev=port80"]
+        opts = ["--marker", self.marker(vmm), "--expect-out", INIT_OUT,
+                "--expect-exit", str(self.poweroff_status(vmm))]
+        r = self.probe(ids, vmm, rep, opts, argv, 900)
+        os.unlink(vars_copy)
+        if not r:
+            return
+        inst = r[0]["instances"][0]
+        self.sample(ids[0], vmm, rep, inst["marker_ms"], inst)
+        self.sample(ids[1], vmm, rep, inst["exit_ms"], inst)
+        note(f"rep {rep} {vmm} firmware boot: init at {inst['marker_ms']:.0f} ms, "
+             f"exit at {inst['exit_ms']:.0f} ms")
 
     def tiny(self, vmm, rep, prefix=""):
         """Metric 2: spawn -> first COM1 byte of the tiny guest, and -> VMM exit."""
@@ -511,6 +555,9 @@ class Suite:
                 if "mem" in a.only:
                     for vmm in order:
                         self.memory(vmm, rep)
+                if "fw" in a.only:
+                    for vmm in order:
+                        self.fw(vmm, rep)
                 if "blk" in a.only or "net" in a.only:
                     for vmm in order:
                         self.devices(vmm, rep)
@@ -573,6 +620,9 @@ def main():
     p.add_argument("--kbbench", help="bench/kbbench.c, built (the server side)")
     p.add_argument("--only", default=",".join(GROUPS),
                    help="comma-separated metric groups: " + ",".join(GROUPS))
+    p.add_argument("--fw-disk", help="GPT disk with systemd-boot, kernel and initrd (fw)")
+    p.add_argument("--ovmf-code", help="OVMF's CODE image (fw)")
+    p.add_argument("--ovmf-vars", help="OVMF's VARS template, copied for each run (fw)")
     p.add_argument("--tiny", required=True)
     p.add_argument("--tiny-rom", required=True)
     p.add_argument("--testbed", action="store_true", help="running in L1: hide XSAVE from L2")
@@ -590,9 +640,13 @@ def main():
         p.error("--vmlinux, --initrd-poweroff and --initrd-hold are needed")
     if dev and not (a.initrd_devices and a.kbbench):
         p.error("--initrd-devices and --kbbench are needed for blk and net")
+    fw = "fw" in a.only
+    if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
+        p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")
     for path in [a.probe, a.bhyve, a.tiny, a.tiny_rom] + (
             [] if a.only_tiny else [a.vmlinux, a.initrd_poweroff, a.initrd_hold]) + (
-            [a.initrd_devices, a.kbbench] if dev else []):
+            [a.initrd_devices, a.kbbench] if dev else []) + (
+            [a.fw_disk, a.ovmf_code, a.ovmf_vars] if fw else []):
         if not os.path.exists(path):
             print(f"suite.py: missing {path}", file=sys.stderr)
             return 1
