@@ -166,14 +166,16 @@ int bootrom_open(struct cfgnode *cfg, struct bootrom **out, char *err, size_t er
 	}
 	if (!*code)
 		return fail(err, errlen, -EINVAL, "lpc.bootrom: empty file name");
-	const char *kernel = config_get(cfg, "boot.kernel");
-	if (kernel && *kernel)
-		return fail(err, errlen, -EINVAL,
-			    "boot ROM %s and boot.kernel %s: give one way to boot, not both", code,
-			    kernel);
 	const char *fwcfg = config_get(cfg, "lpc.fwcfg");
 	if (fwcfg && strcmp(fwcfg, "bhyve") != 0 && strcmp(fwcfg, "qemu") != 0)
 		return fail(err, errlen, -EINVAL, "lpc.fwcfg=%s: expected bhyve or qemu", fwcfg);
+	/* with QEMU's fw_cfg a kernel goes to the firmware, as QEMU's -kernel does */
+	const char *kernel = config_get(cfg, "boot.kernel");
+	if (kernel && *kernel && !(fwcfg && strcmp(fwcfg, "qemu") == 0))
+		return fail(err, errlen, -EINVAL,
+			    "boot ROM %s and boot.kernel %s: the firmware gets a kernel only "
+			    "through QEMU's fw_cfg (-l bootrom,...,fwcfg=qemu)",
+			    code, kernel);
 	const char *raw = config_get(cfg, "boot.raw");
 	if (raw && *raw)
 		return fail(err, errlen, -EINVAL,

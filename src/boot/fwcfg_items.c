@@ -27,32 +27,32 @@ static void put_e820(uint8_t *p, uint64_t base, uint64_t len, uint32_t type)
 	put_le32(p + 16, type);
 }
 
-/* The largest -f file= item: fw_cfg lengths are 32-bit, but a firmware reads items into its
- * own small memory. */
+/* The largest files handed over: fw_cfg lengths are 32-bit, and the firmware reads each item
+ * into its own memory. */
 #define USER_FILE_MAX (64u << 20)
+#define KERNEL_FILE_MAX (256u << 20)
+#define INITRD_FILE_MAX (1u << 30)
 
-/* Reads PATH whole into *buf. 0, or an error with one line in err. */
-static int read_user_file(const char *name, const char *path, uint8_t **buf, uint32_t *len,
-			  char *err, size_t errlen)
+/* Reads PATH whole into *buf (at most max bytes). 0, or -errno with *why set to the reason. */
+static int slurp(const char *path, uint32_t max, uint8_t **buf, uint32_t *len, const char **why)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "-f %s: file=%s: %s", name, path, strerror(e));
+		*why = strerror(e);
 		return -e;
 	}
 	struct stat st;
 	int rc = 0;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "-f %s: file=%s: %s", name, path, strerror(-rc));
+		*why = strerror(-rc);
 	} else if (!S_ISREG(st.st_mode)) {
 		rc = -EINVAL;
-		snprintf(err, errlen, "-f %s: file=%s: not a regular file", name, path);
-	} else if ((uint64_t)st.st_size > USER_FILE_MAX) {
+		*why = "not a regular file";
+	} else if ((uint64_t)st.st_size > max) {
 		rc = -EFBIG;
-		snprintf(err, errlen, "-f %s: file=%s: larger than %u MiB", name, path,
-			 USER_FILE_MAX >> 20);
+		*why = "too large";
 	}
 	uint8_t *b = NULL;
 	size_t got = 0;
@@ -60,7 +60,7 @@ static int read_user_file(const char *name, const char *path, uint8_t **buf, uin
 		b = malloc(st.st_size ? (size_t)st.st_size : 1);
 		if (!b) {
 			rc = -ENOMEM;
-			snprintf(err, errlen, "-f %s: out of memory", name);
+			*why = "out of memory";
 		}
 	}
 	while (rc == 0 && got < (size_t)st.st_size) {
@@ -69,8 +69,7 @@ static int read_user_file(const char *name, const char *path, uint8_t **buf, uin
 			continue;
 		if (r <= 0) {
 			rc = r < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "-f %s: file=%s: %s", name, path,
-				 r < 0 ? strerror(-rc) : "shorter than its size");
+			*why = r < 0 ? strerror(-rc) : "shorter than its size";
 			break;
 		}
 		got += (size_t)r;
@@ -83,6 +82,85 @@ static int read_user_file(const char *name, const char *path, uint8_t **buf, uin
 	*buf = b;
 	*len = (uint32_t)got;
 	return 0;
+}
+
+static int read_user_file(const char *name, const char *path, uint8_t **buf, uint32_t *len,
+			  char *err, size_t errlen)
+{
+	const char *why = "";
+	int rc = slurp(path, USER_FILE_MAX, buf, len, &why);
+	if (rc == -EFBIG)
+		snprintf(err, errlen, "-f %s: file=%s: larger than %u MiB", name, path,
+			 USER_FILE_MAX >> 20);
+	else if (rc)
+		snprintf(err, errlen, "-f %s: file=%s: %s", name, path, why);
+	return rc;
+}
+
+static int add_sized(struct fw_cfg *fc, uint16_t size_key, uint16_t data_key, const void *data,
+		     uint32_t len)
+{
+	uint8_t le[4];
+	put_le32(le, len);
+	int rc = fw_cfg_add_item(fc, size_key, le, sizeof(le));
+	if (rc == 0 && len)
+		rc = fw_cfg_add_item(fc, data_key, data, len);
+	return rc;
+}
+
+/* A kernel, initrd and command line for the firmware (boot.kernel, boot.initrd, boot.cmdline with
+ * a boot ROM), as QEMU's -kernel/-initrd/-append give them to OVMF: a bzImage split into its
+ * real-mode setup and the rest, anything else (an EFI application such as GRUB) whole as the
+ * kernel; the command line NUL-terminated. */
+static int add_kernel_items(struct fw_cfg *fc, struct cfgnode *cfg, char *err, size_t errlen)
+{
+	const char *kernel = config_get(cfg, "boot.kernel");
+	const char *initrd = config_get(cfg, "boot.initrd");
+	const char *cmdline = config_get(cfg, "boot.cmdline");
+	if (!kernel || !*kernel) {
+		if ((initrd && *initrd) || (cmdline && *cmdline)) {
+			snprintf(err, errlen, "boot.initrd and boot.cmdline need a boot.kernel");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	const char *why = "";
+	uint8_t *k = NULL;
+	uint32_t klen = 0;
+	int rc = slurp(kernel, KERNEL_FILE_MAX, &k, &klen, &why);
+	if (rc) {
+		snprintf(err, errlen, "boot.kernel %s: %s", kernel,
+			 rc == -EFBIG ? "larger than 256 MiB" : why);
+		return rc;
+	}
+	uint32_t setup = 0;
+	if (klen >= 0x260 && memcmp(k + 0x202, "HdrS", 4) == 0) {
+		setup = ((uint32_t)(k[0x1f1] ? k[0x1f1] : 4) + 1) * 512;
+		if (setup > klen)
+			setup = 0; /* not a real bzImage: hand it over whole */
+	}
+	rc = add_sized(fc, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA, k, setup);
+	if (rc == 0)
+		rc = add_sized(fc, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA, k + setup, klen - setup);
+	free(k);
+	if (rc == 0 && initrd && *initrd) {
+		uint8_t *i = NULL;
+		uint32_t ilen = 0;
+		rc = slurp(initrd, INITRD_FILE_MAX, &i, &ilen, &why);
+		if (rc) {
+			snprintf(err, errlen, "boot.initrd %s: %s", initrd,
+				 rc == -EFBIG ? "larger than 1 GiB" : why);
+			return rc;
+		}
+		rc = add_sized(fc, FW_CFG_INITRD_SIZE, FW_CFG_INITRD_DATA, i, ilen);
+		free(i);
+	}
+	if (rc == 0 && cmdline && *cmdline)
+		rc = add_sized(fc, FW_CFG_CMDLINE_SIZE, FW_CFG_CMDLINE_DATA, cmdline,
+			       (uint32_t)strlen(cmdline) + 1);
+	if (rc)
+		snprintf(err, errlen, "fw_cfg: cannot add the kernel: %s", strerror(-rc));
+	return rc;
 }
 
 /* bhyve's -f items (fwcfg.user.N.name with .string or .file), after kbhyve's own: a name
@@ -192,7 +270,9 @@ int fwcfg_setup(struct vm *vm, const struct acpi_platform *acpi, char *err, size
 		acpi_loader_free(&acpi_blobs);
 	}
 	if (rc == 0) {
-		rc = add_user_items(fc, vm->cfg, err, errlen);
+		rc = add_kernel_items(fc, vm->cfg, err, errlen);
+		if (rc == 0)
+			rc = add_user_items(fc, vm->cfg, err, errlen);
 		if (rc)
 			return rc;
 	}

@@ -16,7 +16,15 @@
 #define FW_CFG_SIGNATURE 0x00
 #define FW_CFG_ID 0x01
 #define FW_CFG_NB_CPUS 0x05
+#define FW_CFG_KERNEL_SIZE 0x08
+#define FW_CFG_INITRD_SIZE 0x0b
 #define FW_CFG_MAX_CPUS 0x0f
+#define FW_CFG_KERNEL_DATA 0x11
+#define FW_CFG_INITRD_DATA 0x12
+#define FW_CFG_CMDLINE_SIZE 0x14
+#define FW_CFG_CMDLINE_DATA 0x15
+#define FW_CFG_SETUP_SIZE 0x17
+#define FW_CFG_SETUP_DATA 0x18
 #define FW_CFG_FILE_DIR 0x19
 #define FW_CFG_FILE_FIRST 0x20
 #define FW_CFG_MAX_ITEMS 0x100 /* keys 0 .. 0xff */

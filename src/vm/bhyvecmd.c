@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "vm/bhyvecmd.h"
+#include "vm/grubcfg.h"
 #include "vm/names.h"
 #include "vm/settings.h"
 
@@ -71,8 +72,10 @@ static void sv_free(struct strvec *s)
 
 struct build {
 	const struct bhyvecmd_input *in;
-	bool uefi; /* boot through the firmware (loader="uefi") rather than a kernel */
+	bool uefi; /* boot through the firmware (loader="uefi" or "grub") rather than a kernel */
+	bool grub; /* loader="grub": the firmware starts kbhyve's GRUB */
 	char *uefi_vars;
+	char *grub_cfg;
 	struct strvec args, warn, cons;
 	struct bhyvecmd_nic *nics;
 	int nnics;
@@ -163,21 +166,56 @@ static const struct {
     {"zfs_", "no ZFS datastores in kbhyve"},
     {"ahci_device_limit", "kbhyve attaches disks as virtio-blk"},
     {"nulliso_fix", "OVMF needs no null ISO"},
-    {"grub_", "no grub-bhyve on Linux"},
     {"bhyveload_", "no bhyveload on Linux"},
-    {"loader_timeout", "no boot loader menu in kbhyve"},
 };
 
 /* Keys kbhyve honours (here or in the supervisor). N stands for a device number. */
 static const char *const known_keys[] = {
-    "loader",	     "uefi",	     "uefi_vars",      "kernel",	  "initrd",
-    "cmdline",	     "cpu",	     "cpu_sockets",    "cpu_cores",	  "cpu_threads",
-    "memory",	     "wired_memory", "hostbridge",     "comports",	  "utctime",
-    "debug",	     "uuid",	     "ignore_bad_msr", "ignore_msr",	  "bhyve_options",
-    "start_slot",    "install_slot", "virt_random",    "prestart",	  "priority",
-    "on_restart",    "on_fault",     "diskN_type",     "diskN_dev",	  "diskN_name",
-    "diskN_opts",    "diskN_size",   "networkN_type",  "networkN_switch", "networkN_device",
-    "networkN_name", "networkN_mac", "networkN_span",  "virt_consoleN",
+    "loader",
+    "uefi",
+    "uefi_vars",
+    "kernel",
+    "initrd",
+    "cmdline",
+    "cpu",
+    "cpu_sockets",
+    "cpu_cores",
+    "cpu_threads",
+    "memory",
+    "wired_memory",
+    "hostbridge",
+    "comports",
+    "utctime",
+    "debug",
+    "uuid",
+    "ignore_bad_msr",
+    "ignore_msr",
+    "bhyve_options",
+    "start_slot",
+    "install_slot",
+    "virt_random",
+    "prestart",
+    "priority",
+    "on_restart",
+    "on_fault",
+    "diskN_type",
+    "diskN_dev",
+    "diskN_name",
+    "diskN_opts",
+    "diskN_size",
+    "networkN_type",
+    "networkN_switch",
+    "networkN_device",
+    "networkN_name",
+    "networkN_mac",
+    "networkN_span",
+    "virt_consoleN",
+    "grub_runN",
+    "grub_installN",
+    "grub_run_partition",
+    "grub_run_dir",
+    "grub_run_file",
+    "loader_timeout",
 };
 
 /* k matches pattern, where an N in the pattern stands for one or more digits. */
@@ -243,10 +281,14 @@ static int check_loader(struct build *b)
 	}
 	if (!l || !*l)
 		return fail(
-		    b,
-		    "loader is not set (kbhyve boots guests with loader=\"uefi\" or \"kernel\")");
+		    b, "loader is not set (kbhyve boots guests with loader=\"uefi\", \"grub\" or "
+		       "\"kernel\")");
 	if (!strcmp(l, "kernel"))
 		return 0;
+	if (!strcmp(l, "grub")) {
+		b->uefi = b->grub = true;
+		return 0;
+	}
 	if (!strcmp(l, "uefi")) {
 		b->uefi = true;
 		return 0;
@@ -262,12 +304,10 @@ static int check_loader(struct build *b)
 	if (!strcmp(l, "bhyveload"))
 		return fail(b, "loader=bhyveload: bhyveload loads FreeBSD kernels and does not "
 			       "exist on Linux (use loader=\"uefi\" or \"kernel\")");
-	if (!strcmp(l, "grub"))
-		return fail(b,
-			    "loader=grub: grub-bhyve does not exist on Linux (use loader=\"uefi\", "
-			    "or loader=\"kernel\" with kernel=, initrd= and cmdline=)");
-	return fail(
-	    b, "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\" and \"kernel\")", l);
+	return fail(b,
+		    "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\", \"grub\" "
+		    "and \"kernel\")",
+		    l);
 }
 
 static int add_cpu_mem(struct build *b)
@@ -580,10 +620,20 @@ static int add_firmware(struct build *b)
 	}
 	const char *k = get(b, "kernel");
 	if (k && *k)
-		sv_addf(&b->warn,
-			"kernel=\"%s\": loader=\"uefi\" boots what the firmware finds, ignored", k);
+		sv_addf(&b->warn, "kernel=\"%s\": loader=\"%s\" boots what the %s finds, ignored",
+			k, b->grub ? "grub" : "uefi", b->grub ? "GRUB" : "firmware");
 	sv_add(&b->args, "-l");
 	sv_addf(&b->args, "bootrom,%s,%s,fwcfg=qemu", code, b->uefi_vars);
+	if (b->grub) {
+		/* GRUB, built by the supervisor with this grub.cfg inside, goes to the firmware as
+		 * QEMU's -kernel does: OVMF starts it before its own boot options */
+		int r = grubcfg_build(b->in->conf, b->in->name, b->in->iso != NULL, &b->grub_cfg,
+				      b->err, b->errlen);
+		if (r < 0)
+			return r;
+		sv_add(&b->args, "-o");
+		sv_addf(&b->args, "boot.kernel=%s/" BHYVECMD_GRUB_IMAGE, b->in->dir);
+	}
 	return 0;
 }
 
@@ -716,6 +766,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 		sv_free(&b.cons);
 		free(b.nics);
 		free(b.uefi_vars);
+		free(b.grub_cfg);
 		return r;
 	}
 	out->argv = b.args.v;
@@ -727,6 +778,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	out->consoles = b.cons.v;
 	out->nconsoles = b.cons.n;
 	out->uefi_vars = b.uefi_vars;
+	out->grub_cfg = b.grub_cfg;
 	out->uefi_vars_keep = b.uefi && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
 	return 0;
 }
@@ -741,5 +793,6 @@ void bhyvecmd_free(struct bhyvecmd *c)
 	sv_free(&s);
 	free(c->nics);
 	free(c->uefi_vars);
+	free(c->grub_cfg);
 	memset(c, 0, sizeof(*c));
 }

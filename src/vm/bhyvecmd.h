@@ -53,9 +53,14 @@ struct bhyvecmd {
 	 * kept when uefi_vars="yes" (variables persist), afresh at every start otherwise. */
 	char *uefi_vars;
 	bool uefi_vars_keep;
+	/* loader="grub": the grub.cfg (grubcfg.h) the supervisor builds into <dir>/grub.efi, the
+	 * EFI image bhyve hands to the firmware (-o boot.kernel); NULL for other loaders. */
+	char *grub_cfg;
 };
 
 #define BHYVECMD_UEFI_VARS_FILE "uefi-vars.fd"
+#define BHYVECMD_GRUB_IMAGE "grub.efi"
+#define BHYVECMD_GRUB_CFG "grub.cfg"
 #define BHYVECMD_UEFI_CODE_DEFAULT "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define BHYVECMD_UEFI_VARS_DEFAULT "/usr/share/OVMF/OVMF_VARS_4M.fd"
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "vm/bhyvecmd.h"
+#include "vm/grubimg.h"
 #include "vm/guest.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
@@ -570,6 +571,11 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		return NEXT_FAIL;
 	}
 	if (cmd.uefi_vars && prepare_uefi_vars(u, &cmd) < 0) {
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
+	if (cmd.grub_cfg && grubimg_build(&u->g, cmd.grub_cfg, err, sizeof(err)) < 0) {
+		fail(u, "%s", err);
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}

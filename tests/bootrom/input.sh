@@ -64,7 +64,9 @@ head -c $((0x20000)) /dev/zero >"$tmp/vars-2m.fd"
 bad "VARS of another build" "UEFI variable file $tmp/vars-2m.fd: its size 131072 does not match boot ROM $tmp/code.fd" -l bootrom,"$tmp/code.fd","$tmp/vars-2m.fd"
 mkrom "$tmp/code-big.fd" $(((16 << 20) - (256 << 10)))
 bad "CODE + VARS larger than the window" "UEFI variable file $tmp/vars.fd: 540672 bytes do not fit the 256 KiB" -l bootrom,"$tmp/code-big.fd","$tmp/vars.fd"
-bad "bootrom and a kernel" "give one way to boot, not both" -l bootrom,"$tmp/code.fd" -o boot.kernel=/boot/vmlinuz
+bad "bootrom and a kernel without QEMU's fw_cfg" "boot.kernel /boot/vmlinuz: the firmware gets a kernel only through QEMU's fw_cfg" -l bootrom,"$tmp/code.fd" -o boot.kernel=/boot/vmlinuz
+bad "a missing kernel for the firmware" "boot.kernel $tmp/nope: No such file or directory" -l bootrom,"$tmp/code.fd",fwcfg=qemu -o boot.kernel="$tmp/nope"
+bad "an initrd without a kernel for the firmware" "boot.initrd and boot.cmdline need a boot.kernel" -l bootrom,"$tmp/code.fd",fwcfg=qemu -o boot.initrd="$tmp/vars.fd"
 bad "unknown fw_cfg flavour" "lpc.fwcfg=uefi: expected bhyve or qemu" -l bootrom,"$tmp/code.fd" -o lpc.fwcfg=uefi
 bad "VARS without a ROM" "lpc.bootvars $tmp/vars.fd: variables need a boot ROM" -o lpc.bootvars="$tmp/vars.fd"
 bad "-f without a firmware boot" "-f: fw_cfg files are for a firmware boot" -f opt/kb,string=x

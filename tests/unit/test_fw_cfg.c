@@ -1,6 +1,7 @@
 /* QEMU-compatible fw_cfg: the I/O-port protocol and DMA as OVMF's QemuFwCfgLib drives them, the
  * file directory, bad DMA requests, and the items a firmware boot gets (CPU count, etc/e820). */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -299,8 +300,9 @@ static void test_user_items(void **state)
 	} cases[] = {
 	    {"opt/org.example/s", "string", "hello", NULL},
 	    {"opt/org.example/f", "file", NULL /* the temporary file */, NULL},
-	    {"etc/e820", "string", "x", "-f etc/e820: the firmware configuration already has a file "
-					"of that name"},
+	    {"etc/e820", "string", "x",
+	     "-f etc/e820: the firmware configuration already has a file "
+	     "of that name"},
 	    {"opt/m", "file", "/nonexistent/kb", "-f opt/m: file=/nonexistent/kb: No such file"},
 	    {"opt/d", "file", "/tmp", "-f opt/d: file=/tmp: not a regular file"},
 	};
@@ -312,8 +314,9 @@ static void test_user_items(void **state)
 		assert_int_equal(config_set(vm->cfg, "fwcfg.user.0.name", "opt/first"), 0);
 		assert_int_equal(config_set(vm->cfg, "fwcfg.user.0.string", "1st"), 0);
 		assert_int_equal(config_set(vm->cfg, "fwcfg.user.1.name", cases[i].name), 0);
-		assert_int_equal(config_set(vm->cfg, cases[i].kind[0] == 's' ? "fwcfg.user.1.string"
-									     : "fwcfg.user.1.file",
+		assert_int_equal(config_set(vm->cfg,
+					    cases[i].kind[0] == 's' ? "fwcfg.user.1.string"
+								    : "fwcfg.user.1.file",
 					    cases[i].value ? cases[i].value : path),
 				 0);
 		char err[160] = "";
@@ -349,13 +352,104 @@ static void test_user_items(void **state)
 	(void)state;
 }
 
+/* the 32-bit little-endian value of fixed item `key` (0 for an absent one) */
+static uint32_t read_item(struct fixture *fx, uint16_t key)
+{
+	uint8_t le[4];
+	sel(fx, key);
+	read_bytes(fx, le, 4);
+	return le32_at(le);
+}
+
+/* boot.kernel/initrd/cmdline with a boot ROM: QEMU's -kernel items for OVMF */
+static void test_kernel_items(void **state)
+{
+	char kpath[] = "/tmp/kbfwk.XXXXXX", ipath[] = "/tmp/kbfwi.XXXXXX";
+	int kfd = mkstemp(kpath), ifd = mkstemp(ipath);
+	assert_true(kfd >= 0 && ifd >= 0);
+	/* a bzImage: setup_sects 2 at 0x1f1, "HdrS" at 0x202; setup = 3 sectors */
+	uint8_t k[4096];
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (uint8_t)(i * 13);
+	k[0x1f1] = 2;
+	memcpy(k + 0x202, "HdrS", 4);
+	assert_int_equal(write(kfd, k, sizeof(k)), (ssize_t)sizeof(k));
+	assert_int_equal(write(ifd, "INITRD", 6), 6);
+	close(kfd);
+	close(ifd);
+	static const uint32_t ids[] = {0};
+	struct acpi_platform acpi = {
+	    .ncpus = 1,
+	    .apic_ids = ids,
+	    .ioapic_addr = 0xFEC00000,
+	    .ioapic_id = 1,
+	    .pci_io = {0x2000, 0xE000},
+	    .pci_mem32 = {0x80000000, 0x7C000000},
+	    .intx_gsi = gsi_of,
+	    .oem_id = "BHYVE ",
+	};
+	for (int pe = 0; pe < 2; pe++) {
+		if (pe) { /* anything else (an EFI application): whole, no setup */
+			memcpy(k + 0x202, "MZxx", 4);
+			kfd = open(kpath, O_WRONLY);
+			assert_int_equal(pwrite(kfd, k + 0x202, 4, 0x202), 4);
+			close(kfd);
+		}
+		struct vm *vm = harness_vm_new();
+		uint8_t *ram = calloc(1, RAM);
+		guestmem_init_from(&vm->mem, ram, RAM, RAM);
+		vm->nvcpus = 1;
+		assert_int_equal(config_set(vm->cfg, "boot.kernel", kpath), 0);
+		if (!pe) {
+			assert_int_equal(config_set(vm->cfg, "boot.initrd", ipath), 0);
+			assert_int_equal(config_set(vm->cfg, "boot.cmdline", "console=ttyS0"), 0);
+		}
+		char err[160] = "";
+		assert_int_equal(fwcfg_setup(vm, &acpi, err, sizeof(err)), 0);
+		struct fixture fx = {.bus = vm->bus};
+		uint8_t *buf = malloc(sizeof(k));
+		uint32_t setup = pe ? 0 : 3 * 512;
+		assert_int_equal(read_item(&fx, FW_CFG_SETUP_SIZE), setup);
+		assert_int_equal(read_item(&fx, FW_CFG_KERNEL_SIZE), sizeof(k) - setup);
+		if (setup) {
+			sel(&fx, FW_CFG_SETUP_DATA);
+			read_bytes(&fx, buf, setup);
+			assert_memory_equal(buf, k, setup);
+		}
+		sel(&fx, FW_CFG_KERNEL_DATA);
+		read_bytes(&fx, buf, sizeof(k) - setup);
+		assert_memory_equal(buf, k + setup, sizeof(k) - setup);
+		if (!pe) {
+			assert_int_equal(read_item(&fx, FW_CFG_INITRD_SIZE), 6);
+			sel(&fx, FW_CFG_INITRD_DATA);
+			read_bytes(&fx, buf, 6);
+			assert_memory_equal(buf, "INITRD", 6);
+			assert_int_equal(read_item(&fx, FW_CFG_CMDLINE_SIZE), 14);
+			sel(&fx, FW_CFG_CMDLINE_DATA);
+			read_bytes(&fx, buf, 14);
+			assert_memory_equal(buf, "console=ttyS0", 14); /* NUL included */
+		} else {
+			assert_int_equal(read_item(&fx, FW_CFG_INITRD_SIZE), 0);
+			assert_int_equal(read_item(&fx, FW_CFG_CMDLINE_SIZE), 0);
+		}
+		free(buf);
+		vm->mem.host = NULL;
+		harness_vm_free(vm);
+		free(ram);
+	}
+	unlink(kpath);
+	unlink(ipath);
+	(void)state;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_signature_and_id_over_ports),  T(test_dma_signature_register),
 	    T(test_files_and_directory),	  T(test_dma_read_skip_and_errors),
-	    cmocka_unit_test(test_machine_items),	  cmocka_unit_test(test_user_items),
+	    cmocka_unit_test(test_machine_items), cmocka_unit_test(test_user_items),
+	    cmocka_unit_test(test_kernel_items),
 	};
 	return cmocka_run_group_tests_name("fw_cfg", tests, NULL, NULL);
 }

@@ -281,9 +281,10 @@ static void test_mapped_types_warn(void **state)
 					   "g1",
 					   NULL};
 	expect_argv(want);
-	/* graphics, graphics_port, passthru0, grub_run0, loader_timeout, 3 disks, 1 NIC, the
-	 * unknown colour and disk0x_type; not the keys set to no/off nor the known ones */
-	assert_int_equal(C.nwarnings, 11);
+	/* graphics, graphics_port, passthru0, 3 disks, 1 NIC, the unknown colour and
+	 * disk0x_type; not the keys set to no/off nor the known ones (grub_run0 and
+	 * loader_timeout only mean something to loader="grub") */
+	assert_int_equal(C.nwarnings, 9);
 	int graphics = 0, unknown = 0;
 	for (int i = 0; i < C.nwarnings; i++) {
 		assert_null(strchr(C.warnings[i], '\n'));
@@ -441,6 +442,65 @@ static void test_uefi_guest(void **state)
 	UEFI_CODE = NULL;
 }
 
+/* loader="grub": OVMF with the guest's GRUB image as the firmware's kernel, and its grub.cfg */
+static void test_grub_guest(void **state)
+{
+	assert_int_equal(build("loader=\"grub\"\ncpu=1\nmemory=512M\n"
+			       "grub_run0=\"linux /vmlinuz root=/dev/vda1\"\n"
+			       "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"),
+			 0);
+	static const char *const want[] = {
+	    "/usr/sbin/bhyve",
+	    "-c",
+	    "1",
+	    "-m",
+	    "512M",
+	    "-A",
+	    "-H",
+	    "-P",
+	    "-w",
+	    "-u",
+	    "-s",
+	    "0,hostbridge",
+	    "-s",
+	    "31,lpc",
+	    "-s",
+	    "4:0,virtio-blk,/vms/g1/disk0.img",
+	    "-l",
+	    "com1,pty:/vms/g1/com1",
+	    "-l",
+	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu",
+	    "-o",
+	    "boot.kernel=/vms/g1/grub.efi",
+	    "g1",
+	    NULL};
+	expect_argv(want);
+	assert_non_null(C.grub_cfg);
+	assert_non_null(strstr(C.grub_cfg, "menuentry \"g1 (bhyve run)\" {\n"
+					   "\tlinux /vmlinuz root=/dev/vda1 console=ttyS0\n}\n"));
+	assert_false(C.uefi_vars_keep);
+	assert_int_equal(C.nwarnings, 0);
+	bhyvecmd_free(&C);
+
+	/* `vm install`: the install commands, the image as root */
+	assert_int_equal(build_opts("loader=grub\ncpu=1\nmemory=512M\n"
+				    "grub_install0=\"linux /isolinux/vmlinuz\"\n"
+				    "grub_run0=\"linux /vmlinuz\"\n",
+				    "/isos/x.iso", false),
+			 0);
+	assert_non_null(strstr(C.grub_cfg, "set root=(hd0)\n"));
+	assert_non_null(strstr(C.grub_cfg, "(bhyve install)"));
+	assert_non_null(strstr(C.grub_cfg, "\tlinux /isolinux/vmlinuz console=ttyS0\n"));
+	assert_null(strstr(C.grub_cfg, "linux /vmlinuz"));
+	bhyvecmd_free(&C);
+
+	/* other loaders make no grub.cfg and take the grub keys silently */
+	assert_int_equal(build("loader=uefi\ncpu=1\nmemory=512M\ngrub_run0=\"boot\"\n"), 0);
+	assert_null(C.grub_cfg);
+	assert_int_equal(C.nwarnings, 0);
+	(void)state;
+}
+
 static void test_errors(void **state)
 {
 	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
@@ -451,7 +511,8 @@ static void test_errors(void **state)
 	/* older vm-bhyve confs say uefi="csm" instead of a loader */
 	expect_error("uefi=\"csm\"\ncpu=1\nmemory=1G\n", "loader=uefi-csm (uefi=\"csm\")");
 	expect_error("loader=bhyveload\ncpu=1\nmemory=1G\n", "bhyveload");
-	expect_error("loader=grub\ncpu=1\nmemory=1G\n", "grub-bhyve");
+	expect_error("loader=grub\ncpu=1\nmemory=1G\ngrub_run_partition=\"(hd1)\"\n",
+		     "grub_run_partition=\"(hd1)\"");
 	expect_error("loader=lilo\ncpu=1\nmemory=1G\n", "unknown loader");
 	expect_error("loader=kernel\nmemory=1G\nkernel=k\n", "cpu is not set");
 	expect_error("loader=kernel\ncpu=two\nmemory=1G\nkernel=k\n", "cpu=\"two\"");
@@ -561,6 +622,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
 	    cmocka_unit_test_teardown(test_uefi_guest, teardown),
+	    cmocka_unit_test_teardown(test_grub_guest, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
 	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
 	};

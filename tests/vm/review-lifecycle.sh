@@ -257,13 +257,13 @@ check "unit: ordered after remote file systems (a vm_dir on NFS)" "$?"
 # ---- finding 10 and tmux parity: tmux starts report failures, exact targets, -i attaches ----
 if command -v tmux >/dev/null; then
 	nonic g10
-	sed -i 's/^loader=.*/loader="grub"/' "$vm_dir/g10/g10.conf"
-	grep -q '^loader=' "$vm_dir/g10/g10.conf" || echo 'loader="grub"' >>"$vm_dir/g10/g10.conf"
+	sed -i 's/^loader=.*/loader="lilo"/' "$vm_dir/g10/g10.conf"
+	grep -q '^loader=' "$vm_dir/g10/g10.conf" || echo 'loader="lilo"' >>"$vm_dir/g10/g10.conf"
 	bad=0
 	for i in 1 2 3 4 5 6 7 8; do
 		"$VM" start -i g10 >"$TMP/o" 2>"$TMP/e"
 		rc=$?
-		{ [ $rc != 0 ] && grep -q 'grub' "$TMP/e" && [ "$(wc -l <"$TMP/e")" = 1 ]; } ||
+		{ [ $rc != 0 ] && grep -q 'lilo' "$TMP/e" && [ "$(wc -l <"$TMP/e")" = 1 ]; } ||
 			{ [ $((bad += 1)) = 1 ] && firstbad="try $i: exit $rc $(oneline "$TMP/e")"; }
 	done
 	check "start -i of a guest that cannot start: the error, every time (8 tries)" "$([ $bad = 0 ]; echo $?)" "$bad bad; first: ${firstbad:-}"
