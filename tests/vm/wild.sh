@@ -3,7 +3,7 @@
 #  - confs/ and vm-bhyve-templates/: each is installed as a guest (confs) or as a template that
 #    `vm create -t` uses; the guest must load (`vm info`), and `vm start` must either build a bhyve
 #    command line (recorded by a stand-in bhyve, then checked for sanity) or refuse with one line
-#    for a documented reason: a loader kbhyve does not run yet (grub, bhyveload, uefi-csm) or, for a partial config (*-fragment, or no loader/cpu/memory), the missing
+#    for a documented reason: a loader kbhyve does not run yet (bhyveload, uefi-csm, uefi-custom) or, for a partial config (*-fragment, or no loader/cpu/memory), the missing
 #    key. A config refused for its loader is tried again with loader="kernel" (in the copy), which
 #    must then build a command line: the rest of the file (disks, NICs, options) is understood.
 #  - system-confs/: `vm init` and `vm switch list` in a private netns where the file's uplinks
@@ -58,7 +58,7 @@ argv_sane() {
 # A documented refusal: a loader kbhyve has no firmware or boot loader for yet, a partial config
 # missing the key named, or a value Linux or bhyve cannot take: a ZFS volume (sparse-zvol), a
 # placeholder where a UUID belongs (bhyve -U would refuse it too).
-loader_refusal() { grep -qE '^vm: ([^ :]+: )?loader=(grub|bhyveload|uefi[a-z-]*)[: ]' "$1"; }
+loader_refusal() { grep -qE '^vm: ([^ :]+: )?loader=(bhyveload|uefi[a-z-]*)[: ]' "$1"; }
 partial_refusal() { grep -qE '^vm: ([^ :]+: )?(loader|cpu|memory) is not set' "$1"; }
 value_refusal() { grep -qE '^vm: ([^ :]+: )?(disk[0-9]+_dev="[a-z-]*zvol": no ZFS volumes on Linux|uuid="[^"]*": not a UUID)' "$1"; }
 

@@ -1,0 +1,84 @@
+#!/bin/bash
+# vm's loader="grub" on the host side, with a recording stand-in bhyve: the grub.cfg written in the
+# guest folder from the grub keys, the GRUB image built from it with Debian's grub-mkstandalone
+# (an EFI application: "MZ" and a PE header), bhyve handed that image as the firmware's kernel;
+# the image never written through a symlink somebody put in the folder; a missing
+# grub-mkstandalone is one line naming the packages. The boots themselves are in the test bed
+# (tests/testbed/in-l1-firmware.sh, "grub").
+# Usage: tests/vm/loaders.sh BUILD_DIR   (needs root)
+set -u
+. "$(dirname "$0")/lib.inc"
+vmt_init loaders "${1:-build}"
+
+cat >"$TMP/recbhyve" <<'EOF2'
+#!/bin/bash
+# recording stand-in bhyve: argv (a word a line) to $vm_dir/<guest>.argv; powers off on SIGTERM
+printf '%s\n' "$@" >"$vm_dir/${!#}.argv"
+trap 'exit 1' TERM
+while :; do sleep 0.1; done
+EOF2
+chmod +x "$TMP/recbhyve"
+export KBHYVE_BHYVE=$TMP/recbhyve
+stopped() { [ ! -e "$vm_dir/$1/run.lock" ]; }
+
+if ! command -v grub-mkstandalone >/dev/null || [ ! -d /usr/lib/grub/x86_64-efi ]; then
+	echo "not ok - loaders: no grub-mkstandalone or x86_64-efi modules (Debian packages grub-common, grub-efi-amd64-bin)"
+	exit 1
+fi
+
+nonic g1
+sed -i '/^loader=/d' "$vm_dir/g1/g1.conf"
+cat >>"$vm_dir/g1/g1.conf" <<'EOF2'
+loader="grub"
+grub_run_partition="gpt2"
+grub_run0="linux /vmlinuz root=/dev/vda2"
+grub_run1="initrd /initrd.img"
+EOF2
+"$VM" start g1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+wait_for 10 test -s "$vm_dir/g1.argv"
+check "grub: vm start builds the image and starts bhyve" "$([ $rc = 0 ] && [ -s "$vm_dir/g1.argv" ]; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+want=$(printf '%s\n' 'set root=(hd0,gpt2)' 'set timeout=3' 'menuentry "g1 (bhyve run)" {' \
+	'	linux /vmlinuz root=/dev/vda2 console=ttyS0' '	initrd /initrd.img' '}')
+check "grub: grub.cfg from the grub keys" "$([ "$(sed 1d "$vm_dir/g1/grub.cfg")" = "$want" ]; echo $?)" "$(oneline "$vm_dir/g1/grub.cfg")"
+img=$vm_dir/g1/grub.efi
+pe_off=$(od -An -tu4 -j 60 -N4 "$img" 2>/dev/null | tr -d ' ')
+check "grub: grub.efi is an EFI application (MZ, PE header)" \
+	"$([ "$(head -c2 "$img")" = MZ ] && [ "$(od -An -c -j "${pe_off:-0}" -N2 "$img" | tr -d ' ')" = PE ]; echo $?)" "$(head -c 4 "$img" | od -c | head -1)"
+check "grub: the image holds that grub.cfg" "$(grep -aq 'linux /vmlinuz root=/dev/vda2 console=ttyS0' "$img"; echo $?)"
+check "grub: bhyve boots OVMF with the image as the firmware's kernel" \
+	"$(grep -qx "bootrom,.*,$vm_dir/g1/uefi-vars.fd,fwcfg=qemu" "$vm_dir/g1.argv" && grep -qx "boot.kernel=$vm_dir/g1/grub.efi" "$vm_dir/g1.argv"; echo $?)" "$(oneline "$vm_dir/g1.argv")"
+check "grub: no temporary files left in the folder" "$(! ls -a "$vm_dir/g1" | grep -q '^\.grub'; echo $?)" "$(ls -a "$vm_dir/g1" | tr '\n' ' ')"
+"$VM" stop g1 >/dev/null 2>&1
+wait_for 10 stopped g1
+
+# the next start writes both again; a symlink put in place of the image is replaced, not followed
+echo victim >"$TMP/victim"
+rm -f "$img"
+ln -s "$TMP/victim" "$img"
+sed -i 's|^grub_run0=.*|grub_run0="linux /vmlinuz-2 root=/dev/vda2"|' "$vm_dir/g1/g1.conf"
+"$VM" start g1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "grub: a symlink in place of grub.efi is replaced, its target untouched" \
+	"$([ $rc = 0 ] && [ ! -L "$img" ] && [ "$(cat "$TMP/victim")" = victim ] && grep -aq 'linux /vmlinuz-2 ' "$img"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+"$VM" stop g1 >/dev/null 2>&1
+wait_for 10 stopped g1
+
+# no grub-mkstandalone: one line naming the packages, no bhyve
+rm -f "$vm_dir/g1.argv"
+KBHYVE_GRUB_MKSTANDALONE=$TMP/no-such-tool "$VM" start g1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "grub: without grub-mkstandalone the start fails, naming the packages" \
+	"$([ $rc != 0 ] && grep -q 'grub-efi-amd64-bin' "$TMP/e" && [ ! -e "$vm_dir/g1.argv" ]; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+one_error_line "grub: without grub-mkstandalone" "$TMP/e"
+wait_for 10 stopped g1
+
+# a bad grub key: refused before anything is written
+sed -i 's|^grub_run_partition=.*|grub_run_partition="(hd1)"|' "$vm_dir/g1/g1.conf"
+"$VM" start g1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "grub: a bad grub_run_partition is refused" "$([ $rc != 0 ] && grep -q 'grub_run_partition="(hd1)"' "$TMP/e"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+one_error_line "grub: bad grub_run_partition" "$TMP/e"
+
+echo "# vm loaders tests: $vmt_pass passed, $vmt_fail failed"
+[ "$vmt_fail" = 0 ]
