@@ -222,7 +222,7 @@ installer_run() {
 	disk "the installer's disk" esp_disk "$img" 128 mbr "$KBHYVE_DI_KERNEL:/linux" "$KBHYVE_DI_INITRD:/initrd.gz" "$TMP/di-startup.nsh:/startup.nsh" || return
 	cp "$KBHYVE_OVMF_VARS" "$TMP/installer-vars.fd"
 	t0=$(date +%s.%N)
-	"$BHYVE" -c 2 -m 1G -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio -s 4,virtio-blk,"$img" \
+	"$BHYVE" -c 1 -m 1G -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio -s 4,virtio-blk,"$img" \
 		-l bootrom,"$CODE","$TMP/installer-vars.fd",fwcfg=qemu fw-installer </dev/null >"$out" 2>"$err" &
 	pid=$!
 	local seen="" i
