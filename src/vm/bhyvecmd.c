@@ -72,8 +72,9 @@ static void sv_free(struct strvec *s)
 
 struct build {
 	const struct bhyvecmd_input *in;
-	bool uefi; /* boot through the firmware (loader="uefi" or "grub") rather than a kernel */
-	bool grub; /* loader="grub": the firmware starts kbhyve's GRUB */
+	bool uefi;   /* boot through the firmware (loader="uefi" or "grub") rather than a kernel */
+	bool grub;   /* loader="grub": the firmware starts kbhyve's GRUB */
+	bool custom; /* loader="uefi-custom": the image in $vm_dir/.config, no variable store */
 	char *uefi_vars;
 	char *grub_cfg;
 	struct strvec args, warn, cons;
@@ -296,14 +297,18 @@ static int check_loader(struct build *b)
 	if (!strcmp(l, "uefi-csm"))
 		return fail(b, "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet "
 			       "(use loader=\"uefi\" or \"kernel\")");
-	if (!strncmp(l, "uefi", 4))
-		return fail(b,
-			    "loader=%s: kbhyve runs Debian's OVMF only (use loader=\"uefi\"; "
-			    "system.conf's uefi_code names another image)",
-			    l);
-	if (!strcmp(l, "bhyveload"))
-		return fail(b, "loader=bhyveload: bhyveload loads FreeBSD kernels and does not "
-			       "exist on Linux (use loader=\"uefi\" or \"kernel\")");
+	if (!strcmp(l, "uefi-custom")) {
+		b->uefi = b->custom = true;
+		return 0;
+	}
+	if (!strcmp(l, "bhyveload")) {
+		/* FreeBSD's userboot does not exist on Linux: the disk's own EFI loader (FreeBSD's
+		 * loader.efi on an installed system) does the same job under the firmware */
+		sv_add(&b->warn, "loader=\"bhyveload\": there is no bhyveload on Linux; the "
+				 "firmware (OVMF) boots the disk's own EFI loader instead");
+		b->uefi = true;
+		return 0;
+	}
 	return fail(b,
 		    "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\", \"grub\" "
 		    "and \"kernel\")",
@@ -607,6 +612,21 @@ static int add_firmware(struct build *b)
 {
 	const char *code =
 	    b->in->uefi_code && *b->in->uefi_code ? b->in->uefi_code : BHYVECMD_UEFI_CODE_DEFAULT;
+	if (b->custom) {
+		code = b->in->uefi_custom;
+		if (!code || code[0] != '/')
+			return fail(b, "loader=\"uefi-custom\": no $vm_dir/.config/BHYVE_UEFI.fd "
+				       "(vm_dir is not set)");
+		if (strchr(code, ','))
+			return fail(b,
+				    "the firmware path %s holds a comma, which bhyve's -l cannot "
+				    "take",
+				    code);
+		/* the whole image, variables included, as vm-bhyve passes it */
+		sv_add(&b->args, "-l");
+		sv_addf(&b->args, "bootrom,%s,fwcfg=qemu", code);
+		return 0;
+	}
 	if (code[0] != '/')
 		return fail(b, "uefi_code=\"%s\" in system.conf: not an absolute path", code);
 	if (strchr(code, ',') || strchr(b->in->dir, ','))

@@ -20,6 +20,9 @@ struct bhyvecmd_input {
 	 * default). The supervisor makes the variable store from system.conf's uefi_vars_template.
 	 */
 	const char *uefi_code;
+	/* loader="uefi-custom": vm-bhyve's $vm_dir/.config/BHYVE_UEFI.fd, a whole firmware image
+	 * (code and its own variables) */
+	const char *uefi_custom;
 };
 
 /* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing

@@ -534,6 +534,8 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	if (stop_requested)
 		return NEXT_STOP;
 
+	char uefi_custom[PATH_MAX + 32];
+	snprintf(uefi_custom, sizeof(uefi_custom), "%s/.config/BHYVE_UEFI.fd", u->s->vm_dir);
 	struct bhyvecmd_input in = {
 	    .name = u->g.name,
 	    .dir = u->g.dir,
@@ -542,6 +544,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .iso = run == 1 ? u->o->iso : NULL,
 	    .com_stdio = u->o->com_stdio,
 	    .uefi_code = vmconf_get(u->s->sys, "uefi_code"),
+	    .uefi_custom = uefi_custom,
 	};
 	struct bhyvecmd cmd;
 	memset(&cmd, 0, sizeof(cmd));

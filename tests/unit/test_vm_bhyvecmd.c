@@ -21,7 +21,8 @@
 
 static struct bhyvecmd C;
 static char E[512];
-static const char *UEFI_CODE; /* system.conf's uefi_code for the next build, or NULL */
+static const char *UEFI_CODE;	/* system.conf's uefi_code for the next build, or NULL */
+static const char *UEFI_CUSTOM; /* $vm_dir/.config/BHYVE_UEFI.fd for the next build, or NULL */
 
 /* Build from conf text for guest "g1" in /vms/g1. */
 static int build_opts(const char *text, const char *iso, bool com_stdio)
@@ -38,6 +39,7 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	    .iso = iso,
 	    .com_stdio = com_stdio,
 	    .uefi_code = UEFI_CODE,
+	    .uefi_custom = UEFI_CUSTOM,
 	};
 	E[0] = '\0';
 	r = bhyvecmd_build(&in, &C, E, sizeof(E));
@@ -74,6 +76,7 @@ static void expect_error(const char *text, const char *needle)
 static int teardown(void **state)
 {
 	UEFI_CODE = NULL;
+	UEFI_CUSTOM = NULL;
 	bhyvecmd_free(&C);
 	return 0;
 }
@@ -501,16 +504,46 @@ static void test_grub_guest(void **state)
 	(void)state;
 }
 
+/* loader="bhyveload": the firmware and the disk's own EFI loader, with one warning;
+ * loader="uefi-custom": vm-bhyve's whole image from $vm_dir/.config, no variable store */
+static void test_bhyveload_and_uefi_custom(void **state)
+{
+	assert_int_equal(build("loader=\"bhyveload\"\ncpu=1\nmemory=1G\n"
+			       "bhyveload_options=\"-e x=1\"\n"),
+			 0);
+	assert_string_equal(
+	    C.argv[C.argc - 2],
+	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu");
+	assert_non_null(C.uefi_vars);
+	int bhyveload = 0;
+	for (int i = 0; i < C.nwarnings; i++)
+		bhyveload += !strcmp(C.warnings[i],
+				     "loader=\"bhyveload\": there is no bhyveload on Linux; the "
+				     "firmware (OVMF) boots the disk's own EFI loader instead");
+	assert_int_equal(bhyveload, 1);
+	bhyvecmd_free(&C);
+
+	UEFI_CUSTOM = "/vm/.config/BHYVE_UEFI.fd";
+	assert_int_equal(build("loader=\"uefi-custom\"\ncpu=1\nmemory=1G\nuefi_vars=\"yes\"\n"), 0);
+	assert_string_equal(C.argv[C.argc - 3], "-l");
+	assert_string_equal(C.argv[C.argc - 2], "bootrom,/vm/.config/BHYVE_UEFI.fd,fwcfg=qemu");
+	assert_null(C.uefi_vars);
+	assert_null(C.grub_cfg);
+	bhyvecmd_free(&C);
+	UEFI_CUSTOM = "/my,vm/.config/BHYVE_UEFI.fd";
+	expect_error("loader=\"uefi-custom\"\ncpu=1\nmemory=1G\n", "holds a comma");
+	(void)state;
+}
+
 static void test_errors(void **state)
 {
 	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
 	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n",
 		     "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet");
-	expect_error("loader=uefi-custom\ncpu=1\nmemory=1G\n",
-		     "loader=uefi-custom: kbhyve runs Debian's OVMF only");
+	expect_error("loader=uefi-custom\ncpu=1\nmemory=1G\n", "no $vm_dir/.config/BHYVE_UEFI.fd");
+	expect_error("loader=uefi-foo\ncpu=1\nmemory=1G\n", "unknown loader");
 	/* older vm-bhyve confs say uefi="csm" instead of a loader */
 	expect_error("uefi=\"csm\"\ncpu=1\nmemory=1G\n", "loader=uefi-csm (uefi=\"csm\")");
-	expect_error("loader=bhyveload\ncpu=1\nmemory=1G\n", "bhyveload");
 	expect_error("loader=grub\ncpu=1\nmemory=1G\ngrub_run_partition=\"(hd1)\"\n",
 		     "grub_run_partition=\"(hd1)\"");
 	expect_error("loader=lilo\ncpu=1\nmemory=1G\n", "unknown loader");
@@ -623,6 +656,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
 	    cmocka_unit_test_teardown(test_uefi_guest, teardown),
 	    cmocka_unit_test_teardown(test_grub_guest, teardown),
+	    cmocka_unit_test_teardown(test_bhyveload_and_uefi_custom, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
 	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
 	};

@@ -1,9 +1,10 @@
 #!/bin/bash
-# vm's loader="grub" on the host side, with a recording stand-in bhyve: the grub.cfg written in the
+# vm's loaders on the host side: loader="grub", with a recording stand-in bhyve: the grub.cfg written in the
 # guest folder from the grub keys, the GRUB image built from it with Debian's grub-mkstandalone
 # (an EFI application: "MZ" and a PE header), bhyve handed that image as the firmware's kernel;
 # the image never written through a symlink somebody put in the folder; a missing
-# grub-mkstandalone is one line naming the packages. The boots themselves are in the test bed
+# grub-mkstandalone is one line naming the packages. loader="uefi-custom" and "bhyveload": the
+# firmware images bhyve gets. The grub boots themselves are in the test bed
 # (tests/testbed/in-l1-firmware.sh, "grub").
 # Usage: tests/vm/loaders.sh BUILD_DIR   (needs root)
 set -u
@@ -79,6 +80,30 @@ sed -i 's|^grub_run_partition=.*|grub_run_partition="(hd1)"|' "$vm_dir/g1/g1.con
 rc=$?
 check "grub: a bad grub_run_partition is refused" "$([ $rc != 0 ] && grep -q 'grub_run_partition="(hd1)"' "$TMP/e"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
 one_error_line "grub: bad grub_run_partition" "$TMP/e"
+
+# loader="uefi-custom": $vm_dir/.config/BHYVE_UEFI.fd whole, no variable store made
+nonic g2
+sed -i '/^loader=/d' "$vm_dir/g2/g2.conf"
+echo 'loader="uefi-custom"' >>"$vm_dir/g2/g2.conf"
+"$VM" start g2 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+wait_for 10 test -s "$vm_dir/g2.argv"
+check "uefi-custom: bhyve boots \$vm_dir/.config/BHYVE_UEFI.fd, no uefi-vars.fd" \
+	"$([ $rc = 0 ] && grep -qx "bootrom,$vm_dir/.config/BHYVE_UEFI.fd,fwcfg=qemu" "$vm_dir/g2.argv" && [ ! -e "$vm_dir/g2/uefi-vars.fd" ]; echo $?)" "exit $rc: $(oneline "$TMP/e") $(oneline "$vm_dir/g2.argv")"
+"$VM" stop g2 >/dev/null 2>&1
+wait_for 10 stopped g2
+
+# loader="bhyveload": the firmware and the disk's own EFI loader, one warning
+nonic g3
+sed -i '/^loader=/d' "$vm_dir/g3/g3.conf"
+echo 'loader="bhyveload"' >>"$vm_dir/g3/g3.conf"
+"$VM" start g3 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+wait_for 10 test -s "$vm_dir/g3.argv"
+check "bhyveload: OVMF with the guest's uefi-vars.fd, and a warning in the log saying so" \
+	"$([ $rc = 0 ] && grep -qx "bootrom,.*,$vm_dir/g3/uefi-vars.fd,fwcfg=qemu" "$vm_dir/g3.argv" && grep -q 'warning: loader="bhyveload": there is no bhyveload on Linux; the firmware (OVMF) boots the disk.s own EFI loader' "$vm_dir/g3/vm-bhyve.log"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+"$VM" stop g3 >/dev/null 2>&1
+wait_for 10 stopped g3
 
 echo "# vm loaders tests: $vmt_pass passed, $vmt_fail failed"
 [ "$vmt_fail" = 0 ]
