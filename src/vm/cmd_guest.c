@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl/ctlproto.h"
+#include "vm/bhyvecmd.h"
 #include "vm/cmds.h"
 #include "vm/conflock.h"
 #include "vm/guest.h"
@@ -671,6 +672,42 @@ static void human(uint64_t b, char *out, size_t len)
 		snprintf(out, len, "%.1f%c", v, units[u]);
 }
 
+/* The firmware files a start would give bhyve (from the same command line the supervisor
+ * builds): the boot ROM, the variable store, and for loader="grub" the GRUB image; or why the
+ * guest cannot start. */
+static void info_firmware(const struct vm_settings *s, const struct guest *g)
+{
+	char custom[PATH_MAX + 32], err[512];
+	snprintf(custom, sizeof(custom), "%s/.config/BHYVE_UEFI.fd", s->vm_dir);
+	struct bhyvecmd_input in = {
+	    .name = g->name,
+	    .dir = g->dir,
+	    .conf = g->conf,
+	    .bhyve = s->bhyve,
+	    .uefi_code = vmconf_get(s->sys, "uefi_code"),
+	    .uefi_custom = custom,
+	};
+	struct bhyvecmd cmd;
+	if (bhyvecmd_build(&in, &cmd, err, sizeof(err)) < 0) {
+		printf("  cannot start: %s\n", err);
+		return;
+	}
+	for (int i = 0; i + 1 < cmd.argc; i++) {
+		if (strcmp(cmd.argv[i], "-l") || strncmp(cmd.argv[i + 1], "bootrom,", 8))
+			continue;
+		const char *code = cmd.argv[i + 1] + 8;
+		printf("  firmware: %.*s\n", (int)strcspn(code, ","), code);
+	}
+	if (cmd.uefi_vars)
+		printf("  firmware-vars: %s (%s)\n", cmd.uefi_vars,
+		       cmd.uefi_vars_keep ? "kept across starts" : "made afresh at each start");
+	if (cmd.grub_cfg)
+		printf("  grub: %s/" BHYVECMD_GRUB_IMAGE " (built at each start from %s/"
+		       BHYVECMD_GRUB_CFG ")\n",
+		       g->dir, g->dir);
+	bhyvecmd_free(&cmd);
+}
+
 static void info_one(const struct vm_settings *s, const struct guest *g)
 {
 	const struct vmconf *c = g->conf;
@@ -697,6 +734,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 	for (size_t k = 0; k < 3; k++)
 		if (vmconf_get(c, keys[k]))
 			printf("  %s: %s\n", keys[k], vmconf_get(c, keys[k]));
+	info_firmware(s, g);
 	printf("  uuid: %s\n", vmconf_get_default(c, "uuid", "-"));
 	printf("  cpu: %s\n", vmconf_get_default(c, "cpu", "-"));
 	printf("  memory: %s\n", vmconf_get_default(c, "memory", "-"));

@@ -105,5 +105,18 @@ check "bhyveload: OVMF with the guest's uefi-vars.fd, and a warning in the log s
 "$VM" stop g3 >/dev/null 2>&1
 wait_for 10 stopped g3
 
+# vm info names the firmware files a start uses, or why it cannot start
+"$VM" info g1 >"$TMP/info0" 2>&1
+check "info: a guest that cannot start says why" "$(grep -qx '  cannot start: grub_run_partition="(hd1)": .*' "$TMP/info0"; echo $?)" "$(oneline "$TMP/info0")"
+sed -i 's|^grub_run_partition=.*|grub_run_partition="gpt2"|' "$vm_dir/g1/g1.conf"
+"$VM" info g1 >"$TMP/info1" 2>&1
+check "info: a grub guest's firmware, variable store and GRUB image" \
+	"$(grep -qx '  firmware: /usr/share/OVMF/OVMF_CODE_4M.fd' "$TMP/info1" &&
+		grep -qx "  firmware-vars: $vm_dir/g1/uefi-vars.fd (made afresh at each start)" "$TMP/info1" &&
+		grep -qx "  grub: $vm_dir/g1/grub.efi (built at each start from $vm_dir/g1/grub.cfg)" "$TMP/info1"; echo $?)" "$(oneline "$TMP/info1")"
+"$VM" info g2 >"$TMP/info2" 2>&1
+check "info: a uefi-custom guest's firmware, no variable store" \
+	"$(grep -qx "  firmware: $vm_dir/.config/BHYVE_UEFI.fd" "$TMP/info2" && ! grep -q 'firmware-vars' "$TMP/info2"; echo $?)" "$(oneline "$TMP/info2")"
+
 echo "# vm loaders tests: $vmt_pass passed, $vmt_fail failed"
 [ "$vmt_fail" = 0 ]
