@@ -19,11 +19,15 @@
 # grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
 #   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
 #   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
-# KBHYVE_FW_STEPS (default shell,linux,installer,vm,grub): which steps run, for debugging one.
+# iso: `vm install -f` of a loader="uefi" guest with an empty disk and a hybrid ISO (xorriso:
+#   El Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the
+#   kernel and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
+# KBHYVE_FW_STEPS (default shell,linux,installer,vm,grub,iso): which steps run, for
+# debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,vm,grub}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,vm,grub,iso}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -347,4 +351,55 @@ grub_vm_run() {
 }
 if [[ $STEPS == *grub* ]]; then
 	grub_vm_run
+fi
+
+# vm install from an ISO through OVMF: the ISO on virtio-blk below the guest's (empty) disk
+install_run() {
+	have_linux "vm install" || return
+	local VMB=$BUILD/vm top rc o problems t0 t1 secs efi
+	top=$(mktemp -d)
+	export vm_dir=$top/vms KBHYVE_CONF=$top/kbhyve.conf KBHYVE_RUNDIR=$top/run KBHYVE_BHYVE=$BHYVE
+	mkdir -p "$vm_dir/inst" "$KBHYVE_RUNDIR" "$top/iso"
+	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
+	"$VMB" init >/dev/null 2>&1
+	# the El Torito image: a bare FAT file system with systemd-boot, the kernel and the initrd
+	efi=$top/iso/efiboot.img
+	printf 'timeout 0\ndefault inst.conf\n' >"$top/loader.conf"
+	printf 'title install\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=poweroff kbinstall=iso\n' >"$top/inst.conf"
+	truncate -s 16M "$efi"
+	if ! { mformat -i "$efi" -v EFIBOOT :: && mmd -i "$efi" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries &&
+		mcopy -i "$efi" "$KBHYVE_SDBOOT_EFI" ::/EFI/BOOT/BOOTX64.EFI && mcopy -i "$efi" "$top/loader.conf" ::/loader/loader.conf &&
+		mcopy -i "$efi" "$top/inst.conf" ::/loader/entries/inst.conf && mcopy -i "$efi" "$KBHYVE_VMLINUZ" ::/vmlinuz &&
+		mcopy -i "$efi" "$L2_INITRD" ::/initrd.gz; } 2>"$TMP/iso.err" ||
+		! xorriso -as mkisofs -quiet -o "$vm_dir/install.iso" -V KBINSTALL -e efiboot.img -no-emul-boot \
+			-append_partition 2 0xef "$efi" "$top/iso" 2>>"$TMP/iso.err"; then
+		echo "not ok - l2 firmware: vm install: cannot build the ISO: $(tr '\n' ' ' <"$TMP/iso.err" | head -c 300)"
+		rm -rf "$top"
+		return
+	fi
+	truncate -s 64M "$vm_dir/inst/disk0.img"
+	printf '%s\n' 'loader="uefi"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
+		'disk0_name="disk0.img"' >"$vm_dir/inst/inst.conf"
+	t0=$(date +%s.%N)
+	timeout -k 5 300 "$VMB" install -f inst "$vm_dir/install.iso" </dev/null >"$TMP/install.out" 2>"$TMP/install.err"
+	rc=$?
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	o=$(tr -d '\033\r' <"$TMP/install.out")
+	problems=$(guest_problems "$o" 1 1)
+	[ "$rc" = 0 ] || problems+=" vm install -f exit $rc;"
+	grep -aq 'KBTEST cmdline=.*kbinstall=iso' <<<"$o" || problems+=" not booted from the ISO;"
+	grep -q "virtio-blk,$vm_dir/install.iso,ro" "$vm_dir/inst/vm-bhyve.log" || problems+=" the log shows no read-only ISO;"
+	if [ -z "$problems" ]; then
+		echo "ok - l2 firmware: vm install -f of a loader=\"uefi\" guest boots the ISO (hybrid, El Torito EFI) through OVMF; the guest powers off and the install ends (${secs}s)"
+	else
+		echo "not ok - l2 firmware: vm install from an ISO:$problems"
+		grep -a . <<<"$o" | tail -12 | sed 's/^/#   console: /'
+		sed 's/^/#   stderr: /' "$TMP/install.err" | tail -5
+		tail -5 "$vm_dir/inst/vm-bhyve.log" 2>/dev/null | sed 's/^/#   log: /'
+	fi
+	rm -rf "$top"
+}
+if [[ $STEPS == *iso* ]]; then
+	install_run
 fi
