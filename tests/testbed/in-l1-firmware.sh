@@ -225,6 +225,7 @@ installer_run() {
 	printf 'fs0:\\linux initrd=\\initrd.gz console=ttyS0,115200n8 ---\r\n' >"$TMP/di-startup.nsh"
 	disk "the installer's disk" esp_disk "$img" 128 mbr "$KBHYVE_DI_KERNEL:/linux" "$KBHYVE_DI_INITRD:/initrd.gz" "$TMP/di-startup.nsh:/startup.nsh" || return
 	cp "$KBHYVE_OVMF_VARS" "$TMP/installer-vars.fd"
+	: >"$out" # the watch below may read it before bhyve's redirection makes it
 	t0=$(date +%s.%N)
 	"$BHYVE" -c 1 -m 1G -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio -s 4,virtio-blk,"$img" \
 		-l bootrom,"$CODE","$TMP/installer-vars.fd",fwcfg=qemu fw-installer </dev/null >"$out" 2>"$err" &
