@@ -25,7 +25,7 @@ CFLAGS += $(NL_CFLAGS)
 
 # Every .c under src/ except the programs' own folders is part of the VMM library.
 PROGS := bhyve bhyvectl
-PROG_DIRS := $(PROGS:%=src/%/) src/vm/
+PROG_DIRS := $(PROGS:%=src/%/) src/vm/ src/efi/
 LIB_SRCS := $(filter-out $(PROG_DIRS:%=%%),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
@@ -41,7 +41,8 @@ GUEST_SRCS := $(wildcard tests/guests/*.S)
 GUEST_BINS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/guests/%.bin)
 
 .PHONY: all tests guests clean check format
-all: $(foreach p,$(PROGS),$(if $(wildcard src/$(p)/*.c),$(BUILD)/$(p))) $(BUILD)/vm
+all: $(foreach p,$(PROGS),$(if $(wildcard src/$(p)/*.c),$(BUILD)/$(p))) $(BUILD)/vm \
+     $(BUILD)/efi/grubshim.efi
 
 tests: all $(UNIT_BINS) guests
 guests: $(GUEST_BINS)
@@ -62,6 +63,16 @@ $(BUILD)/vm: $(BUILD)/src/vm/main.o $(VM_OBJS)
 $(BUILD)/tests/test_vm_%: $(BUILD)/tests/unit/test_vm_%.o $(VM_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) -lcmocka
+
+# vm's loader="grub" starts GRUB through this EFI application (a guest binary: PE32+, built with
+# clang and lld-link; see src/efi/grubshim.c).
+EFI_CFLAGS := -target x86_64-unknown-windows -ffreestanding -fshort-wchar -mno-red-zone \
+	      -fno-stack-protector -O2 -Wall -Wextra -Werror
+$(BUILD)/efi/grubshim.efi: src/efi/grubshim.c
+	@mkdir -p $(dir $@)
+	clang $(EFI_CFLAGS) -c $< -o $(BUILD)/efi/grubshim.obj
+	lld-link /nologo /subsystem:efi_application /entry:efi_main /nodefaultlib \
+		$(BUILD)/efi/grubshim.obj /out:$@
 
 # Unit tests share the fake-VM harness in tests/unit/vm_harness.c.
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/vm_harness.o $(LIB_OBJS)
@@ -99,10 +110,12 @@ SHAREDIR ?= $(PREFIX)/share/kbhyve
 MANDIR ?= $(PREFIX)/share/man
 SYSTEMDDIR ?= /etc/systemd/system
 .PHONY: install
-install: build/bhyve build/bhyvectl build/vm
+install: build/bhyve build/bhyvectl build/vm build/efi/grubshim.efi
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SHAREDIR)/templates $(DESTDIR)$(SYSTEMDDIR)
 	install -m 755 build/bhyve build/bhyvectl build/vm $(DESTDIR)$(SBINDIR)/
 	install -m 644 share/templates/* $(DESTDIR)$(SHAREDIR)/templates/
+	install -d $(DESTDIR)$(SHAREDIR)/efi
+	install -m 644 build/efi/grubshim.efi $(DESTDIR)$(SHAREDIR)/efi/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' share/systemd/kbhyve-vm.service > $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
 	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
 	if [ -f docs/vm.8 ]; then install -d $(DESTDIR)$(MANDIR)/man8 && \

@@ -646,13 +646,21 @@ static int add_firmware(struct build *b)
 	sv_addf(&b->args, "bootrom,%s,%s,fwcfg=qemu", code, b->uefi_vars);
 	if (b->grub) {
 		/* GRUB, built by the supervisor with this grub.cfg inside, goes to the firmware as
-		 * QEMU's -kernel does: OVMF starts it before its own boot options */
+		 * QEMU's -kernel/-initrd do: OVMF starts the shim before its own boot options (and
+		 * before it connects the disks, which the shim does before it starts GRUB) */
+		const char *shim = b->in->grub_shim;
+		if (!shim || !*shim)
+			return fail(b, "loader=\"grub\" needs kbhyve's EFI shim grubshim.efi (make "
+				       "builds it next to vm; make install puts it in "
+				       "<share>/efi)");
 		int r = grubcfg_build(b->in->conf, b->in->name, b->in->iso != NULL, &b->grub_cfg,
 				      b->err, b->errlen);
 		if (r < 0)
 			return r;
 		sv_add(&b->args, "-o");
-		sv_addf(&b->args, "boot.kernel=%s/" BHYVECMD_GRUB_IMAGE, b->in->dir);
+		sv_addf(&b->args, "boot.kernel=%s", shim);
+		sv_add(&b->args, "-o");
+		sv_addf(&b->args, "boot.initrd=%s/" BHYVECMD_GRUB_IMAGE, b->in->dir);
 	}
 	return 0;
 }

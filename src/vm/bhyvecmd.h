@@ -23,6 +23,9 @@ struct bhyvecmd_input {
 	/* loader="uefi-custom": vm-bhyve's $vm_dir/.config/BHYVE_UEFI.fd, a whole firmware image
 	 * (code and its own variables) */
 	const char *uefi_custom;
+	/* loader="grub": kbhyve's EFI shim (settings' grubshim), the firmware's kernel, which
+	 * connects the disks and starts GRUB, handed over as the initrd */
+	const char *grub_shim;
 };
 
 /* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing
@@ -57,7 +60,8 @@ struct bhyvecmd {
 	char *uefi_vars;
 	bool uefi_vars_keep;
 	/* loader="grub": the grub.cfg (grubcfg.h) the supervisor builds into <dir>/grub.efi, the
-	 * EFI image bhyve hands to the firmware (-o boot.kernel); NULL for other loaders. */
+	 * EFI image bhyve hands to the firmware as the initrd of the shim (-o boot.initrd); NULL for
+	 * other loaders. */
 	char *grub_cfg;
 };
 

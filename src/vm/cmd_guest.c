@@ -686,6 +686,7 @@ static void info_firmware(const struct vm_settings *s, const struct guest *g)
 	    .bhyve = s->bhyve,
 	    .uefi_code = vmconf_get(s->sys, "uefi_code"),
 	    .uefi_custom = custom,
+	    .grub_shim = s->grubshim,
 	};
 	struct bhyvecmd cmd;
 	if (bhyvecmd_build(&in, &cmd, err, sizeof(err)) < 0) {

@@ -93,6 +93,29 @@ static void find_share(struct vm_settings *s, const char *exe_dir)
 	s->share_dir[0] = '\0';
 }
 
+/* loader="grub"'s EFI shim (src/efi/grubshim.c): built next to vm, installed under share. */
+static void find_grubshim(struct vm_settings *s, const char *exe_dir)
+{
+	const char *env = getenv("KBHYVE_GRUBSHIM");
+	if (env && *env) {
+		snprintf(s->grubshim, sizeof(s->grubshim), "%s", env);
+		return;
+	}
+	char p[PATH_MAX + 32];
+	const char *dirs[] = {exe_dir, s->share_dir};
+	for (size_t i = 0; i < 2; i++) {
+		if (!*dirs[i])
+			continue;
+		snprintf(p, sizeof(p), "%s/efi/grubshim.efi", dirs[i]);
+		struct stat st;
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && strlen(p) < sizeof(s->grubshim)) {
+			memcpy(s->grubshim, p, strlen(p) + 1);
+			return;
+		}
+	}
+	s->grubshim[0] = '\0';
+}
+
 int settings_load(struct vm_settings *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
@@ -150,6 +173,7 @@ int settings_load(struct vm_settings *s, char *err, size_t errlen)
 	}
 	find_bhyve(s, exe_dir);
 	find_share(s, exe_dir);
+	find_grubshim(s, exe_dir);
 	return 0;
 }
 

@@ -19,6 +19,8 @@ struct vm_settings {
 	char bhyve[PATH_MAX];	     /* the bhyve binary: $KBHYVE_BHYVE, next to vm, or from PATH */
 	char self[PATH_MAX];	     /* this vm binary (/proc/self/exe), for the supervisor */
 	char share_dir[PATH_MAX];    /* sample templates: $KBHYVE_SHARE, <prefix>/share/kbhyve, or the source tree */
+	char grubshim[PATH_MAX];     /* loader="grub"'s EFI shim: $KBHYVE_GRUBSHIM, <vm's folder>/efi
+				      * (a build tree), <share_dir>/efi; "" when none is there */
 };
 
 /* Read /etc/kbhyve.conf and system.conf. Fails (-ENOENT, message in err) when vm_dir is unset. */

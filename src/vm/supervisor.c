@@ -545,6 +545,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .com_stdio = u->o->com_stdio,
 	    .uefi_code = vmconf_get(u->s->sys, "uefi_code"),
 	    .uefi_custom = uefi_custom,
+	    .grub_shim = u->s->grubshim,
 	};
 	struct bhyvecmd cmd;
 	memset(&cmd, 0, sizeof(cmd));

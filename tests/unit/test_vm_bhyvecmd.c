@@ -23,6 +23,7 @@ static struct bhyvecmd C;
 static char E[512];
 static const char *UEFI_CODE;	/* system.conf's uefi_code for the next build, or NULL */
 static const char *UEFI_CUSTOM; /* $vm_dir/.config/BHYVE_UEFI.fd for the next build, or NULL */
+static const char *GRUB_SHIM = "/usr/share/kbhyve/efi/grubshim.efi"; /* loader="grub"'s shim */
 
 /* Build from conf text for guest "g1" in /vms/g1. */
 static int build_opts(const char *text, const char *iso, bool com_stdio)
@@ -40,6 +41,7 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	    .com_stdio = com_stdio,
 	    .uefi_code = UEFI_CODE,
 	    .uefi_custom = UEFI_CUSTOM,
+	    .grub_shim = GRUB_SHIM,
 	};
 	E[0] = '\0';
 	r = bhyvecmd_build(&in, &C, E, sizeof(E));
@@ -474,7 +476,9 @@ static void test_grub_guest(void **state)
 	    "-l",
 	    "bootrom,/usr/share/OVMF/OVMF_CODE_4M.fd,/vms/g1/uefi-vars.fd,fwcfg=qemu",
 	    "-o",
-	    "boot.kernel=/vms/g1/grub.efi",
+	    "boot.kernel=/usr/share/kbhyve/efi/grubshim.efi",
+	    "-o",
+	    "boot.initrd=/vms/g1/grub.efi",
 	    "g1",
 	    NULL};
 	expect_argv(want);
@@ -496,6 +500,11 @@ static void test_grub_guest(void **state)
 	assert_non_null(strstr(C.grub_cfg, "\tlinux /isolinux/vmlinuz console=ttyS0\n"));
 	assert_null(strstr(C.grub_cfg, "linux /vmlinuz"));
 	bhyvecmd_free(&C);
+
+	/* without the shim: one line saying where it comes from */
+	GRUB_SHIM = NULL;
+	expect_error("loader=grub\ncpu=1\nmemory=512M\n", "needs kbhyve's EFI shim grubshim.efi");
+	GRUB_SHIM = "/usr/share/kbhyve/efi/grubshim.efi";
 
 	/* other loaders make no grub.cfg and take the grub keys silently */
 	assert_int_equal(build("loader=uefi\ncpu=1\nmemory=512M\ngrub_run0=\"boot\"\n"), 0);

@@ -47,8 +47,15 @@ pe_off=$(od -An -tu4 -j 60 -N4 "$img" 2>/dev/null | tr -d ' ')
 check "grub: grub.efi is an EFI application (MZ, PE header)" \
 	"$([ "$(head -c2 "$img")" = MZ ] && [ "$(od -An -c -j "${pe_off:-0}" -N2 "$img" | tr -d ' ')" = PE ]; echo $?)" "$(head -c 4 "$img" | od -c | head -1)"
 check "grub: the image holds that grub.cfg" "$(grep -aq 'linux /vmlinuz root=/dev/vda2 console=ttyS0' "$img"; echo $?)"
-check "grub: bhyve boots OVMF with the image as the firmware's kernel" \
-	"$(grep -qx "bootrom,.*,$vm_dir/g1/uefi-vars.fd,fwcfg=qemu" "$vm_dir/g1.argv" && grep -qx "boot.kernel=$vm_dir/g1/grub.efi" "$vm_dir/g1.argv"; echo $?)" "$(oneline "$vm_dir/g1.argv")"
+check "grub: bhyve boots OVMF with kbhyve's shim as the firmware's kernel and the image as its initrd" \
+	"$(grep -qx "bootrom,.*,$vm_dir/g1/uefi-vars.fd,fwcfg=qemu" "$vm_dir/g1.argv" && grep -qx "boot.kernel=$BUILD/efi/grubshim.efi" "$vm_dir/g1.argv" &&
+		grep -qx "boot.initrd=$vm_dir/g1/grub.efi" "$vm_dir/g1.argv"; echo $?)" "$(oneline "$vm_dir/g1.argv")"
+shim=$BUILD/efi/grubshim.efi
+pe=$(od -An -tu4 -j 60 -N4 "$shim" 2>/dev/null | tr -d ' ')
+check "grub: the shim is an x86-64 EFI application (PE32+, machine 0x8664, subsystem 10)" \
+	"$([ "$(od -An -c -j "${pe:-0}" -N2 "$shim" | tr -d ' ')" = PE ] &&
+		[ "$(od -An -tx2 -j $((pe + 4)) -N2 "$shim" | tr -d ' ')" = 8664 ] &&
+		[ "$(od -An -tu2 -j $((pe + 92)) -N2 "$shim" | tr -d ' ')" = 10 ]; echo $?)"
 check "grub: no temporary files left in the folder" "$(! ls -a "$vm_dir/g1" | grep -q '^\.grub'; echo $?)" "$(ls -a "$vm_dir/g1" | tr '\n' ' ')"
 "$VM" stop g1 >/dev/null 2>&1
 wait_for 10 stopped g1
