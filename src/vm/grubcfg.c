@@ -146,6 +146,8 @@ int grubcfg_build(const struct vmconf *conf, const char *name, bool install, cha
 	struct text t = {0};
 	add(&t, "# made by vm for guest %s (loader=\"grub\", %s): rewritten at every start\n", name,
 	    kind);
+	/* a standalone GRUB loads no partition map by itself (grub-bhyve has them built in) */
+	add(&t, "insmod part_msdos\ninsmod part_gpt\ninsmod part_bsd\n");
 	/* on `vm install` the image sits below the disks: the firmware's first disk */
 	if (install)
 		add(&t, "set root=(hd0)\n");

@@ -39,7 +39,7 @@ EOF2
 rc=$?
 wait_for 10 test -s "$vm_dir/g1.argv"
 check "grub: vm start builds the image and starts bhyve" "$([ $rc = 0 ] && [ -s "$vm_dir/g1.argv" ]; echo $?)" "exit $rc: $(oneline "$TMP/e")"
-want=$(printf '%s\n' 'set root=(hd0,gpt2)' 'set timeout=3' 'menuentry "g1 (bhyve run)" {' \
+want=$(printf '%s\n' 'insmod part_msdos' 'insmod part_gpt' 'insmod part_bsd' 'set root=(hd0,gpt2)' 'set timeout=3' 'menuentry "g1 (bhyve run)" {' \
 	'	linux /vmlinuz root=/dev/vda2 console=ttyS0' '	initrd /initrd.img' '}')
 check "grub: grub.cfg from the grub keys" "$([ "$(sed 1d "$vm_dir/g1/grub.cfg")" = "$want" ]; echo $?)" "$(oneline "$vm_dir/g1/grub.cfg")"
 img=$vm_dir/g1/grub.efi
