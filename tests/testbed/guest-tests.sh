@@ -26,5 +26,5 @@ VM_INITRD=$REPO_ROOT/build/testbed/l2-vm.cpio.gz
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
 	echo "not ok - test bed: the patched outer QEMU did not build (above); the firmware test is skipped"
 fi
-exec "$TESTBED_DIR/l1run" --timeout 2400 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
+exec "$TESTBED_DIR/l1run" --timeout 3000 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
 	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD" "$VM_INITRD"

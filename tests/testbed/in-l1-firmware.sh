@@ -11,23 +11,21 @@
 #   and the user's -f fw_cfg items (/sys/firmware/qemu_fw_cfg), and its reboot must exit 0.
 # installer: the Debian installer (debian-installer-12-netboot-amd64, its EFI-stub kernel and
 #   initrd started from startup.nsh) must reach its first screen on the serial console.
-# vm: a FAT disk (MBR) whose startup.nsh starts the kernel, under `vm` with loader="uefi" and
-#   uefi_vars="yes" (its own uefi-vars.fd made from Debian's template), `vm start -f`; the guest
-#   powers off through ACPI (bhyve exit 1).
 #   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
 #   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
 # grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
 #   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
 #   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
-# iso: `vm install -f` of a loader="uefi" guest with an empty disk and a hybrid ISO (xorriso:
-#   El Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the
-#   kernel and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
-# KBHYVE_FW_STEPS (default shell,linux,installer,vm,grub,iso): which steps run, for
+# iso: `vm install -f` of a loader="uefi", uefi_vars="yes" guest (its own uefi-vars.fd made from
+#   Debian's template, written by the firmware) with an empty disk and a hybrid ISO (xorriso: El
+#   Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the kernel
+#   and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
+# KBHYVE_FW_STEPS (default shell,linux,installer,grub,iso): which steps run, for
 # debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,vm,grub,iso}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,iso}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -145,13 +143,6 @@ disk() {
 	return 1
 }
 
-# make_esp IMAGE: the vm step's disk, MBR-partitioned as a user's image often is: the kernel,
-# the bootcheck initrd and a startup.nsh that starts them (OVMF's shell runs it)
-make_esp() {
-	printf 'fs0:\\vmlinuz initrd=\\initrd.gz console=ttyS0 quiet panic=-1 kbtest=poweroff\r\n' >"$TMP/startup.nsh"
-	disk "the vm guest's disk" esp_disk "$1" 64 mbr "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" "$TMP/startup.nsh:/startup.nsh"
-}
-
 # guest_problems CONSOLE EXIT WANTED_EXIT: what is wrong with a Linux boot through OVMF (nothing:
 # empty)
 guest_problems() {
@@ -255,52 +246,6 @@ if [[ $STEPS == *installer* ]]; then
 	installer_run
 fi
 
-# The same disk under `vm`: loader="uefi", uefi_vars="yes", as a vm-bhyve user writes it
-vm_run() {
-	local VMB=$BUILD/vm out=$TMP/vm.out err=$TMP/vm.err rc problems t0 t1 secs
-	# in L1's own file system: the control socket and the run lock cannot live on 9p
-	local top
-	top=$(mktemp -d)
-	export vm_dir=$top/vms KBHYVE_CONF=$top/kbhyve.conf KBHYVE_RUNDIR=$top/run KBHYVE_BHYVE=$BHYVE
-	mkdir -p "$vm_dir/fwguest" "$KBHYVE_RUNDIR"
-	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
-	"$VMB" init >/dev/null 2>&1
-	have_linux "vm loader=uefi" || return
-	make_esp "$vm_dir/fwguest/disk0.img" || return
-	printf '%s\n' 'loader="uefi"' 'uefi_vars="yes"' 'cpu=2' 'memory=512M' \
-		'disk0_type="virtio-blk"' 'disk0_name="disk0.img"' >"$vm_dir/fwguest/fwguest.conf"
-	t0=$(date +%s.%N)
-	timeout -k 5 300 "$VMB" start -f fwguest </dev/null >"$out" 2>"$err"
-	rc=$?
-	t1=$(date +%s.%N)
-	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-	local o
-	o=$(tr -d '\033\r' <"$out")
-	# vm start -f ends when the guest has powered off (bhyve's exit 1): its own status is 0
-	problems=$(guest_problems "$o" 1 1)
-	[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
-	local vars=$vm_dir/fwguest/uefi-vars.fd
-	if [ ! -f "$vars" ]; then
-		problems+=" no uefi-vars.fd in the guest folder;"
-	elif cmp -s "$vars" "$KBHYVE_OVMF_VARS"; then
-		problems+=" uefi-vars.fd unchanged (the firmware's variables did not reach it);"
-	fi
-	grep -q 'bootrom,.*fwguest/uefi-vars.fd,fwcfg=qemu' "$vm_dir/fwguest/vm-bhyve.log" ||
-		problems+=" the log shows no -l bootrom with the guest's uefi-vars.fd;"
-	if [ -z "$problems" ]; then
-		echo "ok - l2 firmware: vm start -f of a loader=\"uefi\", uefi_vars=\"yes\" guest boots Linux through OVMF (2 CPUs, EFI, ACPI) and keeps the firmware's variables in its uefi-vars.fd (${secs}s)"
-	else
-		echo "not ok - l2 firmware: vm with loader=uefi:$problems"
-		grep -a . <<<"$o" | tail -10 | sed 's/^/#   console: /'
-		sed 's/^/#   stderr: /' "$err" | tail -5
-		tail -5 "$vm_dir/fwguest/vm-bhyve.log" 2>/dev/null | sed 's/^/#   log: /'
-	fi
-	rm -rf "$top"
-}
-if [[ $STEPS == *vm* ]]; then
-	vm_run
-fi
-
 # vm with loader="grub": vm builds GRUB for EFI, OVMF starts it, GRUB boots the disk's kernel
 grub_vm_run() {
 	have_linux "vm loader=grub" || return
@@ -379,7 +324,7 @@ install_run() {
 		return
 	fi
 	truncate -s 64M "$vm_dir/inst/disk0.img"
-	printf '%s\n' 'loader="uefi"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
+	printf '%s\n' 'loader="uefi"' 'uefi_vars="yes"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
 		'disk0_name="disk0.img"' >"$vm_dir/inst/inst.conf"
 	t0=$(date +%s.%N)
 	timeout -k 5 300 "$VMB" install -f inst "$vm_dir/install.iso" </dev/null >"$TMP/install.out" 2>"$TMP/install.err"
@@ -391,8 +336,16 @@ install_run() {
 	[ "$rc" = 0 ] || problems+=" vm install -f exit $rc;"
 	grep -aq 'KBTEST cmdline=.*kbinstall=iso' <<<"$o" || problems+=" not booted from the ISO;"
 	grep -q "virtio-blk,$vm_dir/install.iso,ro" "$vm_dir/inst/vm-bhyve.log" || problems+=" the log shows no read-only ISO;"
+	local vars=$vm_dir/inst/uefi-vars.fd
+	if [ ! -f "$vars" ]; then
+		problems+=" no uefi-vars.fd in the guest folder;"
+	elif cmp -s "$vars" "$KBHYVE_OVMF_VARS"; then
+		problems+=" uefi-vars.fd unchanged (the firmware's variables did not reach it);"
+	fi
+	grep -q 'bootrom,.*inst/uefi-vars.fd,fwcfg=qemu' "$vm_dir/inst/vm-bhyve.log" ||
+		problems+=" the log shows no -l bootrom with the guest's uefi-vars.fd;"
 	if [ -z "$problems" ]; then
-		echo "ok - l2 firmware: vm install -f of a loader=\"uefi\" guest boots the ISO (hybrid, El Torito EFI) through OVMF; the guest powers off and the install ends (${secs}s)"
+		echo "ok - l2 firmware: vm install -f of a loader=\"uefi\", uefi_vars=\"yes\" guest boots the ISO (hybrid, El Torito EFI) through OVMF (2 CPUs, EFI, ACPI), keeps the firmware's variables in its uefi-vars.fd; the guest powers off and the install ends (${secs}s)"
 	else
 		echo "not ok - l2 firmware: vm install from an ISO:$problems"
 		grep -a . <<<"$o" | tail -12 | sed 's/^/#   console: /'
