@@ -11,8 +11,6 @@
 #   and the user's -f fw_cfg items (/sys/firmware/qemu_fw_cfg), and its reboot must exit 0.
 # installer: the Debian installer (debian-installer-12-netboot-amd64, its EFI-stub kernel and
 #   initrd started from startup.nsh) must reach its first screen on the serial console.
-#   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
-#   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
 # grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
 #   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
 #   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
@@ -20,8 +18,9 @@
 #   Debian's template, written by the firmware) with an empty disk and a hybrid ISO (xorriso: El
 #   Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the kernel
 #   and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
-# KBHYVE_FW_STEPS (default shell,linux,installer,grub,iso): which steps run, for
-# debugging one.
+#   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
+#   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
+# KBHYVE_FW_STEPS (default shell,linux,installer,grub,iso): which steps run, for debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
