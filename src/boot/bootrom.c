@@ -141,10 +141,13 @@ static int load_vars(struct bootrom *br, char *err, size_t errlen)
 			    "bytes): together they must fill the firmware's flash (e.g. 4 MiB)",
 			    br->vars_path, (unsigned long long)br->vars_size, br->code_path,
 			    (unsigned long long)br->code_size);
-	br->vars = malloc(br->vars_size);
-	if (!br->vars)
+	/* page-aligned: it becomes a read-only memslot in read-array mode */
+	void *p =
+	    mmap(NULL, br->vars_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return fail(err, errlen, -ENOMEM, "UEFI variable file %s: out of memory",
 			    br->vars_path);
+	br->vars = p;
 	rc = read_full(br->vars_fd, br->vars, br->vars_size);
 	if (rc)
 		return fail(err, errlen, rc, "UEFI variable file %s: %s", br->vars_path,
@@ -224,6 +227,32 @@ static int rom_access(void *opaque, uint64_t off, unsigned size, bool is_write, 
 	return 0;
 }
 
+static int set_slot(int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region r = {
+	    .slot = slot,
+	    .flags = size ? KVM_MEM_READONLY : 0,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uintptr_t)host,
+	};
+	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+/* The flash's read-array mode (cfi_direct_fn): VARS as a read-only memslot, so that OVMF's many
+ * variable-store reads run in the guest; writes still exit as MMIO to the flash model. Deleting
+ * the slot puts every access back on the model. */
+static int vars_direct(void *ctx, bool direct)
+{
+	struct bootrom *br = ctx;
+	int rc = set_slot(br->vm_fd, br->vars_slot, br->vars_base, direct ? br->vars_size : 0,
+			  direct ? br->vars : NULL);
+	if (rc < 0)
+		kb_debug("UEFI variable file %s: %s its memslot: %s", br->vars_path,
+			 direct ? "cannot map" : "cannot remove", strerror(-rc));
+	return rc;
+}
+
 int bootrom_map(struct vm *vm, struct bootrom *br, unsigned slot, char *err, size_t errlen)
 {
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
@@ -231,21 +260,20 @@ int bootrom_map(struct vm *vm, struct bootrom *br, unsigned slot, char *err, siz
 			    "boot ROM %s: this KVM has no read-only memory slots "
 			    "(KVM_CAP_READONLY_MEM)",
 			    br->code_path);
-	struct kvm_userspace_memory_region r = {
-	    .slot = slot,
-	    .flags = KVM_MEM_READONLY,
-	    .guest_phys_addr = br->code_base,
-	    .memory_size = br->code_size,
-	    .userspace_addr = (uintptr_t)br->code,
-	};
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-		return fail(err, errlen, -errno, "boot ROM %s: KVM_SET_USER_MEMORY_REGION: %s",
-			    br->code_path, strerror(errno));
-	int rc = iobus_register(&vm->bus, IOBUS_MMIO, br->code_base, br->code_size, rom_access, br,
-				"bootrom");
+	int rc = set_slot(vm->vm_fd, slot, br->code_base, br->code_size, br->code);
+	if (rc < 0)
+		return fail(err, errlen, rc, "boot ROM %s: KVM_SET_USER_MEMORY_REGION: %s",
+			    br->code_path, strerror(-rc));
+	rc = iobus_register(&vm->bus, IOBUS_MMIO, br->code_base, br->code_size, rom_access, br,
+			    "bootrom");
 	if (rc == 0 && br->vars)
 		rc = iobus_register(&vm->bus, IOBUS_MMIO, br->vars_base, br->vars_size,
 				    cfi_flash_access, &br->flash, "bootvars");
+	if (rc == 0 && br->vars) {
+		br->vm_fd = vm->vm_fd;
+		br->vars_slot = slot + 1;
+		cfi_flash_set_direct_hook(&br->flash, vars_direct, br);
+	}
 	if (rc)
 		return fail(err, errlen, rc, "boot ROM %s: cannot register its flash window: %s",
 			    br->code_path, strerror(-rc));
@@ -260,7 +288,8 @@ void bootrom_free(struct bootrom *br)
 		cfi_flash_fini(&br->flash);
 	if (br->code)
 		munmap(br->code, br->code_size);
-	free(br->vars);
+	if (br->vars)
+		munmap(br->vars, br->vars_size);
 	if (br->vars_fd >= 0)
 		close(br->vars_fd);
 	free((char *)br->code_path);

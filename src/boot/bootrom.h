@@ -1,6 +1,7 @@
 /* -l bootrom,CODE[,VARS]: firmware at the top of the 32-bit address space. CODE ends at 4 GiB in
  * a read-only KVM memslot (guest writes exit and are ignored; the file is never written); VARS
- * sits directly below it as CFI flash written through to its file. The boot vCPU starts at the
+ * sits directly below it as CFI flash written through to its file, read through a read-only
+ * memslot of its own while the flash is in read-array mode. The boot vCPU starts at the
  * reset vector in KVM's reset state. */
 #ifndef KB_BOOTROM_H
 #define KB_BOOTROM_H
@@ -25,6 +26,8 @@ struct bootrom {
 	uint8_t *vars; /* copy of the VARS file, kept equal to it */
 	uint64_t vars_size, vars_base;
 	int vars_fd;
+	int vm_fd;	     /* for the VARS memslot of read-array mode */
+	unsigned vars_slot;
 	struct cfi_flash flash;
 	bool flash_ready;
 };
@@ -33,7 +36,8 @@ struct bootrom {
  * when no boot ROM is configured; 0 with *out set; or -errno with one line naming the file and
  * the problem in err. Nothing is written to either file. */
 int bootrom_open(struct cfgnode *cfg, struct bootrom **out, char *err, size_t errlen);
-/* Map CODE read-only (KVM memslot `slot`) and register the flash and ROM write traps. */
+/* Map CODE read-only (KVM memslot `slot`) and register the flash and ROM write traps; VARS
+ * uses memslot `slot` + 1 while the flash is in read-array mode. */
 int bootrom_map(struct vm *vm, struct bootrom *br, unsigned slot, char *err, size_t errlen);
 void bootrom_free(struct bootrom *br);
 

@@ -23,7 +23,7 @@
  * below the 16 MiB boot ROM window, where QEMU keeps them too. */
 #define KVM_TSS_ADDR 0xfeffd000
 #define KVM_IDENTITY_MAP_ADDR 0xfeffc000
-#define BOOTROM_SLOT 2 /* after low (0) and high (1) RAM */
+#define BOOTROM_SLOT 2 /* after low (0) and high (1) RAM; VARS takes 3 */
 _Static_assert(KVM_TSS_ADDR + 3 * 4096 <= BOOTROM_WINDOW_BASE &&
 		   KVM_IDENTITY_MAP_ADDR + 4096 <= KVM_TSS_ADDR,
 	       "KVM's TSS and identity map must stay out of the boot ROM window");

@@ -178,6 +178,27 @@ static void second_cycle(struct cfi_flash *f, uint64_t off, unsigned size, uint6
 	}
 }
 
+/* Keep the direct mapping only while reads return the array. It is dropped at once when a command
+ * leaves read-array mode (a read that bypassed the model would return data, not status), but made
+ * again only by the next read in read-array mode: a run of byte programs (0x40, data, status,
+ * 0xFF, 0x40, ...) then costs no mapping changes, only the exits it has anyway. */
+static void update_direct(struct cfi_flash *f, bool was_read)
+{
+	if (!f->set_direct)
+		return;
+	bool array = f->mode == CFI_READ_ARRAY && !f->pending;
+	if (f->direct && !array) {
+		if (f->set_direct(f->direct_ctx, false) < 0)
+			kb_log("%s: cannot unmap the variable store for a flash command", f->path);
+		f->direct = false;
+	} else if (!f->direct && array && was_read && !f->direct_failed) {
+		if (f->set_direct(f->direct_ctx, true) < 0)
+			f->direct_failed = true; /* correct without it, only slower */
+		else
+			f->direct = true;
+	}
+}
+
 int cfi_flash_access(void *opaque, uint64_t off, unsigned size, bool is_write, uint64_t *val)
 {
 	struct cfi_flash *f = opaque;
@@ -190,8 +211,15 @@ int cfi_flash_access(void *opaque, uint64_t off, unsigned size, bool is_write, u
 		second_cycle(f, off, size, *val);
 	else
 		command(f, (uint8_t)*val);
+	update_direct(f, !is_write);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
+}
+
+void cfi_flash_set_direct_hook(struct cfi_flash *f, cfi_direct_fn fn, void *ctx)
+{
+	f->set_direct = fn;
+	f->direct_ctx = ctx;
 }
 
 void cfi_flash_init(struct cfi_flash *f, uint8_t *data, uint64_t size, int fd, const char *path)

@@ -4,7 +4,9 @@
  *   - data changes only on the data cycle of a program (0x10/0x40), and only the bytes written,
  *     which then hold the written value; or on an erase confirm (0x20, 0xD0), and only the
  *     4 KiB block addressed, which is then all 0xFF;
- *   - in read-array mode a read returns the stored bytes (0xFF past the end).
+ *   - in read-array mode a read returns the stored bytes (0xFF past the end);
+ *   - the direct mapping (read-only memslot) is on only in read-array mode with no command
+ *     pending, where a read that bypasses the model gets what the model would return.
  *
  * Input: operations of 4+ bytes: op (bits 0-1 size 1/2/4/8, bit 2 write, bit 3 take the value
  * from the command table, bits 4-7 command index), u16 offset (wraps a little past the end),
@@ -28,6 +30,13 @@ static void check_file(const struct cfi_flash *f, int fd)
 	FUZZ_CHECK(memcmp(file, f->data, SIZE) == 0, "memory and file differ");
 }
 
+/* Stands for the read-only memslot: reads may bypass the model only while it is mapped. */
+static int direct_hook(void *ctx, bool direct)
+{
+	*(bool *)ctx = direct;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t mem[SIZE], before[SIZE];
@@ -39,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(pwrite(fd, mem, SIZE, 0) == SIZE, "cannot fill the backing file");
 	struct cfi_flash f;
 	cfi_flash_init(&f, mem, SIZE, fd, "fuzz-vars");
+	bool mapped = false;
+	cfi_flash_set_direct_hook(&f, direct_hook, &mapped);
 	unsigned ops = 0;
 	while (in.left >= 3 && ops++ < 4096) {
 		uint8_t op = in_u8(&in);
@@ -51,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(before, mem, SIZE);
 		uint64_t got = val;
 		cfi_flash_access(&f, off, sz, is_write, &got);
+		FUZZ_CHECK(mapped == f.direct, "the mapping and the model disagree");
+		FUZZ_CHECK(!mapped || (f.mode == CFI_READ_ARRAY && !f.pending),
+			   "mapped while reads must return status, id or query (mode %d)", f.mode);
 		if (!is_write) {
 			FUZZ_CHECK(memcmp(before, mem, SIZE) == 0, "a read changed the data");
 			if (mode == CFI_READ_ARRAY)

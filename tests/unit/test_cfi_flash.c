@@ -1,6 +1,6 @@
 /* CFI flash command set over a real file: OVMF's detection sequence, program, erase, status,
- * query, bad sequences, write-through (the file holds a write when the access returns) and what
- * happens when the file cannot be written. */
+ * query, bad sequences, write-through (the file holds a write when the access returns), what
+ * happens when the file cannot be written, and when reads may bypass the model (memslot). */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,6 +211,74 @@ static void test_write_failure_keeps_memory_equal_to_file(void **state)
 	close(ro);
 }
 
+/* The direct-read hook (read-only memslot in read-array mode): what it was asked, in order. */
+struct direct_log {
+	char calls[32]; /* '+' map, '-' unmap */
+	unsigned n;
+	int fail_map; /* return -1 when asked to map */
+};
+
+static int record_direct(void *ctx, bool direct)
+{
+	struct direct_log *l = ctx;
+	if (l->n < sizeof(l->calls) - 1)
+		l->calls[l->n++] = direct ? '+' : '-';
+	return direct && l->fail_map ? -1 : 0;
+}
+
+/* Mapped on the first read in read-array mode; unmapped as soon as a command leaves that mode
+ * (before the guest could read status through the mapping); not mapped again during a run of
+ * programs, only by the next read of the array. */
+static void test_direct_mapping_follows_read_array(void **state)
+{
+	struct fixture *x = *state;
+	struct direct_log l = {0};
+	cfi_flash_set_direct_hook(&x->f, record_direct, &l);
+	wr(x, 0, 1, 0xff);
+	assert_string_equal(l.calls, ""); /* a write alone does not map */
+	assert_int_equal(rd(x, 0x10, 1), 0x5a);
+	assert_string_equal(l.calls, "+");
+	assert_true(x->f.direct);
+	wr(x, 0x10, 1, 0xff); /* stays in read-array mode: mapping kept */
+	assert_string_equal(l.calls, "+");
+	for (unsigned i = 0; i < 3; i++) { /* OVMF's byte-program loop */
+		wr(x, 0x20 + i, 1, 0x40);
+		assert_false(x->f.direct);
+		wr(x, 0x20 + i, 1, 0xa0 + i);
+		assert_int_equal(rd(x, 0x20 + i, 1) & CFI_STATUS_READY, CFI_STATUS_READY);
+		wr(x, 0x20 + i, 1, 0xff);
+	}
+	assert_string_equal(l.calls, "+-"); /* one unmap for the whole run */
+	assert_int_equal(rd(x, 0x21, 1), 0xa1);
+	assert_string_equal(l.calls, "+-+");
+	wr(x, 0, 1, 0x70); /* status, id, query: each mode leaves the array */
+	assert_string_equal(l.calls, "+-+-");
+	assert_int_equal(rd(x, 0, 1), CFI_STATUS_READY);
+	wr(x, 0, 1, 0x98);
+	assert_int_equal(rd(x, 0x10, 1), 'Q');
+	wr(x, 0, 1, 0x20); /* erase without confirm, then back to the array */
+	wr(x, 0, 1, 0x00);
+	wr(x, 0, 1, 0x50);
+	assert_string_equal(l.calls, "+-+-");
+	assert_false(x->f.direct);
+	assert_int_equal(rd(x, 0x10, 1), 0x5a);
+	assert_string_equal(l.calls, "+-+-+");
+}
+
+/* A mapping that cannot be made is not asked for again: every read keeps exiting. */
+static void test_direct_mapping_failure_stays_on_exits(void **state)
+{
+	struct fixture *x = *state;
+	struct direct_log l = {.fail_map = 1};
+	cfi_flash_set_direct_hook(&x->f, record_direct, &l);
+	assert_int_equal(rd(x, 0x10, 1), 0x5a);
+	assert_false(x->f.direct);
+	wr(x, 0, 1, 0x70);
+	wr(x, 0, 1, 0xff);
+	assert_int_equal(rd(x, 0x10, 1), 0x5a);
+	assert_string_equal(l.calls, "+");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -224,6 +292,8 @@ int main(void)
 	    T(test_lock_commands_accepted),
 	    T(test_out_of_range),
 	    T(test_write_failure_keeps_memory_equal_to_file),
+	    T(test_direct_mapping_follows_read_array),
+	    T(test_direct_mapping_failure_stays_on_exits),
 	};
 	return cmocka_run_group_tests_name("cfi_flash", tests, NULL, NULL);
 }
