@@ -253,6 +253,19 @@ static int vars_direct(void *ctx, bool direct)
 	return rc;
 }
 
+/* A BIOS (SeaBIOS) jumps from its reset vector into 0xE0000-0xFFFFF and keeps its real-mode code
+ * there. That range is guest RAM here, so the BIOS's shadowing (i440FX PAM) finds it writable. */
+#define ISA_BIOS_END 0x100000ULL
+#define ISA_BIOS_MAX (128ULL << 10)
+
+void bootrom_fill_isa_bios(struct guestmem *gm, const struct bootrom *br)
+{
+	uint64_t n = br->code_size < ISA_BIOS_MAX ? br->code_size : ISA_BIOS_MAX;
+	if (gm->lowmem < ISA_BIOS_END)
+		return;
+	memcpy(gm->host + ISA_BIOS_END - n, br->code + br->code_size - n, n);
+}
+
 int bootrom_map(struct vm *vm, struct bootrom *br, unsigned slot, char *err, size_t errlen)
 {
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
@@ -260,6 +273,7 @@ int bootrom_map(struct vm *vm, struct bootrom *br, unsigned slot, char *err, siz
 			    "boot ROM %s: this KVM has no read-only memory slots "
 			    "(KVM_CAP_READONLY_MEM)",
 			    br->code_path);
+	bootrom_fill_isa_bios(&vm->mem, br);
 	int rc = set_slot(vm->vm_fd, slot, br->code_base, br->code_size, br->code);
 	if (rc < 0)
 		return fail(err, errlen, rc, "boot ROM %s: KVM_SET_USER_MEMORY_REGION: %s",

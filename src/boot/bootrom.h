@@ -18,6 +18,7 @@
 #define BOOTROM_WINDOW_SIZE (16ULL << 20)
 
 struct vm;
+struct guestmem;
 
 struct bootrom {
 	const char *code_path, *vars_path; /* strings of the config tree */
@@ -39,6 +40,9 @@ int bootrom_open(struct cfgnode *cfg, struct bootrom **out, char *err, size_t er
 /* Map CODE read-only (KVM memslot `slot`) and register the flash and ROM write traps; VARS
  * uses memslot `slot` + 1 while the flash is in read-array mode. */
 int bootrom_map(struct vm *vm, struct bootrom *br, unsigned slot, char *err, size_t errlen);
+/* The legacy BIOS segments: as on QEMU, the last 128 KiB of CODE (or all of a smaller image)
+ * start out at 0xE0000-0xFFFFF (in `gm`'s RAM), below 1 MiB, where a PC's BIOS also answers. */
+void bootrom_fill_isa_bios(struct guestmem *gm, const struct bootrom *br);
 void bootrom_free(struct bootrom *br);
 
 #endif

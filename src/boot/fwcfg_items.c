@@ -217,6 +217,23 @@ bool fwcfg_has_user_items(struct cfgnode *cfg)
 	return list && config_first_child(list);
 }
 
+/* A display is a PCI function whose emulation draws one (bhyve's fbuf). */
+static bool has_display(struct cfgnode *cfg)
+{
+	struct cfgnode *pci = config_node(cfg, "pci");
+	for (struct cfgnode *bus = pci ? config_first_child(pci) : NULL; bus;
+	     bus = config_next_sibling(bus))
+		for (struct cfgnode *slot = config_first_child(bus); slot;
+		     slot = config_next_sibling(slot))
+			for (struct cfgnode *fn = config_first_child(slot); fn;
+			     fn = config_next_sibling(fn)) {
+				const char *dev = config_get(fn, "device");
+				if (dev && strcmp(dev, "fbuf") == 0)
+					return true;
+			}
+	return false;
+}
+
 static void fwcfg_teardown(void *opaque)
 {
 	fw_cfg_fini(opaque);
@@ -245,7 +262,12 @@ int fwcfg_setup(struct vm *vm, const struct acpi_platform *acpi, char *err, size
 	if (vm->mem.highmem)
 		put_e820(e820 + n++ * E820_ENTRY, GM_4G, vm->mem.highmem, 1);
 	put_e820(e820 + n++ * E820_ENTRY, KVM_PRIVATE_BASE, KVM_PRIVATE_SIZE, 2 /* reserved */);
+	/* as QEMU's -nographic: SeaBIOS then shows its screen (boot messages, menu) on COM1 */
+	uint8_t nographic[2];
+	put_le16(nographic, has_display(vm->cfg) ? 0 : 1);
 	rc = fw_cfg_add_item(fc, FW_CFG_NB_CPUS, cpus, sizeof(cpus));
+	if (rc == 0)
+		rc = fw_cfg_add_item(fc, FW_CFG_NOGRAPHIC, nographic, sizeof(nographic));
 	if (rc == 0)
 		rc = fw_cfg_add_item(fc, FW_CFG_MAX_CPUS, cpus, sizeof(cpus));
 	if (rc == 0)

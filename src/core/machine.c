@@ -78,15 +78,19 @@ static int acpi_platform_of(struct vm *vm, struct acpi_platform *p)
 	    .oem_id = "BHYVE ",
 	};
 	if (vm->bootrom) {
-		/* OVMF places every BAR itself (uefi.md §4): 32-bit ones in [4 GiB - 2^k,
-		 * 0xFC000000) with 2^k the largest power of two not above 4 GiB - lowmem, 64-bit
-		 * ones from the 32 GiB-aligned end of RAM up to, at most, the physical address
-		 * width. _CRS covers that, so an OS keeps the firmware's assignment. */
+		/* The firmware places every BAR itself. OVMF (uefi.md §4): 32-bit ones in
+		 * [4 GiB - 2^k, 0xFC000000) with 2^k the largest power of two not above
+		 * 4 GiB - lowmem, 64-bit ones from the 32 GiB-aligned end of RAM up to, at most,
+		 * the physical address width. SeaBIOS: 32-bit ones downwards from the IOAPIC
+		 * (0xFEC00000) to at least 2 or 3 GiB (by RAM size), 64-bit ones (when the 32-bit
+		 * window is full) from the end of RAM above 4 GiB. _CRS covers both, so an OS
+		 * keeps the firmware's assignment. */
 		uint64_t gap = GM_4G - vm->mem.lowmem, pow = 1;
 		while (pow * 2 <= gap)
 			pow *= 2;
 		p->pci_mem32.base = GM_4G - pow;
-		p->pci_mem32.size = 0xFC000000ULL - p->pci_mem32.base;
+		p->pci_mem32.size = VM_IOAPIC_ADDR - p->pci_mem32.base;
+		p->pci_mem64.base = GM_4G + vm->mem.highmem;
 		unsigned bits = phys_addr_bits();
 		uint64_t top = 1ULL << (bits < 36 ? 36 : bits > 52 ? 52 : bits);
 		p->pci_mem64.size = top > p->pci_mem64.base ? top - p->pci_mem64.base : 0;

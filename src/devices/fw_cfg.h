@@ -15,6 +15,7 @@
 
 #define FW_CFG_SIGNATURE 0x00
 #define FW_CFG_ID 0x01
+#define FW_CFG_NOGRAPHIC 0x04 /* u16: 1 = no display (SeaBIOS then draws its screen on COM1) */
 #define FW_CFG_NB_CPUS 0x05
 #define FW_CFG_KERNEL_SIZE 0x08
 #define FW_CFG_INITRD_SIZE 0x0b

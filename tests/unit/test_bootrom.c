@@ -1,6 +1,7 @@
-/* -l bootrom: reading the firmware files (real files) and the chipset a boot ROM brings: i440FX
- * host bridge identity, PIIX4 PM at 0:1.3 pointing at the PM block, the 0xB004 shutdown port;
- * direct kernel boot keeps bhyve's identity. */
+/* -l bootrom: reading the firmware files (real files), the BIOS segments below 1 MiB, and the
+ * chipset a boot ROM brings: i440FX host bridge identity, PIIX4 PM at 0:1.3 pointing at the PM
+ * block (and moving an alias of it where a BIOS programs it), the 0xB004 shutdown port; direct
+ * kernel boot keeps bhyve's identity. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,6 +17,8 @@
 
 #include "boot/bootrom.h"
 #include "core/exitcode.h"
+#include "core/guestmem.h"
+#include "core/iobus.h"
 #include "core/machine.h"
 #include "core/vm.h"
 #include "pci/pci.h"
@@ -76,6 +79,39 @@ static void test_layout_ovmf_4m(void **state)
 	assert_int_equal(bootrom_open(cfg, &br, err, sizeof(err)), 0);
 	assert_null(br->vars);
 	bootrom_free(br);
+	config_free(cfg);
+}
+
+/* 0xE0000-0xFFFFF holds the last 128 KiB of CODE (all of a smaller image), where a BIOS runs. */
+static void test_isa_bios_alias(void **state)
+{
+	struct cfgnode *cfg = config_new();
+	config_set(cfg, "lpc.bootrom", code_path);
+	struct bootrom *br;
+	char err[256] = "";
+	assert_int_equal(bootrom_open(cfg, &br, err, sizeof(err)), 0);
+	struct guestmem gm;
+	uint8_t *ram = calloc(1, 2 << 20);
+	assert_non_null(ram);
+	guestmem_init_from(&gm, ram, 2 << 20, 0);
+	bootrom_fill_isa_bios(&gm, br);
+	assert_memory_equal(ram + 0xE0000, br->code + br->code_size - 0x20000, 0x20000);
+	assert_int_equal(ram[0xDFFFF], 0);
+	assert_int_equal(ram[0x100000], 0);
+	bootrom_free(br);
+	/* a 64 KiB BIOS sits at 0xF0000 */
+	char small[160];
+	snprintf(small, sizeof(small), "%s/bios.bin", dir);
+	make_file(small, 0x10000, true);
+	config_set(cfg, "lpc.bootrom", small);
+	memset(ram, 0, 2 << 20);
+	assert_int_equal(bootrom_open(cfg, &br, err, sizeof(err)), 0);
+	bootrom_fill_isa_bios(&gm, br);
+	assert_memory_equal(ram + 0xF0000, br->code, 0x10000);
+	assert_int_equal(ram[0xEFFFF], 0);
+	bootrom_free(br);
+	unlink(small);
+	free(ram);
 	config_free(cfg);
 }
 
@@ -150,7 +186,28 @@ static void test_chipset_with_bootrom(void **state)
 	assert_int_equal(cfg_read_fn(vm, 1, 3, 0, 4), 0x71138086); /* PIIX4 PM */
 	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0x401);   /* PMBA: our PM block */
 	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x80, 1) & 1, 1);   /* PMIOSE set: OVMF keeps it */
-	cfg_write_fn(vm, 1, 3, 0x40, 4, 0xb001);		   /* fixed */
+	/* SeaBIOS programs its own base (0x600) and reads its timer at base + 8: the block answers
+	 * there too, and stays at the FADT's 0x400 */
+	cfg_write_fn(vm, 1, 3, 0x40, 4, 0x601);
+	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0x601);
+	uint64_t t1 = 0, t2 = 0, t3 = 0;
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x608, 4, false, &t1), 0);
+	usleep(2000);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x408, 4, false, &t2), 0);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x608, 4, false, &t3), 0);
+	assert_true(t1 != t2 && t2 != t3); /* a running PM timer, the same one at both bases */
+	assert_true(t3 - t1 < 0x1000000 && t3 - t2 < 0x1000000);
+	cfg_write_fn(vm, 1, 3, 0x80, 1, 0); /* PMIOSE off: the alias goes, the FADT's block stays */
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x608, 4, false, &t1), -ENOENT);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x408, 4, false, &t1), 0);
+	cfg_write_fn(vm, 1, 3, 0x80, 1, 1);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x608, 4, false, &t1), 0);
+	/* a base where another device decodes (the 0xB004 shutdown port): no alias, no takeover */
+	cfg_write_fn(vm, 1, 3, 0x40, 4, 0xb001);
+	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0xb001);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x608, 4, false, &t1), -ENOENT);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0xb008, 4, false, &t1), -ENOENT);
+	cfg_write_fn(vm, 1, 3, 0x40, 4, 0x401); /* back home */
 	assert_int_equal(cfg_read_fn(vm, 1, 3, 0x40, 4), 0x401);
 	assert_int_equal(cfg_read_fn(vm, 1, 0, 0, 4), 0xffffffff); /* no function 0 in slot 1 */
 	/* the firmware's ResetShutdown: SLP_TYP 0 | SLP_EN at 0xB004 powers off */
@@ -211,6 +268,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_layout_ovmf_4m),
+	    cmocka_unit_test(test_isa_bios_alias),
 	    cmocka_unit_test(test_no_bootrom),
 	    cmocka_unit_test(test_rejects_rom_without_reset_vector),
 	    cmocka_unit_test(test_chipset_with_bootrom),

@@ -246,6 +246,11 @@ static void test_machine_items(void **state)
 	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x510, 2, true, &v), 0);
 	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x511, 2, false, &v), 0);
 	assert_int_equal(v, 3);
+	/* no display: SeaBIOS is to draw its screen on COM1, as with QEMU's -nographic */
+	v = FW_CFG_NOGRAPHIC;
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x510, 2, true, &v), 0);
+	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x511, 2, false, &v), 0);
+	assert_int_equal(v, 1);
 	/* etc/e820: RAM below and above 4 GiB, KVM's private pages reserved */
 	struct fixture fx = {.bus = vm->bus};
 	uint16_t key;
