@@ -75,6 +75,7 @@ struct build {
 	bool uefi;   /* boot through the firmware (loader="uefi" or "grub") rather than a kernel */
 	bool grub;   /* loader="grub": the firmware starts kbhyve's GRUB */
 	bool custom; /* loader="uefi-custom": the image in $vm_dir/.config, no variable store */
+	bool csm;    /* loader="uefi-csm": SeaBIOS, no variable store */
 	char *uefi_vars;
 	char *grub_cfg;
 	struct strvec args, warn, cons;
@@ -272,12 +273,8 @@ static int check_loader(struct build *b)
 	const char *uefi = get(b, "uefi");
 	/* older vm-bhyve confs ask for the firmware with uefi="yes" (or "csm") and no loader */
 	if ((!l || !*l) && !falsy(uefi)) {
-		if (!strcasecmp(uefi, "csm"))
-			return fail(b,
-				    "loader=uefi-csm (uefi=\"%s\"): kbhyve has no BIOS (CSM) "
-				    "firmware support yet (use loader=\"uefi\" or \"kernel\")",
-				    uefi);
 		b->uefi = true;
+		b->csm = !strcasecmp(uefi, "csm");
 		return 0;
 	}
 	if (!l || !*l)
@@ -294,9 +291,10 @@ static int check_loader(struct build *b)
 		b->uefi = true;
 		return 0;
 	}
-	if (!strcmp(l, "uefi-csm"))
-		return fail(b, "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet "
-			       "(use loader=\"uefi\" or \"kernel\")");
+	if (!strcmp(l, "uefi-csm")) {
+		b->uefi = b->csm = true;
+		return 0;
+	}
 	if (!strcmp(l, "uefi-custom")) {
 		b->uefi = b->custom = true;
 		return 0;
@@ -310,8 +308,8 @@ static int check_loader(struct build *b)
 		return 0;
 	}
 	return fail(b,
-		    "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\", \"grub\" "
-		    "and \"kernel\")",
+		    "loader=\"%s\": unknown loader (kbhyve supports loader=\"uefi\", "
+		    "\"uefi-csm\", \"uefi-custom\", \"grub\", \"bhyveload\" and \"kernel\")",
 		    l);
 }
 
@@ -612,6 +610,29 @@ static int add_firmware(struct build *b)
 {
 	const char *code =
 	    b->in->uefi_code && *b->in->uefi_code ? b->in->uefi_code : BHYVECMD_UEFI_CODE_DEFAULT;
+	if (b->csm) {
+		/* a legacy BIOS: bhyve's CSM firmware does not exist for Linux, SeaBIOS does its
+		 * job (QEMU's fw_cfg gives it the machine; no variable store) */
+		code = b->in->bios_code && *b->in->bios_code ? b->in->bios_code
+							      : BHYVECMD_BIOS_CODE_DEFAULT;
+		if (code[0] != '/')
+			return fail(b, "bios_code=\"%s\" in system.conf: not an absolute path",
+				    code);
+		if (strchr(code, ','))
+			return fail(b,
+				    "the firmware path %s holds a comma, which bhyve's -l cannot "
+				    "take",
+				    code);
+		const char *k = get(b, "kernel");
+		if (k && *k)
+			sv_addf(&b->warn,
+				"kernel=\"%s\": loader=\"uefi-csm\" boots what the BIOS finds, "
+				"ignored",
+				k);
+		sv_add(&b->args, "-l");
+		sv_addf(&b->args, "bootrom,%s,fwcfg=qemu", code);
+		return 0;
+	}
 	if (b->custom) {
 		code = b->in->uefi_custom;
 		if (!code || code[0] != '/')
@@ -807,7 +828,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	out->nconsoles = b.cons.n;
 	out->uefi_vars = b.uefi_vars;
 	out->grub_cfg = b.grub_cfg;
-	out->uefi_vars_keep = b.uefi && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
+	out->uefi_vars_keep = b.uefi_vars && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
 	return 0;
 }
 

@@ -20,6 +20,9 @@ struct bhyvecmd_input {
 	 * default). The supervisor makes the variable store from system.conf's uefi_vars_template.
 	 */
 	const char *uefi_code;
+	/* loader="uefi-csm": the BIOS image (system.conf bios_code; Debian's SeaBIOS by default),
+	 * which boots legacy BIOS guests where bhyve's CSM firmware would */
+	const char *bios_code;
 	/* loader="uefi-custom": vm-bhyve's $vm_dir/.config/BHYVE_UEFI.fd, a whole firmware image
 	 * (code and its own variables) */
 	const char *uefi_custom;
@@ -70,6 +73,7 @@ struct bhyvecmd {
 #define BHYVECMD_GRUB_CFG "grub.cfg"
 #define BHYVECMD_UEFI_CODE_DEFAULT "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define BHYVECMD_UEFI_VARS_DEFAULT "/usr/share/OVMF/OVMF_VARS_4M.fd"
+#define BHYVECMD_BIOS_CODE_DEFAULT "/usr/share/seabios/bios-256k.bin"
 
 /* 0, or -EINVAL with a one-line message naming the key (missing cpu/memory/loader, a loader kbhyve
  * cannot run, a bad value), or -ENOMEM. NIC taps: networkN_device (existing), else networkN_name,

@@ -685,6 +685,7 @@ static void info_firmware(const struct vm_settings *s, const struct guest *g)
 	    .conf = g->conf,
 	    .bhyve = s->bhyve,
 	    .uefi_code = vmconf_get(s->sys, "uefi_code"),
+	    .bios_code = vmconf_get(s->sys, "bios_code"),
 	    .uefi_custom = custom,
 	    .grub_shim = s->grubshim,
 	};

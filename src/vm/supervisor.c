@@ -544,6 +544,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .iso = run == 1 ? u->o->iso : NULL,
 	    .com_stdio = u->o->com_stdio,
 	    .uefi_code = vmconf_get(u->s->sys, "uefi_code"),
+	    .bios_code = vmconf_get(u->s->sys, "bios_code"),
 	    .uefi_custom = uefi_custom,
 	    .grub_shim = u->s->grubshim,
 	};

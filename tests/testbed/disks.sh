@@ -2,8 +2,9 @@
 # sfdisk, mke2fs -d). Sourced by the firmware test (in-l1-firmware.sh) and bench/run.sh.
 #   esp_disk IMAGE MiB gpt|mbr FILE:DEST...   an EFI system partition (FAT) holding the files
 #   ext4_disk IMAGE MiB DIR                    a Linux partition (MBR, 0x83): ext4 made from DIR
+#   bios_grub_disk IMAGE MiB DIR               the same, made bootable by a BIOS with GRUB (i386-pc)
 # The partition runs from 1 MiB to 1 MiB before the end (GPT keeps its backup header there).
-# Both print "disk: ..." on stderr and return 1 on failure.
+# All print "disk: ..." on stderr and return 1 on failure.
 
 # disk_label IMAGE MiB gpt|mbr TYPE: the partition table; TYPE is sfdisk's (U, L) for GPT and the
 # MBR type byte (ef, 83) for MBR
@@ -78,4 +79,30 @@ ext4_disk() {
 	rm -f "$img.err"
 	disk_fill "$img" "$part"
 	rm -f "$part"
+}
+
+# bios_grub_disk IMAGE MiB DIR: ext4_disk, plus GRUB for BIOS (Debian's grub-pc-bin) in the MBR's
+# boot code and in the gap before the partition, as grub-install lays it out (without a loop
+# device): GRUB then reads /boot/grub/grub.cfg of the partition
+bios_grub_disk() {
+	local img=$1 core=$1.core lib=/usr/lib/grub/i386-pc
+	ext4_disk "$@" || return 1
+	if ! grub-mkimage -O i386-pc -d "$lib" -o "$core" -p '(hd0,msdos1)/boot/grub' \
+		biosdisk part_msdos ext2 normal linux configfile serial terminal echo 2>"$img.err"; then
+		echo "disk: cannot build GRUB for BIOS: $(tr '\n' ' ' <"$img.err")" >&2
+		rm -f "$img.err" "$core"
+		return 1
+	fi
+	rm -f "$img.err"
+	if [ "$(stat -c %s "$core")" -gt $((2047 * 512)) ]; then
+		echo "disk: GRUB's core image does not fit before the partition" >&2
+		rm -f "$core"
+		return 1
+	fi
+	# boot.img's code only: the partition table from byte 440 on stays
+	dd if="$lib/boot.img" of="$img" bs=440 count=1 conv=notrunc status=none &&
+		dd if="$core" of="$img" bs=512 seek=1 conv=notrunc status=none
+	local rc=$?
+	rm -f "$core"
+	return $rc
 }

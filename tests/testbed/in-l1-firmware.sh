@@ -14,17 +14,19 @@
 # grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
 #   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
 #   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
+# csm: a `vm` guest with loader="uefi-csm": SeaBIOS boots GRUB for BIOS from an MBR disk, GRUB the
+#   kernel; SeaBIOS's screen is on COM1; the guest powers off (exit 1).
 # iso: `vm install -f` of a loader="uefi", uefi_vars="yes" guest (its own uefi-vars.fd made from
 #   Debian's template, written by the firmware) with an empty disk and a hybrid ISO (xorriso: El
 #   Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the kernel
 #   and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
 #   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
 #   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
-# KBHYVE_FW_STEPS (default shell,linux,installer,grub,iso): which steps run, for debugging one.
+# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,iso): which steps run, for debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,iso}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,iso}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -142,13 +144,17 @@ disk() {
 	return 1
 }
 
-# guest_problems CONSOLE EXIT WANTED_EXIT: what is wrong with a Linux boot through OVMF (nothing:
-# empty)
+# guest_problems CONSOLE EXIT WANTED_EXIT [bios]: what is wrong with a Linux boot through OVMF (or,
+# with bios, through a BIOS: no EFI) (nothing: empty)
 guest_problems() {
 	local o=$1 rc=$2 want=$3 problems=""
 	grep -aq 'KBTEST init=ok' <<<"$o" || problems+=" the kernel's init did not run;"
 	grep -aq 'KBTEST nproc=2' <<<"$o" || problems+=" not 2 CPUs;"
-	grep -aq 'KBTEST efi=yes' <<<"$o" || problems+=" not booted through EFI;"
+	if [ "${4:-}" = bios ]; then
+		grep -aq 'KBTEST efi=no' <<<"$o" || problems+=" booted through EFI, not a BIOS;"
+	else
+		grep -aq 'KBTEST efi=yes' <<<"$o" || problems+=" not booted through EFI;"
+	fi
 	for sig in APIC DSDT FACP FACS; do
 		grep -aq "KBTEST acpi_tables=.*$sig" <<<"$o" || problems+=" no $sig;"
 	done
@@ -245,15 +251,35 @@ if [[ $STEPS == *installer* ]]; then
 	installer_run
 fi
 
+# vm_env: a private vm set-up in a new temporary folder, the caller's $top (vm_dir, kbhyve.conf,
+# run folder exported for vm; bhyve is the build's), initialised
+vm_env() {
+	top=$(mktemp -d)
+	export vm_dir=$top/vms KBHYVE_CONF=$top/kbhyve.conf KBHYVE_RUNDIR=$top/run KBHYVE_BHYVE=$BHYVE
+	mkdir -p "$vm_dir" "$KBHYVE_RUNDIR"
+	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
+	"$BUILD/vm" init >/dev/null 2>&1
+}
+
+# vm_report WHAT OK_TEXT PROBLEMS GUEST OUT ERR SECS: the test line for a vm guest's boot, with its
+# console, stderr and log when something is wrong
+vm_report() {
+	if [ -z "$3" ]; then
+		echo "ok - l2 firmware: $2 ($7s)"
+	else
+		echo "not ok - l2 firmware: $1:$3"
+		tr -d '\033\r' <"$5" | grep -a . | tail -12 | sed 's/^/#   console: /'
+		sed 's/^/#   stderr: /' "$6" | tail -5
+		tail -5 "$vm_dir/$4/vm-bhyve.log" 2>/dev/null | sed 's/^/#   log: /'
+	fi
+}
+
 # vm with loader="grub": vm builds GRUB for EFI, OVMF starts it, GRUB boots the disk's kernel
 grub_vm_run() {
 	have_linux "vm loader=grub" || return
 	local VMB=$BUILD/vm top g rc o problems t0 t1 secs want
-	top=$(mktemp -d)
-	export vm_dir=$top/vms KBHYVE_CONF=$top/kbhyve.conf KBHYVE_RUNDIR=$top/run KBHYVE_BHYVE=$BHYVE
-	mkdir -p "$vm_dir" "$KBHYVE_RUNDIR" "$top/root/boot/grub"
-	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
-	"$VMB" init >/dev/null 2>&1
+	vm_env
+	mkdir -p "$top/root/boot/grub"
 	cp "$KBHYVE_VMLINUZ" "$top/root/boot/vmlinuz"
 	cp "$L2_INITRD" "$top/root/boot/initrd.gz"
 	printf '%s\n' 'set timeout=0' 'menuentry "from the disk" {' \
@@ -283,14 +309,9 @@ grub_vm_run() {
 			want="the grub_run0/grub_run1 commands, console=ttyS0 added"
 			grep -aq 'KBTEST cmdline=.*kbgrub=keys console=ttyS0' <<<"$o" || problems+=" not booted with the grub_run commands (and console=ttyS0);"
 		fi
-		if [ -z "$problems" ]; then
-			echo "ok - l2 firmware: vm start -f of a loader=\"grub\" guest ($g) boots $want through OVMF and GRUB (2 CPUs, EFI, ACPI, poweroff) (${secs}s)"
-		else
-			echo "not ok - l2 firmware: vm with loader=grub ($g):$problems"
-			grep -a . <<<"$o" | tail -12 | sed 's/^/#   console: /'
-			sed 's/^/#   stderr: /' "$TMP/$g.err" | tail -5
-			tail -5 "$vm_dir/$g/vm-bhyve.log" 2>/dev/null | sed 's/^/#   log: /'
-		fi
+		vm_report "vm with loader=grub ($g)" \
+			"vm start -f of a loader=\"grub\" guest ($g) boots $want through OVMF and GRUB (2 CPUs, EFI, ACPI, poweroff)" \
+			"$problems" "$g" "$TMP/$g.out" "$TMP/$g.err" "$secs"
 	done
 	rm -rf "$top"
 }
@@ -298,15 +319,55 @@ if [[ $STEPS == *grub* ]]; then
 	grub_vm_run
 fi
 
+# vm with loader="uefi-csm": SeaBIOS (Debian's bios-256k.bin) boots an MBR disk with GRUB for BIOS
+# in its boot sector and gap, which boots the kernel on its ext4 partition; no EFI. With no
+# display SeaBIOS shows its screen on COM1 (fw_cfg's "no graphics").
+csm_run() {
+	have_linux "vm loader=uefi-csm" || return
+	local top rc o problems t0 t1 secs bios=/usr/share/seabios/bios-256k.bin
+	if [ ! -f "$bios" ] || ! command -v grub-mkimage >/dev/null || [ ! -f /usr/lib/grub/i386-pc/boot.img ]; then
+		echo "not ok - l2 firmware: vm loader=uefi-csm: needs Debian's seabios and grub-pc-bin (see .ci/packages)"
+		return
+	fi
+	vm_env
+	mkdir -p "$top/root/boot/grub" "$vm_dir/csm"
+	cp "$KBHYVE_VMLINUZ" "$top/root/boot/vmlinuz"
+	cp "$L2_INITRD" "$top/root/boot/initrd.gz"
+	printf '%s\n' 'serial --unit=0 --speed=115200' 'terminal_input serial' 'terminal_output serial' \
+		'set timeout=0' 'menuentry "bios" {' '	linux /boot/vmlinuz console=ttyS0 quiet panic=-1 kbtest=poweroff kbcsm=bios' \
+		'	initrd /boot/initrd.gz' '}' >"$top/root/boot/grub/grub.cfg"
+	if ! disk "the BIOS guest's disk" bios_grub_disk "$vm_dir/csm/disk0.img" 64 "$top/root"; then
+		rm -rf "$top"
+		return
+	fi
+	printf '%s\n' 'loader="uefi-csm"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
+		'disk0_name="disk0.img"' >"$vm_dir/csm/csm.conf"
+	t0=$(date +%s.%N)
+	timeout -k 5 300 "$BUILD/vm" start -f csm </dev/null >"$TMP/csm.out" 2>"$TMP/csm.err"
+	rc=$?
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	o=$(tr -d '\033\r' <"$TMP/csm.out")
+	problems=$(guest_problems "$o" 1 1 bios)
+	[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
+	grep -aq 'SeaBIOS (version' <<<"$o" || problems+=" SeaBIOS's screen not on COM1;"
+	grep -aq 'KBTEST cmdline=.*kbcsm=bios' <<<"$o" || problems+=" not booted by the disk's GRUB;"
+	grep -q "bootrom,$bios,fwcfg=qemu" "$vm_dir/csm/vm-bhyve.log" || problems+=" the log shows no -l bootrom with SeaBIOS;"
+	vm_report "vm with loader=uefi-csm" \
+		"vm start -f of a loader=\"uefi-csm\" guest: SeaBIOS (its screen on COM1) boots GRUB for BIOS from the MBR disk on virtio-blk, GRUB the kernel (2 CPUs, no EFI, ACPI, poweroff)" \
+		"$problems" csm "$TMP/csm.out" "$TMP/csm.err" "$secs"
+	rm -rf "$top"
+}
+if [[ $STEPS == *csm* ]]; then
+	csm_run
+fi
+
 # vm install from an ISO through OVMF: the ISO on virtio-blk below the guest's (empty) disk
 install_run() {
 	have_linux "vm install" || return
 	local VMB=$BUILD/vm top rc o problems t0 t1 secs efi
-	top=$(mktemp -d)
-	export vm_dir=$top/vms KBHYVE_CONF=$top/kbhyve.conf KBHYVE_RUNDIR=$top/run KBHYVE_BHYVE=$BHYVE
-	mkdir -p "$vm_dir/inst" "$KBHYVE_RUNDIR" "$top/iso"
-	printf 'vm_dir="%s"\nvm_delay="0"\n' "$vm_dir" >"$KBHYVE_CONF"
-	"$VMB" init >/dev/null 2>&1
+	vm_env
+	mkdir -p "$vm_dir/inst" "$top/iso"
 	# the El Torito image: a bare FAT file system with systemd-boot, the kernel and the initrd
 	efi=$top/iso/efiboot.img
 	printf 'timeout 0\ndefault inst.conf\n' >"$top/loader.conf"
@@ -343,14 +404,9 @@ install_run() {
 	fi
 	grep -q 'bootrom,.*inst/uefi-vars.fd,fwcfg=qemu' "$vm_dir/inst/vm-bhyve.log" ||
 		problems+=" the log shows no -l bootrom with the guest's uefi-vars.fd;"
-	if [ -z "$problems" ]; then
-		echo "ok - l2 firmware: vm install -f of a loader=\"uefi\", uefi_vars=\"yes\" guest boots the ISO (hybrid, El Torito EFI) through OVMF (2 CPUs, EFI, ACPI), keeps the firmware's variables in its uefi-vars.fd; the guest powers off and the install ends (${secs}s)"
-	else
-		echo "not ok - l2 firmware: vm install from an ISO:$problems"
-		grep -a . <<<"$o" | tail -12 | sed 's/^/#   console: /'
-		sed 's/^/#   stderr: /' "$TMP/install.err" | tail -5
-		tail -5 "$vm_dir/inst/vm-bhyve.log" 2>/dev/null | sed 's/^/#   log: /'
-	fi
+	vm_report "vm install from an ISO" \
+		"vm install -f of a loader=\"uefi\", uefi_vars=\"yes\" guest boots the ISO (hybrid, El Torito EFI) through OVMF (2 CPUs, EFI, ACPI), keeps the firmware's variables in its uefi-vars.fd; the guest powers off and the install ends" \
+		"$problems" inst "$TMP/install.out" "$TMP/install.err" "$secs"
 	rm -rf "$top"
 }
 if [[ $STEPS == *iso* ]]; then

@@ -23,6 +23,7 @@ static struct bhyvecmd C;
 static char E[512];
 static const char *UEFI_CODE;	/* system.conf's uefi_code for the next build, or NULL */
 static const char *UEFI_CUSTOM; /* $vm_dir/.config/BHYVE_UEFI.fd for the next build, or NULL */
+static const char *BIOS_CODE;	/* system.conf's bios_code for the next build, or NULL */
 static const char *GRUB_SHIM = "/usr/share/kbhyve/efi/grubshim.efi"; /* loader="grub"'s shim */
 
 /* Build from conf text for guest "g1" in /vms/g1. */
@@ -41,6 +42,7 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	    .com_stdio = com_stdio,
 	    .uefi_code = UEFI_CODE,
 	    .uefi_custom = UEFI_CUSTOM,
+	    .bios_code = BIOS_CODE,
 	    .grub_shim = GRUB_SHIM,
 	};
 	E[0] = '\0';
@@ -79,6 +81,7 @@ static int teardown(void **state)
 {
 	UEFI_CODE = NULL;
 	UEFI_CUSTOM = NULL;
+	BIOS_CODE = NULL;
 	bhyvecmd_free(&C);
 	return 0;
 }
@@ -544,15 +547,61 @@ static void test_bhyveload_and_uefi_custom(void **state)
 	(void)state;
 }
 
+/* loader="uefi-csm" (or uefi="csm"): Debian's SeaBIOS as the boot ROM, QEMU's fw_cfg, no
+ * variable store */
+static void test_csm_guest(void **state)
+{
+	assert_int_equal(build("loader=\"uefi-csm\"\ncpu=1\nmemory=512M\nuefi_vars=\"yes\"\n"
+			       "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"),
+			 0);
+	static const char *const want[] = {"/usr/sbin/bhyve",
+					   "-c",
+					   "1",
+					   "-m",
+					   "512M",
+					   "-A",
+					   "-H",
+					   "-P",
+					   "-w",
+					   "-u",
+					   "-s",
+					   "0,hostbridge",
+					   "-s",
+					   "31,lpc",
+					   "-s",
+					   "4:0,virtio-blk,/vms/g1/disk0.img",
+					   "-l",
+					   "com1,pty:/vms/g1/com1",
+					   "-l",
+					   "bootrom,/usr/share/seabios/bios-256k.bin,fwcfg=qemu",
+					   "g1",
+					   NULL};
+	expect_argv(want);
+	assert_null(C.uefi_vars);
+	assert_false(C.uefi_vars_keep);
+	assert_null(C.grub_cfg);
+	assert_int_equal(C.nwarnings, 0);
+	bhyvecmd_free(&C);
+	/* the older spelling, a kernel key that the BIOS does not use, system.conf's bios_code */
+	BIOS_CODE = "/opt/fw/bios.bin";
+	assert_int_equal(build("uefi=\"csm\"\ncpu=1\nmemory=1G\nkernel=\"vmlinuz\"\n"), 0);
+	assert_string_equal(C.argv[C.argc - 2], "bootrom,/opt/fw/bios.bin,fwcfg=qemu");
+	assert_int_equal(C.nwarnings, 1);
+	assert_non_null(strstr(C.warnings[0], "loader=\"uefi-csm\" boots what the BIOS finds"));
+	bhyvecmd_free(&C);
+	BIOS_CODE = "bios.bin";
+	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n",
+		     "bios_code=\"bios.bin\" in system.conf: not an absolute path");
+	BIOS_CODE = "/opt/a,b/bios.bin";
+	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n", "holds a comma");
+	(void)state;
+}
+
 static void test_errors(void **state)
 {
 	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
-	expect_error("loader=uefi-csm\ncpu=1\nmemory=1G\n",
-		     "loader=uefi-csm: kbhyve has no BIOS (CSM) firmware support yet");
 	expect_error("loader=uefi-custom\ncpu=1\nmemory=1G\n", "no $vm_dir/.config/BHYVE_UEFI.fd");
 	expect_error("loader=uefi-foo\ncpu=1\nmemory=1G\n", "unknown loader");
-	/* older vm-bhyve confs say uefi="csm" instead of a loader */
-	expect_error("uefi=\"csm\"\ncpu=1\nmemory=1G\n", "loader=uefi-csm (uefi=\"csm\")");
 	expect_error("loader=grub\ncpu=1\nmemory=1G\ngrub_run_partition=\"(hd1)\"\n",
 		     "grub_run_partition=\"(hd1)\"");
 	expect_error("loader=lilo\ncpu=1\nmemory=1G\n", "unknown loader");
@@ -665,6 +714,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
 	    cmocka_unit_test_teardown(test_uefi_guest, teardown),
 	    cmocka_unit_test_teardown(test_grub_guest, teardown),
+	    cmocka_unit_test_teardown(test_csm_guest, teardown),
 	    cmocka_unit_test_teardown(test_bhyveload_and_uefi_custom, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
 	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
