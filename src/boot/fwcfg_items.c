@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "acpi/acpi_loader.h"
+#include "boot/bootorder.h"
 #include "config/config.h"
 #include "core/byteorder.h"
 #include "core/vm.h"
@@ -217,6 +218,23 @@ bool fwcfg_has_user_items(struct cfgnode *cfg)
 	return list && config_first_child(list);
 }
 
+/* "bootorder": the devices with a bootindex, first the lowest (none: no file) */
+static int add_bootorder(struct fw_cfg *fc, struct cfgnode *cfg, char *err, size_t errlen)
+{
+	char *paths;
+	size_t len;
+	int rc = bootorder_build(cfg, &paths, &len, err, errlen);
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "fw_cfg: out of memory");
+	if (rc || !paths)
+		return rc;
+	rc = fw_cfg_add_file(fc, "bootorder", paths, (uint32_t)len);
+	free(paths);
+	if (rc)
+		snprintf(err, errlen, "fw_cfg: cannot add bootorder: %s", strerror(-rc));
+	return rc;
+}
+
 /* A display is a PCI function whose emulation draws one (bhyve's fbuf). */
 static bool has_display(struct cfgnode *cfg)
 {
@@ -293,6 +311,8 @@ int fwcfg_setup(struct vm *vm, const struct acpi_platform *acpi, char *err, size
 	}
 	if (rc == 0) {
 		rc = add_kernel_items(fc, vm->cfg, err, errlen);
+		if (rc == 0)
+			rc = add_bootorder(fc, vm->cfg, err, errlen);
 		if (rc == 0)
 			rc = add_user_items(fc, vm->cfg, err, errlen);
 		if (rc)

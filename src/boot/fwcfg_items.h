@@ -1,6 +1,6 @@
-/* The fw_cfg items a firmware boot gets (-l bootrom,...,fwcfg=qemu): CPU counts, the RAM map
- * (etc/e820), the ACPI tables with their loader script (etc/table-loader) and the user's -f
- * items, over QEMU's fw_cfg ports. */
+/* The fw_cfg items a firmware boot gets (-l bootrom,...,fwcfg=qemu): CPU counts, "no graphics",
+ * the RAM map (etc/e820), the ACPI tables with their loader script (etc/table-loader), the boot
+ * order of the devices' bootindex= and the user's -f items, over QEMU's fw_cfg ports. */
 #ifndef KB_FWCFG_ITEMS_H
 #define KB_FWCFG_ITEMS_H
 

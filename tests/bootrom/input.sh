@@ -74,6 +74,13 @@ bad "-f with bhyve's fw_cfg" "-f: fw_cfg files need QEMU's interface" -l bootrom
 bad "-f file= missing" "-f opt/kb: file=$tmp/nope.bin: No such file or directory" -l bootrom,"$tmp/code.fd",fwcfg=qemu -f opt/kb,file="$tmp/nope.bin"
 bad "-f a name kbhyve serves" "-f etc/e820: the firmware configuration already has a file of that name" -l bootrom,"$tmp/code.fd",fwcfg=qemu -f etc/e820,string=x
 bad "-f without data" "invalid -f 'opt/kb'" -l bootrom,"$tmp/code.fd",fwcfg=qemu -f opt/kb
+truncate -s 1M "$tmp/disk.img"
+bad "bootindex not a number" "pci.0.4.0.bootindex=first: expected a number from 0 to 65535" -l bootrom,"$tmp/code.fd",fwcfg=qemu \
+	-s 4,virtio-blk,"$tmp/disk.img",bootindex=first
+bad "bootindex out of range" "pci.0.4.0.bootindex=65536: expected a number from 0 to 65535" -l bootrom,"$tmp/code.fd",fwcfg=qemu \
+	-s 4,virtio-blk,"$tmp/disk.img",bootindex=65536
+bad "bootindex given twice" "bootindex=1 is given to two devices (0:4:0 and 0:5:0)" -l bootrom,"$tmp/code.fd",fwcfg=qemu \
+	-s 4,virtio-blk,"$tmp/disk.img",bootindex=1 -s 5,virtio-blk,"$tmp/disk.img",ro,bootindex=1
 
 # a VARS file the user cannot write: on a read-only bind mount (this works for root too)
 if unshare -m true 2>/dev/null; then

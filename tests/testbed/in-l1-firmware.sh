@@ -7,15 +7,17 @@
 #   and CODE must be unchanged. The second run adds QEMU's fw_cfg (fwcfg=qemu), which OVMF then
 #   reads (CPU count, etc/e820).
 # linux: a GPT disk whose EFI system partition holds systemd-boot, the Debian kernel and the
-#   bootcheck initrd; the guest must see its ACPI tables (from etc/table-loader), both vCPUs, EFI
-#   and the user's -f fw_cfg items (/sys/firmware/qemu_fw_cfg), and its reboot must exit 0.
+#   bootcheck initrd, put first by bootindex=1 although a decoy copy sits in an earlier slot; the
+#   guest must see its ACPI tables (from etc/table-loader), both vCPUs, EFI and the user's -f
+#   fw_cfg items (/sys/firmware/qemu_fw_cfg), and its reboot must exit 0.
 # installer: the Debian installer (debian-installer-12-netboot-amd64, its EFI-stub kernel and
 #   initrd started from startup.nsh) must reach its first screen on the serial console.
 # grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
 #   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
 #   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
-# csm: a `vm` guest with loader="uefi-csm": SeaBIOS boots GRUB for BIOS from an MBR disk, GRUB the
-#   kernel; SeaBIOS's screen is on COM1; the guest powers off (exit 1).
+# csm: a `vm` guest with loader="uefi-csm": SeaBIOS boots GRUB for BIOS from the MBR disk that
+#   bootindex=1 puts first (of two), GRUB the kernel; SeaBIOS's screen is on COM1; the guest
+#   powers off (exit 1).
 # iso: `vm install -f` of a loader="uefi", uefi_vars="yes" guest (its own uefi-vars.fd made from
 #   Debian's template, written by the firmware) with an empty disk and a hybrid ISO (xorriso: El
 #   Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the kernel
@@ -180,14 +182,20 @@ linux_run() {
 		return
 	fi
 	printf 'timeout 0\ndefault kbhyve.conf\n' >"$TMP/loader.conf"
-	printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=reboot\n' >"$TMP/kbhyve.conf"
-	disk "the systemd-boot disk" esp_disk "$img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
-		"$TMP/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" || return
+	# the same disk twice: a decoy in slot 3, which the firmware would try first, and the one
+	# in slot 4 that bootindex=1 (fw_cfg bootorder) puts first
+	local which
+	for which in decoy bootindex; do
+		printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=reboot kbboot=%s\n' "$which" >"$TMP/kbhyve.conf"
+		disk "the systemd-boot disk" esp_disk "$TMP/$which.img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
+			"$TMP/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" || return
+	done
+	mv "$TMP/bootindex.img" "$img"
 	printf 'from a file\n' >"$TMP/fwcfg-item.txt"
 	cp "$KBHYVE_OVMF_VARS" "$TMP/linux-vars.fd"
 	t0=$(date +%s.%N)
 	timeout -k 5 300 "$BHYVE" -c 2 -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
-		-s 4,virtio-blk,"$img" -l bootrom,"$CODE","$TMP/linux-vars.fd",fwcfg=qemu \
+		-s 3,virtio-blk,"$TMP/decoy.img" -s 4,virtio-blk,"$img",bootindex=1 -l bootrom,"$CODE","$TMP/linux-vars.fd",fwcfg=qemu \
 		-f opt/org.kbhyve/string,string=from-the-command-line -f opt/org.kbhyve/file,file="$TMP/fwcfg-item.txt" \
 		fw-linux </dev/null >"$out" 2>"$err"
 	rc=$?
@@ -198,8 +206,9 @@ linux_run() {
 	problems=$(guest_problems "$o" "$rc" 0)
 	grep -aq 'KBTEST fwcfg_string=from-the-command-line' <<<"$o" || problems+=" -f string item not seen in /sys/firmware/qemu_fw_cfg;"
 	grep -aq 'KBTEST fwcfg_file=from a file' <<<"$o" || problems+=" -f file item not seen in /sys/firmware/qemu_fw_cfg;"
+	grep -aq 'KBTEST cmdline=.*kbboot=bootindex' <<<"$o" || problems+=" not booted from the bootindex=1 disk (slot 4) but $(grep -ao 'kbboot=[a-z]*' <<<"$o" | head -1);"
 	if [ -z "$problems" ]; then
-		echo "ok - l2 firmware: OVMF and systemd-boot boot Linux from a GPT disk on virtio-blk; the guest sees 2 CPUs, EFI, ACPI tables $(grep -ao 'acpi_tables=.*' <<<"$o" | head -1 | cut -d= -f2 | tr -s ' '), the -f items in qemu_fw_cfg, and its reboot exits 0 (${secs}s)"
+		echo "ok - l2 firmware: OVMF and systemd-boot boot Linux from the GPT disk on virtio-blk that bootindex=1 puts first (fw_cfg bootorder); the guest sees 2 CPUs, EFI, ACPI tables $(grep -ao 'acpi_tables=.*' <<<"$o" | head -1 | cut -d= -f2 | tr -s ' '), the -f items in qemu_fw_cfg, and its reboot exits 0 (${secs}s)"
 	else
 		echo "not ok - l2 firmware: Linux through OVMF and systemd-boot:$problems"
 		grep -a . <<<"$o" | tail -15 | sed 's/^/#   console: /'
@@ -333,15 +342,21 @@ csm_run() {
 	mkdir -p "$top/root/boot/grub" "$vm_dir/csm"
 	cp "$KBHYVE_VMLINUZ" "$top/root/boot/vmlinuz"
 	cp "$L2_INITRD" "$top/root/boot/initrd.gz"
-	printf '%s\n' 'serial --unit=0 --speed=115200' 'terminal_input serial' 'terminal_output serial' \
-		'set timeout=0' 'menuentry "bios" {' '	linux /boot/vmlinuz console=ttyS0 quiet panic=-1 kbtest=poweroff kbcsm=bios' \
-		'	initrd /boot/initrd.gz' '}' >"$top/root/boot/grub/grub.cfg"
-	if ! disk "the BIOS guest's disk" bios_grub_disk "$vm_dir/csm/disk0.img" 64 "$top/root"; then
-		rm -rf "$top"
-		return
-	fi
+	# two bootable disks: disk0, which SeaBIOS would try first, and disk1, which bootindex=1
+	# (fw_cfg bootorder, through vm-bhyve's disk1_opts) puts first
+	local d
+	for d in disk0 disk1; do
+		printf '%s\n' 'serial --unit=0 --speed=115200' 'terminal_input serial' 'terminal_output serial' \
+			'set timeout=0' 'menuentry "bios" {' "	linux /boot/vmlinuz console=ttyS0 quiet panic=-1 kbtest=poweroff kbcsm=$d" \
+			'	initrd /boot/initrd.gz' '}' >"$top/root/boot/grub/grub.cfg"
+		if ! disk "the BIOS guest's disk" bios_grub_disk "$vm_dir/csm/$d.img" 64 "$top/root"; then
+			rm -rf "$top"
+			return
+		fi
+	done
 	printf '%s\n' 'loader="uefi-csm"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
-		'disk0_name="disk0.img"' >"$vm_dir/csm/csm.conf"
+		'disk0_name="disk0.img"' 'disk1_type="virtio-blk"' 'disk1_name="disk1.img"' \
+		'disk1_opts="bootindex=1"' >"$vm_dir/csm/csm.conf"
 	t0=$(date +%s.%N)
 	timeout -k 5 300 "$BUILD/vm" start -f csm </dev/null >"$TMP/csm.out" 2>"$TMP/csm.err"
 	rc=$?
@@ -351,10 +366,10 @@ csm_run() {
 	problems=$(guest_problems "$o" 1 1 bios)
 	[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
 	grep -aq 'SeaBIOS (version' <<<"$o" || problems+=" SeaBIOS's screen not on COM1;"
-	grep -aq 'KBTEST cmdline=.*kbcsm=bios' <<<"$o" || problems+=" not booted by the disk's GRUB;"
+	grep -aq 'KBTEST cmdline=.*kbcsm=disk1' <<<"$o" || problems+=" not booted by GRUB on the bootindex=1 disk (disk1) but $(grep -ao 'kbcsm=[a-z0-9]*' <<<"$o" | head -1);"
 	grep -q "bootrom,$bios,fwcfg=qemu" "$vm_dir/csm/vm-bhyve.log" || problems+=" the log shows no -l bootrom with SeaBIOS;"
 	vm_report "vm with loader=uefi-csm" \
-		"vm start -f of a loader=\"uefi-csm\" guest: SeaBIOS (its screen on COM1) boots GRUB for BIOS from the MBR disk on virtio-blk, GRUB the kernel (2 CPUs, no EFI, ACPI, poweroff)" \
+		"vm start -f of a loader=\"uefi-csm\" guest: SeaBIOS (its screen on COM1) boots GRUB for BIOS from the MBR disk on virtio-blk that bootindex=1 (disk1_opts) puts first, GRUB the kernel (2 CPUs, no EFI, ACPI, poweroff)" \
 		"$problems" csm "$TMP/csm.out" "$TMP/csm.err" "$secs"
 	rm -rf "$top"
 }
