@@ -9,17 +9,7 @@
 # Usage: tests/vm/loaders.sh BUILD_DIR   (needs root)
 set -u
 . "$(dirname "$0")/lib.inc"
-vmt_init loaders "${1:-build}"
-
-cat >"$TMP/recbhyve" <<'EOF2'
-#!/bin/bash
-# recording stand-in bhyve: argv (a word a line) to $vm_dir/<guest>.argv; powers off on SIGTERM
-printf '%s\n' "$@" >"$vm_dir/${!#}.argv"
-trap 'exit 1' TERM
-while :; do sleep 0.1; done
-EOF2
-chmod +x "$TMP/recbhyve"
-export KBHYVE_BHYVE=$TMP/recbhyve
+vmt_init loaders "${1:-build}" --recording-bhyve
 stopped() { [ ! -e "$vm_dir/$1/run.lock" ]; }
 
 if ! command -v grub-mkstandalone >/dev/null || [ ! -d /usr/lib/grub/x86_64-efi ]; then

@@ -3,7 +3,7 @@
 #  - confs/ and vm-bhyve-templates/: each is installed as a guest (confs) or as a template that
 #    `vm create -t` uses; the guest must load (`vm info`), and `vm start` must either build a bhyve
 #    command line (recorded by a stand-in bhyve, then checked for sanity) or refuse with one line
-#    for a documented reason: a loader kbhyve does not run yet (bhyveload, uefi-csm, uefi-custom) or, for a partial config (*-fragment, or no loader/cpu/memory), the missing
+#    for a documented reason: a loader kbhyve does not run or, for a partial config (*-fragment, or no loader/cpu/memory), the missing
 #    key. A config refused for its loader is tried again with loader="kernel" (in the copy), which
 #    must then build a command line: the rest of the file (disks, NICs, options) is understood.
 #  - system-confs/: `vm init` and `vm switch list` in a private netns where the file's uplinks
@@ -12,7 +12,7 @@
 # Usage: tests/vm/wild.sh BUILD_DIR   (needs root)
 set -u
 . "$(dirname "$0")/lib.inc"
-vmt_init wild "${1:-build}"
+vmt_init wild "${1:-build}" --recording-bhyve
 REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null)
 WILD=${REPO:+$REPO/../shared/wild}
 if [ -z "$WILD" ] || [ ! -d "$WILD" ]; then
@@ -22,15 +22,6 @@ fi
 WILD=$(cd "$WILD" && pwd)
 vmt_netns || { echo "not ok - wild: cannot make a network namespace"; exit 1; }
 
-cat >"$TMP/recbhyve" <<'EOF'
-#!/bin/bash
-# recording stand-in bhyve: argv (a word a line) to $vm_dir/<guest>.argv; powers off on SIGTERM
-printf '%s\n' "$0" "$@" >"$vm_dir/${!#}.argv"
-trap 'exit 1' TERM
-while :; do sleep 0.1; done
-EOF
-chmod +x "$TMP/recbhyve"
-export KBHYVE_BHYVE=$TMP/recbhyve
 
 stopped() { [ ! -e "$vm_dir/$1/run.lock" ]; }
 
