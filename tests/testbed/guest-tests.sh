@@ -8,18 +8,20 @@ cd "$REPO_ROOT" || exit 1
 [ -x "$BUILD/bhyve" ] || die "$BUILD/bhyve is not built"
 load_payload
 INITRD=$REPO_ROOT/build/testbed/l2-bootcheck.cpio.gz
-"$TESTBED_DIR/mkinitrd-l2.sh" "$INITRD" --script "$TESTBED_DIR/l2-bootcheck.sh" --modules qemu_fw_cfg ||
+ACPID=$TESTBED_DIR/l2-acpid.sh:/bin/kb-acpid
+"$TESTBED_DIR/mkinitrd-l2.sh" "$INITRD" --script "$TESTBED_DIR/l2-bootcheck.sh" --add "$ACPID" \
+	--modules "qemu_fw_cfg button evdev" ||
 	die "cannot build the L2 initrd"
 VIRTIO_INITRD=$REPO_ROOT/build/testbed/l2-virtio.cpio.gz
 EVIL=$REPO_ROOT/build/testbed/evil-virtio
 gcc -static -O2 -Wall -Wextra -Werror -o "$EVIL" "$TESTBED_DIR/evil-virtio.c" || die "cannot build evil-virtio"
-"$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" \
+"$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" --add "$ACPID" \
 	--modules "virtio_pci virtio_blk virtio_net virtio_rng virtio_console ext4 button evdev" ||
 	die "cannot build the virtio L2 initrd"
 # the vm manager's guest (in-l1-vm.sh): NIC, disk, power button
 VM_INITRD=$REPO_ROOT/build/testbed/l2-vm.cpio.gz
 [ -x "$BUILD/vm" ] || die "$BUILD/vm is not built"
-"$TESTBED_DIR/mkinitrd-l2.sh" "$VM_INITRD" --script "$TESTBED_DIR/l2-vm.sh" \
+"$TESTBED_DIR/mkinitrd-l2.sh" "$VM_INITRD" --script "$TESTBED_DIR/l2-vm.sh" --add "$ACPID" \
 	--modules "virtio_pci virtio_net virtio_blk button evdev" || die "cannot build the vm L2 initrd"
 # the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU

@@ -13,8 +13,9 @@
 # installer: the Debian installer (debian-installer-12-netboot-amd64, its EFI-stub kernel and
 #   initrd started from startup.nsh) must reach its first screen on the serial console.
 # grub: `vm` guests with loader="grub" on an ext4 disk holding the kernel and initrd in /boot: one
-#   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), one with grub_run0.. keys (the
-#   linux line gets console=ttyS0 from vm, as grub-bhyve adds it); both power off (exit 1).
+#   with no grub keys (GRUB reads the disk's /boot/grub/grub.cfg), which powers off (exit 1); one
+#   with grub_run0.. keys (the linux line gets console=ttyS0 from vm, as grub-bhyve adds it), which
+#   waits until bhyvectl --get-stats has answered and vm stop (SIGTERM) has powered it off.
 # csm: a `vm` guest with loader="uefi-csm": SeaBIOS boots GRUB for BIOS from the MBR disk that
 #   bootindex=1 puts first (of two), GRUB the kernel; SeaBIOS's screen is on COM1; the guest
 #   powers off (exit 1).
@@ -283,6 +284,42 @@ vm_report() {
 	fi
 }
 
+# vm_run_stopped GUEST: `vm start -f GUEST` (console in $TMP/GUEST.out) in the background; once the
+# guest's acpid is ready, `bhyvectl --get-stats` must answer with exits counted, then `vm stop`
+# (SIGTERM to bhyve: the ACPI power button) must end it within 60 s. Sets rc (vm start's exit) and
+# stop_problems.
+vm_run_stopped() {
+	local g=$1 pid i
+	stop_problems=""
+	: >"$TMP/$g.out"
+	"$BUILD/vm" start -f "$g" </dev/null >"$TMP/$g.out" 2>"$TMP/$g.err" &
+	pid=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -aq 'KBTEST acpid=ready' "$TMP/$g.out" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	if grep -aq 'KBTEST acpid=ready' "$TMP/$g.out"; then
+		if ! timeout 30 "$BUILD/bhyvectl" --vm="$g" --get-stats >"$TMP/$g.stats" 2>&1 ||
+			! grep -Eq 'exits[^0-9]*[1-9]' "$TMP/$g.stats"; then
+			stop_problems+=" bhyvectl --get-stats: $(tr '\n' ' ' <"$TMP/$g.stats" | head -c 200);"
+		fi
+		timeout 60 "$BUILD/vm" stop "$g" >/dev/null 2>>"$TMP/$g.err" || stop_problems+=" vm stop failed;"
+	else
+		stop_problems+=" the guest's acpid never got ready;"
+	fi
+	for ((i = 0; i < 60; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		stop_problems+=" still running 60 s after vm stop;"
+		"$BUILD/vm" poweroff -f "$g" >/dev/null 2>&1
+	fi
+	wait "$pid"
+	rc=$?
+}
+
 # vm with loader="grub": vm builds GRUB for EFI, OVMF starts it, GRUB boots the disk's kernel
 grub_vm_run() {
 	have_linux "vm loader=grub" || return
@@ -300,26 +337,33 @@ grub_vm_run() {
 		printf '%s\n' 'loader="grub"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
 			'disk0_name="disk0.img"' >"$vm_dir/$g/$g.conf"
 	done
-	printf '%s\n' 'grub_run0="linux /boot/vmlinuz quiet panic=-1 kbtest=poweroff kbgrub=keys"' \
+	# the keys guest waits for the power button: bhyvectl and vm stop (SIGTERM) on a firmware guest
+	printf '%s\n' 'grub_run0="linux /boot/vmlinuz quiet panic=-1 kbtest=sigterm kbgrub=keys"' \
 		'grub_run1="initrd /boot/initrd.gz"' 'loader_timeout="0"' >>"$vm_dir/gkeys/gkeys.conf"
 	for g in gdisk gkeys; do
 		t0=$(date +%s.%N)
-		timeout -k 5 300 "$VMB" start -f "$g" </dev/null >"$TMP/$g.out" 2>"$TMP/$g.err"
-		rc=$?
+		if [ $g = gdisk ]; then
+			timeout -k 5 300 "$VMB" start -f "$g" </dev/null >"$TMP/$g.out" 2>"$TMP/$g.err"
+			rc=$?
+		else
+			vm_run_stopped "$g"
+		fi
 		t1=$(date +%s.%N)
 		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 		o=$(tr -d '\033\r' <"$TMP/$g.out")
 		problems=$(guest_problems "$o" 1 1)
 		[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
 		if [ $g = gdisk ]; then
-			want="the kernel the disk's /boot/grub/grub.cfg names"
+			want="the kernel the disk's /boot/grub/grub.cfg names (2 CPUs, EFI, ACPI, poweroff)"
 			grep -aq 'KBTEST cmdline=.*kbgrub=disk' <<<"$o" || problems+=" not booted from the disk's grub.cfg;"
 		else
-			want="the grub_run0/grub_run1 commands, console=ttyS0 added"
+			want="the grub_run0/grub_run1 commands, console=ttyS0 added (2 CPUs, EFI, ACPI); bhyvectl --get-stats answers, vm stop (SIGTERM: ACPI power button) powers it off"
 			grep -aq 'KBTEST cmdline=.*kbgrub=keys console=ttyS0' <<<"$o" || problems+=" not booted with the grub_run commands (and console=ttyS0);"
+			problems+=$stop_problems
+			grep -q 'stopped on request' "$vm_dir/$g/vm-bhyve.log" || problems+=" the log does not say stopped on request;"
 		fi
 		vm_report "vm with loader=grub ($g)" \
-			"vm start -f of a loader=\"grub\" guest ($g) boots $want through OVMF and GRUB (2 CPUs, EFI, ACPI, poweroff)" \
+			"vm start -f of a loader=\"grub\" guest ($g) boots $want through OVMF and GRUB" \
 			"$problems" "$g" "$TMP/$g.out" "$TMP/$g.err" "$secs"
 	done
 	rm -rf "$top"

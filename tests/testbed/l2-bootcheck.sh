@@ -1,5 +1,6 @@
 # L2 test script (busybox sh, run by l2-init.sh as /test.sh): reports what the guest sees, then
-# ends the VM the way the kernel parameter kbtest=poweroff|reboot|halt asks.
+# ends the VM the way the kernel parameter kbtest=poweroff|reboot|halt asks, or with kbtest=sigterm
+# waits for the ACPI power button.
 echo "KBTEST init=ok"
 echo "KBTEST nproc=$(nproc)"
 echo "KBTEST memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
@@ -17,5 +18,13 @@ done
 case "${kbtest:-poweroff}" in
 reboot) reboot -f ;;
 halt) halt -f ;;
+sigterm)
+	# wait for the ACPI power button (SIGTERM to bhyve, `vm stop`)
+	sh /bin/kb-acpid
+	echo "KBTEST acpid=ready"
+	sleep 300
+	echo "KBTEST acpid=timeout"
+	poweroff -f
+	;;
 *) poweroff -f ;;
 esac

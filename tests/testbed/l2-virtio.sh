@@ -8,13 +8,7 @@ say() { echo "KBV $*"; }
 
 case "${kbvirtio:-devices}" in
 sigterm | evil)
-	mkdir -p /etc/acpi/PWRF
-	printf '#!/bin/sh\npoweroff -f\n' > /etc/acpi/PWRF/00000080
-	chmod +x /etc/acpi/PWRF/00000080
-	# busybox acpid: event key -> action script under the -c directory (needs button + evdev)
-	echo "PWRF PWRF/00000080" > /etc/acpid.conf
-	# -d: log to stderr (the default log file's folder does not exist in the initrd)
-	acpid -d -c /etc/acpi -a /etc/acpid.conf >/dev/null 2>&1 &
+	sh /bin/kb-acpid
 	if [ "$kbvirtio" = evil ]; then
 		/bin/evil-virtio 0000:00:08.0 huge
 		/bin/evil-virtio 0000:00:06.0 storm &

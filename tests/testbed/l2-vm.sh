@@ -8,11 +8,7 @@
 #   boot 2+: the same, then echoes each console line back as "KBTEST got=LINE"
 say() { echo "KBTEST $*"; }
 
-mkdir -p /etc/acpi/PWRF
-printf '#!/bin/sh\necho "KBTEST power-button"\npoweroff -f\n' > /etc/acpi/PWRF/00000080
-chmod +x /etc/acpi/PWRF/00000080
-echo "PWRF PWRF/00000080" > /etc/acpid.conf
-acpid -d -c /etc/acpi -a /etc/acpid.conf >/dev/null 2>&1 &
+sh /bin/kb-acpid "KBTEST power-button"
 
 mdev -s
 prev=$(dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\000' | sed -n 's/^KBBOOT=\([0-9]*\).*/\1/p')
