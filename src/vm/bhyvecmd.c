@@ -279,7 +279,7 @@ static int check_loader(struct build *b)
 	}
 	if (!l || !*l)
 		return fail(
-		    b, "loader is not set (kbhyve boots guests with loader=\"uefi\", \"grub\" or "
+		    b, "loader is not set (e.g. loader=\"uefi\", \"uefi-csm\", \"grub\" or "
 		       "\"kernel\")");
 	if (!strcmp(l, "kernel"))
 		return 0;
