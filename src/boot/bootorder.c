@@ -45,7 +45,8 @@ int bootorder_build(struct cfgnode *cfg, char **out, size_t *len, char *err, siz
 	struct boot_dev *devs = NULL;
 	size_t n = 0, cap = 0;
 	struct cfgnode *pci = config_node(cfg, "pci");
-	for (struct cfgnode *b = pci ? config_first_child(pci) : NULL; b; b = config_next_sibling(b))
+	for (struct cfgnode *b = pci ? config_first_child(pci) : NULL; b;
+	     b = config_next_sibling(b))
 		for (struct cfgnode *s = config_first_child(b); s; s = config_next_sibling(s))
 			for (struct cfgnode *f = config_first_child(s); f;
 			     f = config_next_sibling(f)) {
@@ -56,13 +57,15 @@ int bootorder_build(struct cfgnode *cfg, char **out, size_t *len, char *err, siz
 				if (!parse_uint(config_name(b), 255, &bus) ||
 				    !parse_uint(config_name(s), 31, &slot) ||
 				    !parse_uint(config_name(f), 7, &func))
-					continue; /* not a device address: the PCI layer refuses it */
+					continue; /* not a device address: the PCI layer refuses it
+						   */
 				if (!parse_uint(v, BOOTINDEX_MAX, &idx)) {
-					snprintf(err, errlen,
-						 "pci.%s.%s.%s.bootindex=%s: expected a number from 0 "
-						 "to %d",
-						 config_name(b), config_name(s), config_name(f), v,
-						 BOOTINDEX_MAX);
+					snprintf(
+					    err, errlen,
+					    "pci.%s.%s.%s.bootindex=%s: expected a number from 0 "
+					    "to %d",
+					    config_name(b), config_name(s), config_name(f), v,
+					    BOOTINDEX_MAX);
 					free(devs);
 					return -EINVAL;
 				}

@@ -41,8 +41,8 @@ struct cfi_flash {
 	bool write_failed_logged;
 	cfi_direct_fn set_direct; /* or NULL: every read exits */
 	void *direct_ctx;
-	bool direct;		 /* reads currently bypass the model */
-	bool direct_failed;	 /* the mapping could not be made: stay on exits */
+	bool direct;	    /* reads currently bypass the model */
+	bool direct_failed; /* the mapping could not be made: stay on exits */
 };
 
 /* `data` (size bytes, a multiple of CFI_FLASH_BLOCK) stays owned by the caller. */

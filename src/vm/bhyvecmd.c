@@ -278,9 +278,8 @@ static int check_loader(struct build *b)
 		return 0;
 	}
 	if (!l || !*l)
-		return fail(
-		    b, "loader is not set (e.g. loader=\"uefi\", \"uefi-csm\", \"grub\" or "
-		       "\"kernel\")");
+		return fail(b, "loader is not set (e.g. loader=\"uefi\", \"uefi-csm\", \"grub\" or "
+			       "\"kernel\")");
 	if (!strcmp(l, "kernel"))
 		return 0;
 	if (!strcmp(l, "grub")) {
@@ -614,7 +613,7 @@ static int add_firmware(struct build *b)
 		/* a legacy BIOS: bhyve's CSM firmware does not exist for Linux, SeaBIOS does its
 		 * job (QEMU's fw_cfg gives it the machine; no variable store) */
 		code = b->in->bios_code && *b->in->bios_code ? b->in->bios_code
-							      : BHYVECMD_BIOS_CODE_DEFAULT;
+							     : BHYVECMD_BIOS_CODE_DEFAULT;
 		if (code[0] != '/')
 			return fail(b, "bios_code=\"%s\" in system.conf: not an absolute path",
 				    code);

@@ -223,24 +223,47 @@ static unsigned gsi_of(unsigned slot, unsigned pin)
 	return 16 + ((slot + pin) & 7);
 }
 
-static void test_machine_items(void **state)
+/* A harness VM with `ncpus` vCPUs and RAM below (and, if highmem, above) 4 GiB, only the first
+ * RAM bytes backed; and the machine description fwcfg_setup builds its ACPI tables from. */
+static const uint32_t fw_apic_ids[] = {0, 1, 2};
+
+static struct vm *fw_vm(int ncpus, uint64_t highmem)
 {
 	struct vm *vm = harness_vm_new();
 	uint8_t *ram = calloc(1, RAM);
-	guestmem_init_from(&vm->mem, ram, RAM, 3 * RAM);
-	vm->nvcpus = 3;
-	char err[128] = "";
-	static const uint32_t ids[] = {0, 1, 2};
-	struct acpi_platform acpi = {
-	    .ncpus = 3,
-	    .apic_ids = ids,
+	assert_non_null(ram);
+	guestmem_init_from(&vm->mem, ram, RAM, highmem);
+	vm->nvcpus = ncpus;
+	return vm;
+}
+
+static struct acpi_platform fw_acpi(int ncpus)
+{
+	return (struct acpi_platform){
+	    .ncpus = ncpus,
+	    .apic_ids = fw_apic_ids,
 	    .ioapic_addr = 0xFEC00000,
-	    .ioapic_id = 3,
+	    .ioapic_id = (uint8_t)ncpus,
 	    .pci_io = {0x2000, 0xE000},
 	    .pci_mem32 = {0x80000000, 0x7C000000},
 	    .intx_gsi = gsi_of,
 	    .oem_id = "BHYVE ",
 	};
+}
+
+static void fw_vm_free(struct vm *vm)
+{
+	uint8_t *ram = vm->mem.host;
+	vm->mem.host = NULL; /* not mapped by guestmem_init: freed here */
+	harness_vm_free(vm);
+	free(ram);
+}
+
+static void test_machine_items(void **state)
+{
+	struct vm *vm = fw_vm(3, 3 * RAM);
+	char err[128] = "";
+	struct acpi_platform acpi = fw_acpi(3);
 	assert_int_equal(fwcfg_setup(vm, &acpi, err, sizeof(err)), 0);
 	uint64_t v = FW_CFG_NB_CPUS;
 	assert_int_equal(iobus_dispatch(&vm->bus, IOBUS_PIO, 0x510, 2, true, &v), 0);
@@ -275,9 +298,7 @@ static void test_machine_items(void **state)
 	assert_int_equal(find_file(&fx, "etc/table-loader", &key, &size), 0);
 	assert_int_equal(size % 128, 0);
 	assert_true(size >= 128 * 4);
-	vm->mem.host = NULL; /* not mapped by guestmem_init: freed here */
-	harness_vm_free(vm);
-	free(ram);
+	fw_vm_free(vm);
 }
 
 /* bhyve's -f items: strings and files after kbhyve's own items; a taken name, a missing or
@@ -289,17 +310,7 @@ static void test_user_items(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "\x01\x02\x00\x03", 4), 4);
 	close(fd);
-	static const uint32_t ids[] = {0};
-	struct acpi_platform acpi = {
-	    .ncpus = 1,
-	    .apic_ids = ids,
-	    .ioapic_addr = 0xFEC00000,
-	    .ioapic_id = 1,
-	    .pci_io = {0x2000, 0xE000},
-	    .pci_mem32 = {0x80000000, 0x7C000000},
-	    .intx_gsi = gsi_of,
-	    .oem_id = "BHYVE ",
-	};
+	struct acpi_platform acpi = fw_acpi(1);
 	static const struct {
 		const char *name, *kind, *value, *err; /* err NULL: accepted */
 	} cases[] = {
@@ -312,10 +323,7 @@ static void test_user_items(void **state)
 	    {"opt/d", "file", "/tmp", "-f opt/d: file=/tmp: not a regular file"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct vm *vm = harness_vm_new();
-		uint8_t *ram = calloc(1, RAM);
-		guestmem_init_from(&vm->mem, ram, RAM, RAM);
-		vm->nvcpus = 1;
+		struct vm *vm = fw_vm(1, RAM);
 		assert_int_equal(config_set(vm->cfg, "fwcfg.user.0.name", "opt/first"), 0);
 		assert_int_equal(config_set(vm->cfg, "fwcfg.user.0.string", "1st"), 0);
 		assert_int_equal(config_set(vm->cfg, "fwcfg.user.1.name", cases[i].name), 0);
@@ -349,9 +357,7 @@ static void test_user_items(void **state)
 				assert_memory_equal(b, "\x01\x02\x00\x03", 4);
 			}
 		}
-		vm->mem.host = NULL;
-		harness_vm_free(vm);
-		free(ram);
+		fw_vm_free(vm);
 	}
 	unlink(path);
 	(void)state;
@@ -382,17 +388,7 @@ static void test_kernel_items(void **state)
 	assert_int_equal(write(ifd, "INITRD", 6), 6);
 	close(kfd);
 	close(ifd);
-	static const uint32_t ids[] = {0};
-	struct acpi_platform acpi = {
-	    .ncpus = 1,
-	    .apic_ids = ids,
-	    .ioapic_addr = 0xFEC00000,
-	    .ioapic_id = 1,
-	    .pci_io = {0x2000, 0xE000},
-	    .pci_mem32 = {0x80000000, 0x7C000000},
-	    .intx_gsi = gsi_of,
-	    .oem_id = "BHYVE ",
-	};
+	struct acpi_platform acpi = fw_acpi(1);
 	for (int pe = 0; pe < 2; pe++) {
 		if (pe) { /* anything else (an EFI application): whole, no setup */
 			memcpy(k + 0x202, "MZxx", 4);
@@ -400,10 +396,7 @@ static void test_kernel_items(void **state)
 			assert_int_equal(pwrite(kfd, k + 0x202, 4, 0x202), 4);
 			close(kfd);
 		}
-		struct vm *vm = harness_vm_new();
-		uint8_t *ram = calloc(1, RAM);
-		guestmem_init_from(&vm->mem, ram, RAM, RAM);
-		vm->nvcpus = 1;
+		struct vm *vm = fw_vm(1, RAM);
 		assert_int_equal(config_set(vm->cfg, "boot.kernel", kpath), 0);
 		if (!pe) {
 			assert_int_equal(config_set(vm->cfg, "boot.initrd", ipath), 0);
@@ -438,9 +431,7 @@ static void test_kernel_items(void **state)
 			assert_int_equal(read_item(&fx, FW_CFG_CMDLINE_SIZE), 0);
 		}
 		free(buf);
-		vm->mem.host = NULL;
-		harness_vm_free(vm);
-		free(ram);
+		fw_vm_free(vm);
 	}
 	unlink(kpath);
 	unlink(ipath);
