@@ -19,17 +19,19 @@
 # csm: a `vm` guest with loader="uefi-csm": SeaBIOS boots GRUB for BIOS from the MBR disk that
 #   bootindex=1 puts first (of two), GRUB the kernel; SeaBIOS's screen is on COM1; the guest
 #   powers off (exit 1).
+# custom: a `vm` guest with loader="uefi-custom" whose .config/BHYVE_UEFI.fd is Debian's combined
+#   OVMF.fd (one image, no variable file): systemd-boot and the kernel from the guest's ESP.
 # iso: `vm install -f` of a loader="uefi", uefi_vars="yes" guest (its own uefi-vars.fd made from
 #   Debian's template, written by the firmware) with an empty disk and a hybrid ISO (xorriso: El
 #   Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the kernel
 #   and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
 #   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
 #   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
-# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,iso): which steps run, for debugging one.
+# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,custom,iso): which steps run, for debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,iso}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,custom,iso}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -363,7 +365,7 @@ grub_vm_run() {
 			grep -q 'stopped on request' "$vm_dir/$g/vm-bhyve.log" || problems+=" the log does not say stopped on request;"
 		fi
 		vm_report "vm with loader=grub ($g)" \
-			"vm start -f of a loader=\"grub\" guest ($g) boots $want through OVMF and GRUB" \
+			"vm start -f of a loader=\"grub\" guest ($g): OVMF and GRUB boot $want" \
 			"$problems" "$g" "$TMP/$g.out" "$TMP/$g.err" "$secs"
 	done
 	rm -rf "$top"
@@ -419,6 +421,50 @@ csm_run() {
 }
 if [[ $STEPS == *csm* ]]; then
 	csm_run
+fi
+
+# vm with loader="uefi-custom": vm-bhyve's $vm_dir/.config/BHYVE_UEFI.fd, here Debian's combined
+# OVMF.fd (code and variables in one image, mapped whole as ROM: the variables live in RAM),
+# boots systemd-boot from the guest's ESP, which boots the kernel
+custom_run() {
+	have_linux "vm loader=uefi-custom" || return
+	local top rc o problems t0 t1 secs combined=${CODE%/OVMF/*}/qemu/OVMF.fd
+	if [ ! -f "$combined" ]; then
+		echo "not ok - l2 firmware: vm loader=uefi-custom: no combined OVMF.fd next to $CODE"
+		return
+	fi
+	vm_env
+	mkdir -p "$vm_dir/.config" "$vm_dir/custom"
+	cp "$combined" "$vm_dir/.config/BHYVE_UEFI.fd"
+	printf 'timeout 0\ndefault kbhyve.conf\n' >"$top/loader.conf"
+	printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=poweroff kbboot=custom\n' >"$top/kbhyve.conf"
+	if ! disk "the uefi-custom guest's disk" esp_disk "$vm_dir/custom/disk0.img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" \
+		"$top/loader.conf:/loader/loader.conf" "$top/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz"; then
+		rm -rf "$top"
+		return
+	fi
+	printf '%s\n' 'loader="uefi-custom"' 'cpu=2' 'memory=512M' 'disk0_type="virtio-blk"' \
+		'disk0_name="disk0.img"' >"$vm_dir/custom/custom.conf"
+	local sum
+	sum=$(md5sum <"$vm_dir/.config/BHYVE_UEFI.fd")
+	t0=$(date +%s.%N)
+	timeout -k 5 300 "$BUILD/vm" start -f custom </dev/null >"$TMP/custom.out" 2>"$TMP/custom.err"
+	rc=$?
+	t1=$(date +%s.%N)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	o=$(tr -d '\033\r' <"$TMP/custom.out")
+	problems=$(guest_problems "$o" 1 1)
+	[ "$rc" = 0 ] || problems+=" vm start -f exit $rc;"
+	grep -aq 'KBTEST cmdline=.*kbboot=custom' <<<"$o" || problems+=" not booted from the guest's ESP;"
+	grep -q "bootrom,$vm_dir/.config/BHYVE_UEFI.fd,fwcfg=qemu" "$vm_dir/custom/vm-bhyve.log" || problems+=" the log shows no -l bootrom with BHYVE_UEFI.fd;"
+	[ "$(md5sum <"$vm_dir/.config/BHYVE_UEFI.fd")" = "$sum" ] || problems+=" BHYVE_UEFI.fd changed;"
+	vm_report "vm with loader=uefi-custom" \
+		"vm start -f of a loader=\"uefi-custom\" guest: Debian's combined OVMF.fd as .config/BHYVE_UEFI.fd (unchanged) boots systemd-boot and the kernel from the guest's ESP (2 CPUs, EFI, ACPI, poweroff)" \
+		"$problems" custom "$TMP/custom.out" "$TMP/custom.err" "$secs"
+	rm -rf "$top"
+}
+if [[ $STEPS == *custom* ]]; then
+	custom_run
 fi
 
 # vm install from an ISO through OVMF: the ISO on virtio-blk below the guest's (empty) disk
