@@ -350,7 +350,8 @@ static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *
 	 * (tmux ends it shortly after its command exits): give it 2 s before new-session. */
 	for (int i = 0; tmux_on_session("has-session", sess) == 0; i++) {
 		if (i == 20) {
-			fprintf(stderr, "vm: %s: a tmux session '%s' exists and is not this guest's\n",
+			fprintf(stderr,
+				"vm: %s: a tmux session '%s' exists and is not this guest's\n",
 				g->name, sess);
 			return -1;
 		}
@@ -733,10 +734,10 @@ int cmd_restart(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	char err[PATH_MAX + 128];
 	int fd = guest_file_check(&g, SUPERVISOR_RESTART_FLAG, err, sizeof(err));
-	if (fd == 0 && (fd = guest_file_open(&g, SUPERVISOR_RESTART_FLAG, O_WRONLY | O_CREAT,
-					     0644)) < 0)
+	if (fd == 0 &&
+	    (fd = guest_file_open(&g, SUPERVISOR_RESTART_FLAG, O_WRONLY | O_CREAT, 0644)) < 0)
 		snprintf(err, sizeof(err), "%s/%s: %s", g.dir, SUPERVISOR_RESTART_FLAG,
-			 fd == -ELOOP	? "a symbolic link: refusing to write through it"
+			 fd == -ELOOP	 ? "a symbolic link: refusing to write through it"
 			 : fd == -EINVAL ? "not a regular file: refusing to write to it"
 					 : strerror(-fd));
 	if (fd < 0) {
@@ -956,13 +957,20 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 				if (listed[k] && strcmp(run[k].name, list[l]) == 0) {
 					if (sent++)
 						sleep_ms(delay * 1000);
-					/* vm_delay seconds on: still that supervisor (never a pid
-					 * that has been reused meanwhile)? */
+					/* vm_delay seconds on, probe again: a pid read before the
+					 * delay may belong to another process by now; a guest that
+					 * stopped is skipped, one started again meanwhile (another
+					 * supervisor) is stopped too */
 					pid_t now = 0;
-					if (!run[k].orphan &&
-					    (runlock_probe(run[k].dir, &now, NULL, 0) != RUN_RUNNING ||
-					     now != run[k].pid))
-						continue;
+					if (!run[k].orphan) {
+						if (runlock_probe(run[k].dir, &now, NULL, 0) !=
+							RUN_RUNNING ||
+						    now <= 0) {
+							run[k].pid = 0;
+							continue;
+						}
+						run[k].pid = now;
+					}
 					stopall_press(&run[k]);
 				}
 	}

@@ -309,5 +309,31 @@ else
 	echo "ok - lifecycle: tmux starts # SKIP no tmux"
 fi
 
+# ---- stopall with a delay probes each guest again before its button (finding 17, PID reuse):
+# a guest stopped and started again during the delay has another supervisor, which gets the press
+# (the pid read before the delay is never signalled) ----
+nonic sa1
+nonic sa2
+printf 'vm_delay="8"\nvm_list="sa1 sa2"\n' >"$KBHYVE_CONF"
+"$VM" start sa1 >/dev/null 2>&1
+"$VM" start sa2 >/dev/null 2>&1
+old_sup=$(sup_of sa1)
+timeout 60 "$VM" stopall >"$TMP/sa.out" 2>&1 &
+sp=$!
+# stopall presses sa2 first, then waits vm_delay (8 s) before sa1: restart sa1 meanwhile
+wait_for 10 grep -q 'shutdown to sa2' "$TMP/sa.out"
+"$VM" stop sa1 >/dev/null 2>&1
+wait_for 10 gone sa1
+"$VM" start sa1 >/dev/null 2>&1
+new_sup=$(sup_of sa1)
+wait $sp
+rc=$?
+check "stopall with a delay: a guest started again meanwhile (supervisor $old_sup, then $new_sup) is stopped too" \
+	"$([ $rc = 0 ] && [ -n "$new_sup" ] && [ "$new_sup" != "$old_sup" ] && gone sa1 && gone sa2; echo $?)" \
+	"exit $rc: $(oneline "$TMP/sa.out") $(state_of sa1)"
+"$VM" stop sa1 >/dev/null 2>&1
+wait_for 10 gone sa1
+echo 'vm_delay="0"' >"$KBHYVE_CONF"
+
 echo "# lifecycle: $vmt_pass passed, $vmt_fail failed"
 [ "$vmt_fail" = 0 ]
