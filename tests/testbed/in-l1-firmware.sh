@@ -436,10 +436,12 @@ custom_run() {
 	vm_env
 	mkdir -p "$vm_dir/.config" "$vm_dir/custom"
 	cp "$combined" "$vm_dir/.config/BHYVE_UEFI.fd"
-	printf 'timeout 0\ndefault kbhyve.conf\n' >"$top/loader.conf"
-	printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=poweroff kbboot=custom\n' >"$top/kbhyve.conf"
+	# systemd-boot's files (not in $top, whose kbhyve.conf is vm's own)
+	mkdir -p "$top/esp"
+	printf 'timeout 0\ndefault kbhyve.conf\n' >"$top/esp/loader.conf"
+	printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=poweroff kbboot=custom\n' >"$top/esp/kbhyve.conf"
 	if ! disk "the uefi-custom guest's disk" esp_disk "$vm_dir/custom/disk0.img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" \
-		"$top/loader.conf:/loader/loader.conf" "$top/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz"; then
+		"$top/esp/loader.conf:/loader/loader.conf" "$top/esp/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz"; then
 		rm -rf "$top"
 		return
 	fi
