@@ -603,6 +603,26 @@ static int add_comports(struct build *b)
 	return r;
 }
 
+/* -l bootrom,IMAGE,fwcfg=qemu: a whole firmware image with no variable file */
+static int add_rom_only(struct build *b, const char *code)
+{
+	if (strchr(code, ','))
+		return fail(b, "the firmware path %s holds a comma, which bhyve's -l cannot take",
+			    code);
+	sv_add(&b->args, "-l");
+	sv_addf(&b->args, "bootrom,%s,fwcfg=qemu", code);
+	return 0;
+}
+
+/* a kernel= key, which a firmware loader does not use: one warning */
+static void warn_kernel_ignored(struct build *b, const char *loader, const char *finder)
+{
+	const char *k = get(b, "kernel");
+	if (k && *k)
+		sv_addf(&b->warn, "kernel=\"%s\": loader=\"%s\" boots what the %s finds, ignored",
+			k, loader, finder);
+}
+
 /* loader="uefi": Debian's OVMF (or system.conf's uefi_code) through -l bootrom, with the
  * guest's own variable store and QEMU's fw_cfg, which that firmware reads. */
 static int add_firmware(struct build *b)
@@ -617,35 +637,18 @@ static int add_firmware(struct build *b)
 		if (code[0] != '/')
 			return fail(b, "bios_code=\"%s\" in system.conf: not an absolute path",
 				    code);
-		if (strchr(code, ','))
-			return fail(b,
-				    "the firmware path %s holds a comma, which bhyve's -l cannot "
-				    "take",
-				    code);
-		const char *k = get(b, "kernel");
-		if (k && *k)
-			sv_addf(&b->warn,
-				"kernel=\"%s\": loader=\"uefi-csm\" boots what the BIOS finds, "
-				"ignored",
-				k);
-		sv_add(&b->args, "-l");
-		sv_addf(&b->args, "bootrom,%s,fwcfg=qemu", code);
-		return 0;
+		int r = add_rom_only(b, code);
+		if (r == 0)
+			warn_kernel_ignored(b, "uefi-csm", "BIOS");
+		return r;
 	}
 	if (b->custom) {
 		code = b->in->uefi_custom;
 		if (!code || code[0] != '/')
 			return fail(b, "loader=\"uefi-custom\": no $vm_dir/.config/BHYVE_UEFI.fd "
 				       "(vm_dir is not set)");
-		if (strchr(code, ','))
-			return fail(b,
-				    "the firmware path %s holds a comma, which bhyve's -l cannot "
-				    "take",
-				    code);
 		/* the whole image, variables included, as vm-bhyve passes it */
-		sv_add(&b->args, "-l");
-		sv_addf(&b->args, "bootrom,%s,fwcfg=qemu", code);
-		return 0;
+		return add_rom_only(b, code);
 	}
 	if (code[0] != '/')
 		return fail(b, "uefi_code=\"%s\" in system.conf: not an absolute path", code);
@@ -658,10 +661,7 @@ static int add_firmware(struct build *b)
 		b->uefi_vars = NULL;
 		return -ENOMEM;
 	}
-	const char *k = get(b, "kernel");
-	if (k && *k)
-		sv_addf(&b->warn, "kernel=\"%s\": loader=\"%s\" boots what the %s finds, ignored",
-			k, b->grub ? "grub" : "uefi", b->grub ? "GRUB" : "firmware");
+	warn_kernel_ignored(b, b->grub ? "grub" : "uefi", b->grub ? "GRUB" : "firmware");
 	sv_add(&b->args, "-l");
 	sv_addf(&b->args, "bootrom,%s,%s,fwcfg=qemu", code, b->uefi_vars);
 	if (b->grub) {
