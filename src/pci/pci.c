@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/vm.h"
+#include "pci/pci_msi.h"
 
 #define CONF1_ADDR_PORT 0xCF8
 #define CONF1_DATA_PORT 0xCFC
@@ -69,6 +70,8 @@ static int bar_io(void *opaque, uint64_t off, unsigned size, bool is_write, uint
 {
 	struct pci_bar *b = opaque;
 	struct pci_dev *pd = b->pd;
+	if (pci_msix_bar_access(pd, b->idx, off, size, is_write, val))
+		return 0; /* the MSI-X table or PBA, served by the bus */
 	if (is_write)
 		return pd->emu->barwrite ? pd->emu->barwrite(pd, b->idx, off, size, *val) : 0;
 	*val = ~0ULL;
@@ -255,6 +258,8 @@ static uint32_t cfg_read(struct pci_dev *pd, unsigned off, unsigned size)
 
 static void cfg_write(struct pci_dev *pd, unsigned off, unsigned size, uint32_t val)
 {
+	if (pci_msi_cfgwrite(pd, off, size, val))
+		return;
 	if (pd->emu->cfgwrite && pd->emu->cfgwrite(pd, off, size, val))
 		return;
 	if (off >= PCIR_BAR0 && off < PCIR_BAR0 + 4 * PCI_BARS) {
@@ -332,7 +337,7 @@ int pci_alloc_intx(struct pci_dev *pd, int pin)
 /* Drive the line or not from the function's request and INTx Disable (intx_lock held). */
 static void intx_update(struct pci_state *ps, struct pci_dev *pd)
 {
-	bool drive = pd->intx_pending && !pd->intx_disabled;
+	bool drive = pd->intx_pending && !pd->intx_disabled && !pd->msi_active;
 	if (drive == pd->intx_driving)
 		return;
 	pd->intx_driving = drive;
@@ -365,6 +370,20 @@ static void intx_disable_written(struct pci_dev *pd, bool disabled)
 	pthread_mutex_lock(&ps->intx_lock);
 	pd->intx_disabled = disabled;
 	intx_update(ps, pd);
+	pthread_mutex_unlock(&ps->intx_lock);
+}
+
+void pci_intx_msi_active(struct pci_dev *pd, bool on)
+{
+	struct pci_state *ps = pd->vm->pci;
+	if (!ps) {
+		pd->msi_active = on;
+		return;
+	}
+	pthread_mutex_lock(&ps->intx_lock);
+	pd->msi_active = on;
+	if (pd->intpin && pd->gsi < VM_IOAPIC_PINS)
+		intx_update(ps, pd);
 	pthread_mutex_unlock(&ps->intx_lock);
 }
 
@@ -454,6 +473,7 @@ static int create_dev(struct vm *vm, int b, int s, int f, struct cfgnode *fn)
 	if (rc) {
 		kb_log("%s at %d:%d:%d: initialisation failed", emuname, b, s, f);
 		ps->bus[b][s * PCI_MAX_FUNC + f] = NULL;
+		pci_msi_free(pd);
 		free(pd);
 		return rc;
 	}
@@ -548,8 +568,11 @@ void pci_fini_all(struct vm *vm)
 	for (int b = 0; b < PCI_MAX_BUS; b++) {
 		if (!ps->bus[b])
 			continue;
-		for (int i = 0; i < PCI_MAX_SLOT * PCI_MAX_FUNC; i++)
+		for (int i = 0; i < PCI_MAX_SLOT * PCI_MAX_FUNC; i++) {
+			if (ps->bus[b][i])
+				pci_msi_free(ps->bus[b][i]);
 			free(ps->bus[b][i]);
+		}
 		free(ps->bus[b]);
 	}
 	pthread_mutex_destroy(&ps->lock);

@@ -79,6 +79,10 @@ struct pci_dev {
 	/* INTx state, under the bus's INTx lock: the function asserts INTx (status bit 3), the
 	 * driver disabled INTx (command bit 10), and whether this function counts on the line */
 	bool intx_pending, intx_disabled, intx_driving;
+	/* MSI or MSI-X is enabled: the function does not drive INTx (under the INTx lock) */
+	bool msi_active;
+	struct pci_msi_state *msi; /* the bus's MSI/MSI-X service (pci_msi.c), or NULL */
+	unsigned cap_end;          /* first free config offset after the capabilities (0: none) */
 	void *priv;     /* the device model's state */
 };
 
@@ -114,6 +118,8 @@ int pci_alloc_intx(struct pci_dev *pd, int pin);
  * INTx Disable in the command register; the request shows in status bit 3 either way. */
 void pci_intx_assert(struct pci_dev *pd);
 void pci_intx_deassert(struct pci_dev *pd);
+/* MSI or MSI-X was enabled or disabled (pci_msi.c): INTx is masked while either is on. */
+void pci_intx_msi_active(struct pci_dev *pd, bool on);
 /* Bus Master Enable: a device may read or write guest memory on its own only while it is set. */
 bool pci_bus_master(const struct pci_dev *pd);
 /* Whether some function drives the INTx line of `gsi` now (tests and diagnostics). */

@@ -79,13 +79,12 @@ struct virtio_dev {
 /* The transport's PCI hooks. Every virtio emulation's struct pci_devemu includes them:
  *   static const struct pci_devemu blk = {.name = "virtio-blk", .init = ..., VIRTIO_PCI_HOOKS};
  * pd->priv belongs to the transport (it points at the struct virtio_dev). */
-int virtio_pci_cfgwrite(struct pci_dev *pd, unsigned off, unsigned size, uint32_t val);
 int virtio_pci_barread(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t *val);
 int virtio_pci_barwrite(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t val);
 void virtio_pci_bar_mapped(struct pci_dev *pd, int bar, bool mapped);
 #define VIRTIO_PCI_HOOKS                                                                        \
-	.cfgwrite = virtio_pci_cfgwrite, .barread = virtio_pci_barread,                       \
-	.barwrite = virtio_pci_barwrite, .bar_mapped = virtio_pci_bar_mapped
+	.barread = virtio_pci_barread, .barwrite = virtio_pci_barwrite,                       \
+	.bar_mapped = virtio_pci_bar_mapped
 
 /* Create the virtio-PCI function for `vd` on `pd` (IDs, capabilities, BARs, MSI-X or, with
  * virtio_msix=false (-W), MSI). vd->ops, vd->priv and vd->config must be set. 0 or -errno. */

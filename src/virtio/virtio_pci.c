@@ -4,8 +4,8 @@
  *   0x0000 common configuration    0x1000 ISR status
  *   0x2000 device configuration    0x3000 notifications, queue q at 0x3000 + 4 q
  * Doorbell writes go to an ioeventfd per queue and reach the device on the event-loop thread;
- * interrupts go through irqfds bound to MSI routes. Without MSI-X (virtio_msix=false, -W) the
- * device uses INTx and the ISR register. */
+ * interrupts are MSI-X messages, served by the PCI bus (pci_msi.c: table, PBA, irqfd routes).
+ * Without MSI-X (virtio_msix=false, -W) the device uses INTx and the ISR register. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "pci/pci.h"
+#include "pci/pci_msi.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
@@ -42,20 +43,10 @@
 #define CAP_ISR 3
 #define CAP_DEVICE 4
 #define PCI_CAP_VNDR 0x09
-#define PCI_CAP_MSIX 0x11
 
 #define NO_VECTOR 0xffff
-#define MSIX_CTRL_ENABLE 0x8000
-#define MSIX_CTRL_FMASK 0x4000
 
 #define TRANSPORT_FEATURES (VIRTIO_F_VERSION_1 | VIRTIO_RING_F_INDIRECT_DESC | VIRTIO_RING_F_EVENT_IDX)
-
-struct msix_vector {
-	uint32_t addr_lo, addr_hi, data, ctrl;
-	int efd, gsi; /* irqfd + MSI route, created on first use */
-	bool pending;
-	bool unroutable; /* the route could not be created: not retried until the entry changes */
-};
 
 struct virtio_transport {
 	struct virtio_dev *vd;
@@ -75,13 +66,10 @@ struct virtio_transport {
 	bool reset_pending;
 	uint8_t status_before_reset;
 	/* guest-caused log lines, one bucket per kind */
-	struct kb_ratelimit needs_reset_log, status_log, msix_log;
-	/* MSI-X */
+	struct kb_ratelimit needs_reset_log, status_log;
+	/* MSI-X vectors offered (queues + config), 0 without MSI-X */
 	bool has_msix;
-	unsigned msix_cap; /* config-space offset of the capability */
 	int nvectors;
-	struct msix_vector *vec;
-	bool msix_enabled, msix_fmask;
 	/* doorbells */
 	int kick_efd[VIRTIO_MAX_QUEUES];
 	struct evloop_handle *kick_h[VIRTIO_MAX_QUEUES];
@@ -100,46 +88,11 @@ void virtio_unlock(struct virtio_dev *vd)
 
 /* ---- interrupts ---- */
 
-static void msix_fire(struct virtio_transport *t, int v)
-{
-	struct msix_vector *m = &t->vec[v];
-	if (t->msix_fmask || (m->ctrl & 1)) {
-		m->pending = true;
-		return;
-	}
-	m->pending = false;
-	if (m->gsi < 0) {
-		if (m->unroutable)
-			return; /* failed before: retried once the guest rewrites the entry */
-		/* first use: an irqfd bound to an MSI route for this vector */
-		m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		int gsi = m->efd < 0
-			      ? -errno
-			      : irqroute_msi_add(t->vm, (uint64_t)m->addr_hi << 32 | m->addr_lo,
-						 m->data, m->efd);
-		if (gsi < 0) {
-			if (m->efd >= 0)
-				close(m->efd);
-			m->efd = -1;
-			m->unroutable = true;
-			kb_guest_log(&t->msix_log,
-				     "%s: cannot route MSI-X vector %d: %s; its interrupts are "
-				     "lost until the guest rewrites the entry",
-				     t->vd->ops->name, v, strerror(-gsi));
-			return;
-		}
-		m->gsi = gsi;
-	}
-	uint64_t one = 1;
-	if (write(m->efd, &one, sizeof(one)) < 0)
-		kb_debug("%s: irqfd write failed", t->vd->ops->name);
-}
-
 static void interrupt(struct virtio_transport *t, uint16_t vector, uint8_t isr_bit)
 {
-	if (t->has_msix && t->msix_enabled) {
+	if (t->has_msix && pci_msi_enabled(t->pd)) {
 		if (vector != NO_VECTOR && vector < t->nvectors)
-			msix_fire(t, vector);
+			pci_msi_notify(t->pd, vector);
 		return;
 	}
 	t->isr |= isr_bit;
@@ -425,21 +378,7 @@ int virtio_pci_barread(struct pci_dev *pd, int bar, uint64_t off, unsigned size,
 	*val = 0;
 	virtio_lock(vd);
 	if (bar == BAR_MSIX) {
-		if (off + size <= (uint64_t)t->nvectors * 16) {
-			uint8_t e[16];
-			struct msix_vector *m = &t->vec[off / 16];
-			put_le32(e, m->addr_lo);
-			put_le32(e + 4, m->addr_hi);
-			put_le32(e + 8, m->data);
-			put_le32(e + 12, m->ctrl);
-			for (unsigned i = 0; i < size && (off % 16) + i < 16; i++)
-				*val |= (uint64_t)e[off % 16 + i] << (8 * i);
-		} else if (off >= MSIX_PBA_OFF && off + size <= MSIX_PBA_OFF + 8) {
-			uint64_t pba = 0;
-			for (int v = 0; v < t->nvectors && v < 64; v++)
-				pba |= (uint64_t)t->vec[v].pending << v;
-			*val = pba >> (8 * (off - MSIX_PBA_OFF));
-		}
+		/* outside the table and PBA (those are the bus's): reads as zero */
 	} else if (off + size <= COMMON_OFF + COMMON_LEN) {
 		uint8_t b[COMMON_LEN];
 		common_fill(t, b);
@@ -460,28 +399,6 @@ int virtio_pci_barread(struct pci_dev *pd, int bar, uint64_t off, unsigned size,
 	return 0;
 }
 
-static void msix_entry_write(struct virtio_transport *t, uint64_t off, unsigned size, uint64_t val)
-{
-	struct msix_vector *m = &t->vec[off / 16];
-	uint8_t e[16];
-	put_le32(e, m->addr_lo);
-	put_le32(e + 4, m->addr_hi);
-	put_le32(e + 8, m->data);
-	put_le32(e + 12, m->ctrl);
-	for (unsigned i = 0; i < size && (off % 16) + i < 16; i++)
-		e[off % 16 + i] = (val >> (8 * i)) & 0xff;
-	bool was_masked = m->ctrl & 1;
-	m->addr_lo = le32_at(e);
-	m->addr_hi = le32_at(e + 4);
-	m->data = le32_at(e + 8);
-	m->ctrl = le32_at(e + 12) & 1;
-	m->unroutable = false; /* a new address or data: worth another try */
-	if (m->gsi >= 0)
-		irqroute_msi_update(t->vm, m->gsi, (uint64_t)m->addr_hi << 32 | m->addr_lo, m->data);
-	if (was_masked && !(m->ctrl & 1) && m->pending)
-		msix_fire(t, (int)(off / 16));
-}
-
 int virtio_pci_barwrite(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t val)
 {
 	struct virtio_dev *vd = pd->priv;
@@ -494,8 +411,7 @@ int virtio_pci_barwrite(struct pci_dev *pd, int bar, uint64_t off, unsigned size
 	}
 	virtio_lock(vd);
 	if (bar == BAR_MSIX) {
-		if (off + size <= (uint64_t)t->nvectors * 16)
-			msix_entry_write(t, off, size, val);
+		/* outside the table and PBA: ignored */
 	} else if (off + size <= COMMON_OFF + COMMON_LEN) {
 		common_write(t, off, size, val);
 	} else if (off >= DEVCFG_OFF && off - DEVCFG_OFF + size <= vd->ops->config_size) {
@@ -508,59 +424,18 @@ int virtio_pci_barwrite(struct pci_dev *pd, int bar, uint64_t off, unsigned size
 	return 0;
 }
 
-/* MSI-X message control: enable and function mask. */
-int virtio_pci_cfgwrite(struct pci_dev *pd, unsigned off, unsigned size, uint32_t val)
-{
-	struct virtio_dev *vd = pd->priv;
-	struct virtio_transport *t = vd->transport;
-	if (!t->has_msix || off + size <= t->msix_cap + 2 || off >= t->msix_cap + 4)
-		return 0;
-	virtio_lock(vd);
-	uint16_t ctl = (uint16_t)pci_get_cfg(pd, t->msix_cap + 2, 2);
-	for (unsigned i = 0; i < size; i++) {
-		unsigned o = off + i;
-		if (o == t->msix_cap + 3) {
-			uint8_t b = (val >> (8 * i)) & 0xff;
-			ctl = (uint16_t)((ctl & 0x3fff) | ((b & 0xc0) << 8));
-		}
-	}
-	pci_set_cfg16(pd, t->msix_cap + 2, ctl);
-	bool was_masked = t->msix_fmask;
-	t->msix_enabled = ctl & MSIX_CTRL_ENABLE;
-	t->msix_fmask = ctl & MSIX_CTRL_FMASK;
-	if (t->msix_enabled && t->intx_asserted) {
-		t->intx_asserted = false;
-		pci_intx_deassert(pd);
-	}
-	if (was_masked && !t->msix_fmask)
-		for (int v = 0; v < t->nvectors; v++)
-			if (t->vec[v].pending)
-				msix_fire(t, v);
-	virtio_unlock(vd);
-	return 1;
-}
-
 /* ---- creation ---- */
 
-static unsigned add_cap(struct pci_dev *pd, unsigned *prev_next, unsigned at, const uint8_t *cap,
-			unsigned len)
-{
-	memcpy(&pd->cfg[at], cap, len);
-	pd->cfg[at + 1] = 0;
-	pd->cfg[*prev_next] = (uint8_t)at;
-	*prev_next = at + 1;
-	return (at + len + 3) & ~3u;
-}
-
-static unsigned add_virtio_cap(struct pci_dev *pd, unsigned *prev_next, unsigned at, uint8_t type,
-			       uint32_t offset, uint32_t length, bool notify)
+static int add_virtio_cap(struct pci_dev *pd, uint8_t type, uint32_t offset, uint32_t length,
+			  bool notify)
 {
 	uint8_t c[20] = {PCI_CAP_VNDR, 0, notify ? 20 : 16, type, BAR_VIRTIO};
 	put_le32(c + 8, offset);
 	put_le32(c + 12, length);
 	if (notify)
 		put_le32(c + 16, NOTIFY_MULT);
-	return add_cap(pd, prev_next, at, c, notify ? 20 : 16);
+	int at = pci_add_cap(pd, c, notify ? 20 : 16);
+	return at < 0 ? at : 0;
 }
 
 static void transport_teardown(void *opaque)
@@ -572,13 +447,7 @@ static void transport_teardown(void *opaque)
 		if (t->kick_efd[q] >= 0)
 			close(t->kick_efd[q]);
 	}
-	for (int v = 0; v < t->nvectors; v++)
-		if (t->vec[v].gsi >= 0) {
-			irqroute_msi_remove(t->vm, t->vec[v].gsi, t->vec[v].efd);
-			close(t->vec[v].efd);
-		}
 	pthread_mutex_destroy(&t->vd->lock);
-	free(t->vec);
 	free(t);
 }
 
@@ -606,16 +475,10 @@ int virtio_pci_create(struct vm *vm, struct pci_dev *pd, struct virtio_dev *vd)
 	config_get_bool(vm->cfg, "virtio_msix", true, &msix);
 	t->has_msix = msix;
 	t->nvectors = msix ? ops->nqueues + 1 : 0;
-	t->vec = calloc((size_t)(t->nvectors ? t->nvectors : 1), sizeof(*t->vec));
-	int rc = t->vec ? vm_at_destroy(vm, transport_teardown, t) : -ENOMEM;
+	int rc = vm_at_destroy(vm, transport_teardown, t);
 	if (rc) {
-		free(t->vec);
 		free(t);
 		return rc;
-	}
-	for (int v = 0; v < t->nvectors; v++) {
-		t->vec[v].ctrl = 1; /* masked at reset */
-		t->vec[v].gsi = t->vec[v].efd = -1;
 	}
 	for (int q = 0; q < ops->nqueues; q++) {
 		t->kick_efd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -635,7 +498,6 @@ int virtio_pci_create(struct vm *vm, struct pci_dev *pd, struct virtio_dev *vd)
 	pci_set_cfg8(pd, PCIR_CLASS, (ops->pci_class >> 16) & 0xff);
 	pci_set_cfg16(pd, PCIR_SUBVEND, VIRTIO_PCI_VENDOR);
 	pci_set_cfg16(pd, PCIR_SUBDEV, 0x40);
-	pci_set_cfg16(pd, PCIR_STATUS, 0x10); /* capabilities list */
 	rc = pci_alloc_bar(pd, BAR_VIRTIO, PCI_BAR_MEM32, VIRTIO_BAR_SIZE);
 	if (!rc && msix)
 		rc = pci_alloc_bar(pd, BAR_MSIX, PCI_BAR_MEM32, MSIX_BAR_SIZE);
@@ -644,20 +506,16 @@ int virtio_pci_create(struct vm *vm, struct pci_dev *pd, struct virtio_dev *vd)
 	if (rc)
 		return rc;
 
-	unsigned next = PCIR_CAP_PTR, at = 0x40;
-	if (msix) {
-		uint8_t c[12] = {PCI_CAP_MSIX, 0};
-		put_le16(c + 2, (uint16_t)(t->nvectors - 1));
-		put_le32(c + 4, 0 | BAR_MSIX);
-		put_le32(c + 8, MSIX_PBA_OFF | BAR_MSIX);
-		t->msix_cap = at;
-		at = add_cap(pd, &next, at, c, sizeof(c));
-	}
-	at = add_virtio_cap(pd, &next, at, CAP_COMMON, COMMON_OFF, COMMON_LEN, false);
-	at = add_virtio_cap(pd, &next, at, CAP_ISR, ISR_OFF, 1, false);
-	if (ops->config_size)
-		at = add_virtio_cap(pd, &next, at, CAP_DEVICE, DEVCFG_OFF, (uint32_t)ops->config_size, false);
-	add_virtio_cap(pd, &next, at, CAP_NOTIFY, NOTIFY_OFF,
-		       (uint32_t)ops->nqueues * NOTIFY_MULT, true);
-	return 0;
+	if (msix)
+		rc = pci_msix_add(pd, BAR_MSIX, (unsigned)t->nvectors, 0, MSIX_PBA_OFF);
+	if (!rc)
+		rc = add_virtio_cap(pd, CAP_COMMON, COMMON_OFF, COMMON_LEN, false);
+	if (!rc)
+		rc = add_virtio_cap(pd, CAP_ISR, ISR_OFF, 1, false);
+	if (!rc && ops->config_size)
+		rc = add_virtio_cap(pd, CAP_DEVICE, DEVCFG_OFF, (uint32_t)ops->config_size, false);
+	if (!rc)
+		rc = add_virtio_cap(pd, CAP_NOTIFY, NOTIFY_OFF, (uint32_t)ops->nqueues * NOTIFY_MULT,
+				    true);
+	return rc;
 }
