@@ -5,7 +5,8 @@
  *   0x2000 device configuration    0x3000 notifications, queue q at 0x3000 + 4 q
  * Doorbell writes go to an ioeventfd per queue and reach the device on the event-loop thread;
  * interrupts are MSI-X messages, served by the PCI bus (pci_msi.c: table, PBA, irqfd routes).
- * Without MSI-X (virtio_msix=false, -W) the device uses INTx and the ISR register. */
+ * Without MSI-X (virtio_msix=false, -W) the device offers one MSI vector, else INTx, and the
+ * ISR register tells the driver why. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -96,6 +97,11 @@ static void interrupt(struct virtio_transport *t, uint16_t vector, uint8_t isr_b
 		return;
 	}
 	t->isr |= isr_bit;
+	if (!t->has_msix && pci_msi_enabled(t->pd)) {
+		/* -W: one MSI vector for everything; the driver reads ISR to see why */
+		pci_msi_notify(t->pd, 0);
+		return;
+	}
 	if (!t->intx_asserted) {
 		t->intx_asserted = true;
 		pci_intx_assert(t->pd);
@@ -508,6 +514,8 @@ int virtio_pci_create(struct vm *vm, struct pci_dev *pd, struct virtio_dev *vd)
 
 	if (msix)
 		rc = pci_msix_add(pd, BAR_MSIX, (unsigned)t->nvectors, 0, MSIX_PBA_OFF);
+	else
+		rc = pci_msi_add(pd, 1); /* bhyve -W: MSI instead of MSI-X (INTx without either) */
 	if (!rc)
 		rc = add_virtio_cap(pd, CAP_COMMON, COMMON_OFF, COMMON_LEN, false);
 	if (!rc)
