@@ -23,6 +23,8 @@
 #define MPTABLE_ADDR 0xF0000
 #define MPTABLE_MAX 0x2000
 
+struct aml;
+
 struct acpi_pci_window {
 	uint64_t base, size;
 };
@@ -40,6 +42,10 @@ struct acpi_platform {
 	unsigned (*intx_gsi)(unsigned slot, unsigned pin);
 	const char *oem_id; /* 6 chars max, e.g. "BHYVE " */
 	bool fw_cfg;	    /* QEMU's fw_cfg at 0x510-0x51B: a QEMU0002 device in the DSDT */
+	/* Optional: writes the PCI functions' own nodes inside Device (\_SB.PCI0) (the LPC
+	 * bridge's ISA devices, ...), called with pci_dsdt_opaque */
+	void (*pci_dsdt)(struct aml *a, void *opaque);
+	void *pci_dsdt_opaque;
 };
 
 /* Build the ACPI tables into `buf`, which the guest sees at `gpa`. Returns the number of

@@ -398,6 +398,8 @@ static void dsdt_body(struct aml *a, const struct acpi_platform *p)
 	pci_crs(a, p);
 	aml_name(a, "_PRT");
 	pci_prt(a, p);
+	if (p->pci_dsdt)
+		p->pci_dsdt(a, p->pci_dsdt_opaque);
 	aml_end(a, pci0);
 	if (p->fw_cfg) {
 		/* Linux's qemu_fw_cfg driver (and /sys/firmware/qemu_fw_cfg) finds it here: the

@@ -76,6 +76,8 @@ static int acpi_platform_of(struct vm *vm, struct acpi_platform *p)
 	    .pci_mem64 = {pci_mem64_base(vm), PCI_MEM64_SIZE},
 	    .intx_gsi = pci_intx_gsi,
 	    .oem_id = "BHYVE ",
+	    .pci_dsdt = pci_write_dsdt,
+	    .pci_dsdt_opaque = vm,
 	};
 	if (vm->bootrom) {
 		/* The firmware places every BAR itself. OVMF (uefi.md §4): 32-bit ones in

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "acpi/aml.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "devices/uart_lpc.h"
@@ -98,8 +99,36 @@ static int lpc_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 	return 0;
 }
 
+/* Device (ISA) at the bridge's address, with a PNP0501 node per COM port in use (its ports
+ * and IRQ), as bhyve describes them: Windows finds COM ports only there; Linux's 8250_pnp
+ * binds them. */
+static void lpc_write_dsdt(struct pci_dev *pd, struct aml *a)
+{
+	size_t isa = aml_device_begin(a, "ISA");
+	aml_name_integer(a, "_ADR", (uint64_t)pd->slot << 16 | pd->func);
+	for (size_t i = 0; i < sizeof(com_ports) / sizeof(com_ports[0]); i++) {
+		char key[32], node[8];
+		snprintf(key, sizeof(key), "lpc.%s.path", com_ports[i].name);
+		if (!config_get(pd->vm->cfg, key))
+			continue;
+		snprintf(node, sizeof(node), "COM%zu", i + 1);
+		size_t com = aml_device_begin(a, node);
+		aml_name_eisaid(a, "_HID", "PNP0501");
+		aml_name_integer(a, "_UID", i + 1);
+		aml_name(a, "_CRS");
+		size_t crs = aml_buffer_begin(a);
+		aml_rs_io(a, com_ports[i].port, com_ports[i].port, 1, 8);
+		aml_rs_irq_noflags(a, (uint16_t)(1u << com_ports[i].irq));
+		aml_rs_end_tag(a);
+		aml_buffer_end(a, crs);
+		aml_end(a, com);
+	}
+	aml_end(a, isa);
+}
+
 static const struct pci_devemu lpc = {
 	.name = "lpc",
 	.init = lpc_init,
+	.write_dsdt = lpc_write_dsdt,
 };
 PCI_EMUL(lpc);

@@ -425,6 +425,19 @@ bool pci_intx_level(struct vm *vm, unsigned gsi)
 	return on;
 }
 
+void pci_write_dsdt(struct aml *a, void *opaque)
+{
+	struct vm *vm = opaque;
+	if (!vm->pci)
+		return;
+	for (int b = 0; b < PCI_MAX_BUS; b++)
+		for (int i = 0; vm->pci->bus[b] && i < PCI_MAX_SLOT * PCI_MAX_FUNC; i++) {
+			struct pci_dev *pd = vm->pci->bus[b][i];
+			if (pd && pd->emu->write_dsdt)
+				pd->emu->write_dsdt(pd, a);
+		}
+}
+
 /* ---- bus creation from the config tree ---- */
 
 static int parse_index(const char *s, int max)

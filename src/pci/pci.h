@@ -11,6 +11,7 @@
 
 struct vm;
 struct pci_dev;
+struct aml;
 
 #define PCI_MAX_BUS 256
 #define PCI_MAX_SLOT 32
@@ -54,6 +55,9 @@ struct pci_devemu {
 	/* Optional: BAR `bar` started (mapped) or stopped decoding at pd->bar[bar].addr, so the
 	 * device can move kernel-side handlers (ioeventfds) with it. */
 	void (*bar_mapped)(struct pci_dev *pd, int bar, bool mapped);
+	/* Optional: the function's own ACPI description, written inside Device (\_SB.PCI0) of
+	 * the DSDT (e.g. a Device with its _ADR and child nodes). */
+	void (*write_dsdt)(struct pci_dev *pd, struct aml *a);
 	/* A chipset function the firmware reaches at a fixed address (piix4-pm at 0:1.3): it may
 	 * sit in a slot that has no function 0. */
 	bool chipset_function;
@@ -135,6 +139,10 @@ unsigned pci_intx_gsi(unsigned slot, unsigned pin);
 #define PCI_MEM32_LIMIT 0xE0000000ULL
 #define PCI_MEM64_SIZE (32ULL << 30)
 uint64_t pci_mem64_base(const struct vm *vm);
+
+/* The DSDT nodes of every function that has write_dsdt, in bus/slot/function order
+ * (acpi_platform's pci_dsdt callback; opaque is the struct vm). */
+void pci_write_dsdt(struct aml *a, void *vm);
 
 /* Whole-bus lifecycle, called by the VM: create every pci.B.S.F node's device. */
 int pci_init_all(struct vm *vm);

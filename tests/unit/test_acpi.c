@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "acpi/acpi.h"
+#include "config/config.h"
+#include "core/vm.h"
+#include "pci/pci.h"
 
 #define GPA ACPI_TABLES_ADDR
 #define HDR 36
@@ -570,6 +573,80 @@ static void test_dsdt_fw_cfg(void **state)
 	assert_non_null(memmem(d, rd32(d + 4), io, sizeof(io)));
 }
 
+/* The LPC bridge at 0:31.0 with COM1 (and COM2 when asked) in use, as the DSDT callback sees
+ * it: the real emulation's write_dsdt on a function that was never initialised. */
+static struct vm lpc_vm;
+static struct pci_dev lpc_fn = {.vm = &lpc_vm, .slot = 31};
+
+static void lpc_nodes(struct aml *a, void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	pd->emu->write_dsdt(pd, a);
+}
+
+static void with_lpc(struct acpi_platform *p, bool com2)
+{
+	if (lpc_vm.cfg)
+		config_free(lpc_vm.cfg);
+	lpc_vm.cfg = config_new();
+	config_set_assignment(lpc_vm.cfg, "lpc.com1.path=stdio");
+	if (com2)
+		config_set_assignment(lpc_vm.cfg, "lpc.com2.path=/dev/pts/9");
+	lpc_fn.emu = pci_emul_find("lpc");
+	assert_non_null(lpc_fn.emu);
+	assert_non_null(lpc_fn.emu->write_dsdt);
+	p->pci_dsdt = lpc_nodes;
+	p->pci_dsdt_opaque = &lpc_fn;
+}
+
+/* A PCI function's own nodes (acpi_platform.pci_dsdt) land inside Device (PCI0): the LPC
+ * bridge's Device (ISA) with _ADR 0x1F0000 and a PNP0501 node per COM port in use, with its
+ * I/O ports and IRQ. */
+static void test_dsdt_pci_function_nodes(void **state)
+{
+	static const uint8_t com1_io[] = {0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08};
+	static const uint8_t com1_irq[] = {0x22, 0x10, 0x00};
+	static const uint8_t com2_io[] = {0x47, 0x01, 0xF8, 0x02, 0xF8, 0x02, 0x01, 0x08};
+	static const uint8_t pnp0501[] = {0x0C, 0x41, 0xD0, 0x05, 0x01};
+	struct acpi_platform p = platform(1, ids1);
+	const uint8_t *d, *pci0, *isa;
+	uint32_t len, n;
+	uint64_t v;
+
+	(void)state;
+	with_lpc(&p, false);
+	build(&p, GPA);
+	d = dsdt();
+	n = rd32(d + 4);
+	pci0 = memmem(d, n, "PCI0", 4);
+	isa = memmem(d, n, "ISA_", 4);
+	assert_non_null(pci0);
+	assert_non_null(isa);
+	/* Device (ISA) is a child of PCI0: after PCI0's name, before the end of its package */
+	const uint8_t *end = NULL;
+	for (const uint8_t *o = pci0 - 2; o > d + HDR && !end; o--)
+		if (o[-1] == 0x5B && o[0] == 0x82 && o + 1 + dec_pkglen(o + 1, &len) == pci0)
+			end = o + 1 + len;
+	assert_non_null(end);
+	assert_true(isa > pci0 && isa < end);
+	const uint8_t *adr = memmem(isa, (size_t)(end - isa), "\x08_ADR", 5);
+	assert_non_null(adr);
+	dec_int(adr + 5, &v);
+	assert_int_equal(v, 31u << 16);
+	assert_non_null(memmem(d, n, "COM1", 4));
+	assert_non_null(memmem(d, n, pnp0501, sizeof(pnp0501)));
+	assert_non_null(memmem(d, n, com1_io, sizeof(com1_io)));
+	assert_non_null(memmem(d, n, com1_irq, sizeof(com1_irq)));
+	assert_null(memmem(d, n, "COM2", 4)); /* not in use */
+	with_lpc(&p, true);
+	build(&p, GPA);
+	d = dsdt();
+	assert_non_null(memmem(d, rd32(d + 4), "COM2", 4));
+	assert_non_null(memmem(d, rd32(d + 4), com2_io, sizeof(com2_io)));
+	config_free(lpc_vm.cfg);
+	lpc_vm.cfg = NULL;
+}
+
 static void check_prt(unsigned (*gsi)(unsigned, unsigned))
 {
 	struct acpi_platform p = platform(2, ids2);
@@ -948,6 +1025,7 @@ static const char *write_tables(void)
 	const uint8_t *t[6];
 
 	p.fw_cfg = true;
+	with_lpc(&p, true);
 	build(&p, GPA);
 	t[0] = dsdt();
 	t[1] = fadt();
@@ -998,6 +1076,10 @@ static void test_iasl_disassembly(void **state)
 	assert_non_null(strstr(s, "WordBusNumber"));
 	assert_non_null(strstr(s, "QWordMemory"));
 	assert_non_null(strstr(s, "Device (FWCF)"));
+	assert_non_null(strstr(s, "Device (ISA)"));
+	assert_non_null(strstr(s, "Device (COM2)"));
+	assert_non_null(strstr(s, "EisaId (\"PNP0501\")"));
+	assert_non_null(strstr(s, "IRQNoFlags ()"));
 	assert_non_null(strstr(s, "\"QEMU0002\""));
 	assert_int_equal(count_of(s, "Package (0x04)"), 1 + 128);
 	free(s);
@@ -1071,6 +1153,7 @@ int main(void)
 	    cmocka_unit_test(test_mptable_1_2_8_cpus),
 	    cmocka_unit_test(test_mptable_errors),
 	    cmocka_unit_test(test_dsdt_fw_cfg),
+	    cmocka_unit_test(test_dsdt_pci_function_nodes),
 	    cmocka_unit_test_teardown(test_iasl_disassembly, tool_teardown),
 	    cmocka_unit_test_teardown(test_acpiexec_loads_tables, tool_teardown),
 	};
