@@ -126,10 +126,10 @@ static void bar_write_cfg(struct pci_dev *pd, int idx)
 		lo = (uint32_t)(b->addr & ~3ULL) | 1;
 		break;
 	case PCI_BAR_MEM32:
-		lo = (uint32_t)(b->addr & ~0xfULL);
+		lo = (uint32_t)(b->addr & ~0xfULL) | (b->prefetchable ? 8 : 0);
 		break;
 	case PCI_BAR_MEM64:
-		lo = (uint32_t)(b->addr & ~0xfULL) | 4;
+		lo = (uint32_t)(b->addr & ~0xfULL) | 4 | (b->prefetchable ? 8 : 0);
 		pci_set_cfg32(pd, off + 4, (uint32_t)(b->addr >> 32));
 		break;
 	default:
@@ -140,8 +140,16 @@ static void bar_write_cfg(struct pci_dev *pd, int idx)
 
 int pci_alloc_bar(struct pci_dev *pd, int idx, enum pci_bar_type type, uint64_t size)
 {
+	return pci_alloc_bar_flags(pd, idx, type, size, 0);
+}
+
+int pci_alloc_bar_flags(struct pci_dev *pd, int idx, enum pci_bar_type type, uint64_t size,
+			unsigned flags)
+{
 	struct pci_state *ps = pd->vm->pci;
 	if (idx < 0 || idx >= PCI_BARS || (type == PCI_BAR_MEM64 && idx == PCI_BARS - 1))
+		return -EINVAL;
+	if ((flags & ~PCI_BAR_PREFETCHABLE) || ((flags & PCI_BAR_PREFETCHABLE) && type == PCI_BAR_IO))
 		return -EINVAL;
 	if (size < 16 || (size & (size - 1)))
 		return -EINVAL;
@@ -176,6 +184,7 @@ int pci_alloc_bar(struct pci_dev *pd, int idx, enum pci_bar_type type, uint64_t 
 	b->size = size;
 	b->pd = pd;
 	b->idx = idx;
+	b->prefetchable = flags & PCI_BAR_PREFETCHABLE;
 	bar_write_cfg(pd, idx);
 	return 0;
 }

@@ -68,6 +68,7 @@ struct pci_bar {
 	enum pci_bar_type type;
 	uint64_t addr, size;
 	bool registered; /* currently decoded on the I/O bus */
+	bool prefetchable; /* memory without read side effects (type bit 3) */
 	struct pci_dev *pd;
 	int idx;
 };
@@ -116,6 +117,10 @@ static inline uint32_t pci_get_cfg(const struct pci_dev *pd, unsigned off, unsig
 
 /* Reserve a BAR of `size` bytes (power of two) in the right window. 0 or -errno. */
 int pci_alloc_bar(struct pci_dev *pd, int idx, enum pci_bar_type type, uint64_t size);
+/* The same with flags: PCI_BAR_PREFETCHABLE marks a memory BAR prefetchable (a framebuffer). */
+#define PCI_BAR_PREFETCHABLE 1u
+int pci_alloc_bar_flags(struct pci_dev *pd, int idx, enum pci_bar_type type, uint64_t size,
+			unsigned flags);
 /* Request an INTx pin (1 = INTA); the bus assigns a GSI and fills INTLINE/INTPIN. */
 int pci_alloc_intx(struct pci_dev *pd, int pin);
 /* The function's INTx request on or off (idempotent). The line follows unless the driver set

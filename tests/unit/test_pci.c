@@ -25,7 +25,14 @@ static int testdev_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *n)
 	pci_set_cfg16(pd, PCIR_VENDOR, 0x1af4);
 	pci_set_cfg16(pd, PCIR_DEVICE, 0xbeef);
 	if (pci_alloc_bar(pd, 0, PCI_BAR_MEM32, 0x1000) || pci_alloc_bar(pd, 1, PCI_BAR_IO, 0x20) ||
-	    pci_alloc_bar(pd, 2, PCI_BAR_MEM64, 0x4000) || pci_alloc_intx(pd, 1))
+	    pci_alloc_bar(pd, 2, PCI_BAR_MEM64, 0x4000) ||
+	    pci_alloc_bar_flags(pd, 4, PCI_BAR_MEM64, 0x100000, PCI_BAR_PREFETCHABLE) ||
+	    pci_alloc_intx(pd, 1))
+		return -EINVAL;
+	/* refused: unknown flags, a prefetchable I/O BAR, a 64-bit BAR in the last register */
+	if (pci_alloc_bar_flags(pd, 5, PCI_BAR_MEM32, 0x1000, 2) != -EINVAL ||
+	    pci_alloc_bar_flags(pd, 5, PCI_BAR_IO, 0x10, PCI_BAR_PREFETCHABLE) != -EINVAL ||
+	    pci_alloc_bar(pd, 5, PCI_BAR_MEM64, 0x1000) != -EINVAL)
 		return -EINVAL;
 	return 0;
 }
@@ -167,6 +174,10 @@ static void test_bar_sizing_and_decoding(void **state)
 	cfg_write(vm, 0, 3, 0, PCIR_BAR0 + 12, 4, 0xffffffff);
 	assert_int_equal(cfg_read(vm, 0, 3, 0, PCIR_BAR0 + 8, 4), 0xffffc004);
 	assert_int_equal(cfg_read(vm, 0, 3, 0, PCIR_BAR0 + 12, 4), 0xffffffff);
+	/* BAR 4: 64-bit prefetchable, 1 MiB; the type bits survive sizing */
+	assert_int_equal(cfg_read(vm, 0, 3, 0, PCIR_BAR0 + 16, 4) & 0xf, 0xc);
+	cfg_write(vm, 0, 3, 0, PCIR_BAR0 + 16, 4, 0xffffffff);
+	assert_int_equal(cfg_read(vm, 0, 3, 0, PCIR_BAR0 + 16, 4), 0xfff0000c);
 
 	/* program addresses; nothing decodes until the command register enables it */
 	cfg_write(vm, 0, 3, 0, PCIR_BAR0, 4, 0xd0000000);
