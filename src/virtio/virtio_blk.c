@@ -20,14 +20,15 @@
  * reset does not wait for the backend: the status register reads non-zero until the backend no
  * longer touches guest buffers, and drivers wait for it to read 0 before reusing them.
  *
- * Default serial: "BHYVE-XXXX-XXXX-XXXX" from a hash of the path, as bhyve (which uses MD5;
- * this is FNV-1a, so the digits differ from bhyve's for the same path). */
+ * Default serial: "BHYVE-XXXX-XXXX-XXXX" from a hash of the path (blockif_serial.h), as bhyve
+ * (which uses MD5; this is FNV-1a, so the digits differ from bhyve's for the same path). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/blockif.h"
+#include "backends/blockif_serial.h"
 #include "core/byteorder.h"
 #include "config/options.h"
 #include "core/log.h"
@@ -517,15 +518,8 @@ static void vtblk_config_written(struct virtio_dev *vd, uint32_t off, uint32_t l
 
 static void default_ident(const char *path, char *ident)
 {
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	uint8_t d[6];
-	for (int i = 0; i < 6; i++)
-		d[i] = (uint8_t)(h >> (8 * i));
-	char buf[VTBLK_ID_BYTES + 1];
-	snprintf(buf, sizeof(buf), "BHYVE-%02X%02X-%02X%02X-%02X%02X", d[0], d[1], d[2], d[3], d[4],
-		 d[5]);
+	char buf[BLOCKIF_SERIAL_LEN + 1];
+	blockif_default_serial(path, buf);
 	memcpy(ident, buf, VTBLK_ID_BYTES);
 }
 
