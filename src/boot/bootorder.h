@@ -1,5 +1,6 @@
-/* The fw_cfg "bootorder" file from the devices' bootindex= (bhyve(8): pci.B.S.F.bootindex): one
- * OpenFirmware path per device, lowest index first, as QEMU hands it to OVMF and SeaBIOS. */
+/* The fw_cfg "bootorder" file from the devices' bootindex= (bhyve(8): pci.B.S.F.bootindex, and
+ * pci.B.S.F.port.N.bootindex for a port of an AHCI controller): one OpenFirmware path per device,
+ * lowest index first, as QEMU hands it to OVMF and SeaBIOS. */
 #ifndef KB_BOOTORDER_H
 #define KB_BOOTORDER_H
 

@@ -58,6 +58,40 @@ static void test_paths_in_index_order(void **state)
 	(void)state;
 }
 
+/* AHCI ports (pci.B.S.F.port.N.bootindex): the controller's path, then drive@N/disk@0. Two ports
+ * of one controller are two devices; a port and another device cannot share an index. */
+static void test_ahci_ports(void **state)
+{
+	struct cfgnode *cfg = config_new();
+	config_set(cfg, "pci.0.4.0.device", "ahci");
+	config_set(cfg, "pci.0.4.0.port.0.type", "hd");
+	config_set(cfg, "pci.0.4.0.port.0.bootindex", "3");
+	config_set(cfg, "pci.0.4.0.port.1.type", "cd");
+	config_set(cfg, "pci.0.4.0.port.1.bootindex", "1");
+	config_set(cfg, "pci.0.4.0.port.2.type", "hd"); /* no index */
+	config_set(cfg, "pci.0.5.2.device", "ahci-cd");
+	config_set(cfg, "pci.0.5.2.port.0.bootindex", "2");
+	config_set(cfg, "pci.0.6.0.device", "virtio-blk");
+	config_set(cfg, "pci.0.6.0.bootindex", "0");
+	char *out;
+	size_t len;
+	assert_int_equal(build(cfg, &out, &len), 0);
+	static const char want[] = "/pci@i0cf8/pci@6\n/pci@i0cf8/pci@4/drive@1/disk@0\n"
+				   "/pci@i0cf8/pci@5,2/drive@0/disk@0\n/pci@i0cf8/pci@4/drive@0/disk@0";
+	assert_int_equal(len, sizeof(want));
+	assert_memory_equal(out, want, sizeof(want));
+	free(out);
+	config_set(cfg, "pci.0.6.0.bootindex", "1");
+	assert_int_equal(build(cfg, &out, &len), -EINVAL);
+	assert_string_equal(err, "bootindex=1 is given to two devices (0:4:0 port 1 and 0:6:0)");
+	config_set(cfg, "pci.0.6.0.bootindex", "0");
+	config_set(cfg, "pci.0.4.0.port.2.bootindex", "x");
+	assert_int_equal(build(cfg, &out, &len), -EINVAL);
+	assert_string_equal(err, "pci.0.4.0.port.2.bootindex=x: expected a number from 0 to 65535");
+	config_free(cfg);
+	(void)state;
+}
+
 static void test_bad_index_one_line(void **state)
 {
 	static const char *const bad[] = {"x", "-1", "65536", "", "1x", " 1"};
@@ -97,6 +131,7 @@ int main(void)
 	    cmocka_unit_test(test_paths_in_index_order),
 	    cmocka_unit_test(test_bad_index_one_line),
 	    cmocka_unit_test(test_repeated_index_refused),
+	    cmocka_unit_test(test_ahci_ports),
 	};
 	return cmocka_run_group_tests_name("bootorder", tests, NULL, NULL);
 }
