@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
-#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD]]
+#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD]]]
 set -u
 BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
@@ -73,6 +73,11 @@ fi
 # vm switch on real bridges: L1's kernel has 8021q and dummy links, so the vlan paths that the
 # build host may lack are covered here
 "$(dirname "$0")/../vm/switch-netns.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
+
+# AHCI disks and CDs under Linux's drivers
+if [ -n "${7:-}" ]; then
+	"$(dirname "$0")/in-l1-ahci.sh" "$BUILD" "$7" "$VMLINUX"
+fi
 
 # Debian's OVMF: its UEFI shell, Linux and a vm guest through it. Debian's own outer QEMU aborts
 # under OVMF (README.md, "OVMF and the outer QEMU") and takes L1 with it: the test runs when
