@@ -166,7 +166,6 @@ static const struct {
     {"passthru", "no PCI passthrough in kbhyve"},
     {"limit_", "no rctl(8) on Linux"},
     {"zfs_", "no ZFS datastores in kbhyve"},
-    {"ahci_device_limit", "kbhyve attaches disks as virtio-blk"},
     {"nulliso_fix", "OVMF needs no null ISO"},
     {"bhyveload_", "no bhyveload on Linux"},
 };
@@ -195,6 +194,7 @@ static const char *const known_keys[] = {
     "bhyve_options",
     "start_slot",
     "install_slot",
+    "ahci_device_limit",
     "virt_random",
     "prestart",
     "priority",
@@ -350,9 +350,50 @@ static int add_cpu_mem(struct build *b)
 	return 0;
 }
 
+/* One PCI function for a disk; the next slot once a slot's eight functions are used. */
+static int next_function(struct build *b, int *slot, int *func, int n)
+{
+	if (*func == 8) {
+		(*slot)++;
+		*func = 0;
+	}
+	if (*slot >= MAX_SLOT)
+		return fail(b, "too many devices: no PCI slot left for disk%d", n);
+	return 0;
+}
+
+/* An `ahci` controller being filled with ports (ahci_device_limit > 1), as vm-bhyve packs
+ * its AHCI disks: "ahci,hd:PATH[,opts],cd:PATH[,opts]..." on one function. */
+struct ahci_ctl {
+	char *ports; /* ",hd:..." per port; NULL when empty */
+	int nports;
+};
+
+static int ahci_flush(struct build *b, struct ahci_ctl *a, int *slot, int *func, int n)
+{
+	if (!a->ports)
+		return 0;
+	int r = next_function(b, slot, func, n);
+	if (r == 0) {
+		sv_add(&b->args, "-s");
+		sv_addf(&b->args, "%d:%d,ahci%s", *slot, *func, a->ports);
+		(*func)++;
+	}
+	free(a->ports);
+	a->ports = NULL;
+	a->nports = 0;
+	return r;
+}
+
 static int add_disks(struct build *b, int *slot)
 {
 	int func = 0, n;
+	long limit = 1;
+	const char *lim = get(b, "ahci_device_limit");
+	if (lim && *lim && !parse_uint(lim, 1, 32, &limit))
+		return fail(b, "ahci_device_limit=\"%s\": expected a number of ports from 1 to 32",
+			    lim);
+	struct ahci_ctl ahci = {0};
 	for (n = 0; n < MAX_DEVS; n++) {
 		const char *type = getn(b, "disk", n, "_type");
 		if (!type)
@@ -360,74 +401,96 @@ static int add_disks(struct build *b, int *slot)
 		const char *dev = getn(b, "disk", n, "_dev");
 		const char *name = getn(b, "disk", n, "_name");
 		const char *opts = getn(b, "disk", n, "_opts");
-		bool ro = false;
-		if (!strcmp(type, "ahci-hd") || !strcmp(type, "nvme")) {
+		bool is_ahci = !strcmp(type, "ahci-hd") || !strcmp(type, "ahci-cd");
+		if (!strcmp(type, "nvme")) {
 			sv_addf(&b->warn,
-				"disk%d_type=\"%s\": attached as virtio-blk (kbhyve has no %s)", n,
-				type, !strcmp(type, "nvme") ? "NVMe" : "AHCI");
-		} else if (!strcmp(type, "ahci-cd")) {
-			sv_addf(&b->warn,
-				"disk%d_type=\"ahci-cd\": attached as a read-only virtio-blk "
-				"(kbhyve has no AHCI)",
-				n);
-			ro = true;
-		} else if (strcmp(type, "virtio-blk") != 0) {
-			return fail(b, "disk%d_type=\"%s\": not supported (kbhyve has virtio-blk)",
+				"disk%d_type=\"nvme\": attached as virtio-blk (kbhyve has no NVMe)", n);
+		} else if (!is_ahci && strcmp(type, "virtio-blk") != 0) {
+			free(ahci.ports);
+			return fail(b,
+				    "disk%d_type=\"%s\": not supported (virtio-blk, ahci-hd, ahci-cd, "
+				    "nvme)",
 				    n, type);
 		}
-		if (!name || !*name)
+		if (!name || !*name) {
+			free(ahci.ports);
 			return fail(b, "disk%d_name is not set", n);
+		}
 		char *path;
 		if (!dev || !*dev || !strcmp(dev, "file")) {
 			/* vm-bhyve puts every file disk in the guest folder; another path,
 			 * absolute included, is a custom disk and has to say so */
 			if (name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
-			    strstr(name, "/../"))
+			    strstr(name, "/../")) {
+				free(ahci.ports);
 				return fail(
 				    b,
 				    "disk%d_name=\"%s\": a file disk must live in the guest folder "
 				    "(use disk%d_dev=\"custom\" for other paths)",
 				    n, name, n);
+			}
 			path = resolve(b, name);
 		} else if (!strcmp(dev, "custom")) {
 			path = resolve(b, name);
-		} else if (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol")) {
-			return fail(b,
-				    "disk%d_dev=\"%s\": no ZFS volumes on Linux (use "
-				    "disk%d_dev=\"custom\" with a block device or file path)",
-				    n, dev, n);
-		} else if (!strcmp(dev, "iscsi")) {
-			return fail(b,
-				    "disk%d_dev=\"iscsi\": no iscsictl on Linux (use "
-				    "disk%d_dev=\"custom\" with the block device)",
-				    n, n);
 		} else {
+			free(ahci.ports);
+			if (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol"))
+				return fail(b,
+					    "disk%d_dev=\"%s\": no ZFS volumes on Linux (use "
+					    "disk%d_dev=\"custom\" with a block device or file path)",
+					    n, dev, n);
+			if (!strcmp(dev, "iscsi"))
+				return fail(b,
+					    "disk%d_dev=\"iscsi\": no iscsictl on Linux (use "
+					    "disk%d_dev=\"custom\" with the block device)",
+					    n, n);
 			return fail(b, "disk%d_dev=\"%s\": unknown (file, custom)", n, dev);
 		}
-		if (!path)
+		if (!path) {
+			free(ahci.ports);
 			return -ENOMEM;
+		}
 		char key[32];
 		snprintf(key, sizeof(key), "disk%d_name", n);
 		if (check_path(b, key, path) < 0) {
 			free(path);
+			free(ahci.ports);
 			return -EINVAL;
 		}
-		if (func == 8) {
-			(*slot)++;
-			func = 0;
+		const char *sep = opts && *opts ? "," : "", *o = opts && *opts ? opts : "";
+		int r = 0;
+		if (is_ahci && limit > 1) {
+			/* a port of the controller being filled; a full one goes out first */
+			if (ahci.nports == limit)
+				r = ahci_flush(b, &ahci, slot, &func, n);
+			char *more = NULL;
+			if (r == 0 && asprintf(&more, "%s,%s:%s%s%s", ahci.ports ? ahci.ports : "",
+					       type + 5, path, sep, o) < 0)
+				r = -ENOMEM;
+			if (r == 0) {
+				free(ahci.ports);
+				ahci.ports = more;
+				ahci.nports++;
+			}
+		} else if ((r = next_function(b, slot, &func, n)) == 0) {
+			sv_add(&b->args, "-s");
+			sv_addf(&b->args, "%d:%d,%s,%s%s%s", *slot, func, is_ahci ? type : "virtio-blk",
+				path, sep, o);
+			func++;
 		}
-		if (*slot >= MAX_SLOT) {
-			free(path);
-			return fail(b, "too many devices: no PCI slot left for disk%d", n);
-		}
-		sv_add(&b->args, "-s");
-		sv_addf(&b->args, "%d:%d,virtio-blk,%s%s%s%s", *slot, func, path, ro ? ",ro" : "",
-			opts && *opts ? "," : "", opts && *opts ? opts : "");
 		free(path);
-		func++;
+		if (r < 0) {
+			free(ahci.ports);
+			return r;
+		}
 	}
-	if (n == MAX_DEVS && getn(b, "disk", n, "_type"))
+	if (n == MAX_DEVS && getn(b, "disk", n, "_type")) {
+		free(ahci.ports);
 		return fail(b, "too many disks (at most %d)", MAX_DEVS);
+	}
+	int r = ahci_flush(b, &ahci, slot, &func, n);
+	if (r < 0)
+		return r;
 	if (func)
 		(*slot)++;
 	return 0;
@@ -768,8 +831,12 @@ static int build(struct build *b)
 		if (install >= start)
 			return fail(b, "install_slot=%ld must be below start_slot=%ld", install,
 				    start);
+		/* vm-bhyve: an .iso is a CD, any other image a read-only SATA disk */
+		size_t len = strlen(in->iso);
+		bool cd = len >= 4 && !strcasecmp(in->iso + len - 4, ".iso");
 		sv_add(&b->args, "-s");
-		sv_addf(&b->args, "%ld:0,virtio-blk,%s,ro", install, in->iso);
+		sv_addf(&b->args, "%ld:0,%s,%s%s", install, cd ? "ahci-cd" : "ahci-hd", in->iso,
+			cd ? "" : ",ro");
 	}
 	int slot = (int)start;
 	if ((r = add_disks(b, &slot)) < 0 || (r = add_nics(b, &slot)) < 0)

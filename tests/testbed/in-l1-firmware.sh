@@ -24,7 +24,8 @@
 # iso: `vm install -f` of a loader="uefi", uefi_vars="yes" guest (its own uefi-vars.fd made from
 #   Debian's template, written by the firmware) with an empty disk and a hybrid ISO (xorriso: El
 #   Torito EFI image, also appended as an EFI system partition) holding systemd-boot, the kernel
-#   and the initrd: the firmware boots the ISO, the guest powers off, the install ends.
+#   and the initrd, attached as ahci-cd as vm-bhyve does: the firmware boots the ISO from the AHCI
+#   CD (ATAPI), the guest powers off, the install ends.
 #   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
 #   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
 # KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,custom,iso): which steps run, for debugging one.
@@ -469,7 +470,7 @@ if [[ $STEPS == *custom* ]]; then
 	custom_run
 fi
 
-# vm install from an ISO through OVMF: the ISO on virtio-blk below the guest's (empty) disk
+# vm install from an ISO through OVMF: the ISO on ahci-cd below the guest's (empty) disk
 install_run() {
 	have_linux "vm install" || return
 	local VMB=$BUILD/vm top rc o problems t0 t1 secs efi
@@ -502,7 +503,7 @@ install_run() {
 	problems=$(guest_problems "$o" 1 1)
 	[ "$rc" = 0 ] || problems+=" vm install -f exit $rc;"
 	grep -aq 'KBTEST cmdline=.*kbinstall=iso' <<<"$o" || problems+=" not booted from the ISO;"
-	grep -q "virtio-blk,$vm_dir/install.iso,ro" "$vm_dir/inst/vm-bhyve.log" || problems+=" the log shows no read-only ISO;"
+	grep -q "ahci-cd,$vm_dir/install.iso" "$vm_dir/inst/vm-bhyve.log" || problems+=" the log shows no ISO on ahci-cd;"
 	local vars=$vm_dir/inst/uefi-vars.fd
 	if [ ! -f "$vars" ]; then
 		problems+=" no uefi-vars.fd in the guest folder;"
@@ -512,7 +513,7 @@ install_run() {
 	grep -q 'bootrom,.*inst/uefi-vars.fd,fwcfg=qemu' "$vm_dir/inst/vm-bhyve.log" ||
 		problems+=" the log shows no -l bootrom with the guest's uefi-vars.fd;"
 	vm_report "vm install from an ISO" \
-		"vm install -f of a loader=\"uefi\", uefi_vars=\"yes\" guest boots the ISO (hybrid, El Torito EFI) through OVMF (2 CPUs, EFI, ACPI), keeps the firmware's variables in its uefi-vars.fd; the guest powers off and the install ends" \
+		"vm install -f of a loader=\"uefi\", uefi_vars=\"yes\" guest boots the ISO (hybrid, El Torito EFI) from ahci-cd through OVMF (2 CPUs, EFI, ACPI), keeps the firmware's variables in its uefi-vars.fd; the guest powers off and the install ends" \
 		"$problems" inst "$TMP/install.out" "$TMP/install.err" "$secs"
 	rm -rf "$top"
 }

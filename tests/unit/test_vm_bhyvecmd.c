@@ -239,7 +239,7 @@ static void test_install_iso_and_stdio(void **state)
 					   "-s",
 					   "31,lpc",
 					   "-s",
-					   "2:0,virtio-blk,/iso/debian.iso,ro",
+					   "2:0,ahci-cd,/iso/debian.iso",
 					   "-s",
 					   "5:0,virtio-blk,/vms/g1/d.img",
 					   "-l",
@@ -275,9 +275,9 @@ static void test_mapped_types_warn(void **state)
 					   "-s",
 					   "31,lpc",
 					   "-s",
-					   "4:0,virtio-blk,/vms/g1/a.img",
+					   "4:0,ahci-hd,/vms/g1/a.img",
 					   "-s",
-					   "4:1,virtio-blk,/vms/g1/c.iso,ro",
+					   "4:1,ahci-cd,/vms/g1/c.iso",
 					   "-s",
 					   "4:2,virtio-blk,/vms/g1/n.img",
 					   "-s",
@@ -289,10 +289,10 @@ static void test_mapped_types_warn(void **state)
 					   "g1",
 					   NULL};
 	expect_argv(want);
-	/* graphics, graphics_port, passthru0, 3 disks, 1 NIC, the unknown colour and
-	 * disk0x_type; not the keys set to no/off nor the known ones (grub_run0 and
-	 * loader_timeout only mean something to loader="grub") */
-	assert_int_equal(C.nwarnings, 9);
+	/* graphics, graphics_port, passthru0, the NVMe disk, 1 NIC, the unknown colour and
+	 * disk0x_type; not the AHCI disks (they run as written), not the keys set to no/off nor
+	 * the known ones (grub_run0 and loader_timeout only mean something to loader="grub") */
+	assert_int_equal(C.nwarnings, 7);
 	int graphics = 0, unknown = 0;
 	for (int i = 0; i < C.nwarnings; i++) {
 		assert_null(strchr(C.warnings[i], '\n'));
@@ -305,6 +305,55 @@ static void test_mapped_types_warn(void **state)
 	assert_int_equal(graphics, 1);
 	assert_int_equal(unknown, 2);
 	assert_null(C.warnings[C.nwarnings]);
+}
+
+/* ahci_device_limit > 1 packs AHCI disks into `ahci` controllers of that many ports, as
+ * vm-bhyve does; a non-.iso install image is a read-only SATA disk. */
+static void test_ahci_device_limit(void **state)
+{
+	assert_int_equal(
+	    build_opts("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nhostbridge=none\n"
+		       "ahci_device_limit=2\n"
+		       "disk0_type=ahci-hd\ndisk0_name=a.img\ndisk0_opts=sectorsize=512\n"
+		       "disk1_type=virtio-blk\ndisk1_name=v.img\n"
+		       "disk2_type=ahci-cd\ndisk2_name=c.iso\n"
+		       "disk3_type=ahci-hd\ndisk3_name=b.img\n",
+		       "/iso/inst.img", false),
+	    0);
+	static const char *const want[] = {"/usr/sbin/bhyve",
+					   "-c",
+					   "1",
+					   "-m",
+					   "1G",
+					   "-A",
+					   "-H",
+					   "-P",
+					   "-w",
+					   "-u",
+					   "-s",
+					   "31,lpc",
+					   "-s",
+					   "3:0,ahci-hd,/iso/inst.img,ro",
+					   "-s",
+					   "4:0,virtio-blk,/vms/g1/v.img",
+					   "-s",
+					   "4:1,ahci,hd:/vms/g1/a.img,sectorsize=512,cd:/vms/g1/c.iso",
+					   "-s",
+					   "4:2,ahci,hd:/vms/g1/b.img",
+					   "-l",
+					   "com1,pty:/vms/g1/com1",
+					   "-o",
+					   "boot.kernel=/vms/g1/k",
+					   "g1",
+					   NULL};
+	expect_argv(want);
+	assert_int_equal(C.nwarnings, 0);
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nahci_device_limit=33\n"
+		     "disk0_type=ahci-hd\ndisk0_name=a.img\n",
+		     "ahci_device_limit");
+	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\n"
+		     "disk0_type=scsi\ndisk0_name=a.img\n",
+		     "disk0_type");
 }
 
 /* A long guest name gets a hashed tap name that fits IFNAMSIZ. */
@@ -709,6 +758,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_full_guest, teardown),
 	    cmocka_unit_test_teardown(test_disks_overflow_to_next_slot, teardown),
 	    cmocka_unit_test_teardown(test_install_iso_and_stdio, teardown),
+	    cmocka_unit_test_teardown(test_ahci_device_limit, teardown),
 	    cmocka_unit_test_teardown(test_mapped_types_warn, teardown),
 	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
