@@ -1,11 +1,14 @@
 /* AHCI 1.3 SATA controller: bhyve's `ahci`, `ahci-hd` and `ahci-cd` (Intel ICH8 8086:2821,
  * class 01/06/01, the registers in BAR 5, INTx pin A plus one MSI vector). Up to 32 ports, each a
  * disk (ATA, NCQ, TRIM) on a blockif backend or a CD/DVD drive (ATAPI through atapi.c), maybe
- * empty.
+ * empty. This file is the controller: the PCI function, the HBA and port registers, port
+ * start/stop/reset, fetching the command slots, the FIS it writes, completion and interrupts, the
+ * PRDT and the requests in the backend. Executing one command is ahci_ata.c's (ahci_port.h).
  *
  * Commands: writing PxCI with PxCMD.ST set executes the slots: the 32-byte command header in the
  * command list, the command FIS (H2D register FIS 0x27), the ATAPI packet and the PRDT in the
- * command table. Data moves between the backend and the PRDT's buffers; reads and writes are
+ * command table. A FIS without the C bit is a device control update (SRST); any other goes to
+ * ahci_exec_command. Data moves between the backend and the PRDT's buffers; reads and writes are
  * asynchronous (blockif; the completion arrives on the event loop), everything else completes at
  * once. A completion writes PRDBC and the D2H register FIS (plus a PIO Setup FIS for PIO
  * commands, or a Set Device Bits FIS for NCQ) into the received-FIS area when PxCMD.FRE is set,
@@ -30,6 +33,7 @@
 #include <sys/uio.h>
 
 #include "ahci/ahci.h"
+#include "ahci/ahci_port.h"
 #include "ahci/atapi.h"
 #include "backends/blockif.h"
 #include "backends/blockif_serial.h"
@@ -38,83 +42,6 @@
 #include "core/vm.h"
 #include "pci/pci.h"
 #include "pci/pci_msi.h"
-
-#define STATUS_OK (ATA_S_DRDY | ATA_S_DSC)
-#define ATAPI_REASON_DONE 0x03 /* interrupt reason: I/O and C/D (command complete) */
-#define MAX_MULT 128	       /* READ/WRITE MULTIPLE: sectors per block */
-
-struct ahci;
-struct ahci_port;
-
-/* A command handed to the backend, freed by its completion (or at teardown). */
-struct ahci_req {
-	struct ahci_port *p;
-	uint64_t gen;
-	unsigned slot;
-	uint8_t cfis[20];
-	bool ncq, pio, write, atapi, dps;
-	bool flush_after; /* write with the write cache disabled */
-	uint32_t bytes;
-	struct iovec *iov;
-	/* DATA SET MANAGEMENT: byte ranges discarded one after another */
-	struct {
-		uint64_t off, len;
-	} * ranges;
-	unsigned nranges, range;
-	struct ahci_req *prev, *next; /* the port's outstanding list */
-};
-
-struct ahci_port {
-	struct ahci *sc;
-	unsigned num;
-	enum ahci_port_type type;
-	struct blockif *bc; /* NULL: no port, or an empty drive */
-	struct atapi_drive atapi;
-	char serial[21], rev[9], model[41];
-	unsigned nmrr;
-	uint64_t sectors; /* disk: logical sectors */
-	unsigned sectsz, psectsz;
-	bool trim;
-	/* device state */
-	bool wce, srst;
-	unsigned mult;
-	uint8_t xfer_mode;
-	struct {
-		bool valid;
-		uint8_t tag, status, error, device;
-		uint64_t lba;
-		uint16_t count;
-	} ncq_err;
-	/* registers */
-	uint32_t clb, clbu, fb, fbu, is, ie, cmd, tfd, sig, ssts, sctl, serr, sact, ci, sntf;
-	uint32_t busy; /* slots with a request in the backend */
-	bool stalled;  /* an error: nothing runs until ST is cleared and set again */
-	uint64_t gen;
-	struct ahci_req *outstanding;
-	uint8_t reply[ATAPI_REPLY_MAX];
-};
-
-struct ahci {
-	pthread_mutex_t mtx;
-	struct vm *vm;
-	struct pci_dev *pd;
-	unsigned nports;
-	uint32_t cap, ghc, is, pi, cap2, bohc;
-	struct kb_ratelimit log;
-	struct ahci_port port[AHCI_MAX_PORTS];
-};
-
-/* What a command in execution needs from its slot. */
-struct cmd {
-	unsigned slot;
-	uint32_t flags; /* command header DW0 */
-	uint64_t ctba;
-	unsigned prdtl;
-	uint8_t cfis[64];
-	uint8_t acmd[16];
-};
-
-#define guest_log(p, ...) kb_guest_log(&(p)->sc->log, __VA_ARGS__)
 
 static uint64_t clb_addr(const struct ahci_port *p)
 {
@@ -220,11 +147,9 @@ static void write_prdbc(struct ahci_port *p, unsigned slot, uint32_t bytes)
 	gm_write(&p->sc->vm->mem, clb_addr(p) + (uint64_t)slot * AHCI_CMDHDR_SIZE + 4, b, 4);
 }
 
-enum done_how { DONE_DMA, DONE_PIO_IN, DONE_PIO_OUT, DONE_NCQ };
-
 /* Finish slot `slot`: error 0 for success. `count` >= 0 overrides the D2H sector count. */
-static void finish(struct ahci_port *p, unsigned slot, const uint8_t *cfis, uint8_t error,
-		   uint32_t bytes, enum done_how how, int count, uint32_t extra_is)
+void ahci_finish(struct ahci_port *p, unsigned slot, const uint8_t *cfis, uint8_t error,
+		 uint32_t bytes, enum done_how how, int count, uint32_t extra_is)
 {
 	uint32_t bit = 1u << slot;
 	uint8_t status = STATUS_OK | (error ? ATA_S_ERR : 0);
@@ -268,20 +193,20 @@ static void finish(struct ahci_port *p, unsigned slot, const uint8_t *cfis, uint
 	port_raise(p, is);
 }
 
-static void finish_ok(struct ahci_port *p, const struct cmd *c, uint32_t bytes, enum done_how how)
+void ahci_finish_ok(struct ahci_port *p, const struct cmd *c, uint32_t bytes, enum done_how how)
 {
-	finish(p, c->slot, c->cfis, 0, bytes, how, -1, 0);
+	ahci_finish(p, c->slot, c->cfis, 0, bytes, how, -1, 0);
 }
 
-static void abort_cmd(struct ahci_port *p, const struct cmd *c, uint8_t error)
+void ahci_abort_cmd(struct ahci_port *p, const struct cmd *c, uint8_t error)
 {
 	bool ncq = c->cfis[2] == ATA_READ_FPDMA_QUEUED || c->cfis[2] == ATA_WRITE_FPDMA_QUEUED;
-	finish(p, c->slot, c->cfis, error ? error : ATA_E_ABRT, 0, ncq ? DONE_NCQ : DONE_DMA, -1,
-	       0);
+	ahci_finish(p, c->slot, c->cfis, error ? error : ATA_E_ABRT, 0, ncq ? DONE_NCQ : DONE_DMA,
+		    -1, 0);
 }
 
 /* A fatal error outside the device (bus or FIS): port IS `bit`, the port stalls. */
-static void fatal(struct ahci_port *p, unsigned slot, uint32_t bit)
+void ahci_fatal(struct ahci_port *p, unsigned slot, uint32_t bit)
 {
 	p->ci &= ~(1u << slot);
 	p->tfd = ATA_E_ABRT << 8 | STATUS_OK | ATA_S_ERR;
@@ -346,7 +271,7 @@ static int prdt_map(struct ahci_port *p, const struct cmd *c, uint64_t len, stru
 
 /* Copy `len` bytes of `buf` into the PRDT's buffers (fewer when the PRDT is shorter).
  * Returns the bytes copied or -EFAULT / -ENOMEM. */
-static int64_t copy_to_prdt(struct ahci_port *p, const struct cmd *c, const void *buf, uint64_t len)
+int64_t ahci_copy_to_prdt(struct ahci_port *p, const struct cmd *c, const void *buf, uint64_t len)
 {
 	struct iovec *iov;
 	int n;
@@ -363,7 +288,7 @@ static int64_t copy_to_prdt(struct ahci_port *p, const struct cmd *c, const void
 	return (int64_t)covered;
 }
 
-static int64_t copy_from_prdt(struct ahci_port *p, const struct cmd *c, void *buf, uint64_t len)
+int64_t ahci_copy_from_prdt(struct ahci_port *p, const struct cmd *c, void *buf, uint64_t len)
 {
 	struct iovec *iov;
 	int n;
@@ -382,7 +307,7 @@ static int64_t copy_from_prdt(struct ahci_port *p, const struct cmd *c, void *bu
 
 /* ---- requests in the backend ---- */
 
-static struct ahci_req *req_new(struct ahci_port *p, const struct cmd *c)
+struct ahci_req *ahci_req_new(struct ahci_port *p, const struct cmd *c)
 {
 	struct ahci_req *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -398,7 +323,7 @@ static struct ahci_req *req_new(struct ahci_port *p, const struct cmd *c)
 	return r;
 }
 
-static void req_free(struct ahci_req *r)
+void ahci_req_free(struct ahci_req *r)
 {
 	struct ahci_port *p = r->p;
 	if (r->prev)
@@ -412,8 +337,6 @@ static void req_free(struct ahci_req *r)
 	free(r);
 }
 
-static void req_done(void *opaque, int result);
-
 /* Start the request's next backend step after a completed one: 1 started, 0 nothing more,
  * -errno failed. */
 static int req_next_step(struct ahci_req *r)
@@ -421,26 +344,26 @@ static int req_next_step(struct ahci_req *r)
 	struct ahci_port *p = r->p;
 	if (r->flush_after) {
 		r->flush_after = false;
-		int e = blockif_flush(p->bc, req_done, r);
+		int e = blockif_flush(p->bc, ahci_req_done, r);
 		return e < 0 ? e : 1;
 	}
 	if (r->ranges && ++r->range < r->nranges) {
 		int e = blockif_discard(p->bc, r->ranges[r->range].off, r->ranges[r->range].len,
-					req_done, r);
+					ahci_req_done, r);
 		return e < 0 ? e : 1;
 	}
 	return 0;
 }
 
 /* Backend completion, on the event-loop thread. */
-static void req_done(void *opaque, int result)
+void ahci_req_done(void *opaque, int result)
 {
 	struct ahci_req *r = opaque;
 	struct ahci_port *p = r->p;
 	struct ahci *sc = p->sc;
 	pthread_mutex_lock(&sc->mtx);
 	if (r->gen != p->gen) { /* the port was stopped or reset since */
-		req_free(r);
+		ahci_req_free(r);
 		pthread_mutex_unlock(&sc->mtx);
 		return;
 	}
@@ -465,18 +388,18 @@ static void req_done(void *opaque, int result)
 			err = atapi_error_reg(&p->atapi);
 		} else if (!r->write && !r->ranges && r->bytes)
 			err = ATA_E_UNC;
-		finish(p, r->slot, r->cfis, err, 0, how, -1, 0);
+		ahci_finish(p, r->slot, r->cfis, err, 0, how, -1, 0);
 	} else {
-		finish(p, r->slot, r->cfis, 0, r->bytes, how, r->atapi ? ATAPI_REASON_DONE : -1,
-		       dps);
+		ahci_finish(p, r->slot, r->cfis, 0, r->bytes, how,
+			    r->atapi ? ATAPI_REASON_DONE : -1, dps);
 	}
-	req_free(r);
+	ahci_req_free(r);
 	pthread_mutex_unlock(&sc->mtx);
 }
 
 /* Read or write `bytes` at byte offset `off` through the PRDT. */
-static void start_rw(struct ahci_port *p, const struct cmd *c, uint64_t off, uint64_t bytes,
-		     bool write, bool ncq, bool pio, bool atapi)
+void ahci_start_rw(struct ahci_port *p, const struct cmd *c, uint64_t off, uint64_t bytes,
+		   bool write, bool ncq, bool pio, bool atapi)
 {
 	struct iovec *iov;
 	int n;
@@ -484,7 +407,7 @@ static void start_rw(struct ahci_port *p, const struct cmd *c, uint64_t off, uin
 	bool dps;
 	int e = prdt_map(p, c, bytes, &iov, &n, &covered, &dps);
 	if (e == -EFAULT) {
-		fatal(p, c->slot, AHCI_P_IX_HBFS);
+		ahci_fatal(p, c->slot, AHCI_P_IX_HBFS);
 		return;
 	}
 	if (e < 0 || covered < bytes) {
@@ -495,16 +418,16 @@ static void start_rw(struct ahci_port *p, const struct cmd *c, uint64_t off, uin
 				  (unsigned long long)covered);
 		free(iov);
 		if (atapi)
-			finish(p, c->slot, c->cfis, SENSE_ILLEGAL_REQUEST << 4 | ATA_E_ABRT, 0,
-			       DONE_DMA, -1, 0);
+			ahci_finish(p, c->slot, c->cfis, SENSE_ILLEGAL_REQUEST << 4 | ATA_E_ABRT, 0,
+				    DONE_DMA, -1, 0);
 		else
-			abort_cmd(p, c, ATA_E_ABRT);
+			ahci_abort_cmd(p, c, ATA_E_ABRT);
 		return;
 	}
-	struct ahci_req *r = req_new(p, c);
+	struct ahci_req *r = ahci_req_new(p, c);
 	if (!r) {
 		free(iov);
-		abort_cmd(p, c, ATA_E_ABRT);
+		ahci_abort_cmd(p, c, ATA_E_ABRT);
 		return;
 	}
 	r->iov = iov;
@@ -516,481 +439,13 @@ static void start_rw(struct ahci_port *p, const struct cmd *c, uint64_t off, uin
 	r->dps = dps;
 	r->flush_after = write && !p->wce;
 	p->busy |= 1u << c->slot;
-	e = write ? blockif_write(p->bc, iov, n, off, req_done, r)
-		  : blockif_read(p->bc, iov, n, off, req_done, r);
+	e = write ? blockif_write(p->bc, iov, n, off, ahci_req_done, r)
+		  : blockif_read(p->bc, iov, n, off, ahci_req_done, r);
 	if (e < 0) {
 		kb_debug("ahci port %u: backend refused a request: %s", p->num, strerror(-e));
-		req_free(r);
+		ahci_req_free(r);
 		p->busy &= ~(1u << c->slot);
-		abort_cmd(p, c, ATA_E_ABRT);
-	}
-}
-
-/* ---- ATA commands ---- */
-
-static void ident_info(const struct ahci_port *p, struct ata_ident_info *in)
-{
-	*in = (struct ata_ident_info){
-	    .serial = p->serial,
-	    .rev = p->rev,
-	    .model = p->model,
-	    .sectors = p->sectors,
-	    .sectsz = p->sectsz,
-	    .psectsz = p->psectsz,
-	    .trim = p->trim,
-	    .wce = p->wce,
-	    .nmrr = p->nmrr,
-	    .mult = p->mult,
-	    .xfer_mode = p->xfer_mode,
-	};
-}
-
-/* A data-in command that completes at once: `len` bytes of `buf` through the PRDT. */
-static void data_in(struct ahci_port *p, const struct cmd *c, const void *buf, uint32_t len,
-		    bool pio)
-{
-	int64_t n = copy_to_prdt(p, c, buf, len);
-	if (n == -EFAULT) {
-		fatal(p, c->slot, AHCI_P_IX_HBFS);
-		return;
-	}
-	if (n < (int64_t)len) {
-		guest_log(p, "ahci port %u: command %#x returns %u bytes, the PRDT holds %lld",
-			  p->num, c->cfis[2], len, (long long)(n < 0 ? 0 : n));
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	finish_ok(p, c, len, pio ? DONE_PIO_IN : DONE_DMA);
-}
-
-static void cmd_identify(struct ahci_port *p, const struct cmd *c, bool packet)
-{
-	uint16_t w[256];
-	uint8_t b[512];
-	struct ata_ident_info in;
-	ident_info(p, &in);
-	if (packet)
-		ata_identify_packet(&in, w);
-	else
-		ata_identify_disk(&in, w);
-	for (int i = 0; i < 256; i++)
-		put_le16(b + 2 * i, w[i]);
-	data_in(p, c, b, sizeof(b), true);
-}
-
-static void log_checksum(uint8_t *page)
-{
-	uint8_t sum = 0;
-	for (int i = 0; i < 511; i++)
-		sum = (uint8_t)(sum + page[i]);
-	page[511] = (uint8_t)-sum;
-}
-
-static void cmd_read_log(struct ahci_port *p, const struct cmd *c, bool dma)
-{
-	const uint8_t *f = c->cfis;
-	unsigned log = f[4], page = f[5] | f[9] << 8, count = f[12] | f[13] << 8;
-	uint8_t b[512] = {0};
-	if (count != 1 || page != 0) { /* every log here has one page */
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	switch (log) {
-	case ATA_LOG_DIRECTORY:
-		put_le16(b, 0x0001);
-		put_le16(b + 2 * ATA_LOG_NCQ_ERROR, 1);
-		break;
-	case ATA_LOG_NCQ_ERROR:
-		if (p->ncq_err.valid) {
-			b[0] = p->ncq_err.tag;
-			b[2] = p->ncq_err.status;
-			b[3] = p->ncq_err.error;
-			b[4] = (uint8_t)p->ncq_err.lba;
-			b[5] = (uint8_t)(p->ncq_err.lba >> 8);
-			b[6] = (uint8_t)(p->ncq_err.lba >> 16);
-			b[7] = p->ncq_err.device;
-			b[8] = (uint8_t)(p->ncq_err.lba >> 24);
-			b[9] = (uint8_t)(p->ncq_err.lba >> 32);
-			b[10] = (uint8_t)(p->ncq_err.lba >> 40);
-			put_le16(b + 12, p->ncq_err.count);
-			p->ncq_err.valid = false; /* reading the log clears the error */
-		} else {
-			b[0] = 0x80; /* NQ: no NCQ command failed */
-		}
-		log_checksum(b);
-		break;
-	default:
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	data_in(p, c, b, sizeof(b), !dma);
-}
-
-/* LBA and sector count (0 meaning 256 or 65536) of a read/write command. */
-static void rw_args(const uint8_t *f, bool ext, bool ncq, uint64_t *lba, uint32_t *count)
-{
-	if (ext || ncq) {
-		*lba = (uint64_t)f[4] | (uint64_t)f[5] << 8 | (uint64_t)f[6] << 16 |
-		       (uint64_t)f[8] << 24 | (uint64_t)f[9] << 32 | (uint64_t)f[10] << 40;
-		*count = ncq ? (uint32_t)(f[3] | f[11] << 8) : (uint32_t)(f[12] | f[13] << 8);
-		if (*count == 0)
-			*count = 65536;
-	} else {
-		*lba = (uint64_t)f[4] | (uint64_t)f[5] << 8 | (uint64_t)f[6] << 16 |
-		       (uint64_t)(f[7] & 0x0f) << 24;
-		*count = f[12] ? f[12] : 256;
-	}
-}
-
-static bool range_ok(const struct ahci_port *p, uint64_t lba, uint64_t count)
-{
-	return lba <= p->sectors && count <= p->sectors - lba;
-}
-
-static void cmd_rw(struct ahci_port *p, const struct cmd *c)
-{
-	uint8_t op = c->cfis[2];
-	bool write = false, ext = false, ncq = false, pio = false, mult = false, verify = false;
-	switch (op) {
-	case ATA_READ_DMA:
-		break;
-	case ATA_READ_DMA_EXT:
-		ext = true;
-		break;
-	case ATA_WRITE_DMA:
-		write = true;
-		break;
-	case ATA_WRITE_DMA_EXT:
-		write = ext = true;
-		break;
-	case ATA_READ_SECTORS:
-		pio = true;
-		break;
-	case ATA_READ_SECTORS_EXT:
-		pio = ext = true;
-		break;
-	case ATA_WRITE_SECTORS:
-		pio = write = true;
-		break;
-	case ATA_WRITE_SECTORS_EXT:
-		pio = write = ext = true;
-		break;
-	case ATA_READ_MULTIPLE:
-		pio = mult = true;
-		break;
-	case ATA_READ_MULTIPLE_EXT:
-		pio = mult = ext = true;
-		break;
-	case ATA_WRITE_MULTIPLE:
-		pio = mult = write = true;
-		break;
-	case ATA_WRITE_MULTIPLE_EXT:
-		pio = mult = write = ext = true;
-		break;
-	case ATA_READ_FPDMA_QUEUED:
-		ncq = true;
-		break;
-	case ATA_WRITE_FPDMA_QUEUED:
-		ncq = write = true;
-		break;
-	case ATA_READ_VERIFY:
-		verify = true;
-		break;
-	case ATA_READ_VERIFY_EXT:
-		verify = ext = true;
-		break;
-	}
-	uint64_t lba;
-	uint32_t count;
-	rw_args(c->cfis, ext, ncq, &lba, &count);
-	if ((mult && p->mult == 0) || (write && blockif_is_ro(p->bc))) {
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	if (!range_ok(p, lba, count)) {
-		guest_log(p, "ahci port %u: command %#x: LBA %llu + %u beyond the %llu sectors",
-			  p->num, op, (unsigned long long)lba, count,
-			  (unsigned long long)p->sectors);
-		abort_cmd(p, c, ATA_E_IDNF | ATA_E_ABRT);
-		return;
-	}
-	if (verify) {
-		finish_ok(p, c, 0, DONE_DMA);
-		return;
-	}
-	if (ncq) {
-		unsigned tag = c->cfis[12] >> 3;
-		p->sact |= 1u << tag; /* the driver set it already; keep them consistent */
-	}
-	start_rw(p, c, lba * p->sectsz, (uint64_t)count * p->sectsz, write, ncq, pio, false);
-}
-
-static int cmp_range(const void *a, const void *b)
-{
-	const uint64_t *x = a, *y = b;
-	return (*x > *y) - (*x < *y);
-}
-
-static void cmd_dsm(struct ahci_port *p, const struct cmd *c)
-{
-	unsigned blocks = c->cfis[12] | c->cfis[13] << 8;
-	if (!(c->cfis[3] & ATA_DSM_TRIM) || !p->trim || blockif_is_ro(p->bc) || blocks == 0 ||
-	    blocks > ATA_DSM_MAX_BLOCKS) {
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	uint8_t buf[ATA_DSM_MAX_BLOCKS * 512];
-	uint32_t len = blocks * 512;
-	int64_t got = copy_from_prdt(p, c, buf, len);
-	if (got == -EFAULT) {
-		fatal(p, c->slot, AHCI_P_IX_HBFS);
-		return;
-	}
-	if (got < (int64_t)len) {
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	struct ahci_req *r = req_new(p, c);
-	if (!r || !(r->ranges = calloc(len / 8, sizeof(*r->ranges)))) {
-		if (r)
-			req_free(r);
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	unsigned n = 0;
-	for (uint32_t i = 0; i < len; i += 8) {
-		uint64_t e = le64_at(buf + i);
-		uint64_t lba = e & 0xffffffffffffULL, cnt = e >> 48;
-		if (cnt == 0)
-			continue;
-		if (!range_ok(p, lba, cnt)) {
-			req_free(r);
-			abort_cmd(p, c, ATA_E_IDNF | ATA_E_ABRT);
-			return;
-		}
-		r->ranges[n].off = lba * p->sectsz;
-		r->ranges[n].len = cnt * p->sectsz;
-		n++;
-	}
-	/* sort and merge adjacent or overlapping ranges: fewer backend operations */
-	qsort(r->ranges, n, sizeof(*r->ranges), cmp_range);
-	unsigned m = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (m > 0 && r->ranges[i].off <= r->ranges[m - 1].off + r->ranges[m - 1].len) {
-			uint64_t end = r->ranges[i].off + r->ranges[i].len;
-			if (end > r->ranges[m - 1].off + r->ranges[m - 1].len)
-				r->ranges[m - 1].len = end - r->ranges[m - 1].off;
-		} else
-			r->ranges[m++] = r->ranges[i];
-	}
-	if (m == 0) {
-		req_free(r);
-		finish_ok(p, c, len, DONE_DMA);
-		return;
-	}
-	r->nranges = m;
-	r->bytes = len;
-	p->busy |= 1u << c->slot;
-	int e = blockif_discard(p->bc, r->ranges[0].off, r->ranges[0].len, req_done, r);
-	if (e < 0) {
-		req_free(r);
-		p->busy &= ~(1u << c->slot);
-		abort_cmd(p, c, ATA_E_ABRT);
-	}
-}
-
-static void cmd_flush(struct ahci_port *p, const struct cmd *c)
-{
-	struct ahci_req *r = req_new(p, c);
-	if (!r) {
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	p->busy |= 1u << c->slot;
-	int e = blockif_flush(p->bc, req_done, r);
-	if (e < 0) {
-		req_free(r);
-		p->busy &= ~(1u << c->slot);
-		abort_cmd(p, c, ATA_E_ABRT);
-	}
-}
-
-static void cmd_set_features(struct ahci_port *p, const struct cmd *c)
-{
-	uint8_t mode = c->cfis[12];
-	switch (c->cfis[3]) {
-	case ATA_SF_ENAB_WCACHE:
-		p->wce = true;
-		break;
-	case ATA_SF_DIS_WCACHE:
-		p->wce = false;
-		break;
-	case ATA_SF_SETXFER:
-		/* PIO default/0-4, MWDMA 0-2, UDMA 0-6 */
-		if (mode > 0x0c && !((mode & 0xf8) == 0x20 && (mode & 7) <= 2) &&
-		    !((mode & 0xf8) == 0x40 && (mode & 7) <= 6)) {
-			abort_cmd(p, c, ATA_E_ABRT);
-			return;
-		}
-		p->xfer_mode = mode;
-		break;
-	case ATA_SF_ENAB_SATA:
-	case ATA_SF_DIS_SATA:
-	case ATA_SF_ENAB_RLA:
-	case ATA_SF_DIS_RLA:
-		break;
-	default:
-		abort_cmd(p, c, ATA_E_ABRT);
-		return;
-	}
-	finish_ok(p, c, 0, DONE_DMA);
-}
-
-static void cmd_ata(struct ahci_port *p, const struct cmd *c)
-{
-	uint8_t op = c->cfis[2];
-	switch (op) {
-	case ATA_IDENTIFY:
-		cmd_identify(p, c, false);
-		break;
-	case ATA_SET_FEATURES:
-		cmd_set_features(p, c);
-		break;
-	case ATA_SET_MULTIPLE: {
-		unsigned n = c->cfis[12];
-		if (n > MAX_MULT || (n & (n - 1))) {
-			abort_cmd(p, c, ATA_E_ABRT);
-			return;
-		}
-		p->mult = n;
-		finish_ok(p, c, 0, DONE_DMA);
-		break;
-	}
-	case ATA_READ_DMA:
-	case ATA_READ_DMA_EXT:
-	case ATA_WRITE_DMA:
-	case ATA_WRITE_DMA_EXT:
-	case ATA_READ_SECTORS:
-	case ATA_READ_SECTORS_EXT:
-	case ATA_WRITE_SECTORS:
-	case ATA_WRITE_SECTORS_EXT:
-	case ATA_READ_MULTIPLE:
-	case ATA_READ_MULTIPLE_EXT:
-	case ATA_WRITE_MULTIPLE:
-	case ATA_WRITE_MULTIPLE_EXT:
-	case ATA_READ_FPDMA_QUEUED:
-	case ATA_WRITE_FPDMA_QUEUED:
-	case ATA_READ_VERIFY:
-	case ATA_READ_VERIFY_EXT:
-		cmd_rw(p, c);
-		break;
-	case ATA_FLUSH_CACHE:
-	case ATA_FLUSH_CACHE_EXT:
-		cmd_flush(p, c);
-		break;
-	case ATA_DSM:
-		cmd_dsm(p, c);
-		break;
-	case ATA_READ_LOG_EXT:
-	case ATA_READ_LOG_DMA_EXT:
-		cmd_read_log(p, c, op == ATA_READ_LOG_DMA_EXT);
-		break;
-	case ATA_CHECK_POWER_MODE:
-		finish(p, c->slot, c->cfis, 0, 0, DONE_DMA, 0xff, 0); /* active or idle */
-		break;
-	case ATA_IDLE:
-	case ATA_IDLE_IMMEDIATE:
-	case ATA_STANDBY:
-	case ATA_STANDBY_IMMEDIATE:
-	case ATA_SLEEP:
-	case ATA_SECURITY_FREEZE_LOCK:
-		finish_ok(p, c, 0, DONE_DMA);
-		break;
-	default: /* NOP, SMART and anything unknown */
-		abort_cmd(p, c, ATA_E_ABRT);
-		break;
-	}
-}
-
-/* ---- ATAPI ---- */
-
-static void cmd_packet(struct ahci_port *p, const struct cmd *c)
-{
-	bool dma = c->cfis[3] & 0x01;
-	struct atapi_result res;
-	atapi_command(&p->atapi, c->acmd, p->reply, &res);
-	switch (res.action) {
-	case ATAPI_DATA: {
-		uint32_t len = res.len > ATAPI_REPLY_MAX ? ATAPI_REPLY_MAX : res.len;
-		int64_t n = len ? copy_to_prdt(p, c, p->reply, len) : 0;
-		if (n == -EFAULT) {
-			fatal(p, c->slot, AHCI_P_IX_HBFS);
-			return;
-		}
-		if (n < 0)
-			n = 0;
-		/* a PRDT shorter than the reply gets what fits (the allocation length rules) */
-		finish(p, c->slot, c->cfis, 0, (uint32_t)n, dma ? DONE_DMA : DONE_PIO_IN,
-		       ATAPI_REASON_DONE, 0);
-		break;
-	}
-	case ATAPI_READ: {
-		uint64_t bytes = (uint64_t)res.nblocks * ATAPI_BLOCK;
-		if (res.nblocks == 0) {
-			finish(p, c->slot, c->cfis, 0, 0, DONE_DMA, ATAPI_REASON_DONE, 0);
-			return;
-		}
-		if (!p->bc || bytes > (1u << 30)) {
-			atapi_set_read_error(&p->atapi);
-			finish(p, c->slot, c->cfis, atapi_error_reg(&p->atapi), 0, DONE_DMA, -1, 0);
-			return;
-		}
-		start_rw(p, c, res.lba * ATAPI_BLOCK, bytes, false, false, !dma, true);
-		break;
-	}
-	case ATAPI_ERROR:
-	default:
-		finish(p, c->slot, c->cfis, atapi_error_reg(&p->atapi), 0, DONE_DMA, -1, 0);
-		break;
-	}
-}
-
-static void cmd_atapi(struct ahci_port *p, const struct cmd *c)
-{
-	switch (c->cfis[2]) {
-	case ATA_PACKET:
-		cmd_packet(p, c);
-		break;
-	case ATA_IDENTIFY_PACKET:
-		cmd_identify(p, c, true);
-		break;
-	case ATA_IDENTIFY: {
-		/* a packet device aborts it and shows its signature (ACS-3 7.12.6) */
-		uint8_t fis[20];
-		memcpy(fis, c->cfis, sizeof(fis));
-		fis[4] = 0x01;
-		fis[5] = 0x14;
-		fis[6] = 0xeb;
-		fis[12] = 0x01;
-		finish(p, c->slot, fis, ATA_E_ABRT, 0, DONE_DMA, -1, 0);
-		break;
-	}
-	case ATA_SET_FEATURES:
-		cmd_set_features(p, c);
-		break;
-	case ATA_CHECK_POWER_MODE:
-		finish(p, c->slot, c->cfis, 0, 0, DONE_DMA, 0xff, 0);
-		break;
-	case ATA_IDLE:
-	case ATA_IDLE_IMMEDIATE:
-	case ATA_STANDBY:
-	case ATA_STANDBY_IMMEDIATE:
-	case ATA_SLEEP:
-		finish_ok(p, c, 0, DONE_DMA);
-		break;
-	default:
-		abort_cmd(p, c, ATA_E_ABRT);
-		break;
+		ahci_abort_cmd(p, c, ATA_E_ABRT);
 	}
 }
 
@@ -1019,7 +474,7 @@ static void run_slot(struct ahci_port *p, unsigned slot)
 	if (gm_read(gm, at, hdr, sizeof(hdr)) < 0) {
 		guest_log(p, "ahci port %u: command header at %#llx is not in guest RAM", p->num,
 			  (unsigned long long)at);
-		fatal(p, slot, AHCI_P_IX_HBFS);
+		ahci_fatal(p, slot, AHCI_P_IX_HBFS);
 		return;
 	}
 	c.flags = le32_at(hdr);
@@ -1029,13 +484,13 @@ static void run_slot(struct ahci_port *p, unsigned slot)
 	    gm_read(gm, c.ctba + AHCI_CT_ACMD, c.acmd, sizeof(c.acmd)) < 0) {
 		guest_log(p, "ahci port %u: command table at %#llx is not in guest RAM", p->num,
 			  (unsigned long long)c.ctba);
-		fatal(p, slot, AHCI_P_IX_HBFS);
+		ahci_fatal(p, slot, AHCI_P_IX_HBFS);
 		return;
 	}
 	if (c.cfis[0] != FIS_H2D || (c.flags & AHCI_CMDHDR_CFL_MASK) < 5) {
 		guest_log(p, "ahci port %u: slot %u: not a host-to-device register FIS (%#x)",
 			  p->num, slot, c.cfis[0]);
-		fatal(p, slot, AHCI_P_IX_IFS);
+		ahci_fatal(p, slot, AHCI_P_IX_IFS);
 		return;
 	}
 	if (!(c.cfis[1] & FIS_H2D_C)) {
@@ -1043,13 +498,10 @@ static void run_slot(struct ahci_port *p, unsigned slot)
 		return;
 	}
 	if ((c.cfis[1] & 0x0f) || ((c.flags >> AHCI_CMDHDR_PMP_SHIFT) & 0xf)) {
-		abort_cmd(p, &c, ATA_E_ABRT); /* no port multiplier */
+		ahci_abort_cmd(p, &c, ATA_E_ABRT); /* no port multiplier */
 		return;
 	}
-	if (p->type == AHCI_PORT_CD)
-		cmd_atapi(p, &c);
-	else
-		cmd_ata(p, &c);
+	ahci_exec_command(p, &c);
 }
 
 /* Execute the issued slots that are not running yet (lock held). */
@@ -1343,7 +795,7 @@ static void ahci_destroy(void *opaque)
 		blockif_close(p->bc); /* waits for the I/O; undelivered completions are dropped */
 		p->bc = NULL;
 		while (p->outstanding)
-			req_free(p->outstanding);
+			ahci_req_free(p->outstanding);
 	}
 	pthread_mutex_destroy(&sc->mtx);
 	free(sc);

@@ -1,6 +1,8 @@
 /* AHCI 1.3 SATA controller (bhyve's `ahci`, `ahci-hd`, `ahci-cd`): register layout, FIS and ATA
  * command codes, and the interfaces between the parts of the model:
- *   ahci.c         the PCI function, HBA and port registers, command processing, DMA
+ *   ahci.c         the PCI function, HBA and port registers, command slots, completion, DMA
+ *   ahci_ata.c     executing one ATA command, or an ATAPI PACKET through atapi.c, on a port
+ *   ahci_port.h    the structures and helpers ahci.c and ahci_ata.c share (private)
  *   ahci_config.c  the -s option strings and the per-port configuration (pci.B.S.F.port.N.*)
  *   ata_identify.c IDENTIFY DEVICE and IDENTIFY PACKET DEVICE data
  *   atapi.c        the ATAPI packet commands of a cd port (atapi.h)
