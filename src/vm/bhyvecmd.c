@@ -402,10 +402,7 @@ static int add_disks(struct build *b, int *slot)
 		const char *name = getn(b, "disk", n, "_name");
 		const char *opts = getn(b, "disk", n, "_opts");
 		bool is_ahci = !strcmp(type, "ahci-hd") || !strcmp(type, "ahci-cd");
-		if (!strcmp(type, "nvme")) {
-			sv_addf(&b->warn,
-				"disk%d_type=\"nvme\": attached as virtio-blk (kbhyve has no NVMe)", n);
-		} else if (!is_ahci && strcmp(type, "virtio-blk") != 0) {
+		if (!is_ahci && strcmp(type, "virtio-blk") != 0 && strcmp(type, "nvme") != 0) {
 			free(ahci.ports);
 			return fail(b,
 				    "disk%d_type=\"%s\": not supported (virtio-blk, ahci-hd, ahci-cd, "
@@ -474,8 +471,7 @@ static int add_disks(struct build *b, int *slot)
 			}
 		} else if ((r = next_function(b, slot, &func, n)) == 0) {
 			sv_add(&b->args, "-s");
-			sv_addf(&b->args, "%d:%d,%s,%s%s%s", *slot, func, is_ahci ? type : "virtio-blk",
-				path, sep, o);
+			sv_addf(&b->args, "%d:%d,%s,%s%s%s", *slot, func, type, path, sep, o);
 			func++;
 		}
 		free(path);
