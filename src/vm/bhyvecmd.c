@@ -499,15 +499,9 @@ static int add_nics(struct build *b, int *slot)
 		const char *type = getn(b, "network", n, "_type");
 		if (!type)
 			break;
-		if (!strcmp(type, "e1000"))
-			sv_addf(&b->warn,
-				"network%d_type=\"e1000\": attached as virtio-net (kbhyve has no "
-				"e1000)",
-				n);
-		else if (strcmp(type, "virtio-net") != 0)
-			return fail(b,
-				    "network%d_type=\"%s\": not supported (kbhyve has virtio-net)",
-				    n, type);
+		if (strcmp(type, "virtio-net") != 0 && strcmp(type, "e1000") != 0)
+			return fail(b, "network%d_type=\"%s\": not supported (virtio-net, e1000)", n,
+				    type);
 		struct bhyvecmd_nic nic = {.index = n};
 		const char *device = getn(b, "network", n, "_device");
 		const char *tapname = getn(b, "network", n, "_name");
@@ -562,10 +556,9 @@ static int add_nics(struct build *b, int *slot)
 			return fail(b, "too many devices: no PCI slot left for network%d", n);
 		sv_add(&b->args, "-s");
 		if (nic.mac[0])
-			sv_addf(&b->args, "%d:%d,virtio-net,%s,mac=%s", *slot, func, nic.tap,
-				nic.mac);
+			sv_addf(&b->args, "%d:%d,%s,%s,mac=%s", *slot, func, type, nic.tap, nic.mac);
 		else
-			sv_addf(&b->args, "%d:%d,virtio-net,%s", *slot, func, nic.tap);
+			sv_addf(&b->args, "%d:%d,%s,%s", *slot, func, type, nic.tap);
 		struct bhyvecmd_nic *v = realloc(b->nics, (size_t)(b->nnics + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
