@@ -3,8 +3,10 @@
  * OpenFirmware unit addresses): OVMF reads any such node as PciRoot(0)/Pci(S,F) and puts the boot
  * options below it first; SeaBIOS matches a pattern of its own (any node name, then "@S[,F]")
  * against it, which needs the path to end (or go on with '/') right after the unit address.
- * A port N of a storage controller (pci.B.S.F.port.N.bootindex, AHCI) adds "/drive@N/disk@0":
- * OVMF reads that as Sata(N,0xFFFF,0) below the controller, SeaBIOS as its AHCI port pattern. */
+ * A port N of an AHCI controller (pci.B.S.F.port.N.bootindex) is
+ * "/pci@i0cf8/pci8086,2922@S[,F]/drive@N/disk@0": OVMF turns exactly that node name (QEMU's ICH9
+ * AHCI) with drive@N into Sata(N,0xFFFF,0) below the controller and ignores the port otherwise;
+ * SeaBIOS's AHCI pattern takes any node name. */
 #include "boot/bootorder.h"
 
 #include <errno.h>
@@ -133,8 +135,8 @@ int bootorder_build(struct cfgnode *cfg, char **out, size_t *len, char *err, siz
 			free(devs);
 			return -EINVAL;
 		}
-	/* "/pci@i0cf8,ff/pci@1f,7/drive@1f/disk@0\n" at most */
-	char *buf = malloc(n * 48);
+	/* "/pci@i0cf8,ff/pci8086,2922@1f,7/drive@1f/disk@0\n" at most */
+	char *buf = malloc(n * 56);
 	if (!buf) {
 		free(devs);
 		return -ENOMEM;
@@ -142,14 +144,15 @@ int bootorder_build(struct cfgnode *cfg, char **out, size_t *len, char *err, siz
 	size_t used = 0;
 	for (size_t i = 0; i < n; i++) {
 		char bus[16] = "", fn[16] = "", port[32] = "";
+		const char *node = devs[i].port >= 0 ? "pci8086,2922" : "pci";
 		if (devs[i].bus)
 			snprintf(bus, sizeof(bus), ",%x", devs[i].bus);
 		if (devs[i].func)
 			snprintf(fn, sizeof(fn), ",%x", devs[i].func);
 		if (devs[i].port >= 0)
 			snprintf(port, sizeof(port), "/drive@%lx/disk@0", devs[i].port);
-		used += (size_t)snprintf(buf + used, n * 48 - used, "%s/pci@i0cf8%s/pci@%x%s%s",
-					 i ? "\n" : "", bus, devs[i].slot, fn, port);
+		used += (size_t)snprintf(buf + used, n * 56 - used, "%s/pci@i0cf8%s/%s@%x%s%s",
+					 i ? "\n" : "", bus, node, devs[i].slot, fn, port);
 	}
 	free(devs);
 	*out = buf;

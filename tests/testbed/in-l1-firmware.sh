@@ -28,11 +28,14 @@
 #   CD (ATAPI), the guest powers off, the install ends.
 #   in-l1-firmware.sh BUILD_DIR [L2_INITRD]   (uses KBHYVE_OVMF_*, KBHYVE_SDBOOT_EFI, KBHYVE_DI_*
 #   and KBHYVE_VMLINUZ from payload.sh; without L2_INITRD the Linux steps fail)
-# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,custom,iso): which steps run, for debugging one.
+# storage: OVMF boots systemd-boot and Linux from GPT disks on the AHCI and NVMe models, the one
+#   fw_cfg bootorder names: first an NVMe disk (bootindex=0), then, without it, port 1 of an
+#   ahci controller (bootindex=1) although a decoy sits on port 0.
+# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,custom,iso,storage): which steps run, for debugging one.
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,custom,iso}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,custom,iso,storage}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -519,4 +522,48 @@ install_run() {
 }
 if [[ $STEPS == *iso* ]]; then
 	install_run
+fi
+
+# GPT disks on the AHCI and NVMe models through OVMF: three copies of the systemd-boot disk, each
+# entry naming its disk (kbboot=); the fw_cfg bootorder picks one: the NVMe disk, then (its
+# bootindex gone) port 1 of the ahci controller, past the decoy on port 0
+storage_run() {
+	have_linux "storage" || return
+	[ -f "${KBHYVE_SDBOOT_EFI:-}" ] || { echo "not ok - l2 firmware: storage: no systemd-boot in the payload"; return; }
+	printf 'timeout 0\ndefault kbhyve.conf\n' >"$TMP/loader.conf"
+	local which
+	for which in decoy ahci1 nvme; do
+		printf 'title kbhyve bootcheck\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1 kbtest=poweroff kbboot=%s\n' "$which" >"$TMP/kbhyve.conf"
+		disk "the $which disk" esp_disk "$TMP/st-$which.img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
+			"$TMP/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$L2_INITRD:/initrd.gz" || return
+	done
+	local want nvme_opts out=$TMP/storage.out err=$TMP/storage.err rc t0 secs o problems
+	for want in nvme ahci1; do
+		nvme_opts=""
+		[ $want = nvme ] && nvme_opts=",bootindex=0"
+		cp "$KBHYVE_OVMF_VARS" "$TMP/storage-vars.fd"
+		t0=$(date +%s.%N)
+		timeout -k 5 300 "$BHYVE" -c 2 -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
+			-s 3,ahci,hd:"$TMP/st-decoy.img",hd:"$TMP/st-ahci1.img",bootindex=1 -s 4,nvme,"$TMP/st-nvme.img"$nvme_opts \
+			-l bootrom,"$CODE","$TMP/storage-vars.fd",fwcfg=qemu fw-storage </dev/null >"$out" 2>"$err"
+		rc=$?
+		secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+		o=$(tr -d '\033\r' <"$out")
+		problems=$(guest_problems "$o" "$rc" 1)
+		grep -aq "KBTEST cmdline=.*kbboot=$want" <<<"$o" || problems+=" not booted from the $want disk but $(grep -ao 'kbboot=[a-z0-9]*' <<<"$o" | head -1);"
+		if [ -z "$problems" ]; then
+			if [ $want = nvme ]; then
+				echo "ok - l2 firmware: OVMF boots systemd-boot and Linux from a GPT disk on nvme, first in the bootorder (bootindex=0) (${secs}s)"
+			else
+				echo "ok - l2 firmware: OVMF boots systemd-boot and Linux from port 1 of an ahci controller that bootindex=1 puts first (/pci@i0cf8/pci8086,2922@3/drive@1/disk@0), past the decoy on port 0 (${secs}s)"
+			fi
+		else
+			echo "not ok - l2 firmware: boot from the $want disk:$problems"
+			grep -a . <<<"$o" | tail -15 | sed 's/^/#   console: /'
+			sed 's/^/#   stderr: /' "$err" | tail -10
+		fi
+	done
+}
+if [[ $STEPS == *storage* ]]; then
+	storage_run
 fi

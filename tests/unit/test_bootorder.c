@@ -58,7 +58,8 @@ static void test_paths_in_index_order(void **state)
 	(void)state;
 }
 
-/* AHCI ports (pci.B.S.F.port.N.bootindex): the controller's path, then drive@N/disk@0. Two ports
+/* AHCI ports (pci.B.S.F.port.N.bootindex): the controller under the node name OVMF's parser
+ * knows (pci8086,2922), then drive@N/disk@0. Two ports
  * of one controller are two devices; a port and another device cannot share an index. */
 static void test_ahci_ports(void **state)
 {
@@ -76,8 +77,9 @@ static void test_ahci_ports(void **state)
 	char *out;
 	size_t len;
 	assert_int_equal(build(cfg, &out, &len), 0);
-	static const char want[] = "/pci@i0cf8/pci@6\n/pci@i0cf8/pci@4/drive@1/disk@0\n"
-				   "/pci@i0cf8/pci@5,2/drive@0/disk@0\n/pci@i0cf8/pci@4/drive@0/disk@0";
+	static const char want[] = "/pci@i0cf8/pci@6\n/pci@i0cf8/pci8086,2922@4/drive@1/disk@0\n"
+				   "/pci@i0cf8/pci8086,2922@5,2/drive@0/disk@0\n"
+				   "/pci@i0cf8/pci8086,2922@4/drive@0/disk@0";
 	assert_int_equal(len, sizeof(want));
 	assert_memory_equal(out, want, sizeof(want));
 	free(out);
