@@ -27,10 +27,15 @@ VM_INITRD=$REPO_ROOT/build/testbed/l2-vm.cpio.gz
 AHCI_INITRD=$REPO_ROOT/build/testbed/l2-ahci.cpio.gz
 "$TESTBED_DIR/mkinitrd-l2.sh" "$AHCI_INITRD" --script "$TESTBED_DIR/l2-ahci.sh" \
 	--modules "ahci sd_mod sr_mod isofs" || die "cannot build the AHCI L2 initrd"
+# the NVMe and e1000 guest (in-l1-nvme-e1000.sh)
+NVME_INITRD=$REPO_ROOT/build/testbed/l2-nvme-e1000.cpio.gz
+"$TESTBED_DIR/mkinitrd-l2.sh" "$NVME_INITRD" --script "$TESTBED_DIR/l2-nvme-e1000.sh" \
+	--modules "nvme e1000" || die "cannot build the NVMe/e1000 L2 initrd"
 # the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
 	echo "not ok - test bed: the patched outer QEMU did not build (above); the firmware test is skipped"
 fi
 exec "$TESTBED_DIR/l1run" --timeout 3000 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
-	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD" "$VM_INITRD" "$AHCI_INITRD"
+	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD" "$VM_INITRD" "$AHCI_INITRD" \
+	"$NVME_INITRD"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
-#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD]]]
+#   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD
+#                  [NVME_E1000_INITRD]]]]
 set -u
 BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
@@ -77,6 +78,10 @@ fi
 # AHCI disks and CDs under Linux's drivers
 if [ -n "${7:-}" ]; then
 	"$(dirname "$0")/in-l1-ahci.sh" "$BUILD" "$7" "$VMLINUX"
+fi
+# NVMe and e1000 under Linux's drivers
+if [ -n "${8:-}" ]; then
+	"$(dirname "$0")/in-l1-nvme-e1000.sh" "$BUILD" "$8" "$VMLINUX"
 fi
 
 # Debian's OVMF: its UEFI shell, Linux and a vm guest through it. Debian's own outer QEMU aborts
