@@ -57,6 +57,11 @@ tests/bootrom/input.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
+echo "== bhyve -s: bad device options, one line each (ASan/UBSan)"
+tests/devices/input.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
+
 echo "== tiny guests on /dev/kvm (ASan/UBSan)"
 tests/guests/run.sh build-san >"$log" 2>&1
 cat "$log"

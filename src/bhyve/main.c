@@ -51,7 +51,8 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 	int status = BHYVE_EXIT_ERROR;
 	int rc = bhyve_options_parse(argc, args, cfg, stdout, &status, err, sizeof(err));
 	if (rc < 0) {
-		kb_log("%s", err);
+		if (err[0]) /* empty: the line that says why is out already */
+			kb_log("%s", err);
 		return BHYVE_EXIT_ERROR;
 	}
 	if (rc > 0)
@@ -83,7 +84,8 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 
 	struct vm *vm = vm_create(cfg, err, sizeof(err));
 	if (!vm) {
-		kb_log("%s", err);
+		if (err[0]) /* empty: the line that says why is out already */
+			kb_log("%s", err);
 		return BHYVE_EXIT_ERROR;
 	}
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -91,10 +93,12 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 		kb_log("cannot watch signals: %s", strerror(errno));
 		status = BHYVE_EXIT_ERROR;
 	} else if (ctl_init(vm, err, sizeof(err)) < 0) { /* before devices claim host resources */
-		kb_log("%s", err);
+		if (err[0]) /* empty: the line that says why is out already */
+			kb_log("%s", err);
 		status = BHYVE_EXIT_ERROR;
 	} else if (machine_setup(vm, err, sizeof(err)) < 0) {
-		kb_log("%s", err);
+		if (err[0]) /* empty: the line that says why is out already */
+			kb_log("%s", err);
 		status = BHYVE_EXIT_ERROR;
 	} else {
 		status = vm_run(vm);

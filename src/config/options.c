@@ -1,5 +1,6 @@
 /* bhyve(8)'s command line into the configuration tree (amd64 option set, bhyverun_machdep.c
  * semantics): defaults, then options left to right with the last one winning. */
+#include "core/log.h"
 #include "config/options.h"
 
 #include <ctype.h>
@@ -376,11 +377,15 @@ static int opt_pci(struct cfgnode *cfg, const char *arg, FILE *out, char *err, s
 		goto out;
 	}
 	r = config_set(dev, "device", emu->name);
+	unsigned long logged = kb_log_lines();
 	if (r == 0)
 		r = emu->legacy_config ? emu->legacy_config(dev, conf)
 				       : pci_parse_legacy_config(dev, conf);
-	/* an emulation's own parser may have logged the details; the generic one has not */
-	if (r < 0)
+	/* an emulation's own parser may have logged the details (then that line is the error;
+	 * err stays empty); the generic one has not */
+	if (r < 0 && kb_log_lines() != logged)
+		err[0] = '\0';
+	else if (r < 0)
 		snprintf(err, errlen, "invalid options '%s' for %s in PCI slot %d:%d:%d: %s",
 			 conf ? conf : "", emu->name, bus, slot, func,
 			 emu->legacy_config ? strerror(-r) : conf_error(r));
@@ -940,11 +945,13 @@ int bhyve_options_parse(int argc, char **argv, struct cfgnode *cfg, FILE *out, i
 		err[0] = '\0';
 	if (!out)
 		out = stdout;
+	unsigned long logged = kb_log_lines();
 	int r = apply_defaults(cfg, err, errlen);
 	if (r == 0)
 		r = parse_args(argc, argv, cfg, out, err, errlen);
 	if (r < 0) {
-		if (errlen && !err[0])
+		/* no message and nothing logged (a device's option parser logs its own line) */
+		if (errlen && !err[0] && kb_log_lines() == logged)
 			snprintf(err, errlen, "%s", strerror(-r));
 		*exit_status = BHYVE_EXIT_ERROR;
 	} else {

@@ -39,7 +39,8 @@ void bhyve_usage(FILE *out, const char *prog);
 /*
  * Parse bhyve's command line into cfg (defaults first, then options left to right, last wins).
  * 0: run the VM. 1: exit now with *exit_status (help was printed to out).
- * < 0: error, a one-line message in err; *exit_status is set to 4 (BHYVE_EXIT_ERROR).
+ * < 0: error, a one-line message in err, or err empty when a device's option parser has
+ * logged that line itself; *exit_status is set to 4 (BHYVE_EXIT_ERROR).
  * Reentrant: keeps no global getopt state.
  */
 int bhyve_options_parse(int argc, char **argv, struct cfgnode *cfg, FILE *out, int *exit_status,

@@ -37,8 +37,16 @@ __attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list 
 	fprintf(stderr, "%s: %s%s", log_prog, line, log_raw ? "\r\n" : "\n");
 }
 
+static unsigned long log_lines;
+
+unsigned long kb_log_lines(void)
+{
+	return __atomic_load_n(&log_lines, __ATOMIC_RELAXED);
+}
+
 void kb_log(const char *fmt, ...)
 {
+	__atomic_add_fetch(&log_lines, 1, __ATOMIC_RELAXED);
 	va_list ap;
 	va_start(ap, fmt);
 	vlog(fmt, ap);

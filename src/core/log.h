@@ -6,6 +6,9 @@
 
 /* One line on stderr, prefixed with the program name. */
 void kb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Lines kb_log has written so far: a caller that reports a failure checks whether the code it
+ * called has already said why, so that bad input gets one line, not one per layer. */
+unsigned long kb_log_lines(void);
 /* Debug lines appear only when KBHYVE_DEBUG is set in the environment. */
 void kb_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Lines a guest can cause (a malformed ring, a bad control message...) go through a token

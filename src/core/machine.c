@@ -226,7 +226,7 @@ int machine_setup(struct vm *vm, char *err, size_t errlen)
 	}
 	rc = pci_init_all(vm);
 	if (rc) {
-		snprintf(err, errlen, "PCI device setup failed (see above)");
+		err[0] = '\0'; /* the bus or the device has logged the one line that says why */
 		return rc;
 	}
 	if (vm->bootrom && !pci_find_dev(vm, 0, 0, 0)) {

@@ -491,9 +491,13 @@ static int create_dev(struct vm *vm, int b, int s, int f, struct cfgnode *fn)
 		pd->bar[i].idx = i;
 	}
 	ps->bus[b][s * PCI_MAX_FUNC + f] = pd;
+	unsigned long logged = kb_log_lines();
 	int rc = emu->init(vm, pd, fn);
 	if (rc) {
-		kb_log("%s at %d:%d:%d: initialisation failed", emuname, b, s, f);
+		/* the emulation names the problem itself; this line only when it said nothing */
+		if (kb_log_lines() == logged)
+			kb_log("%s at %d:%d:%d: initialisation failed: %s", emuname, b, s, f,
+			       strerror(-rc));
 		ps->bus[b][s * PCI_MAX_FUNC + f] = NULL;
 		pci_msi_free(pd);
 		free(pd);
