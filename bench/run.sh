@@ -11,7 +11,7 @@
 #   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
 #   --out DIR      output folder (default build/bench)
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
-#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net (default all),
+#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000 (default all),
 #                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
 #   --mode         auto (default): the nested test bed when /dev/kvm only emulates (kvm_pvm, or
 #                  neither kvm_intel nor kvm_amd loaded), else directly on this host
@@ -35,7 +35,7 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
-ALL_GROUPS=tiny,boot,mem,many,blk,net,fw
+ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000
 ONLY=$ALL_GROUPS
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -65,7 +65,7 @@ done
 want() { [[ ,$ONLY, == *,$1,* ]]; }
 want many || MANY_REPS=0
 DEV=0
-if want blk || want net; then DEV=1; fi
+if want blk || want net || want ahci || want nvme || want e1000; then DEV=1; fi
 
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || die "python3 not found (Debian package python3)"
@@ -106,7 +106,7 @@ if [ "$DEV" = 1 ]; then
 	gcc $CFLAGS_PROBE -static "$BENCH_DIR/kbbench.c" -o "$WORK/kbbench" ||
 		die "cannot build kbbench (static; Debian package libc6-dev)"
 	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-devices.cpio.gz" --script "$BENCH_DIR/l2-devices.sh" \
-		--add "$WORK/kbbench:/bin/kbbench" --modules "virtio_pci virtio_blk virtio_net" ||
+		--add "$WORK/kbbench:/bin/kbbench" --modules "virtio_pci virtio_blk virtio_net ahci sd_mod nvme e1000" ||
 		die "cannot build the L2 initrd of the device benchmarks"
 fi
 

@@ -72,8 +72,37 @@ METRICS = [
     ("net_h2g_cpu", "VMM CPU outside the guest per MiB, TCP host -> guest (diagnostic)", "ms"),
 ]
 
+# The other disk and NIC models, measured as virtio-blk and virtio-net are (issue 10): metric
+# prefix -> (name in the table, guest device / kbhyve -s emulation)
+DISK_MODELS = {"ahci": "AHCI disk (ahci-hd; QEMU ahci + ide-hd)", "nvme": "NVMe (nvme; QEMU nvme)"}
+NIC_MODELS = {"e1000": "e1000 (82545EM; QEMU e1000)"}
+for _p, _n in DISK_MODELS.items():
+    METRICS += [
+        (f"{_p}_seq_write", f"{_n} sequential write, 1 MiB O_DIRECT, QD1", "MB/s", "higher"),
+        (f"{_p}_seq_read", f"{_n} sequential read, 1 MiB O_DIRECT, QD1", "MB/s", "higher"),
+        (f"{_p}_rand_read", f"{_n} 4 KiB random read, O_DIRECT, QD1", "IOPS", "higher"),
+        (f"{_p}_seq_write_exits", f"KVM exits per MiB, {_p} sequential write (diagnostic)", "count"),
+        (f"{_p}_seq_read_exits", f"KVM exits per MiB, {_p} sequential read (diagnostic)", "count"),
+        (f"{_p}_rand_read_exits", f"KVM exits per 4 KiB {_p} random read (diagnostic)", "count"),
+        (f"{_p}_seq_write_cpu", f"VMM CPU outside the guest per MiB, {_p} seq write (diagnostic)", "ms"),
+        (f"{_p}_seq_read_cpu", f"VMM CPU outside the guest per MiB, {_p} seq read (diagnostic)", "ms"),
+        (f"{_p}_rand_read_cpu",
+         f"VMM CPU outside the guest per 1000 {_p} random reads (diagnostic)", "ms")]
+for _p, _n in NIC_MODELS.items():
+    METRICS += [
+        (f"{_p}_g2h", f"{_n} TCP guest -> host over a tap", "MB/s", "higher"),
+        (f"{_p}_h2g", f"{_n} TCP host -> guest over a tap", "MB/s", "higher"),
+        (f"{_p}_g2h_exits", f"KVM exits per MiB, {_p} TCP guest -> host (diagnostic)", "count"),
+        (f"{_p}_h2g_exits", f"KVM exits per MiB, {_p} TCP host -> guest (diagnostic)", "count"),
+        (f"{_p}_g2h_cpu", f"VMM CPU outside the guest per MiB, {_p} TCP guest -> host (diagnostic)",
+         "ms"),
+        (f"{_p}_h2g_cpu", f"VMM CPU outside the guest per MiB, {_p} TCP host -> guest (diagnostic)",
+         "ms")]
+
 # Metric groups for --only (bench/run.sh --only blk,net)
-GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw")
+GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(NIC_MODELS)
+# the guest's name for the disk of each model
+GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
 CMDLINE = "console=ttyS0 quiet"
 KB_MARKER = "err:debug port 0x80: 0x1 at"     # bhyve -o x86.debugport.log=true, on stderr
@@ -119,9 +148,10 @@ class Suite:
     # --- command lines -------------------------------------------------------------------
 
     def linux_argv(self, vmm, cpus, mem_mb, initrd, name, cmdline=CMDLINE, devices=None):
-        """devices: (image path, tap name) for the device benchmarks: a virtio-blk disk
-        and a virtio-net NIC on the tap, each VMM with its default settings for them
-        (see bench/README.md)."""
+        """devices: (image path, tap name, disk model, NIC model) for the device benchmarks:
+        a disk (model "virtio": virtio-blk; "ahci": a SATA disk on an AHCI controller; "nvme")
+        and a NIC on the tap ("virtio": virtio-net; "e1000"), each VMM with its default
+        settings for them (see bench/README.md)."""
         a = self.a
         if vmm == KB:
             argv = [a.bhyve, "-c", str(cpus), "-m", f"{mem_mb}M", "-s", "0,hostbridge",
@@ -131,9 +161,11 @@ class Suite:
             if a.testbed:
                 argv += ["-o", "x86.cpuid.disable=xsave"]  # TCG's SVM: XSETBV not intercepted
             if devices:
-                img, tap = devices
+                img, tap, disk, nic = devices
                 # blockif default: the page cache (no nocache), io_uring (workers without it)
-                argv += ["-s", f"3,virtio-blk,{img}", "-s", f"4,virtio-net,{tap},mac={DEV_MAC}"]
+                disk = {"ahci": "ahci-hd", "nvme": "nvme"}.get(disk, "virtio-blk")
+                nic = "e1000" if nic == "e1000" else "virtio-net"
+                argv += ["-s", f"3,{disk},{img}", "-s", f"4,{nic},{tap},mac={DEV_MAC}"]
             return argv + [name]
         cpu = "host,-xsave" if a.testbed else "host"
         return [a.qemu, "-M", "pc", "-accel", "kvm", "-cpu", cpu, "-m", str(mem_mb),
@@ -146,15 +178,22 @@ class Suite:
                     self.qemu_devices(*devices) if devices else [])
 
     @staticmethod
-    def qemu_devices(img, tap):
+    def qemu_devices(img, tap, disk, nic):
         # what kbhyve's blockif does by default: the host's page cache (QEMU's default
         # cache=writeback; kbhyve without nocache) and io_uring (kbhyve's engine when the
         # kernel has it; QEMU's default would be aio=threads); vhost off (QEMU's default
-        # without vhost=on; kbhyve has no vhost)
-        return ["-drive", f"if=none,id=d0,file={img},format=raw,cache=writeback,aio=io_uring",
-                "-device", "virtio-blk-pci,drive=d0,addr=3",
+        # without vhost=on; kbhyve has no vhost). AHCI: QEMU's ICH9 AHCI with an ide-hd on
+        # port 0, the equivalent of ahci-hd; NVMe: QEMU's nvme (its default queues); e1000:
+        # QEMU's e1000 (82540EM; kbhyve's is the 82545EM: the same driver and features).
+        disk = {"ahci": ["-device", "ahci,id=ahci0,addr=3", "-device",
+                         "ide-hd,drive=d0,bus=ahci0.0"],
+                "nvme": ["-device", "nvme,drive=d0,serial=kbbench,addr=3"]}.get(
+                    disk, ["-device", "virtio-blk-pci,drive=d0,addr=3"])
+        nic = "e1000" if nic == "e1000" else "virtio-net-pci"
+        return ["-drive", f"if=none,id=d0,file={img},format=raw,cache=writeback,aio=io_uring"
+                ] + disk + [
                 "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
-                "-device", f"virtio-net-pci,netdev=n0,mac={DEV_MAC},addr=4"]
+                "-device", f"{nic},netdev=n0,mac={DEV_MAC},addr=4"]
 
     def tiny_argv(self, vmm):
         a = self.a
@@ -423,13 +462,18 @@ class Suite:
                 * 1000.0 / after["ticks_per_s"]
             self.sample(m, vmm, rep, ms / amount * cpu_scale, d)
 
-    def devices(self, vmm, rep):
+    def devices(self, vmm, rep, disk="virtio", nic="virtio", measure_disk=True, measure_net=True):
         """Metrics 5 and 6: one guest (1 vCPU, 256 MiB) with a virtio-blk disk (raw image)
         and a virtio-net NIC (tap); the guest runs kbbench disk, then kbbench client against
-        a kbbench serve here. Disk numbers are timed in the guest, network numbers here."""
+        a kbbench serve here. Disk numbers are timed in the guest, network numbers here.
+        disk "ahci"/"nvme" and nic "e1000": the same on those models (their own metric ids);
+        measure_disk/measure_net: which phases this guest runs."""
         a = self.a
-        blk = ["blk_seq_write", "blk_seq_read", "blk_rand_read"] if "blk" in a.only else []
-        net = ["net_g2h", "net_h2g"] if "net" in a.only else []
+        pre = "blk" if disk == "virtio" else disk
+        npre = "net" if nic == "virtio" else nic
+        blk = ([f"{pre}_seq_write", f"{pre}_seq_read", f"{pre}_rand_read"]
+               if measure_disk and pre in a.only else [])
+        net = [f"{npre}_g2h", f"{npre}_h2g"] if measure_net and npre in a.only else []
         diag = [m + sfx for m in blk + net for sfx in ("_exits", "_cpu")] if a.kvm_stats else []
         self.diag_ids = diag
         ids = [m for m in blk + net + diag if (m, vmm) not in self.failed]
@@ -445,9 +489,9 @@ class Suite:
         dropped = self.drop_caches()
         cmdline = (f"{CMDLINE} bench_seq_mb={DEV_SEQ_MB if blk else 0} bench_seq_s={DEV_SEQ_S} "
                    f"bench_rand_s={DEV_RAND_S} bench_net_mb={DEV_NET_MB if net else 0} "
-                   f"bench_port={DEV_PORT}")
+                   f"bench_port={DEV_PORT} bench_disk={GUEST_DISK[disk]}")
         argv = self.linux_argv(vmm, 1, DEV_MEM_MB, a.initrd_devices, "bench-dev", cmdline,
-                               (img, DEV_TAP))
+                               (img, DEV_TAP, disk, nic))
         subprocess.run(["ip", "neigh", "flush", "dev", DEV_TAP], capture_output=True)
         server = subprocess.Popen([a.kbbench, "serve", str(DEV_PORT), "900"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -493,9 +537,9 @@ class Suite:
         if "error" in g:
             raw["guest_error"] = g["error"]
         # virtio-blk: the guest's own timing (CLOCK_MONOTONIC in L2)
-        per = {"blk_seq_write": ("seq_write_mbs", "seq_write_bytes", 1 << 20),
-               "blk_seq_read": ("seq_read_mbs", "seq_read_bytes", 1 << 20),
-               "blk_rand_read": ("rand_read_iops", "rand_read_ops", None)}
+        per = {f"{pre}_seq_write": ("seq_write_mbs", "seq_write_bytes", 1 << 20),
+               f"{pre}_seq_read": ("seq_read_mbs", "seq_read_bytes", 1 << 20),
+               f"{pre}_rand_read": ("rand_read_iops", "rand_read_ops", None)}
         for m in blk:
             key, amount_key, unit_bytes = per[m]
             if key not in g:
@@ -507,7 +551,7 @@ class Suite:
                         self.error(d, vmm, rep, "no " + key)
                 continue
             self.sample(m, vmm, rep, float(g[key]), raw if m == blk[0] else None)
-            phase = m[len("blk_"):]
+            phase = m[len(pre) + 1:]
             amount = float(g.get(amount_key, 0))
             if unit_bytes:
                 amount /= unit_bytes
@@ -516,9 +560,9 @@ class Suite:
                             1.0 if unit_bytes else 1000.0)
         # virtio-net: timed by kbbench serve here (host clock)
         for m in net:
-            ev = next((e for e in events if e.get("event") == m[len("net_"):]), None)
+            ev = next((e for e in events if e.get("event") == m[len(npre) + 1:]), None)
             if not ev:
-                self.error(m, vmm, rep, srv_err or "kbbench serve saw no " + m[len("net_"):] +
+                self.error(m, vmm, rep, srv_err or "kbbench serve saw no " + m[len(npre) + 1:] +
                            f" transfer (guest: {g.get('error', 'net_status=' + g.get('net_status', '?'))})")
                 for d in (m + "_exits", m + "_cpu"):
                     if d in diag:
@@ -561,6 +605,14 @@ class Suite:
                 if "blk" in a.only or "net" in a.only:
                     for vmm in order:
                         self.devices(vmm, rep)
+                for disk in DISK_MODELS:
+                    if disk in a.only:
+                        for vmm in order:
+                            self.devices(vmm, rep, disk=disk, measure_net=False)
+                for nic in NIC_MODELS:
+                    if nic in a.only:
+                        for vmm in order:
+                            self.devices(vmm, rep, nic=nic, measure_disk=False)
             if not a.only_tiny and "many" in a.only:
                 for rep in range(1, a.many_reps + 1):
                     order = [KB, QEMU] if rep % 2 else [QEMU, KB]
@@ -635,7 +687,7 @@ def main():
         p.error(f"--only wants groups out of {','.join(GROUPS)}, not '{','.join(sorted(a.only))}'")
     if a.only_tiny:
         a.only = {"tiny"}
-    dev = bool(a.only & {"blk", "net"})
+    dev = bool(a.only & ({"blk", "net"} | set(DISK_MODELS) | set(NIC_MODELS)))
     if not a.only_tiny and not (a.vmlinux and a.initrd_poweroff and a.initrd_hold):
         p.error("--vmlinux, --initrd-poweroff and --initrd-hold are needed")
     if dev and not (a.initrd_devices and a.kbbench):
