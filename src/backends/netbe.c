@@ -678,3 +678,18 @@ void netbe_gen_mac(const char *vmname, int bus, int slot, int func, uint8_t mac[
 	mac[4] = (uint8_t)(h >> 8);
 	mac[5] = (uint8_t)h;
 }
+
+int netbe_mac_from_config(struct cfgnode *devnode, const char *vmname, int bus, int slot,
+			  int func, const char *who, uint8_t mac[6])
+{
+	const char *v = config_get(devnode, "mac");
+	if (!v) {
+		netbe_gen_mac(vmname, bus, slot, func, mac);
+		return 0;
+	}
+	if (netbe_parse_mac(v, mac) < 0) {
+		kb_log("%s: mac=%s: not a unicast MAC address (xx:xx:xx:xx:xx:xx)", who, v);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -131,5 +131,9 @@ int netbe_parse_mac(const char *s, uint8_t mac[6]);
 /* bhyve's default address: its OUI 58:9c:fc and three bytes of a hash of the VM name and the
  * PCI address, so it is stable across runs and differs between NICs and VMs. */
 void netbe_gen_mac(const char *vmname, int bus, int slot, int func, uint8_t mac[6]);
+/* A NIC's MAC: the device node's mac= (checked), else netbe_gen_mac's. 0, or -EINVAL with one
+ * line logged naming `who` (e.g. "e1000 0:3.0") and the value. */
+int netbe_mac_from_config(struct cfgnode *devnode, const char *vmname, int bus, int slot,
+			  int func, const char *who, uint8_t mac[6]);
 
 #endif

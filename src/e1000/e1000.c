@@ -626,16 +626,10 @@ static int e1000_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	if (rc)
 		return rc;
 	uint8_t mac[6];
-	const char *v = config_get(devnode, "mac");
-	if (v) {
-		if (netbe_parse_mac(v, mac) < 0) {
-			kb_log("%s: mac=%s: not a unicast MAC address (xx:xx:xx:xx:xx:xx)", name,
-			       v);
-			return -EINVAL;
-		}
-	} else {
-		netbe_gen_mac(config_get(vm->cfg, "name"), pd->bus, pd->slot, pd->func, mac);
-	}
+	rc = netbe_mac_from_config(devnode, config_get(vm->cfg, "name"), pd->bus, pd->slot,
+				   pd->func, name, mac);
+	if (rc)
+		return rc;
 
 	struct e1000 *e = calloc(1, sizeof(*e));
 	if (!e)

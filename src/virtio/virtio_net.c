@@ -772,18 +772,12 @@ static int vtnet_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 		return rc;
 
 	uint8_t mac[6];
-	const char *v = config_get(devnode, "mac");
-	if (v) {
-		if (netbe_parse_mac(v, mac) < 0) {
-			kb_log("%s: mac=%s: not a unicast MAC address (xx:xx:xx:xx:xx:xx)", name,
-			       v);
-			return -EINVAL;
-		}
-	} else {
-		netbe_gen_mac(config_get(vm->cfg, "name"), pd->bus, pd->slot, pd->func, mac);
-	}
+	rc = netbe_mac_from_config(devnode, config_get(vm->cfg, "name"), pd->bus, pd->slot,
+				   pd->func, name, mac);
+	if (rc)
+		return rc;
 	uint16_t mtu = VTNET_DEFAULT_MTU;
-	v = config_get(devnode, "mtu");
+	const char *v = config_get(devnode, "mtu");
 	bool mtu_given = v != NULL;
 	if (v && parse_mtu(v, &mtu) < 0) {
 		kb_log("%s: mtu=%s: not a number from %d to %d", name, v, VTNET_MIN_MTU,
