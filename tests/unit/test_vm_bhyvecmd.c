@@ -348,6 +348,7 @@ static void test_ahci_device_limit(void **state)
 					   NULL};
 	expect_argv(want);
 	assert_int_equal(C.nwarnings, 0);
+	bhyvecmd_free(&C);
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\nahci_device_limit=33\n"
 		     "disk0_type=ahci-hd\ndisk0_name=a.img\n",
 		     "ahci_device_limit");
