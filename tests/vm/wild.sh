@@ -37,7 +37,7 @@ argv_sane() {
 		case $prev in
 		-c) [[ $w =~ ^[0-9]+(,[a-z]+=[0-9]+)*$ ]] || return 1 ;;
 		-m) [[ $w =~ ^[0-9]+[KMGTkmgt]?$ ]] || return 1 ;;
-		-s) [[ $w =~ ^[0-9]+(:[0-7])?,[a-z_-]+(,.*)?$ ]] || return 1 ;;
+		-s) [[ $w =~ ^[0-9]+(:[0-7])?,[a-z][a-z0-9_-]*(,.*)?$ ]] || return 1 ;;
 		-l) [[ $w =~ ^com[12],(stdio|pty:/.+)$ || $w =~ ^bootrom,/[^,]+,/[^,]+/uefi-vars\.fd,fwcfg=qemu$ ]] || return 1 ;;
 		esac
 		prev=$w
