@@ -53,12 +53,17 @@ void kb_log(const char *fmt, ...)
 	va_end(ap);
 }
 
-void kb_debug(const char *fmt, ...)
+bool kb_debug_enabled(void)
 {
 	static int enabled = -1;
 	if (enabled < 0)
 		enabled = getenv("KBHYVE_DEBUG") != NULL;
-	if (!enabled)
+	return enabled;
+}
+
+void kb_debug(const char *fmt, ...)
+{
+	if (!kb_debug_enabled())
 		return;
 	va_list ap;
 	va_start(ap, fmt);

@@ -11,6 +11,7 @@ void kb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 unsigned long kb_log_lines(void);
 /* Debug lines appear only when KBHYVE_DEBUG is set in the environment. */
 void kb_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool kb_debug_enabled(void);
 /* Lines a guest can cause (a malformed ring, a bad control message...) go through a token
  * bucket, one per device and kind of message, so that a guest repeating the mistake cannot flood
  * the host log: a burst of KB_GUEST_LOG_BURST lines, then one per KB_GUEST_LOG_PERIOD_MS. Lines

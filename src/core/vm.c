@@ -24,6 +24,7 @@
 #define KVM_TSS_ADDR 0xfeffd000
 #define KVM_IDENTITY_MAP_ADDR 0xfeffc000
 #define BOOTROM_SLOT 2 /* after low (0) and high (1) RAM; VARS takes 3 */
+#define FIRST_DEVICE_SLOT 4
 _Static_assert(KVM_TSS_ADDR + 3 * 4096 <= BOOTROM_WINDOW_BASE &&
 		   KVM_IDENTITY_MAP_ADDR + 4096 <= KVM_TSS_ADDR,
 	       "KVM's TSS and identity map must stay out of the boot ROM window");
@@ -238,6 +239,7 @@ struct vm *vm_create(struct cfgnode *cfg, char *err, size_t errlen)
 	vm->cfg = cfg;
 	vm->kvm_fd = vm->vm_fd = -1;
 	atomic_store(&vm->exit_code, -1);
+	vm->next_memslot = FIRST_DEVICE_SLOT;
 	iobus_init(&vm->bus);
 	vm->name = config_get(cfg, "name");
 
@@ -315,9 +317,8 @@ static void halt_probe(void *opaque)
 	}
 }
 
-int vm_run(struct vm *vm)
+static void start_vcpus(struct vm *vm)
 {
-	vcpu_signal_setup();
 	for (int i = 0; i < vm->nvcpus; i++) {
 		int rc = vcpu_start(vm->vcpus[i]);
 		if (rc) {
@@ -326,6 +327,57 @@ int vm_run(struct vm *vm)
 			break;
 		}
 	}
+}
+
+void vm_hold_start(struct vm *vm)
+{
+	vm->start_holds++;
+}
+
+void vm_release_start(struct vm *vm)
+{
+	if (vm->start_holds > 0 && --vm->start_holds == 0 && vm->vcpus_wanted) {
+		vm->vcpus_wanted = false;
+		start_vcpus(vm);
+	}
+}
+
+int vm_alloc_memslot(struct vm *vm)
+{
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	if (max <= 0)
+		max = 32;
+	if ((int)vm->next_memslot >= max || vm->next_memslot > UINT16_MAX)
+		return -ENOSPC;
+	return (int)vm->next_memslot++;
+}
+
+int vm_set_memslot(struct vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+		   uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+	    .slot = slot,
+	    .flags = size ? flags : 0,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uintptr_t)host,
+	};
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno : 0;
+}
+
+int vm_get_dirty_log(struct vm *vm, unsigned slot, void *bitmap)
+{
+	struct kvm_dirty_log d = {.slot = slot, .dirty_bitmap = bitmap};
+	return ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0 ? -errno : 0;
+}
+
+int vm_run(struct vm *vm)
+{
+	vcpu_signal_setup();
+	if (vm->start_holds > 0)
+		vm->vcpus_wanted = true; /* vm_release_start starts them */
+	else
+		start_vcpus(vm);
 	vm->halt_timer = evloop_add_timer(vm->ev, HALT_PROBE_MS, HALT_PROBE_MS, halt_probe, vm);
 	int code = evloop_run(vm->ev);
 	if (code < 0)

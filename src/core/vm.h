@@ -49,6 +49,10 @@ struct vm {
 	struct vm_cleanup *cleanups; /* run by vm_destroy, last registered first */
 	/* First exit request wins: BHYVE_EXIT_* code, or -1 while running. */
 	atomic_int exit_code;
+	unsigned next_memslot; /* device memory slots after RAM and the boot ROM */
+	/* vCPUs start when the last hold is released (fbuf's wait); evloop thread only */
+	int start_holds;
+	bool vcpus_wanted;
 };
 
 /* Create the KVM VM, guest memory and vCPUs from the config (memory.size, cpus/sockets/cores/threads,
@@ -75,6 +79,21 @@ void vm_request_exit(struct vm *vm, int code);
 int vm_at_destroy(struct vm *vm, void (*fn)(void *opaque), void *opaque);
 /* Run and forget the registered cleanups (vm_destroy does this after joining the vCPUs). */
 void vm_run_destroy_hooks(struct vm *vm);
+
+/* Device memory a guest reads and writes without exits (a framebuffer's VRAM): a KVM memory
+ * slot of its own. vm_alloc_memslot reserves a slot number (-ENOSPC when none is left);
+ * vm_set_memslot maps `size` bytes of `host` at `gpa` (size 0 removes the mapping) with
+ * KVM_MEM_* flags; vm_get_dirty_log copies and clears the slot's dirty-page bitmap (one bit per
+ * 4 KiB page, for a slot mapped with KVM_MEM_LOG_DIRTY_PAGES). 0 or -errno. */
+int vm_alloc_memslot(struct vm *vm);
+int vm_set_memslot(struct vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+		   uint32_t flags);
+int vm_get_dirty_log(struct vm *vm, unsigned slot, void *bitmap);
+
+/* Hold the vCPUs at start (before vm_run) until as many vm_release_start calls as holds, made
+ * on the event-loop thread (bhyve's fbuf "wait": boot when the first viewer connects). */
+void vm_hold_start(struct vm *vm);
+void vm_release_start(struct vm *vm);
 
 /* Platform devices (RTC, PM block, i8042, debug port...) register through this set and are
  * initialised in ascending `order` after memory and vCPUs exist, before PCI devices. */
