@@ -31,6 +31,13 @@ AHCI_INITRD=$REPO_ROOT/build/testbed/l2-ahci.cpio.gz
 NVME_INITRD=$REPO_ROOT/build/testbed/l2-nvme-e1000.cpio.gz
 "$TESTBED_DIR/mkinitrd-l2.sh" "$NVME_INITRD" --script "$TESTBED_DIR/l2-nvme-e1000.sh" \
 	--modules "nvme e1000" || die "cannot build the NVMe/e1000 L2 initrd"
+# the display guest (in-l1-fbuf.sh): Linux's bochs DRM driver and the pattern it draws
+FBUF_INITRD=$REPO_ROOT/build/testbed/l2-fbuf.cpio.gz
+PATTERN=$REPO_ROOT/build/testbed/pattern-bands-1024x768.raw
+[ -s "$PATTERN" ] || python3 -c "import sys; sys.path.insert(0, '$REPO_ROOT/tests/vnc'); import vncclient; \
+open('$PATTERN', 'wb').write(vncclient.pattern_bytes('bands', 1024, 768))" || die "cannot make the display pattern"
+"$TESTBED_DIR/mkinitrd-l2.sh" "$FBUF_INITRD" --script "$TESTBED_DIR/l2-fbuf.sh" --add "$PATTERN:/pattern.raw" \
+	--modules "bochs" || die "cannot build the fbuf L2 initrd"
 # the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
@@ -38,4 +45,4 @@ if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
 fi
 exec "$TESTBED_DIR/l1run" --timeout 3000 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
 	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD" "$VM_INITRD" "$AHCI_INITRD" \
-	"$NVME_INITRD"
+	"$NVME_INITRD" "$FBUF_INITRD"

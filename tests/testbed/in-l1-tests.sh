@@ -2,7 +2,7 @@
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD
-#                  [NVME_E1000_INITRD]]]]
+#                  [NVME_E1000_INITRD [FBUF_INITRD]]]]]
 set -u
 BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
@@ -82,6 +82,10 @@ fi
 # NVMe and e1000 under Linux's drivers
 if [ -n "${8:-}" ]; then
 	"$(dirname "$0")/in-l1-nvme-e1000.sh" "$BUILD" "$8" "$VMLINUX"
+fi
+# fbuf and its VNC server under Linux's bochs driver
+if [ -n "${9:-}" ]; then
+	"$(dirname "$0")/in-l1-fbuf.sh" "$BUILD" "$9" "$VMLINUX"
 fi
 
 # Debian's OVMF: its UEFI shell, Linux and a vm guest through it. Debian's own outer QEMU aborts

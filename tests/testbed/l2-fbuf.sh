@@ -1,0 +1,28 @@
+# L2 test script for fbuf (run by l2-init.sh as /test.sh): Linux's bochs DRM driver binds the
+# display, its fbdev takes the EDID's preferred mode, and the guest draws /pattern.raw (made by
+# tests/vnc/vncclient.py) into /dev/fb0 for the VNC client in L1 to check. Prints "KBF name=value"
+# lines for in-l1-fbuf.sh, then waits for "done" on the serial console.
+say() { echo "KBF $*"; }
+mdev -s 2>/dev/null
+
+for d in /sys/bus/pci/devices/*; do
+	say pci="$(basename $d):$(cat $d/vendor):$(cat $d/device):$(cat $d/class):$(basename "$(readlink $d/driver)" 2>/dev/null)"
+done
+i=0
+while [ ! -e /sys/class/graphics/fb0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+mdev -s 2>/dev/null
+g=/sys/class/graphics/fb0
+say fb_name="$(cat $g/name 2>/dev/null)"
+say fb_size="$(cat $g/virtual_size 2>/dev/null)"
+say fb_bpp="$(cat $g/bits_per_pixel 2>/dev/null)"
+say fb_stride="$(cat $g/stride 2>/dev/null)"
+say modes="$(cat /sys/class/drm/card0-Virtual-1/modes 2>/dev/null | head -3 | tr '\n' ' ')"
+say edid_bytes=$(wc -c < /sys/class/drm/card0-Virtual-1/edid 2>/dev/null)
+# fbcon would draw its cursor over the pattern: unbind it from the frame buffer
+for v in /sys/class/vtconsole/vtcon*; do
+	grep -q "frame buffer" $v/name 2>/dev/null && echo 0 > $v/bind
+done
+if cat /pattern.raw > /dev/fb0 2>/tmp/fb.err; then say drawn=1; else say drawn="failed $(head -c 80 /tmp/fb.err)"; fi
+# the host's viewer checks the screen, then sends "done"
+read -t 600 line
+say got="$line"
