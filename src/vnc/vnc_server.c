@@ -194,10 +194,6 @@ void vnc_server_close(struct vnc_server *s)
 		nvnc_display_unref(s->ndisp);
 	if (s->fb)
 		nvnc_fb_unref(s->fb);
-	if (s->aml) {
-		aml_set_default(NULL);
-		aml_unref(s->aml);
-	}
 	free(s->blank);
 	free(s->dirty);
 	free(s);
@@ -221,16 +217,18 @@ struct vnc_server *vnc_server_open(struct vm *vm, const struct vnc_options *o,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (aml_get_default()) {
-		snprintf(err, errlen, "only one VNC server per VM");
-		goto fail;
+	/* One aml loop per process, kept to the end: aml's worker pool does not survive its loop
+	 * being freed and another made (bhyve runs one VM per process; unit tests make several). */
+	static struct aml *process_aml;
+	if (!process_aml) {
+		process_aml = aml_new();
+		if (!process_aml) {
+			snprintf(err, errlen, "cannot create the VNC server's main loop");
+			goto fail;
+		}
+		aml_set_default(process_aml);
 	}
-	s->aml = aml_new();
-	if (!s->aml) {
-		snprintf(err, errlen, "cannot create the VNC server's main loop");
-		goto fail;
-	}
-	aml_set_default(s->aml);
+	s->aml = process_aml;
 	nvnc_set_log_fn(log_from_neatvnc);
 	nvnc_set_log_level(kb_debug_enabled() ? NVNC_LOG_DEBUG : NVNC_LOG_WARNING);
 	errno = 0;

@@ -63,3 +63,21 @@ bad init "e1000: bad MAC" "mac=zz" -s 3,e1000,fd:0,mac=zz
 bad init "e1000: multicast MAC" "not a unicast MAC" -s 3,e1000,fd:0,mac=01:00:5e:00:00:01
 bad init "e1000: unknown option" "mtu" -s 3,e1000,fd:0,mtu=9000
 bad init "virtio-blk: missing image" "$tmp/nope.img" -s 3,virtio-blk,"$tmp/nope.img"
+# fbuf: sizes, addresses, a port in use, two displays
+bad init "fbuf: w=10" "w=10 is out of range" -s 29,fbuf,tcp=127.0.0.1:0,w=10
+bad init "fbuf: h=99999" "h=99999 is out of range" -s 29,fbuf,tcp=127.0.0.1:0,h=99999
+bad init "fbuf: IPv6 address without brackets" "write IPv6 as [ADDR]:PORT" -s 29,fbuf,tcp=::1:5900
+bad init "fbuf: port out of range" "bad port" -s 29,fbuf,tcp=127.0.0.1:70000
+bad init "fbuf: address not on this host" "cannot listen on 192.0.2.1:5900" -s 29,fbuf,tcp=192.0.2.1:5900
+bad init "fbuf: vga=maybe" "vga=maybe" -s 29,fbuf,tcp=127.0.0.1:0,vga=maybe
+bad init "fbuf: two displays" "only one fbuf per VM" -s 28,fbuf,tcp=127.0.0.1:0 -s 29,fbuf,tcp=127.0.0.1:0
+if [ $kvm = 1 ]; then
+	# a port another program holds
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)' >"$tmp/port" &
+	holder=$!
+	for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+	bad init "fbuf: port in use" "Address already in use" -s 29,fbuf,tcp=127.0.0.1:"$(cat "$tmp/port")"
+	kill $holder 2>/dev/null
+	wait $holder 2>/dev/null
+	rm -f "$tmp/port"
+fi

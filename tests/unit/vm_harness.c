@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "config/options.h"
 #include "pci/pci.h"
 
 struct vm *harness_vm_new(void)
@@ -73,7 +74,10 @@ int harness_add_device(struct vm *vm, unsigned slot, const char *emulation, cons
 	snprintf(path, sizeof(path), "pci.0.%u.0", slot);
 	struct cfgnode *dev = config_node_create(vm->cfg, path);
 	assert_int_equal(config_set(dev, "device", emulation), 0);
-	return emu->legacy_config ? emu->legacy_config(dev, opts) : 0;
+	/* as the command line does: the generic key=value parser unless the device has its own */
+	if (emu->legacy_config)
+		return emu->legacy_config(dev, opts);
+	return opts && *opts ? pci_parse_legacy_config(dev, opts) : 0;
 }
 
 void *harness_loop_thread(void *ev)
