@@ -211,10 +211,10 @@ static void build_fadt(uint8_t *t, const char *oem_id, uint64_t facs, uint64_t d
 	put_le16(t + FADT_P_LVL2_LAT, 101);
 	put_le16(t + FADT_P_LVL3_LAT, 1001);
 	t[FADT_CENTURY] = 0x32; /* MC146818 CMOS index of the century byte */
-	/* ISA devices (COM ports, RTC) exist; no VGA. The 8042 flag stays clear: the emulated
-	 * controller only carries the reset line (Linux's reboot code writes port 0x64 without
-	 * asking ACPI), and with the flag set Linux polls it ~10,000 times per boot looking for a
-	 * keyboard and mouse that are not there. */
+	/* ISA devices (COM ports, RTC) exist; no VGA. The 8042 flag stays clear: Linux then finds
+	 * the controller through the PNP0303/PNP0F13 nodes the LPC bridge writes (i8042.c), and
+	 * does not probe for one on a machine without the bridge (its reboot code writes port 0x64
+	 * without asking ACPI). */
 	put_le16(t + FADT_IAPC_BOOT_ARCH, BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_VGA_NOT_PRESENT);
 	/* PWR_BUTTON clear: the power button is the fixed-feature one (PM1 PWRBTN_STS/EN).
 	 * No sleep button, no RTC wake in PM1, reset through RESET_REG. */

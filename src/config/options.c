@@ -701,7 +701,6 @@ static const struct {
 } unsupported_options[] = {
     {'G', "GDB stub"},
     {'r', "snapshot restore"},
-    {'K', "keyboard layout"},
 };
 
 static const char arg_options[] = "kfopGcsmlKUr";
@@ -720,7 +719,8 @@ void bhyve_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"Usage: %s [-aCDeHhPSuWwxY]\n"
 		"       %*s [-c [[cpus=]numcpus][,sockets=n][,cores=n][,threads=n]]\n"
-		"       %*s [-f name,[string|file]=data] [-k config_file] [-l lpcdev[,conf]]\n"
+		"       %*s [-f name,[string|file]=data] [-K layout] [-k config_file]\n"
+		"       %*s [-l lpcdev[,conf]]\n"
 		"       %*s [-m memsize[K|M|G|T]]\n"
 		"       %*s [-o var=value] [-p vcpu:hostcpu] [-s slot,emulation[,conf]]\n"
 		"       %*s [-U uuid] vmname\n"
@@ -736,6 +736,8 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -f: fw_cfg file 'name' holding the string or the file's contents (needs\n"
 		"      -l bootrom,...,fwcfg=qemu)\n"
 		"  -h: this help\n"
+		"  -K: PS/2 keyboard layout for keysym input (a name in\n"
+		"      /usr/share/kbhyve/kbdlayout or /usr/share/bhyve/kbdlayout, or a path)\n"
 		"  -k: load key=value configuration file\n"
 		"  -l: LPC device: com1..com4,backend | bootrom,rom[,vars][,fwcfg=bhyve|qemu] |\n"
 		"      tpm,type,path[,version=2.0] | pc-testdev\n"
@@ -751,7 +753,7 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -w: ignore unimplemented MSRs\n"
 		"  -x: local APIC in x2APIC mode\n"
 		"  -Y: do not generate an MP table\n",
-		prog, w, "", w, "", w, "", w, "", w, "", prog, prog);
+		prog, w, "", w, "", w, "", w, "", w, "", w, "", prog, prog);
 }
 
 static int apply_defaults(struct cfgnode *cfg, char *err, size_t errlen)
@@ -814,6 +816,16 @@ static int apply_arg_option(struct cfgnode *cfg, char opt, const char *arg, FILE
 		return opt_pin(cfg, arg, err, errlen);
 	case 's':
 		return opt_pci(cfg, arg, out, err, errlen);
+	case 'K':
+		if (!*arg) {
+			snprintf(err, errlen, "-K: empty keyboard layout name");
+			return -EINVAL;
+		}
+		r = config_set(cfg, "keyboard.layout", arg);
+		if (r < 0)
+			snprintf(err, errlen,
+				 "cannot set keyboard.layout: it conflicts with an existing setting");
+		return r;
 	case 'U':
 		if (!uuid_valid(arg)) {
 			snprintf(

@@ -35,10 +35,14 @@ int machine_init_devices(struct vm *vm, char *err, size_t errlen)
 		list[n++] = d;
 	qsort(list, n, sizeof(list[0]), cmp_order);
 	for (size_t i = 0; i < n; i++) {
+		unsigned long logged = kb_log_lines();
 		int rc = list[i]->init(vm);
 		if (rc) {
-			snprintf(err, errlen, "device %s failed to initialise: %s", list[i]->name,
-				 strerror(-rc));
+			if (kb_log_lines() != logged)
+				err[0] = '\0'; /* the device logged the one line that says why */
+			else
+				snprintf(err, errlen, "device %s failed to initialise: %s",
+					 list[i]->name, strerror(-rc));
 			return rc;
 		}
 	}

@@ -6,7 +6,8 @@
 
 struct vm;
 
-/* 0, or a negative errno with a one-line message in err. */
+/* 0, or a negative errno with a one-line message in err (empty when the part that failed has
+ * logged its own line). */
 int machine_setup(struct vm *vm, char *err, size_t errlen);
 /* Only the platform devices (RTC, PM, i8042, ...), in their order: machine_setup's first step,
  * also used by the fuzz targets that drive the devices without a kernel to boot. */

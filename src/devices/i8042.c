@@ -1,35 +1,36 @@
-/* A minimal i8042 keyboard controller at ports 0x60 (data) and 0x64 (status/command).
+/* The i8042 keyboard controller with a PS/2 keyboard and mouse (see i8042.h).
  *
- * No keyboard or mouse sits behind it and it raises no interrupts: it answers the controller
- * commands that probes use (command byte, self-tests, port enable/disable, output port) and
- * implements the reset line, which Linux pulses to reboot (command 0xFE, or writing the output
- * port with bit 0 clear). */
+ * Besides the devices it implements the reset line, which Linux pulses to reboot (command 0xFE,
+ * or writing the output port with bit 0 clear). Everything a guest can make it queue is
+ * bounded: the controller's reply queue, the keyboard's and the mouse's FIFOs; what does not fit
+ * is dropped, as a real controller's single output byte would lose it. */
+#include "devices/i8042.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "acpi/aml.h"
 #include "core/exitcode.h"
 #include "core/iobus.h"
 #include "core/log.h"
 #include "core/vm.h"
-
-#define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT 0x64
-
-#define STS_OBF 0x01 /* output buffer full: a byte waits at the data port */
-#define STS_SYS 0x04 /* system flag: self-test passed */
-#define STS_CMD 0x08 /* the last write went to the command port */
-
-#define CTR_KBD_DISABLE 0x10
-#define CTR_AUX_DISABLE 0x20
+#include "input/console_input.h"
+#include "pci/lpc.h"
 
 #define OUTPORT_RESET 0x01 /* 0 holds the CPU in reset */
 #define OUTPORT_A20 0x02
+#define OUTPORT_KBD_OBF 0x10 /* the IRQ 1 and IRQ 12 outputs, as the output port shows them */
+#define OUTPORT_AUX_OBF 0x20
+#define INPORT_VALUE 0x80 /* input port: keyboard not inhibited */
 
-#define CMD_READ_CTR 0x20
-#define CMD_WRITE_CTR 0x60
+#define CTR_POWER_ON (I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_XLATE)
+
+/* Controller commands */
+#define CMD_READ_RAM 0x20  /* 0x20-0x3F: read RAM byte (0: the command byte) */
+#define CMD_WRITE_RAM 0x60 /* 0x60-0x7F: write RAM byte */
 #define CMD_AUX_DISABLE 0xA7
 #define CMD_AUX_ENABLE 0xA8
 #define CMD_AUX_TEST 0xA9
@@ -37,110 +38,383 @@
 #define CMD_KBD_TEST 0xAB
 #define CMD_KBD_DISABLE 0xAD
 #define CMD_KBD_ENABLE 0xAE
+#define CMD_READ_INPORT 0xC0
 #define CMD_READ_OUTPORT 0xD0
 #define CMD_WRITE_OUTPORT 0xD1
+#define CMD_WRITE_KBD_OB 0xD2
+#define CMD_WRITE_AUX_OB 0xD3
+#define CMD_WRITE_AUX 0xD4
+#define CMD_READ_TEST_INPUTS 0xE0
 #define CMD_PULSE_FIRST 0xF0 /* 0xF0-0xFF pulse output-port bits 0-3 that are 0 in the command */
 
-#define OUTQ_SIZE 8
+#define SELF_TEST_OK 0x55
+#define INTERFACE_OK 0x00
 
-static struct {
-	pthread_mutex_t lock;
-	struct vm *vm;
-	uint8_t ctr;	 /* the command byte */
-	uint8_t outport; /* output port: reset line, A20 */
-	uint8_t pending; /* command that waits for its data byte, or 0 */
-	bool last_cmd;
-	uint8_t outq[OUTQ_SIZE];
-	unsigned outq_head, outq_len;
-	uint8_t last_read;
-} kbc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+#define CTR(c) ((c)->ram[0])
 
-static void reply(uint8_t b)
+/* ---- set 2 → set 1, the controller's translation ----
+ * Built from the two scan code sets' definitions: for every key, its set-2 make code (or the
+ * byte after E0/E1) maps to its set-1 make code. Set 1's codes 0x01-0x58 are also Linux's evdev
+ * key numbers, which test_i8042 uses to check the table. Bytes that are no key's code (0xAA
+ * self-test passed, 0xFA ACK, 0xFE resend, 0xE0/0xE1 prefixes...) pass unchanged; 0x00
+ * (overrun) becomes set 1's 0xFF. */
+static const uint8_t set2_to_set1[256] = {
+    [0x00] = 0xFF, /* overrun */
+    [0x76] = 0x01, /* Esc */
+    [0x16] = 0x02, /* 1 */
+    [0x1E] = 0x03,
+    [0x26] = 0x04,
+    [0x25] = 0x05,
+    [0x2E] = 0x06,
+    [0x36] = 0x07,
+    [0x3D] = 0x08,
+    [0x3E] = 0x09,
+    [0x46] = 0x0A,
+    [0x45] = 0x0B, /* 0 */
+    [0x4E] = 0x0C, /* - */
+    [0x55] = 0x0D, /* = */
+    [0x66] = 0x0E, /* Backspace */
+    [0x0D] = 0x0F, /* Tab */
+    [0x15] = 0x10, /* Q (E0: previous track) */
+    [0x1D] = 0x11,
+    [0x24] = 0x12,
+    [0x2D] = 0x13,
+    [0x2C] = 0x14,
+    [0x35] = 0x15,
+    [0x3C] = 0x16,
+    [0x43] = 0x17,
+    [0x44] = 0x18,
+    [0x4D] = 0x19, /* P (E0: next track) */
+    [0x54] = 0x1A, /* [ */
+    [0x5B] = 0x1B, /* ] */
+    [0x5A] = 0x1C, /* Enter (E0: keypad Enter) */
+    [0x14] = 0x1D, /* left Ctrl (E0: right Ctrl; E1 14: Pause) */
+    [0x1C] = 0x1E, /* A */
+    [0x1B] = 0x1F,
+    [0x23] = 0x20, /* D (E0: mute) */
+    [0x2B] = 0x21, /* F (E0: calculator) */
+    [0x34] = 0x22, /* G (E0: play/pause) */
+    [0x33] = 0x23,
+    [0x3B] = 0x24, /* J (E0: stop) */
+    [0x42] = 0x25,
+    [0x4B] = 0x26, /* L */
+    [0x4C] = 0x27, /* ; */
+    [0x52] = 0x28, /* ' */
+    [0x0E] = 0x29, /* ` */
+    [0x12] = 0x2A, /* left Shift (E0: Print Screen's first half) */
+    [0x5D] = 0x2B, /* \ */
+    [0x1A] = 0x2C, /* Z */
+    [0x22] = 0x2D,
+    [0x21] = 0x2E, /* C (E0: volume down) */
+    [0x2A] = 0x2F,
+    [0x32] = 0x30, /* B (E0: volume up) */
+    [0x31] = 0x31,
+    [0x3A] = 0x32, /* M (E0: WWW home) */
+    [0x41] = 0x33, /* , */
+    [0x49] = 0x34, /* . */
+    [0x4A] = 0x35, /* / (E0: keypad /) */
+    [0x59] = 0x36, /* right Shift */
+    [0x7C] = 0x37, /* keypad * (E0: Print Screen) */
+    [0x11] = 0x38, /* left Alt (E0: right Alt) */
+    [0x29] = 0x39, /* Space */
+    [0x58] = 0x3A, /* Caps Lock */
+    [0x05] = 0x3B, /* F1 */
+    [0x06] = 0x3C,
+    [0x04] = 0x3D,
+    [0x0C] = 0x3E,
+    [0x03] = 0x3F,
+    [0x0B] = 0x40,
+    [0x83] = 0x41, /* F7, the one set-2 make code above 0x7F */
+    [0x02] = 0x41, /* F7's 7-bit alias (the reply to "which scan code set": 2) */
+    [0x0A] = 0x42,
+    [0x01] = 0x43,
+    [0x09] = 0x44, /* F10 */
+    [0x77] = 0x45, /* Num Lock (E1 ... 77: Pause) */
+    [0x7E] = 0x46, /* Scroll Lock */
+    [0x6C] = 0x47, /* keypad 7 (E0: Home) */
+    [0x75] = 0x48, /* keypad 8 (E0: Up) */
+    [0x7D] = 0x49, /* keypad 9 (E0: Page Up) */
+    [0x7B] = 0x4A, /* keypad - */
+    [0x6B] = 0x4B, /* keypad 4 (E0: Left) */
+    [0x73] = 0x4C, /* keypad 5 */
+    [0x74] = 0x4D, /* keypad 6 (E0: Right) */
+    [0x79] = 0x4E, /* keypad + */
+    [0x69] = 0x4F, /* keypad 1 (E0: End) */
+    [0x72] = 0x50, /* keypad 2 (E0: Down) */
+    [0x7A] = 0x51, /* keypad 3 (E0: Page Down) */
+    [0x70] = 0x52, /* keypad 0 (E0: Insert) */
+    [0x71] = 0x53, /* keypad . (E0: Delete) */
+    [0x84] = 0x54, /* Alt+Print Screen (SysRq) */
+    [0x61] = 0x56, /* the ISO key left of Z */
+    [0x78] = 0x57, /* F11 */
+    [0x07] = 0x58, /* F12 */
+    [0x13] = 0x70, /* Katakana/Hiragana */
+    [0x51] = 0x73, /* Ro */
+    [0x64] = 0x79, /* Henkan */
+    [0x67] = 0x7B, /* Muhenkan */
+    [0x6A] = 0x7D, /* Yen */
+    /* codes that follow E0 only */
+    [0x1F] = 0x5B, /* left Windows */
+    [0x27] = 0x5C, /* right Windows */
+    [0x2F] = 0x5D, /* Menu */
+    [0x37] = 0x5E, /* Power */
+    [0x3F] = 0x5F, /* Sleep */
+    [0x5E] = 0x63, /* Wake */
+    [0x10] = 0x65, /* WWW search */
+    [0x18] = 0x66, /* WWW favourites */
+    [0x20] = 0x67, /* WWW refresh */
+    [0x28] = 0x68, /* WWW stop */
+    [0x30] = 0x69, /* WWW forward */
+    [0x38] = 0x6A, /* WWW back */
+    [0x40] = 0x6B, /* My Computer */
+    [0x48] = 0x6C, /* Mail */
+    [0x50] = 0x6D, /* Media select */
+};
+
+uint8_t i8042_set2_to_set1(uint8_t code)
 {
-	if (kbc.outq_len < OUTQ_SIZE) {
-		kbc.outq[(kbc.outq_head + kbc.outq_len) % OUTQ_SIZE] = b;
-		kbc.outq_len++;
+	uint8_t t = set2_to_set1[code];
+	return t ? t : code;
+}
+
+/* ---- the model ---- */
+
+static void raise_irq(struct i8042 *c, bool aux)
+{
+	if (CTR(c) & (aux ? I8042_CTR_AUXINT : I8042_CTR_KBDINT))
+		c->irq(c->opaque, aux ? I8042_AUX_IRQ : I8042_KBD_IRQ);
+}
+
+/* The keyboard's next byte as the guest sees it (translated when the command byte says so).
+ * Each pass takes a byte from the keyboard's bounded queues, so the loop ends. */
+static bool kbd_next(struct i8042 *c, uint8_t *out)
+{
+	uint8_t b;
+	while (ps2kbd_read(&c->kbd, &b)) {
+		if (!(CTR(c) & I8042_CTR_XLATE)) {
+			*out = b;
+			return true;
+		}
+		if (b == 0xF0) {
+			c->xlat_break = true;
+			continue;
+		}
+		*out = (uint8_t)(i8042_set2_to_set1(b) | (c->xlat_break ? 0x80 : 0));
+		c->xlat_break = false;
+		return true;
 	}
+	return false;
 }
 
-static void reset_system(const char *why)
+/* Fill an empty output buffer: controller replies first, then the keyboard, then the mouse. */
+static void fill_output(struct i8042 *c)
 {
-	kb_debug("i8042: %s: reset", why);
-	vm_request_exit(kbc.vm, BHYVE_EXIT_REBOOT);
+	if (c->obf)
+		return;
+	uint8_t b;
+	bool aux;
+	if (c->ctlq_len) {
+		b = c->ctlq[c->ctlq_head].byte;
+		aux = c->ctlq[c->ctlq_head].aux;
+		c->ctlq_head = (c->ctlq_head + 1) % I8042_CTLQ_SIZE;
+		c->ctlq_len--;
+	} else if (!(CTR(c) & I8042_CTR_KBDDIS) && kbd_next(c, &b)) {
+		aux = false;
+	} else if (!(CTR(c) & I8042_CTR_AUXDIS) && ps2mouse_read(&c->mouse, &b)) {
+		aux = true;
+	} else {
+		return;
+	}
+	c->ob = b;
+	c->ob_aux = aux;
+	c->obf = true;
+	raise_irq(c, aux);
 }
 
-static void command(uint8_t cmd)
+static void ctl_reply(struct i8042 *c, uint8_t b, bool aux)
 {
-	kbc.pending = 0;
+	if (c->ctlq_len < I8042_CTLQ_SIZE) {
+		unsigned i = (c->ctlq_head + c->ctlq_len++) % I8042_CTLQ_SIZE;
+		c->ctlq[i].byte = b;
+		c->ctlq[i].aux = aux;
+	}
+	fill_output(c);
+}
+
+static void set_ctr(struct i8042 *c, uint8_t v)
+{
+	uint8_t old = CTR(c);
+	CTR(c) = v;
+	if (!(v & I8042_CTR_XLATE))
+		c->xlat_break = false;
+	/* the IRQ output of the waiting byte rises when its enable bit does */
+	uint8_t en = c->ob_aux ? I8042_CTR_AUXINT : I8042_CTR_KBDINT;
+	if (c->obf && (v & en) && !(old & en))
+		raise_irq(c, c->ob_aux);
+	fill_output(c); /* an interface may have been enabled */
+}
+
+void i8042_model_init(struct i8042 *c, const struct kbd_layout *layout, i8042_irq_fn irq,
+		      i8042_reset_fn reset, void *opaque)
+{
+	memset(c, 0, sizeof(*c));
+	CTR(c) = CTR_POWER_ON;
+	c->outport = OUTPORT_RESET | OUTPORT_A20;
+	ps2kbd_reset(&c->kbd, layout);
+	ps2mouse_reset(&c->mouse);
+	c->irq = irq;
+	c->reset = reset;
+	c->opaque = opaque;
+}
+
+uint8_t i8042_read_status(const struct i8042 *c)
+{
+	uint8_t s = I8042_STS_SYS | I8042_STS_UNLOCKED;
+	if (c->obf)
+		s |= I8042_STS_OBF | (c->ob_aux ? I8042_STS_AUXOBF : 0);
+	if (c->last_cmd)
+		s |= I8042_STS_CMD;
+	return s;
+}
+
+uint8_t i8042_read_data(struct i8042 *c)
+{
+	/* an empty buffer reads the previous byte again */
+	uint8_t b = c->ob;
+	if (c->obf) {
+		c->obf = false;
+		fill_output(c);
+	}
+	return b;
+}
+
+void i8042_write_command(struct i8042 *c, uint8_t cmd)
+{
+	c->last_cmd = true;
+	c->pending = 0; /* a command abandons one that waited for its data byte */
+	if (cmd >= CMD_READ_RAM && cmd < CMD_READ_RAM + I8042_RAM_SIZE) {
+		ctl_reply(c, c->ram[cmd - CMD_READ_RAM], false);
+		return;
+	}
+	if (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + I8042_RAM_SIZE) {
+		c->pending = cmd;
+		return;
+	}
 	switch (cmd) {
-	case CMD_READ_CTR:
-		reply(kbc.ctr);
-		break;
-	case CMD_WRITE_CTR:
 	case CMD_WRITE_OUTPORT:
-		kbc.pending = cmd;
+	case CMD_WRITE_KBD_OB:
+	case CMD_WRITE_AUX_OB:
+	case CMD_WRITE_AUX:
+		c->pending = cmd;
 		break;
 	case CMD_AUX_DISABLE:
-		kbc.ctr |= CTR_AUX_DISABLE;
+		set_ctr(c, CTR(c) | I8042_CTR_AUXDIS);
 		break;
 	case CMD_AUX_ENABLE:
-		kbc.ctr &= ~CTR_AUX_DISABLE;
+		set_ctr(c, CTR(c) & ~I8042_CTR_AUXDIS);
 		break;
 	case CMD_AUX_TEST:
 	case CMD_KBD_TEST:
-		reply(0x00); /* interface OK */
+		ctl_reply(c, INTERFACE_OK, false);
 		break;
 	case CMD_SELF_TEST:
-		reply(0x55);
+		ctl_reply(c, SELF_TEST_OK, false);
 		break;
 	case CMD_KBD_DISABLE:
-		kbc.ctr |= CTR_KBD_DISABLE;
+		set_ctr(c, CTR(c) | I8042_CTR_KBDDIS);
 		break;
 	case CMD_KBD_ENABLE:
-		kbc.ctr &= ~CTR_KBD_DISABLE;
+		set_ctr(c, CTR(c) & ~I8042_CTR_KBDDIS);
 		break;
-	case CMD_READ_OUTPORT:
-		reply(kbc.outport);
+	case CMD_READ_INPORT:
+		ctl_reply(c, INPORT_VALUE, false);
+		break;
+	case CMD_READ_OUTPORT: {
+		uint8_t v = c->outport & ~(OUTPORT_KBD_OBF | OUTPORT_AUX_OBF);
+		if (c->obf)
+			v |= c->ob_aux ? OUTPORT_AUX_OBF : OUTPORT_KBD_OBF;
+		ctl_reply(c, v, false);
+		break;
+	}
+	case CMD_READ_TEST_INPUTS:
+		ctl_reply(c, 0x00, false);
 		break;
 	default:
 		if (cmd >= CMD_PULSE_FIRST && !(cmd & OUTPORT_RESET))
-			reset_system("reset line pulsed");
-		/* other commands talk to devices that are not there */
+			c->reset(c->opaque, "reset line pulsed");
+		/* anything else is ignored */
 		break;
 	}
 }
 
-static void data_write(uint8_t val)
+void i8042_write_data(struct i8042 *c, uint8_t val)
 {
-	uint8_t cmd = kbc.pending;
-	kbc.pending = 0;
+	uint8_t cmd = c->pending;
+	c->pending = 0;
+	c->last_cmd = false;
+	if (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + I8042_RAM_SIZE) {
+		if (cmd == CMD_WRITE_RAM)
+			set_ctr(c, val);
+		else
+			c->ram[cmd - CMD_WRITE_RAM] = val;
+		return;
+	}
 	switch (cmd) {
-	case CMD_WRITE_CTR:
-		kbc.ctr = val;
-		break;
 	case CMD_WRITE_OUTPORT:
-		kbc.outport = val;
+		c->outport = val;
 		if (!(val & OUTPORT_RESET))
-			reset_system("output port reset bit cleared");
+			c->reset(c->opaque, "output port reset bit cleared");
 		break;
-	default: /* a byte for the keyboard, which is absent */
+	case CMD_WRITE_KBD_OB:
+		ctl_reply(c, val, false);
+		break;
+	case CMD_WRITE_AUX_OB:
+		ctl_reply(c, val, true);
+		break;
+	case CMD_WRITE_AUX:
+		/* a byte for the mouse; sending one enables its interface again */
+		ps2mouse_write(&c->mouse, val);
+		set_ctr(c, CTR(c) & ~I8042_CTR_AUXDIS);
+		break;
+	default:
+		/* a byte for the keyboard, which likewise enables its interface */
+		ps2kbd_write(&c->kbd, val);
+		set_ctr(c, CTR(c) & ~I8042_CTR_KBDDIS);
 		break;
 	}
 }
 
-static uint8_t data_read(void)
+void i8042_key_event(struct i8042 *c, bool down, uint32_t keysym, uint32_t code)
 {
-	if (kbc.outq_len) {
-		kbc.last_read = kbc.outq[kbc.outq_head];
-		kbc.outq_head = (kbc.outq_head + 1) % OUTQ_SIZE;
-		kbc.outq_len--;
-	}
-	return kbc.last_read; /* an empty buffer reads the previous byte again */
+	ps2kbd_key(&c->kbd, down, keysym, code);
+	fill_output(c);
 }
 
-static uint8_t status(void)
+void i8042_ptr_event(struct i8042 *c, uint8_t buttons, unsigned x, unsigned y)
 {
-	return STS_SYS | (kbc.outq_len ? STS_OBF : 0) | (kbc.last_cmd ? STS_CMD : 0);
+	ps2mouse_pointer(&c->mouse, buttons, x, y);
+	fill_output(c);
+}
+
+/* ---- the platform device ---- */
+
+static struct {
+	pthread_mutex_t lock; /* vCPU threads (ports) against the console's thread (input) */
+	struct vm *vm;
+	struct i8042 c;
+	struct kbd_layout layout;
+} kbc = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void pulse_irq(void *opaque, unsigned irq)
+{
+	/* without KVM (tests) the pulse fails; an edge lost here is not worth a log line */
+	vm_irq_pulse(kbc.vm, irq);
+}
+
+static void reset_system(void *opaque, const char *why)
+{
+	kb_debug("i8042: %s: reset", why);
+	vm_request_exit(kbc.vm, BHYVE_EXIT_REBOOT);
 }
 
 static int i8042_io(bool cmd_port, unsigned size, bool is_write, uint64_t *val)
@@ -148,13 +422,12 @@ static int i8042_io(bool cmd_port, unsigned size, bool is_write, uint64_t *val)
 	pthread_mutex_lock(&kbc.lock);
 	if (is_write) {
 		uint8_t b = (uint8_t)*val;
-		kbc.last_cmd = cmd_port;
 		if (cmd_port)
-			command(b);
+			i8042_write_command(&kbc.c, b);
 		else
-			data_write(b);
+			i8042_write_data(&kbc.c, b);
 	} else {
-		uint8_t b = cmd_port ? status() : data_read();
+		uint8_t b = cmd_port ? i8042_read_status(&kbc.c) : i8042_read_data(&kbc.c);
 		/* bytes beyond the 1-byte port float high */
 		uint64_t v = ~0xFFull | b;
 		if (size < 8)
@@ -175,27 +448,69 @@ static int i8042_cmd_io(void *opaque, uint64_t offset, unsigned size, bool is_wr
 	return i8042_io(true, size, is_write, val);
 }
 
+/* Console sinks: called on the viewer's thread with the console's lock held. */
+static void on_key(void *opaque, bool down, uint32_t keysym, uint32_t code)
+{
+	pthread_mutex_lock(&kbc.lock);
+	i8042_key_event(&kbc.c, down, keysym, code);
+	pthread_mutex_unlock(&kbc.lock);
+}
+
+static void on_pointer(void *opaque, uint8_t buttons, unsigned x, unsigned y, unsigned width,
+		       unsigned height)
+{
+	pthread_mutex_lock(&kbc.lock);
+	i8042_ptr_event(&kbc.c, buttons, x, y);
+	pthread_mutex_unlock(&kbc.lock);
+}
+
+/* At VM teardown: no more console input reaches this VM's controller. */
+static void i8042_teardown(void *opaque)
+{
+	console_input_unregister(&kbc);
+}
+
 static int i8042_init(struct vm *vm)
 {
 	/* a fresh controller: nothing queued or pending from an earlier VM in this process */
-	kbc.pending = 0;
-	kbc.last_cmd = false;
-	kbc.outq_head = kbc.outq_len = 0;
-	kbc.last_read = 0;
+	console_input_unregister(&kbc);
+	pthread_mutex_lock(&kbc.lock);
 	kbc.vm = vm;
-	kbc.ctr = 0x45; /* as a PC BIOS leaves it: keyboard interrupt, system flag, translation */
-	kbc.outport = OUTPORT_RESET | OUTPORT_A20;
-	int rc =
-	    iobus_register(&vm->bus, IOBUS_PIO, I8042_DATA_PORT, 1, i8042_data_io, NULL, "i8042");
+	kbc.layout.n = 0;
+	const char *layout = config_get(vm->cfg, "keyboard.layout");
+	int rc = 0;
+	if (layout) {
+		char err[512];
+		rc = kbd_layout_load(&kbc.layout, layout, err, sizeof(err));
+		if (rc)
+			kb_log("%s", err);
+	}
+	i8042_model_init(&kbc.c, layout ? &kbc.layout : NULL, pulse_irq, reset_system, &kbc);
+	pthread_mutex_unlock(&kbc.lock);
+	if (rc)
+		return rc;
+
+	rc = iobus_register(&vm->bus, IOBUS_PIO, I8042_DATA_PORT, 1, i8042_data_io, NULL, "i8042");
 	if (rc == 0) {
 		rc = iobus_register(&vm->bus, IOBUS_PIO, I8042_CMD_PORT, 1, i8042_cmd_io, NULL,
 				    "i8042");
 		if (rc)
 			iobus_unregister(&vm->bus, IOBUS_PIO, I8042_DATA_PORT);
 	}
-	if (rc)
+	if (rc) {
 		kb_log("i8042: I/O ports %#x/%#x: %s", I8042_DATA_PORT, I8042_CMD_PORT,
 		       strerror(-rc));
+		return rc;
+	}
+	rc = vm_at_destroy(vm, i8042_teardown, NULL);
+	if (rc == 0)
+		rc = console_kbd_register(on_key, &kbc, CONSOLE_PRIO_PS2);
+	if (rc == 0)
+		rc = console_ptr_register(on_pointer, &kbc, CONSOLE_PRIO_PS2);
+	if (rc) {
+		console_input_unregister(&kbc);
+		kb_log("i8042: cannot take console input: %s", strerror(-rc));
+	}
 	return rc;
 }
 
@@ -205,3 +520,35 @@ static const struct platform_device i8042_device = {
     .init = i8042_init,
 };
 PLATFORM_DEVICE(i8042_device);
+
+/* ---- DSDT: the keyboard and mouse under the LPC bridge ----
+ * Without the FADT's 8042 flag, Linux finds the controller only through these PNP nodes. */
+
+static void i8042_write_dsdt(struct vm *vm, struct aml *a)
+{
+	size_t dev = aml_device_begin(a, "KBD");
+	aml_name_eisaid(a, "_HID", "PNP0303"); /* IBM Enhanced (101/102-key) keyboard */
+	aml_name(a, "_CRS");
+	size_t crs = aml_buffer_begin(a);
+	aml_rs_io(a, I8042_DATA_PORT, I8042_DATA_PORT, 1, 1);
+	aml_rs_io(a, I8042_CMD_PORT, I8042_CMD_PORT, 1, 1);
+	aml_rs_irq_noflags(a, 1u << I8042_KBD_IRQ);
+	aml_rs_end_tag(a);
+	aml_buffer_end(a, crs);
+	aml_end(a, dev);
+
+	dev = aml_device_begin(a, "MOU");
+	aml_name_eisaid(a, "_HID", "PNP0F13"); /* PS/2 mouse */
+	aml_name(a, "_CRS");
+	crs = aml_buffer_begin(a);
+	aml_rs_irq_noflags(a, 1u << I8042_AUX_IRQ);
+	aml_rs_end_tag(a);
+	aml_buffer_end(a, crs);
+	aml_end(a, dev);
+}
+
+static const struct lpc_dsdt i8042_dsdt = {
+    .name = "i8042",
+    .write = i8042_write_dsdt,
+};
+LPC_DSDT(i8042_dsdt);

@@ -2,12 +2,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "acpi/aml.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "devices/uart_lpc.h"
+#include "pci/lpc.h"
 #include "pci/pci.h"
+
+DEVSET_DECLARE(lpc_dsdt);
 
 static const struct {
 	const char *name;
@@ -99,9 +103,16 @@ static int lpc_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 	return 0;
 }
 
+static int cmp_dsdt_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct lpc_dsdt *const *)a)->name,
+		      (*(const struct lpc_dsdt *const *)b)->name);
+}
+
 /* Device (ISA) at the bridge's address, with a PNP0501 node per COM port in use (its ports
  * and IRQ), as bhyve describes them: Windows finds COM ports only there; Linux's 8250_pnp
- * binds them. */
+ * binds them. Then the nodes of the other ISA devices (LPC_DSDT entries: the i8042's keyboard
+ * and mouse), in name order so that the table does not depend on link order. */
 static void lpc_write_dsdt(struct pci_dev *pd, struct aml *a)
 {
 	size_t isa = aml_device_begin(a, "ISA");
@@ -123,6 +134,14 @@ static void lpc_write_dsdt(struct pci_dev *pd, struct aml *a)
 		aml_buffer_end(a, crs);
 		aml_end(a, com);
 	}
+	const struct lpc_dsdt *d, *list[32];
+	size_t n = 0;
+	DEVSET_FOREACH(lpc_dsdt, const struct lpc_dsdt *, d)
+	if (n < sizeof(list) / sizeof(list[0]))
+		list[n++] = d;
+	qsort(list, n, sizeof(list[0]), cmp_dsdt_name);
+	for (size_t i = 0; i < n; i++)
+		list[i]->write(pd->vm, a);
 	aml_end(a, isa);
 }
 

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Bad device options through the real bhyve binary (ahci, nvme, e1000, virtio-blk): each case
-# exits 4 with exactly one line on stderr naming the option and the problem, and no file changes.
+# Bad device options through the real bhyve binary (ahci, nvme, e1000, virtio-blk, the i8042's
+# -K keyboard layout): each case exits 4 with exactly one line on stderr naming the option and
+# the problem, and no file changes.
 # Options checked while parsing the command line need nothing; the ones a device checks when it
 # is created need /dev/kvm (bhyve creates the VM first): without it those cases are skipped.
 # Usage: tests/devices/input.sh BUILD_DIR   (TAP lines "ok - ..." / "not ok - ...")
@@ -63,6 +64,9 @@ bad init "e1000: bad MAC" "mac=zz" -s 3,e1000,fd:0,mac=zz
 bad init "e1000: multicast MAC" "not a unicast MAC" -s 3,e1000,fd:0,mac=01:00:5e:00:00:01
 bad init "e1000: unknown option" "mtu" -s 3,e1000,fd:0,mtu=9000
 bad init "virtio-blk: missing image" "$tmp/nope.img" -s 3,virtio-blk,"$tmp/nope.img"
+printf "# a layout\n'a',0x1c;\n'b' 0x32;\n" >"$tmp/bad.kbd"
+bad init "-K: layout not found" "keyboard layout 'no-such-layout': not found" -K no-such-layout
+bad init "-K: bad layout line" "$tmp/bad.kbd:3: expected ,SCANCODE" -K "$tmp/bad.kbd"
 # fbuf: sizes, addresses, a port in use, two displays
 bad init "fbuf: w=10" "w=10 is out of range" -s 29,fbuf,tcp=127.0.0.1:0,w=10
 bad init "fbuf: h=99999" "h=99999 is out of range" -s 29,fbuf,tcp=127.0.0.1:0,h=99999
@@ -81,3 +85,13 @@ if [ $kvm = 1 ]; then
 	wait $holder 2>/dev/null
 	rm -f "$tmp/port"
 fi
+# xhci: USB device names, more devices than ports, the config tree
+bad parse "xhci: unknown USB device" "unknown USB device 'keyboard'" -s 3,xhci,keyboard
+bad parse "xhci: five tablets, four USB 2 ports" "more than 4 USB 2 devices" \
+	-s 3,xhci,tablet,tablet,tablet,tablet,tablet
+bad parse "xhci: empty device name" "empty USB device name" -s 3,xhci,tablet,,tablet
+bad parse "xhci: tablet option" "unknown option 'speed'" -s 3,xhci,tablet=speed=full
+bad init "xhci: slot.0 in the config tree" "slot.0" -o pci.0.3.0.device=xhci \
+	-o pci.0.3.0.slot.0.device=tablet
+bad init "xhci: unknown device in the config tree" "unknown USB device 'mouse'" \
+	-o pci.0.3.0.device=xhci -o pci.0.3.0.slot.1.device=mouse

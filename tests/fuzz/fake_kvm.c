@@ -43,6 +43,8 @@ static struct {
 	unsigned nirqfd;
 	struct ioeventfd ioev[MAX_IOEVENTFDS];
 	unsigned nioev;
+	bool level[MAX_GSI];		/* KVM_IRQ_LINE: the line's last level */
+	unsigned long raised[MAX_GSI]; /* and how often it went from 0 to 1 */
 } kvm = {.vm_fd = -1};
 
 /* An eventfd the VMM still owns (KVM takes a reference; a closed or wrong fd is EBADF/EINVAL). */
@@ -147,6 +149,9 @@ static int irq_line(const struct kvm_irq_level *a)
 {
 	FUZZ_CHECK(a->irq < MAX_GSI && (a->level == 0 || a->level == 1),
 		   "KVM_IRQ_LINE gsi %u level %u", a->irq, a->level);
+	if (a->level && !kvm.level[a->irq])
+		kvm.raised[a->irq]++;
+	kvm.level[a->irq] = a->level;
 	return 0;
 }
 
@@ -225,6 +230,16 @@ int fuzz_fake_kvm_irqfd_gsi(int efd)
 		if (kvm.irqfd[i].efd == efd)
 			return (int)kvm.irqfd[i].gsi;
 	return -1;
+}
+
+bool fuzz_fake_kvm_irq_level(unsigned gsi)
+{
+	return gsi < MAX_GSI && kvm.level[gsi];
+}
+
+unsigned long fuzz_fake_kvm_irq_raised(unsigned gsi)
+{
+	return gsi < MAX_GSI ? kvm.raised[gsi] : 0;
 }
 
 bool fuzz_fake_kvm_routed(unsigned gsi)

@@ -24,10 +24,6 @@
 #define RTC_INDEX_PORT 0x70
 #define RTC_REG_B 0x0B
 #define RTC_B_24H 0x02
-#define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT 0x64
-#define I8042_STS_OBF 0x01
-#define I8042_CMD_SELF_TEST 0xAA
 
 void fuzz_fail(const char *file, int line, const char *fmt, ...)
 {
@@ -169,22 +165,6 @@ static const struct iobus_range *find_range(struct vm *vm, enum iobus_space sp, 
  * becomes a no-op once the device resets or frees its state itself.
  */
 
-/* i8042_init() resets the command byte and output port but not the reply queue, a pending
- * command or the last byte read. Bring those to the same state for every input through the
- * guest's ports: drain the queue, run the self-test and read its 0x55, end with a data write. */
-static void i8042_settle(struct vm *vm)
-{
-	if (!find_range(vm, IOBUS_PIO, I8042_CMD_PORT, "i8042"))
-		return;
-	for (int i = 0; i < 16 && (fuzz_guest_access(vm, IOBUS_PIO, I8042_CMD_PORT, 1, false, 0) &
-				   I8042_STS_OBF);
-	     i++)
-		fuzz_guest_access(vm, IOBUS_PIO, I8042_DATA_PORT, 1, false, 0);
-	fuzz_guest_access(vm, IOBUS_PIO, I8042_CMD_PORT, 1, true, I8042_CMD_SELF_TEST);
-	fuzz_guest_access(vm, IOBUS_PIO, I8042_DATA_PORT, 1, false, 0);
-	fuzz_guest_access(vm, IOBUS_PIO, I8042_DATA_PORT, 1, true, 0);
-}
-
 /* The RTC keeps its timer handle in static storage that rtc_init() does not reset, so a timer
  * left behind would be deleted from the next VM's event loop after this one freed it. Disabling
  * every RTC interrupt through the guest's own ports removes the timer now. */
@@ -228,7 +208,6 @@ struct vm *fuzz_vm_create_flags(const char *const *assignments, uint64_t lowmem,
 		char err[256] = "";
 		int rc = machine_init_devices(vm, err, sizeof(err));
 		FUZZ_CHECK(rc == 0, "platform devices: %s", err);
-		i8042_settle(vm);
 	}
 	FUZZ_CHECK(pci_init_all(vm) == 0, "PCI devices failed to initialise (see above)");
 	return vm;
@@ -475,4 +454,16 @@ void fuzz_skip(const char *why)
 	if (!said)
 		fprintf(stderr, "fuzz-skip: %s\n", why);
 	said = true;
+}
+
+void fuzz_cfg_write(struct vm *vm, unsigned slot, unsigned reg, unsigned size, uint32_t val)
+{
+	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (slot << 11) | (reg & 0xfc));
+	fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, true, val);
+}
+
+uint32_t fuzz_cfg_read(struct vm *vm, unsigned slot, unsigned reg, unsigned size)
+{
+	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (slot << 11) | (reg & 0xfc));
+	return (uint32_t)fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, false, 0);
 }

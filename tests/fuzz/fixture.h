@@ -124,6 +124,9 @@ int fuzz_fake_kvm_ioeventfd(bool pio, uint64_t addr, unsigned len);
 /* The GSI an irqfd is bound to, or -1; whether the routing table has an entry for gsi. */
 int fuzz_fake_kvm_irqfd_gsi(int efd);
 bool fuzz_fake_kvm_routed(unsigned gsi);
+/* KVM_IRQ_LINE on the fake VM: a line's current level, and how many times it was raised. */
+bool fuzz_fake_kvm_irq_level(unsigned gsi);
+unsigned long fuzz_fake_kvm_irq_raised(unsigned gsi);
 /* Every irqfd is bound to a GSI that has a route (else its interrupts go nowhere). */
 void fuzz_fake_kvm_check(void);
 
@@ -156,6 +159,10 @@ void fuzz_skip(const char *why);
  * as all ones. Returns the value read (0 for writes). */
 uint64_t fuzz_guest_access(struct vm *vm, enum iobus_space sp, uint64_t addr, unsigned size,
 			   bool is_write, uint64_t val);
+
+/* Config space of bus 0, function 0 of `slot`, through 0xCF8/0xCFC as a guest reaches it. */
+void fuzz_cfg_write(struct vm *vm, unsigned slot, unsigned reg, unsigned size, uint32_t val);
+uint32_t fuzz_cfg_read(struct vm *vm, unsigned slot, unsigned reg, unsigned size);
 
 /* A port I/O or MMIO access decoded from the input (the generic fuzzer's operation):
  *   op byte: bit 0 write, bit 1 MMIO, bits 2-3 size (PIO 1/2/4/1, MMIO 1/2/4/8),

@@ -279,7 +279,7 @@ static void test_fadt_fields(void **state)
 	assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
 	assert_false(flags & (1u << 20)); /* not HW_REDUCED_ACPI */
 	boot = rd16(f + 109);
-	assert_false(boot & (1u << 1));	/* no 8042 to probe: it only serves the reset line */
+	assert_false(boot & (1u << 1));	/* the 8042 is found through its DSDT nodes */
 	assert_true(boot & (1u << 2));	/* VGA not present */
 	assert_false(boot & (1u << 5)); /* CMOS RTC present */
 }
@@ -599,17 +599,37 @@ static void with_lpc(struct acpi_platform *p, bool com2)
 	p->pci_dsdt_opaque = &lpc_fn;
 }
 
+/* The end of the Device () package whose NameString starts at `name`. */
+static const uint8_t *device_end(const uint8_t *d, const uint8_t *name)
+{
+	uint32_t len;
+
+	for (const uint8_t *o = name - 2; o > d + HDR; o--)
+		if (o[-1] == 0x5B && o[0] == 0x82 && o + 1 + dec_pkglen(o + 1, &len) == name)
+			return o + 1 + len;
+	fail_msg("no Device () opens at offset %td", name - d);
+	return NULL;
+}
+
 /* A PCI function's own nodes (acpi_platform.pci_dsdt) land inside Device (PCI0): the LPC
  * bridge's Device (ISA) with _ADR 0x1F0000 and a PNP0501 node per COM port in use, with its
- * I/O ports and IRQ. */
+ * I/O ports and IRQ; the i8042's keyboard (PNP0303: ports 0x60 and 0x64, IRQ 1) and mouse
+ * (PNP0F13: IRQ 12) nodes, registered through LPC_DSDT, inside Device (ISA). */
 static void test_dsdt_pci_function_nodes(void **state)
 {
 	static const uint8_t com1_io[] = {0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08};
 	static const uint8_t com1_irq[] = {0x22, 0x10, 0x00};
 	static const uint8_t com2_io[] = {0x47, 0x01, 0xF8, 0x02, 0xF8, 0x02, 0x01, 0x08};
 	static const uint8_t pnp0501[] = {0x0C, 0x41, 0xD0, 0x05, 0x01};
+	static const uint8_t pnp0303[] = {0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x03, 0x03};
+	static const uint8_t pnp0f13[] = {0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x0F, 0x13};
+	static const uint8_t kbd_crs[] = {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, /* IO */
+					  0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01, /* IO */
+					  0x22, 0x02, 0x00,				  /* IRQ 1 */
+					  0x79, 0x00};
+	static const uint8_t mou_crs[] = {0x22, 0x00, 0x10, 0x79, 0x00}; /* IRQ 12, end tag */
 	struct acpi_platform p = platform(1, ids1);
-	const uint8_t *d, *pci0, *isa;
+	const uint8_t *d, *pci0, *isa, *kbd, *mou, *isa_end, *kbd_end, *mou_end;
 	uint32_t len, n;
 	uint64_t v;
 
@@ -638,6 +658,19 @@ static void test_dsdt_pci_function_nodes(void **state)
 	assert_non_null(memmem(d, n, com1_io, sizeof(com1_io)));
 	assert_non_null(memmem(d, n, com1_irq, sizeof(com1_irq)));
 	assert_null(memmem(d, n, "COM2", 4)); /* not in use */
+	isa_end = device_end(d, isa);
+	assert_true(isa_end <= end);
+	kbd = memmem(isa, (size_t)(isa_end - isa), "KBD_", 4);
+	mou = memmem(isa, (size_t)(isa_end - isa), "MOU_", 4);
+	assert_non_null(kbd);
+	assert_non_null(mou);
+	kbd_end = device_end(d, kbd);
+	mou_end = device_end(d, mou);
+	assert_true(kbd_end <= isa_end && mou_end <= isa_end);
+	assert_non_null(memmem(kbd, (size_t)(kbd_end - kbd), pnp0303, sizeof(pnp0303)));
+	assert_non_null(memmem(kbd, (size_t)(kbd_end - kbd), kbd_crs, sizeof(kbd_crs)));
+	assert_non_null(memmem(mou, (size_t)(mou_end - mou), pnp0f13, sizeof(pnp0f13)));
+	assert_non_null(memmem(mou, (size_t)(mou_end - mou), mou_crs, sizeof(mou_crs)));
 	with_lpc(&p, true);
 	build(&p, GPA);
 	d = dsdt();
@@ -1078,6 +1111,12 @@ static void test_iasl_disassembly(void **state)
 	assert_non_null(strstr(s, "Device (FWCF)"));
 	assert_non_null(strstr(s, "Device (ISA)"));
 	assert_non_null(strstr(s, "Device (COM2)"));
+	assert_non_null(strstr(s, "Device (KBD)"));
+	assert_non_null(strstr(s, "EisaId (\"PNP0303\")"));
+	assert_non_null(strstr(s, "{1}")); /* IRQ 1 (COM ports: {4}, {3}) */
+	assert_non_null(strstr(s, "Device (MOU)"));
+	assert_non_null(strstr(s, "EisaId (\"PNP0F13\")"));
+	assert_non_null(strstr(s, "{12}"));
 	assert_non_null(strstr(s, "EisaId (\"PNP0501\")"));
 	assert_non_null(strstr(s, "IRQNoFlags ()"));
 	assert_non_null(strstr(s, "\"QEMU0002\""));

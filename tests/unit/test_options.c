@@ -770,6 +770,26 @@ static void test_pin_option(void **state)
 	}
 }
 
+/* -K stores the layout name as bhyve does; the i8042 loads (and checks) the file when the VM
+ * starts. */
+static void test_keyboard_layout_option(void **state)
+{
+	(void)state;
+	PARSE("vm");
+	assert_ok();
+	assert_null(get("keyboard.layout"));
+	PARSE("-K", "de_noacc", "vm");
+	assert_ok();
+	assert_var("keyboard.layout", "de_noacc");
+	PARSE("-Kfr", "-K", "/etc/kbd/custom", "vm"); /* the last one wins */
+	assert_ok();
+	assert_var("keyboard.layout", "/etc/kbd/custom");
+	PARSE("-K", "", "vm");
+	assert_error("-K: empty keyboard layout name");
+	PARSE("-K");
+	assert_error("option -K requires an argument");
+}
+
 static void test_uuid_option(void **state)
 {
 	(void)state;
@@ -888,7 +908,6 @@ static void test_unsupported_and_unknown(void **state)
 	} t[] = {
 	    {"-G", "option -G (GDB stub) is not supported by kbhyve yet"},
 	    {"-r", "option -r (snapshot restore) is not supported by kbhyve yet"},
-	    {"-K", "option -K (keyboard layout) is not supported by kbhyve yet"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		assert_int_equal(PARSE((char *)t[i].opt, "x", "vm"), -ENOTSUP);
@@ -994,6 +1013,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_o_option, teardown),
 	    cmocka_unit_test_teardown(test_precedence, teardown),
 	    cmocka_unit_test_teardown(test_pin_option, teardown),
+	    cmocka_unit_test_teardown(test_keyboard_layout_option, teardown),
 	    cmocka_unit_test_teardown(test_uuid_option, teardown),
 	    cmocka_unit_test_teardown(test_help, teardown),
 	    cmocka_unit_test_teardown(test_names, teardown),

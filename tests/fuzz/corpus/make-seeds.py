@@ -397,3 +397,59 @@ for t in ("fuzz_virtio_net", "fuzz_virtio_net_tap"):
     write(t, "tx-gso-header",
           b"\x00" + net_chain(1, [12, 1500], vnet_hdr(1, 1, 54, 1448, 34, 16)) + b"\x0c" +
           net_chain(1, [12, 100], vnet_hdr(1, 0, 0, 0, 200, 500)) + b"\x0c" + b"\x06")
+
+
+# ---- fuzz_i8042: op low 3 bits (see fuzz_i8042.c) ----
+def kc(v):  # controller command (out 0x64)
+    return bytes([0, v])
+
+
+def kd(v):  # data byte (out 0x60): keyboard, or a pending command's data
+    return bytes([1, v])
+
+
+K_READ = b"\x02"
+K_DRAIN = b"\x05"
+
+
+def kkey(down, code=None, keysym=None, fkey=False):
+    flags = int(down) | (2 if code is not None else 0) | (4 if keysym is not None else 0) | (
+        8 if fkey else 0)
+    out = bytes([3, flags])
+    if code is not None:
+        out += bytes([code])
+    if keysym is not None:
+        out += bytes([keysym])
+    return out
+
+
+def kptr(buttons, x, y):
+    return bytes([4, buttons]) + struct.pack("<HH", x, y)
+
+
+def k2(idx, v):  # two-step: 0 60, 1 D1, 2 D2, 3 D3, 4 D4, 7 61
+    return bytes([7 | idx << 3, v])
+
+
+write("fuzz_i8042", "ovmf-init",
+      kc(0x20) + K_READ + kc(0xAD) + kc(0xA7) + kc(0xAA) + K_READ + k2(0, 0x67) + kd(0xF4) +
+      K_READ + kc(0xAB) + K_READ + kd(0xFF) + K_DRAIN + kd(0xF0) + K_READ + kd(0x02) + K_READ +
+      kd(0xF4) + K_READ + kd(0xED) + K_READ + kd(0x02) + K_READ + kc(0xA8) +
+      kkey(True, code=28) + kkey(False, code=28) + kkey(True, code=108) + K_DRAIN)
+write("fuzz_i8042", "linux-probe",
+      kc(0x20) + K_READ + k2(3, 0x5A) + K_READ + k2(3, 0xF0) + K_READ + k2(3, 0x56) + K_READ +
+      k2(3, 0xA4) + K_READ + kc(0xA7) + kc(0x20) + K_READ + kc(0xA8) + k2(0, 0x47) +
+      k2(3, 0xA5) + K_READ + kd(0xF2) + K_DRAIN + kd(0xF5) + kd(0xF0) + kd(0x00) + K_DRAIN +
+      kd(0xF3) + kd(0x00) + kd(0xF4) + K_DRAIN + k2(4, 0xFF) + K_DRAIN + k2(4, 0xF2) + K_DRAIN +
+      k2(4, 0xF3) + k2(4, 200) + k2(4, 0xE8) + k2(4, 3) + k2(4, 0xF4) + K_DRAIN)
+write("fuzz_i8042", "mouse-stream",
+      k2(0, 0x47) + k2(4, 0xF4) + K_READ + kptr(0, 100, 100) + kptr(1, 110, 90) + K_DRAIN +
+      kptr(6, 1500, 2000) + K_DRAIN + k2(4, 0xE7) + kptr(0, 1495, 1996) + k2(4, 0xF0) +
+      kptr(0, 10, 10) + k2(4, 0xEB) + K_DRAIN + k2(4, 0xE9) + K_DRAIN + k2(4, 0xEA) +
+      kc(0xA7) + kptr(4, 20, 20) + kc(0xA8) + K_DRAIN)
+write("fuzz_i8042", "keys-typing",
+      kkey(True, keysym=ord("A")) + kkey(False, keysym=ord("A")) + kkey(True, keysym=0x50, fkey=True) +
+      kkey(True, keysym=0x13, fkey=True) + kkey(True, code=99) + kkey(False, code=99) +
+      kkey(True, keysym=ord('"')) + K_DRAIN + k2(0, 0x05) + kkey(True, keysym=0xE1, fkey=True) +
+      kkey(True, keysym=ord("z")) + kkey(False, keysym=0xE1, fkey=True) + kc(0xAD) +
+      kkey(True, code=106) * 20 + kc(0xAE) + K_DRAIN + kd(0xFF) + K_DRAIN + kc(0xFE))
