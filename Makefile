@@ -18,11 +18,8 @@ CFLAGS += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fstack-protector-str
 	  $(SANFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 LDLIBS += -lpthread -luring
-# fbuf's VNC server: libneatvnc (ISC) on aml and pixman.
-VNC_CFLAGS := $(shell pkg-config --cflags neatvnc aml pixman-1 2>/dev/null || echo -I/usr/include/pixman-1)
-VNC_LIBS := $(shell pkg-config --libs neatvnc aml pixman-1 2>/dev/null || echo -lneatvnc -laml -lpixman-1)
-CFLAGS += $(VNC_CFLAGS)
-LDLIBS += $(VNC_LIBS)
+# fbuf's VNC server: zlib for ZRLE, nettle (LGPL-3+) for VNC authentication's DES.
+LDLIBS += -lz -lnettle
 # vm (the manager) talks netlink through libnl-route.
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 NL_LIBS := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)

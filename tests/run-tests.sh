@@ -71,6 +71,11 @@ tests/guests/ctl.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
+echo "== fbuf's VNC server: wait, authentication, hostile viewers, tiny guests (ASan/UBSan)"
+tests/vnc/run.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
+
 echo "== vm, the manager: guests on disk, switches in a private network namespace (ASan/UBSan)"
 for t in tests/vm/*.sh; do
 	[ -e "$t" ] || continue

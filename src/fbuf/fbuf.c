@@ -389,13 +389,6 @@ static int fbuf_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 		free(fb);
 		return -EINVAL;
 	}
-	if (fb->cfg.password) {
-		kb_log("fbuf: password= (VNC authentication) is not supported yet; refusing to "
-		       "serve the console without it");
-		pthread_mutex_destroy(&fb->lock);
-		free(fb);
-		return -ENOTSUP;
-	}
 	fbuf_present = true;
 	int rc = vm_at_destroy(vm, fbuf_teardown, fb);
 	if (rc) {
@@ -431,6 +424,7 @@ static int fbuf_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode)
 	    .host = fb->cfg.host,
 	    .port = fb->cfg.port,
 	    .wait = fb->cfg.wait,
+	    .password = fb->cfg.password,
 	    .name = vm->name,
 	};
 	fb->vnc = vnc_server_open(vm, &vo, &fb->display, err, sizeof(err));

@@ -11,6 +11,7 @@ TMP=$(mktemp -d)
 echo "# L1: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, /dev/kvm: $(ls -l /dev/kvm 2>&1)"
 "$(dirname "$0")/../guests/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - guest: /\1 - l1 tiny guest: /'
 "$(dirname "$0")/../guests/ctl.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - ctl: /\1 - l1 ctl: /'
+"$(dirname "$0")/../vnc/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - vnc/\1 - l1 vnc/'
 
 # boot NAME KERNEL CPUS MEM ACTION EXPECTED_EXIT
 boot() {

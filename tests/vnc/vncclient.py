@@ -6,6 +6,7 @@ implementation below), Raw rectangles in 32-bit true colour, the DesktopSize pse
 key and pointer events. Used as a module (VncClient) or from the command line:
 
   vncclient.py HOST PORT shot OUT.ppm [--timeout S]       one full frame, saved as PPM
+  (any command: --password P for VNC authentication, --zrle to ask for ZRLE before Raw)
   vncclient.py HOST PORT expect PATTERN W H [--timeout S] wait until the screen is W x H and
                                                           equals tests/vnc pattern PATTERN
   vncclient.py HOST PORT keys TEXT                        type TEXT (keysyms)
@@ -16,6 +17,7 @@ import socket
 import struct
 import sys
 import time
+import zlib
 
 
 def pattern_pixel(name, x, y):
@@ -53,7 +55,7 @@ def _des_key_bits(key):
 
 
 class VncClient:
-    def __init__(self, host, port, password=None, timeout=30.0, shared=True):
+    def __init__(self, host, port, password=None, timeout=30.0, shared=True, zrle=False):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
@@ -95,7 +97,9 @@ class VncClient:
         # 32 bpp, depth 24, little endian, true colour, R at 16, G at 8, B at 0
         pf = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
         self.sock.sendall(struct.pack(">B3x", 0) + pf)
-        encodings = [0, -223]  # Raw, DesktopSize
+        encodings = ([16] if zrle else []) + [0, -223]  # (ZRLE), Raw, DesktopSize
+        self.zlib = zlib.decompressobj()
+        self.encodings_seen = set()
         self.sock.sendall(struct.pack(">BxH", 2, len(encodings)) +
                           b"".join(struct.pack(">i", e) for e in encodings))
 
@@ -109,6 +113,41 @@ class VncClient:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
+    def _put_rect(self, x, y, w, h, data):
+        for row in range(h):
+            if y + row >= self.height:
+                break
+            o = ((y + row) * self.width + x) * 4
+            self.fb[o:o + w * 4] = data[row * w * 4:(row + 1) * w * 4]
+
+    def _zrle(self, raw, w, h):
+        """ZRLE tiles (RFB 7.7.6) with 3-byte CPIXELs of our 32-bit format; subencodings 0 (raw)
+        and 1 (solid), the ones kbhyve sends. Returns the rectangle as XRGB bytes."""
+        out = bytearray(w * h * 4)
+        i = 0
+        for ty in range(0, h, 64):
+            for tx in range(0, w, 64):
+                tw, th = min(64, w - tx), min(64, h - ty)
+                sub = raw[i]
+                i += 1
+                if sub == 1:
+                    px = raw[i:i + 3] + b"\0"
+                    i += 3
+                    for j in range(th):
+                        o = ((ty + j) * w + tx) * 4
+                        out[o:o + tw * 4] = px * tw
+                elif sub == 0:
+                    for j in range(th):
+                        o = ((ty + j) * w + tx) * 4
+                        for k in range(tw):
+                            out[o + 4 * k:o + 4 * k + 3] = raw[i:i + 3]
+                            i += 3
+                else:
+                    raise ProtocolError("ZRLE subencoding %d not expected from kbhyve" % sub)
+        if i != len(raw):
+            raise ProtocolError("ZRLE: %d bytes left over" % (len(raw) - i))
+        return out
+
     def request(self, incremental=True):
         self.sock.sendall(struct.pack(">BBHHHH", 3, 1 if incremental else 0, 0, 0,
                                       self.width, self.height))
@@ -121,13 +160,13 @@ class VncClient:
             (nrects,) = struct.unpack(">H", self._read(2))
             for _ in range(nrects):
                 x, y, w, h, enc = struct.unpack(">HHHHi", self._read(12))
+                self.encodings_seen.add(enc)
                 if enc == 0:
                     data = self._read(w * h * 4)
-                    for row in range(h):
-                        if y + row >= self.height:
-                            break
-                        o = ((y + row) * self.width + x) * 4
-                        self.fb[o:o + w * 4] = data[row * w * 4:(row + 1) * w * 4]
+                    self._put_rect(x, y, w, h, data)
+                elif enc == 16:
+                    (n,) = struct.unpack(">I", self._read(4))
+                    self._put_rect(x, y, w, h, self._zrle(self.zlib.decompress(self._read(n)), w, h))
                 elif enc == -223:
                     self.width, self.height = w, h
                     self.fb = bytearray(w * h * 4)
@@ -277,12 +316,15 @@ def main(argv):
         i = rest.index("--timeout")
         timeout = float(rest[i + 1])
         del rest[i:i + 2]
+    zrle = "--zrle" in rest
+    if zrle:
+        rest.remove("--zrle")
     if "--password" in rest:
         i = rest.index("--password")
         password = rest[i + 1]
         del rest[i:i + 2]
     try:
-        c = VncClient(host, port, password=password, timeout=timeout)
+        c = VncClient(host, port, password=password, timeout=timeout, zrle=zrle)
         if cmd == "connect":
             c.frame(False)
             print("connected %dx%d %s" % (c.width, c.height, c.name))
@@ -311,8 +353,11 @@ def main(argv):
                 for i in range(0, len(want), 4):
                     if c.fb[i:i + 3] != want[i:i + 3]:
                         bad += 1
-            print("screen %dx%d, %d of %d pixels differ from '%s' after %d updates" %
-                  (c.width, c.height, bad if c.width == w else w * h, w * h, name, c.updates))
+            print("screen %dx%d, %d of %d pixels differ from '%s' after %d updates, %d bytes, encodings %s" %
+                  (c.width, c.height, bad if c.width == w else w * h, w * h, name, c.updates,
+                   c.bytes_received, sorted(c.encodings_seen)))
+            if zrle and 16 not in c.encodings_seen:
+                return 1
             return 0 if ok else 1
         if cmd == "keys":
             for ch in rest[0]:
