@@ -37,7 +37,7 @@ PATTERN=$REPO_ROOT/build/testbed/pattern-bands-1024x768.raw
 [ -s "$PATTERN" ] || python3 -c "import sys; sys.path.insert(0, '$REPO_ROOT/tests/vnc'); import vncclient; \
 open('$PATTERN', 'wb').write(vncclient.pattern_bytes('bands', 1024, 768))" || die "cannot make the display pattern"
 "$TESTBED_DIR/mkinitrd-l2.sh" "$FBUF_INITRD" --script "$TESTBED_DIR/l2-fbuf.sh" --add "$PATTERN:/pattern.raw" \
-	--modules "bochs" || die "cannot build the fbuf L2 initrd"
+	--modules "bochs evdev psmouse" || die "cannot build the fbuf L2 initrd"
 # the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then

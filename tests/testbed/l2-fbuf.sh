@@ -23,6 +23,24 @@ for v in /sys/class/vtconsole/vtcon*; do
 	grep -q "frame buffer" $v/name 2>/dev/null && echo 0 > $v/bind
 done
 if cat /pattern.raw > /dev/fb0 2>/tmp/fb.err; then say drawn=1; else say drawn="failed $(head -c 80 /tmp/fb.err)"; fi
-# the host's viewer checks the screen, then sends "done"
+# keys and the pointer from the viewer: the PS/2 keyboard's and mouse's event devices, recorded
+# until the host says "done"
+kbd= mouse=
+for e in /sys/class/input/event*; do
+	case "$(cat $e/device/name 2>/dev/null)" in
+	*"AT Translated Set 2 keyboard"*) kbd=/dev/input/$(basename $e) ;;
+	*"PS/2"*|*Mouse*) mouse=/dev/input/$(basename $e) ;;
+	esac
+done
+say kbd_dev="$kbd" mouse_dev="$mouse"
+[ -n "$kbd" ] && cat "$kbd" > /tmp/keys &
+k=$!
+[ -n "$mouse" ] && cat "$mouse" > /tmp/mouse &
+m=$!
+say input_ready=1
+# the host's viewer checks the screen and types, then sends "done"
 read -t 600 line
+kill $k $m 2>/dev/null
+say keys=$(od -An -tx1 -v /tmp/keys 2>/dev/null | tr -d ' \n')
+say mouse=$(od -An -tx1 -v /tmp/mouse 2>/dev/null | tr -d ' \n')
 say got="$line"

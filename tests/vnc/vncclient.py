@@ -10,6 +10,7 @@ key and pointer events. Used as a module (VncClient) or from the command line:
   vncclient.py HOST PORT expect PATTERN W H [--timeout S] wait until the screen is W x H and
                                                           equals tests/vnc pattern PATTERN
   vncclient.py HOST PORT keys TEXT                        type TEXT (keysyms)
+  vncclient.py HOST PORT pointer X,Y[,BUTTONS]...         move the pointer (and press buttons)
   vncclient.py HOST PORT connect                          connect, read one frame, leave
 Exit status 0 on success, 1 on a mismatch or timeout, 2 on a protocol error.
 """
@@ -363,6 +364,14 @@ def main(argv):
             for ch in rest[0]:
                 c.key(ord(ch), True)
                 c.key(ord(ch), False)
+            c.frame(False)
+            return 0
+        if cmd == "pointer":
+            # pointer X,Y[,BUTTONS] ...: each position in turn, a frame between them
+            for spec in rest:
+                f = [int(v) for v in spec.split(",")]
+                c.pointer(f[0], f[1], f[2] if len(f) > 2 else 0)
+                time.sleep(0.2)
             c.frame(False)
             return 0
         print("unknown command " + cmd, file=sys.stderr)
