@@ -159,9 +159,6 @@ static const struct {
 	const char *prefix;
 	const char *why;
 } ignored_keys[] = {
-    {"graphics", "no framebuffer in kbhyve"},
-    {"vnc_password", "no framebuffer in kbhyve"},
-    {"xhci_mouse", "no xHCI tablet in kbhyve"},
     {"sound", "no HD audio in kbhyve"},
     {"passthru", "no PCI passthrough in kbhyve"},
     {"limit_", "no rctl(8) on Linux"},
@@ -218,6 +215,15 @@ static const char *const known_keys[] = {
     "grub_run_dir",
     "grub_run_file",
     "loader_timeout",
+    "graphics",
+    "graphics_port",
+    "graphics_listen",
+    "graphics_res",
+    "graphics_wait",
+    "graphics_vga",
+    "graphics_password",
+    "vnc_password",
+    "xhci_mouse",
 };
 
 /* k matches pattern, where an N in the pattern stands for one or more digits. */
@@ -666,6 +672,83 @@ static int add_rom_only(struct build *b, const char *code)
 	return 0;
 }
 
+/* graphics="yes": bhyve's framebuffer with its VNC server, as vm-bhyve's vm-run builds it
+ * (listen 0.0.0.0 and the first free port from 5900 unless set; graphics_wait="auto" waits for a
+ * viewer only while installing), then xhci_mouse's tablet. */
+static int add_graphics(struct build *b, int *slot)
+{
+	if (!vmconf_truthy(get(b, "graphics")))
+		return 0;
+	if (*slot >= MAX_SLOT)
+		return fail(b, "too many devices: no PCI slot left for the framebuffer");
+	const char *listen = get(b, "graphics_listen");
+	if (!listen || !*listen)
+		listen = "0.0.0.0";
+	if (strpbrk(listen, ",[] "))
+		return fail(b, "graphics_listen=\"%s\": expected an IPv4 or IPv6 address", listen);
+	long port = b->in->vnc_port ? (long)b->in->vnc_port : 5900;
+	const char *v = get(b, "graphics_port");
+	if (v && *v && !parse_uint(v, 1, 65535, &port))
+		return fail(b, "graphics_port=\"%s\": expected a TCP port from 1 to 65535", v);
+	bool v6 = strchr(listen, ':') != NULL;
+	char conf[256];
+	int n = snprintf(conf, sizeof(conf), "tcp=%s%s%s:%ld", v6 ? "[" : "", listen, v6 ? "]" : "",
+			 port);
+	const char *res = get(b, "graphics_res");
+	if (res && *res) {
+		long w, h;
+		char ws[16] = "", hs[16] = "";
+		const char *x = strchr(res, 'x');
+		if (!x || (size_t)(x - res) >= sizeof(ws) || strlen(x + 1) >= sizeof(hs))
+			return fail(b, "graphics_res=\"%s\": expected WIDTHxHEIGHT, e.g. 1024x768", res);
+		memcpy(ws, res, (size_t)(x - res));
+		snprintf(hs, sizeof(hs), "%s", x + 1);
+		if (!parse_uint(ws, 640, 3840, &w) || !parse_uint(hs, 480, 2160, &h))
+			return fail(b, "graphics_res=\"%s\": from 640x480 to 3840x2160", res);
+		n += snprintf(conf + n, sizeof(conf) - (size_t)n, ",w=%ld,h=%ld", w, h);
+	}
+	const char *vga = get(b, "graphics_vga");
+	if (vga && *vga) {
+		if (strcmp(vga, "io") && strcmp(vga, "on") && strcmp(vga, "off"))
+			return fail(b, "graphics_vga=\"%s\": expected io, on or off", vga);
+		n += snprintf(conf + n, sizeof(conf) - (size_t)n, ",vga=%s", vga);
+	}
+	const char *wait = get(b, "graphics_wait");
+	if (!wait || !*wait || !strcmp(wait, "auto")) {
+		if (b->in->iso)
+			n += snprintf(conf + n, sizeof(conf) - (size_t)n, ",wait");
+	} else if (yes_word(wait)) {
+		n += snprintf(conf + n, sizeof(conf) - (size_t)n, ",wait");
+	} else if (!falsy(wait)) {
+		return fail(b, "graphics_wait=\"%s\": expected yes, no or auto", wait);
+	}
+	/* vm-bhyve reads vnc_password; graphics_password is the name next to the others */
+	const char *pw = get(b, "graphics_password");
+	if (!pw || !*pw)
+		pw = get(b, "vnc_password");
+	if (pw && *pw) {
+		if (strchr(pw, ','))
+			return fail(b, "the VNC password contains a comma, which bhyve's -s syntax "
+				       "cannot carry");
+		if (strlen(pw) > 8)
+			sv_add(&b->warn, "the VNC password is longer than 8 characters: VNC "
+					 "authentication uses the first 8");
+		n += snprintf(conf + n, sizeof(conf) - (size_t)n, ",password=%s", pw);
+	}
+	if ((size_t)n >= sizeof(conf))
+		return fail(b, "graphics: the framebuffer options are too long");
+	sv_add(&b->args, "-s");
+	sv_addf(&b->args, "%d,fbuf,%s", (*slot)++, conf);
+	sv_addf(&b->cons, "vnc=%s%s%s:%ld", v6 ? "[" : "", listen, v6 ? "]" : "", port);
+	if (vmconf_truthy(get(b, "xhci_mouse"))) {
+		if (*slot >= MAX_SLOT)
+			return fail(b, "too many devices: no PCI slot left for the xHCI tablet");
+		sv_add(&b->args, "-s");
+		sv_addf(&b->args, "%d,xhci,tablet", (*slot)++);
+	}
+	return 0;
+}
+
 /* a kernel= key, which a firmware loader does not use: one warning */
 static void warn_kernel_ignored(struct build *b, const char *loader, const char *finder)
 {
@@ -836,7 +919,8 @@ static int build(struct build *b)
 		sv_add(&b->args, "-s");
 		sv_addf(&b->args, "%d,virtio-rnd", slot++);
 	}
-	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_comports(b)) < 0 ||
+	if ((r = add_vtcon(b, &slot)) < 0 || (r = add_graphics(b, &slot)) < 0 ||
+	    (r = add_comports(b)) < 0 ||
 	    (r = b->uefi ? add_firmware(b) : add_kernel(b)) < 0)
 		return r;
 

@@ -1,6 +1,7 @@
 /* The bhyve command line for a guest, built from its config as vm-bhyve's vm-run does: slot 0
  * hostbridge, 31 lpc, the install ISO at install_slot, then from start_slot disks, NICs,
- * virtio-rnd, virtio-console. Pure logic (golden-tested): no files are touched. */
+ * virtio-rnd, virtio-console, the framebuffer (graphics) and its xHCI tablet. Pure logic
+ * (golden-tested): no files are touched. */
 #ifndef VM_BHYVECMD_H
 #define VM_BHYVECMD_H
 
@@ -29,6 +30,9 @@ struct bhyvecmd_input {
 	/* loader="grub": kbhyve's EFI shim (settings' grubshim), the firmware's kernel, which
 	 * connects the disks and starts GRUB, handed over as the initrd */
 	const char *grub_shim;
+	/* graphics="yes" without graphics_port: the port the caller found free (vm-bhyve takes the
+	 * first free one from 5900); 0 means 5900 */
+	unsigned vnc_port;
 };
 
 /* One guest NIC: the supervisor creates the tap (or, for networkN_device, uses the existing
@@ -54,7 +58,8 @@ struct bhyvecmd {
 	char **warnings;
 	int nwarnings;
 	/* Console devices the supervisor records in <guest>/console: "com1=<dir>/com1" (the pty
-	 * link bhyve makes), "com2=<dir>/com2", or "com1=stdio" with com_stdio. */
+	 * link bhyve makes), "com2=<dir>/com2", or "com1=stdio" with com_stdio; "vnc=ADDR:PORT"
+	 * for graphics. */
 	char **consoles;
 	int nconsoles;
 	/* loader="uefi": the guest's variable store (<dir>/uefi-vars.fd) that bhyve's -l bootrom

@@ -28,28 +28,6 @@ static void on_signal(int sig)
 	got_signal = sig;
 }
 
-/* The value of "<port>=..." in <guest>/console, or -ENOENT. */
-static int console_entry(const struct guest *g, const char *port, char *out, size_t outlen)
-{
-	char p[PATH_MAX + 16];
-	snprintf(p, sizeof(p), "%s/" SUPERVISOR_CONSOLE_FILE, g->dir);
-	FILE *f = fopen(p, "re");
-	if (!f)
-		return -ENOENT;
-	char line[PATH_MAX + 32];
-	size_t plen = strlen(port);
-	int r = -ENOENT;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (strncmp(line, port, plen) == 0 && line[plen] == '=') {
-			snprintf(out, outlen, "%s", line + plen + 1);
-			r = 0;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 /* Unix98 pseudo-terminal slaves, /dev/pts/N: majors 136 to 143 */
 static bool is_pty_slave(const struct stat *st)
 {
@@ -259,7 +237,7 @@ int cmd_console(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	char where[PATH_MAX];
-	int r = console_entry(&g, port, where, sizeof(where));
+	int r = guest_console_entry(&g, port, where, sizeof(where));
 	guest_close(&g);
 	if (r < 0) {
 		fprintf(stderr,

@@ -611,7 +611,13 @@ int cmd_list(struct vm_settings *s, int argc, char **argv)
 		snprintf(cells[k][2], 300, "%s", vmconf_get_default(v[k0].conf, "loader", "-"));
 		snprintf(cells[k][3], 300, "%s", vmconf_get_default(v[k0].conf, "cpu", "-"));
 		snprintf(cells[k][4], 300, "%s", vmconf_get_default(v[k0].conf, "memory", "-"));
-		snprintf(cells[k][5], 300, "-");
+		/* VNC: where the running guest's framebuffer listens (its console file) */
+		char vnc[128];
+		if ((st.run == GUEST_RUNNING || st.run == GUEST_ORPHAN) &&
+		    guest_console_entry(&v[k0], "vnc", vnc, sizeof(vnc)) == 0)
+			snprintf(cells[k][5], 300, "%s", vnc);
+		else
+			snprintf(cells[k][5], 300, "-");
 		if (pos >= 0)
 			snprintf(cells[k][6], 300, "Yes [%d]", pos + 1);
 		else

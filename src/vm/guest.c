@@ -13,6 +13,7 @@
 
 #include "vm/conflock.h"
 #include "vm/guest.h"
+#include "vm/supervisor.h"
 #include "vm/names.h"
 
 #define GUEST_LOG_MAX (1024 * 1024)
@@ -397,4 +398,26 @@ void guest_log(const struct guest *g, const char *fmt, ...)
 	ssize_t w = write(fd, line, n);
 	(void)w;
 	close(fd);
+}
+
+/* The value of "<port>=..." in <guest>/console (see guest.h). */
+int guest_console_entry(const struct guest *g, const char *port, char *out, size_t outlen)
+{
+	char p[PATH_MAX + 16];
+	snprintf(p, sizeof(p), "%s/" SUPERVISOR_CONSOLE_FILE, g->dir);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return -ENOENT;
+	char line[PATH_MAX + 32];
+	size_t plen = strlen(port);
+	int r = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, port, plen) == 0 && line[plen] == '=') {
+			snprintf(out, outlen, "%s", line + plen + 1);
+			r = 0;
+		}
+	}
+	fclose(f);
+	return r;
 }

@@ -64,6 +64,9 @@ int guest_file_open(const struct guest *g, const char *leaf, int flags, mode_t m
 /* Replace <dir>/<leaf> with text (0644): written to a new mkstemp file in the folder, renamed
  * over the name. 0 or -errno. */
 int guest_file_replace(const struct guest *g, const char *leaf, const char *text);
+/* The value of "<port>=..." (com1, com2, vnc) in the running guest's console file, which the
+ * supervisor writes at each start; -ENOENT when there is none. */
+int guest_console_entry(const struct guest *g, const char *port, char *out, size_t outlen);
 /* The same with len bytes of data and the given mode, synced before the rename. */
 int guest_file_replace_bytes(const struct guest *g, const char *leaf, const void *data, size_t len,
 			     mode_t mode);

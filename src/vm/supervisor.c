@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -131,6 +133,34 @@ static int write_console_file(struct sup *u, const struct bhyvecmd *c)
 	int r = guest_file_replace(&u->g, SUPERVISOR_CONSOLE_FILE, text);
 	free(text);
 	return r;
+}
+
+/* graphics="yes" without graphics_port: the first port from 5900 that nothing listens on at
+ * graphics_listen, as vm-bhyve scans (200 ports); 0 when none is (bhyve then reports 5900 busy). */
+static unsigned free_vnc_port(const struct vmconf *conf)
+{
+	const char *port = vmconf_get(conf, "graphics_port");
+	if (!vmconf_truthy(vmconf_get(conf, "graphics")) || (port && *port))
+		return 0;
+	const char *listen = vmconf_get(conf, "graphics_listen");
+	if (!listen || !*listen)
+		listen = "0.0.0.0";
+	for (unsigned p = 5900; p < 6100; p++) {
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+		struct addrinfo *res;
+		char svc[8];
+		snprintf(svc, sizeof(svc), "%u", p);
+		if (getaddrinfo(listen, svc, &hints, &res) != 0)
+			return 0;
+		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool ok = fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) == 0;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		if (ok)
+			return p;
+	}
+	return 0;
 }
 
 /* Undo create_taps for NICs [0, upto): our taps deleted, existing devices we added to a switch
@@ -547,6 +577,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .bios_code = vmconf_get(u->s->sys, "bios_code"),
 	    .uefi_custom = uefi_custom,
 	    .grub_shim = u->s->grubshim,
+	    .vnc_port = free_vnc_port(u->g.conf),
 	};
 	struct bhyvecmd cmd;
 	memset(&cmd, 0, sizeof(cmd));

@@ -25,6 +25,7 @@ static const char *UEFI_CODE;	/* system.conf's uefi_code for the next build, or 
 static const char *UEFI_CUSTOM; /* $vm_dir/.config/BHYVE_UEFI.fd for the next build, or NULL */
 static const char *BIOS_CODE;	/* system.conf's bios_code for the next build, or NULL */
 static const char *GRUB_SHIM = "/usr/share/kbhyve/efi/grubshim.efi"; /* loader="grub"'s shim */
+static unsigned VNC_PORT; /* the free port the caller found for graphics, or 0 */
 
 /* Build from conf text for guest "g1" in /vms/g1. */
 static int build_opts(const char *text, const char *iso, bool com_stdio)
@@ -44,6 +45,7 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	    .uefi_custom = UEFI_CUSTOM,
 	    .bios_code = BIOS_CODE,
 	    .grub_shim = GRUB_SHIM,
+	    .vnc_port = VNC_PORT,
 	};
 	E[0] = '\0';
 	r = bhyvecmd_build(&in, &C, E, sizeof(E));
@@ -82,6 +84,7 @@ static int teardown(void **state)
 	UEFI_CODE = NULL;
 	UEFI_CUSTOM = NULL;
 	BIOS_CODE = NULL;
+	VNC_PORT = 0;
 	bhyvecmd_free(&C);
 	return 0;
 }
@@ -282,6 +285,8 @@ static void test_device_types_and_ignored_keys(void **state)
 					   "4:2,nvme,/vms/g1/n.img",
 					   "-s",
 					   "5:0,e1000,vmt-g1-0",
+					   "-s",
+					   "6,fbuf,tcp=0.0.0.0:5900",
 					   "-l",
 					   "com1,pty:/vms/g1/com1",
 					   "-o",
@@ -289,22 +294,98 @@ static void test_device_types_and_ignored_keys(void **state)
 					   "g1",
 					   NULL};
 	expect_argv(want);
-	/* graphics, graphics_port, passthru0, the unknown colour and disk0x_type; not the AHCI
-	 * and NVMe disks nor the e1000 NIC (they run as written), not the keys set to no/off nor
-	 * the known ones (grub_run0 and loader_timeout only mean something to loader="grub") */
-	assert_int_equal(C.nwarnings, 5);
-	int graphics = 0, unknown = 0;
+	/* passthru0, the unknown colour and disk0x_type; not the AHCI and NVMe disks nor the e1000
+	 * NIC nor graphics (they run as written), not the keys set to no/off nor the known ones
+	 * (grub_run0 and loader_timeout only mean something to loader="grub") */
+	assert_int_equal(C.nwarnings, 3);
+	int unknown = 0;
 	for (int i = 0; i < C.nwarnings; i++) {
 		assert_null(strchr(C.warnings[i], '\n'));
-		graphics += !strncmp(C.warnings[i], "graphics=\"yes\":", 15);
+		assert_null(strstr(C.warnings[i], "graphics"));
 		unknown += !strcmp(C.warnings[i], "colour=\"blue\": unknown key, ignored") ||
 			   !strcmp(C.warnings[i], "disk0x_type=\"a\": unknown key, ignored");
 		assert_null(strstr(C.warnings[i], "xhci"));
 		assert_null(strstr(C.warnings[i], "sound"));
 	}
-	assert_int_equal(graphics, 1);
 	assert_int_equal(unknown, 2);
 	assert_null(C.warnings[C.nwarnings]);
+}
+
+/* The argv element that starts with `prefix`, or NULL. */
+static const char *arg_with(const char *prefix)
+{
+	for (int i = 0; i < C.argc; i++)
+		if (strncmp(C.argv[i], prefix, strlen(prefix)) == 0)
+			return C.argv[i];
+	return NULL;
+}
+
+/* The console entry that starts with `prefix`, or NULL. */
+static const char *console_with(const char *prefix)
+{
+	for (int i = 0; i < C.nconsoles; i++)
+		if (strncmp(C.consoles[i], prefix, strlen(prefix)) == 0)
+			return C.consoles[i];
+	return NULL;
+}
+
+/* graphics="yes" as vm-bhyve builds it: fbuf after the other devices, listen 0.0.0.0 on the port
+ * the caller found free, wait only while installing (auto), graphics_res/vga/password, the xHCI
+ * tablet; the VNC address for `vm list`/`vm info` in the consoles. */
+static void test_graphics(void **state)
+{
+	const char *base = "loader=uefi\ncpu=2\nmemory=2G\ndisk0_type=virtio-blk\ndisk0_name=d.img\n"
+			   "graphics=yes\n";
+	char conf[512];
+	VNC_PORT = 5903;
+	assert_int_equal(build(base), 0);
+	assert_string_equal(arg_with("5,fbuf"), "5,fbuf,tcp=0.0.0.0:5903");
+	assert_null(arg_with("6,xhci"));
+	assert_string_equal(console_with("vnc="), "vnc=0.0.0.0:5903");
+	bhyvecmd_free(&C);
+	/* installing: auto waits for a viewer */
+	assert_int_equal(build_opts(base, "/iso/win.iso", false), 0);
+	assert_string_equal(arg_with("5,fbuf"), "5,fbuf,tcp=0.0.0.0:5903,wait");
+	bhyvecmd_free(&C);
+	snprintf(conf, sizeof(conf),
+		 "%sgraphics_port=5910\ngraphics_listen=127.0.0.1\ngraphics_res=1280x720\n"
+		 "graphics_vga=off\ngraphics_wait=yes\nvnc_password=s3cret\nxhci_mouse=yes\n",
+		 base);
+	assert_int_equal(build(conf), 0);
+	assert_string_equal(arg_with("5,fbuf"),
+			    "5,fbuf,tcp=127.0.0.1:5910,w=1280,h=720,vga=off,wait,password=s3cret");
+	assert_string_equal(arg_with("6,xhci"), "6,xhci,tablet");
+	assert_string_equal(console_with("vnc="), "vnc=127.0.0.1:5910");
+	assert_int_equal(C.nwarnings, 0);
+	bhyvecmd_free(&C);
+	/* IPv6, no wait even while installing, graphics_password over vnc_password */
+	snprintf(conf, sizeof(conf),
+		 "%sgraphics_listen=::1\ngraphics_wait=no\ngraphics_password=longer-than-8\n"
+		 "vnc_password=other\n",
+		 base);
+	assert_int_equal(build_opts(conf, "/iso/win.iso", false), 0);
+	assert_string_equal(arg_with("5,fbuf"), "5,fbuf,tcp=[::1]:5903,password=longer-than-8");
+	assert_string_equal(console_with("vnc="), "vnc=[::1]:5903");
+	assert_int_equal(C.nwarnings, 1); /* only 8 characters count */
+	bhyvecmd_free(&C);
+	/* graphics="no": nothing */
+	assert_int_equal(build("loader=uefi\ncpu=1\nmemory=1G\ngraphics=no\nxhci_mouse=yes\n"), 0);
+	assert_null(arg_with("6,fbuf"));
+	assert_null(arg_with("4,fbuf"));
+	bhyvecmd_free(&C);
+	static const struct {
+		const char *line, *needle;
+	} bad[] = {
+	    {"graphics_res=1024", "graphics_res"},    {"graphics_res=10x10", "graphics_res"},
+	    {"graphics_res=99999x480", "graphics_res"}, {"graphics_port=0", "graphics_port"},
+	    {"graphics_port=70000", "graphics_port"}, {"graphics_vga=maybe", "graphics_vga"},
+	    {"graphics_wait=later", "graphics_wait"}, {"vnc_password=a,b", "comma"},
+	    {"graphics_listen=1.2.3.4,wait", "graphics_listen"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(conf, sizeof(conf), "%s%s\n", base, bad[i].line);
+		expect_error(conf, bad[i].needle);
+	}
 }
 
 /* ahci_device_limit > 1 packs AHCI disks into `ahci` controllers of that many ports, as
@@ -760,6 +841,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_disks_overflow_to_next_slot, teardown),
 	    cmocka_unit_test_teardown(test_install_iso_and_stdio, teardown),
 	    cmocka_unit_test_teardown(test_ahci_device_limit, teardown),
+	    cmocka_unit_test_teardown(test_graphics, teardown),
 	    cmocka_unit_test_teardown(test_device_types_and_ignored_keys, teardown),
 	    cmocka_unit_test_teardown(test_long_name_tap, teardown),
 	    cmocka_unit_test_teardown(test_yesno_and_sizes_as_vm_bhyve, teardown),
