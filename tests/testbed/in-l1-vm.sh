@@ -87,6 +87,9 @@ disk0_name="disk0.img"
 disk0_size="16M"
 bhyve_options="-o x86.cpuid.disable=xsave"
 debug="yes"
+graphics="yes"
+graphics_listen="127.0.0.1"
+graphics_res="800x600"
 EOF
 "$VM" create -t l2test alpha >"$T/create.out" 2>&1
 check "vm create -t l2test alpha" "$([ -f "$G/alpha.conf" ] && [ -f "$G/disk0.img" ]; echo $?)" "$(oneline "$T/create.out")"
@@ -103,6 +106,12 @@ check "tap $TAP is a port of bridge vm-public" \
 	"$([ "$(basename "$(readlink /sys/class/net/$TAP/master 2>/dev/null)")" = vm-public ]; echo $?)" \
 	"$(ls /sys/class/net | tr '\n' ' ')"
 check "console file names the pty" "$(grep -q "^com1=$G/com1" "$G/console" 2>/dev/null; echo $?)" "$(cat "$G/console" 2>&1)"
+# graphics="yes": the framebuffer on the first free port from 5900, shown by vm list and vm info
+vnc=$("$VM" list 2>/dev/null | awk '$1 == "alpha" { print $6 }')
+check "vm list's VNC column: 127.0.0.1:59xx" "$(echo "$vnc" | grep -qE '^127\.0\.0\.1:59[0-9][0-9]$'; echo $?)" "$("$VM" list 2>&1 | tr '\n' ' ')"
+check "vm info shows the VNC address" "$("$VM" info alpha 2>/dev/null | grep -qF "console: vnc=$vnc"; echo $?)" "$("$VM" info alpha 2>&1 | grep console | tr '\n' ' ')"
+vout=$(python3 "$(dirname "$0")/../vnc/vncclient.py" 127.0.0.1 "${vnc##*:}" connect 2>&1)
+check "a VNC viewer connects there (800x600, desktop name alpha)" "$([ "$vout" = "connected 800x600 alpha" ]; echo $?)" "$vout"
 console_start con1
 go_until con1 'KBTEST ping=ok' 120
 check "guest (boot 1) pings the switch address" "$(con_has "$T/con1.out" 'KBTEST ping=ok'; echo $?)" "$(oneline "$T/con1.out")"
