@@ -31,13 +31,25 @@ AHCI_INITRD=$REPO_ROOT/build/testbed/l2-ahci.cpio.gz
 NVME_INITRD=$REPO_ROOT/build/testbed/l2-nvme-e1000.cpio.gz
 "$TESTBED_DIR/mkinitrd-l2.sh" "$NVME_INITRD" --script "$TESTBED_DIR/l2-nvme-e1000.sh" \
 	--modules "nvme e1000" || die "cannot build the NVMe/e1000 L2 initrd"
-# the display guest (in-l1-fbuf.sh): Linux's bochs DRM driver and the pattern it draws
+# the display guests: Linux's bochs DRM driver (in-l1-fbuf.sh), and Linux's efifb on the mode OVMF
+# set (in-l1-firmware.sh's display step), each drawing the pattern for its screen size
+PATTERNS=()
+for size in 640x480 800x600 1024x768 1280x800 1280x1024; do
+	f=$REPO_ROOT/build/testbed/pattern-bands-$size.raw
+	[ -s "$f" ] || python3 -c "import sys; sys.path.insert(0, '$REPO_ROOT/tests/vnc'); import vncclient; \
+open('$f', 'wb').write(vncclient.pattern_bytes('bands', ${size%x*}, ${size#*x}))" || die "cannot make the display pattern $size"
+	PATTERNS+=(--add "$f:/pattern-$size.raw")
+done
 FBUF_INITRD=$REPO_ROOT/build/testbed/l2-fbuf.cpio.gz
-PATTERN=$REPO_ROOT/build/testbed/pattern-bands-1024x768.raw
-[ -s "$PATTERN" ] || python3 -c "import sys; sys.path.insert(0, '$REPO_ROOT/tests/vnc'); import vncclient; \
-open('$PATTERN', 'wb').write(vncclient.pattern_bytes('bands', 1024, 768))" || die "cannot make the display pattern"
-"$TESTBED_DIR/mkinitrd-l2.sh" "$FBUF_INITRD" --script "$TESTBED_DIR/l2-fbuf.sh" --add "$PATTERN:/pattern.raw" \
+"$TESTBED_DIR/mkinitrd-l2.sh" "$FBUF_INITRD" --script "$TESTBED_DIR/l2-fbuf.sh" "${PATTERNS[@]}" \
 	--modules "bochs evdev psmouse" || die "cannot build the fbuf L2 initrd"
+EFIFB_INITRD=$REPO_ROOT/build/testbed/l2-efifb.cpio.gz
+"$TESTBED_DIR/mkinitrd-l2.sh" "$EFIFB_INITRD" --script "$TESTBED_DIR/l2-fbuf.sh" "${PATTERNS[@]}" \
+	--modules "evdev" || die "cannot build the efifb L2 initrd"
+# the xHCI tablet guest (in-l1-xhci.sh): Linux's xhci_pci, usbhid, hid_generic
+XHCI_INITRD=$REPO_ROOT/build/testbed/l2-xhci.cpio.gz
+"$TESTBED_DIR/mkinitrd-l2.sh" "$XHCI_INITRD" --script "$TESTBED_DIR/l2-xhci.sh" \
+	--modules "xhci_pci usbhid hid_generic evdev" || die "cannot build the xhci L2 initrd"
 # the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
@@ -45,4 +57,4 @@ if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
 fi
 exec "$TESTBED_DIR/l1run" --timeout 3000 -- "$TESTBED_DIR/in-l1-tests.sh" "$BUILD" "$INITRD" \
 	"$KBHYVE_VMLINUX" "$KBHYVE_VMLINUZ" "$VIRTIO_INITRD" "$VM_INITRD" "$AHCI_INITRD" \
-	"$NVME_INITRD" "$FBUF_INITRD"
+	"$NVME_INITRD" "$FBUF_INITRD" "$EFIFB_INITRD" "$XHCI_INITRD"

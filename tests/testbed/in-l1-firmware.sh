@@ -31,11 +31,18 @@
 # storage: OVMF boots systemd-boot and Linux from GPT disks on the AHCI and NVMe models, the one
 #   fw_cfg bootorder names: first an NVMe disk (bootindex=0), then, without it, port 1 of an
 #   ahci controller (bootindex=1) although a decoy sits on port 0.
-# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,custom,iso,storage): which steps run, for debugging one.
+# display: OVMF with fbuf (wait, so a VNC viewer watches from the first frame): the firmware draws
+#   its boot screen through QemuVideoDxe's GOP on the Bochs display, then Linux's efifb (on the
+#   firmware's mode; the EFIFB_INITRD guest, without the bochs module) shows the pattern the
+#   guest writes to /dev/fb0, pixel for pixel.
+# KBHYVE_FW_STEPS (default shell,linux,installer,grub,csm,custom,iso,storage,display): which steps
+#   run, for debugging one.
+#   in-l1-firmware.sh BUILD_DIR [L2_INITRD [EFIFB_INITRD]]
 set -u
 BUILD=$1
 L2_INITRD=${2:-}
-STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,custom,iso,storage}
+EFIFB_INITRD=${3:-}
+STEPS=${KBHYVE_FW_STEPS:-shell,linux,installer,grub,csm,custom,iso,storage,display}
 BHYVE=$BUILD/bhyve
 # l1run exports the kernel's payload variables; the firmware's are read from the payload's env file
 if [ -z "${KBHYVE_OVMF_CODE:-}" ] && [ -f "${KBHYVE_CACHE:-/var/cache/kbhyve}/payload.env" ]; then
@@ -566,4 +573,45 @@ storage_run() {
 }
 if [[ $STEPS == *storage* ]]; then
 	storage_run
+fi
+
+# OVMF's boot screen and Linux's efifb on fbuf, seen through VNC
+display_run() {
+	local img=$TMP/display.img out=$TMP/display.out err=$TMP/display.err rc wrc pid
+	have_linux "display" || return
+	if [ ! -f "$EFIFB_INITRD" ]; then
+		echo "not ok - l2 firmware: display: no efifb initrd ('$EFIFB_INITRD')"
+		return
+	fi
+	printf 'timeout 0\ndefault kbhyve.conf\n' >"$TMP/loader.conf"
+	printf 'title kbhyve display\nlinux /vmlinuz\ninitrd /initrd.gz\noptions console=ttyS0 quiet panic=-1\n' >"$TMP/kbhyve.conf"
+	disk "the display disk" esp_disk "$img" 64 gpt "$KBHYVE_SDBOOT_EFI:/EFI/BOOT/BOOTX64.EFI" "$TMP/loader.conf:/loader/loader.conf" \
+		"$TMP/kbhyve.conf:/loader/entries/kbhyve.conf" "$KBHYVE_VMLINUZ:/vmlinuz" "$EFIFB_INITRD:/initrd.gz" || return
+	cp "$KBHYVE_OVMF_VARS" "$TMP/display-vars.fd"
+	mkfifo "$FIFOS/display.in"
+	timeout -k 5 400 "$BHYVE" -c 1 -m 512M -H -w -s 0,hostbridge -s 31,lpc -l com1,stdio \
+		-s 3,virtio-blk,"$img" -s 29,fbuf,tcp=127.0.0.1:5920,w=1024,h=768,wait \
+		-l bootrom,"$CODE","$TMP/display-vars.fd",fwcfg=qemu fw-display <"$FIFOS/display.in" >"$out" 2>"$err" &
+	pid=$!
+	exec 5>"$FIFOS/display.in"
+	python3 "$(dirname "$0")/../vnc/vncclient.py" 127.0.0.1 5920 watch bands "$TMP/ovmf-screen.ppm" --timeout 300 >"$TMP/watch.out" 2>&1
+	wrc=$?
+	echo done >&5
+	wait $pid
+	rc=$?
+	exec 5>&-
+	local o
+	o=$(tr -d '\033\r' <"$out")
+	local fbname
+	fbname=$(sed -n 's/^KBF fb_name=//p' <<<"$o" | head -1)
+	if [ $wrc = 0 ] && [ "$fbname" = "EFI VGA" ] && [ $rc = 1 ]; then
+		echo "ok - l2 firmware: OVMF draws its boot screen through the Bochs display's GOP, then Linux's efifb shows the guest's pattern pixel for pixel over VNC ($(tr '\n' ' ' <"$TMP/watch.out"))"
+	else
+		echo "not ok - l2 firmware: display: viewer exit $wrc ($(tr '\n' ' ' <"$TMP/watch.out")), fb '$fbname', bhyve exit $rc"
+		grep -a . <<<"$o" | tail -12 | sed 's/^/#   console: /'
+		sed 's/^/#   stderr: /' "$err" | tail -8
+	fi
+}
+if [[ $STEPS == *display* ]]; then
+	display_run
 fi

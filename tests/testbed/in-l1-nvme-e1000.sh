@@ -11,7 +11,7 @@ BHYVE=$BUILD/bhyve
 T=$(mktemp -d)
 export KBHYVE_RUNDIR=$T/run
 # transfer size each way (the test bed's taps move 0.1-0.5 MB/s)
-NET_MB=${KBHYVE_NET_MB:-8}
+NET_MB=${KBHYVE_NET_MB:-4}
 
 check() { # NAME CONDITION-RESULT DETAIL
 	if [ "$2" = 0 ]; then echo "ok - l2 nvme/e1000: $1"; else echo "not ok - l2 nvme/e1000: $1 ($3)"; fi

@@ -2,7 +2,7 @@
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD
-#                  [NVME_E1000_INITRD [FBUF_INITRD]]]]]
+#                  [NVME_E1000_INITRD [FBUF_INITRD [EFIFB_INITRD [XHCI_INITRD]]]]]]]
 set -u
 BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
@@ -84,9 +84,12 @@ fi
 if [ -n "${8:-}" ]; then
 	"$(dirname "$0")/in-l1-nvme-e1000.sh" "$BUILD" "$8" "$VMLINUX"
 fi
-# fbuf and its VNC server under Linux's bochs driver
+# fbuf and its VNC server under Linux's bochs driver; the xHCI tablet under Linux's USB drivers
 if [ -n "${9:-}" ]; then
 	"$(dirname "$0")/in-l1-fbuf.sh" "$BUILD" "$9" "$VMLINUX"
+fi
+if [ -n "${11:-}" ]; then
+	"$(dirname "$0")/in-l1-xhci.sh" "$BUILD" "${11}" "$VMLINUX"
 fi
 
 # Debian's OVMF: its UEFI shell, Linux and a vm guest through it. Debian's own outer QEMU aborts
@@ -94,7 +97,7 @@ fi
 # l1run's QEMU is the patched one that outer-qemu.sh builds (or with KBHYVE_FIRMWARE_TESTS=1),
 # and last, so an abort costs only its lines
 if [ "${KBHYVE_OUTER_QEMU_PATCHED:-0}" = 1 ] || [ "${KBHYVE_FIRMWARE_TESTS:-0}" = 1 ]; then
-	KBHYVE_VMLINUZ=$VMLINUZ "$(dirname "$0")/in-l1-firmware.sh" "$BUILD" "$INITRD"
+	KBHYVE_VMLINUZ=$VMLINUZ "$(dirname "$0")/in-l1-firmware.sh" "$BUILD" "$INITRD" "${10:-}"
 else
 	echo "# skip - l2 firmware: the outer QEMU is not the patched one (tests/testbed/outer-qemu.sh); KBHYVE_FIRMWARE_TESTS=1 runs it anyway"
 fi

@@ -1,7 +1,9 @@
-# L2 test script for fbuf (run by l2-init.sh as /test.sh): Linux's bochs DRM driver binds the
-# display, its fbdev takes the EDID's preferred mode, and the guest draws /pattern.raw (made by
-# tests/vnc/vncclient.py) into /dev/fb0 for the VNC client in L1 to check. Prints "KBF name=value"
-# lines for in-l1-fbuf.sh, then waits for "done" on the serial console.
+# L2 test script for fbuf (run by l2-init.sh as /test.sh): the frame buffer is Linux's bochs DRM
+# driver's (with the bochs module: the EDID's preferred mode) or efifb's (without it, under OVMF:
+# the mode the firmware set); the guest draws /pattern-WxH.raw for its size (made by
+# tests/vnc/vncclient.py) into /dev/fb0 for the VNC client in L1 to check. Prints "KBF
+# name=value" lines for in-l1-fbuf.sh and in-l1-firmware.sh, then waits for "done" on the serial
+# console.
 say() { echo "KBF $*"; }
 mdev -s 2>/dev/null
 
@@ -22,7 +24,16 @@ say edid_bytes=$(wc -c < /sys/class/drm/card0-Virtual-1/edid 2>/dev/null)
 for v in /sys/class/vtconsole/vtcon*; do
 	grep -q "frame buffer" $v/name 2>/dev/null && echo 0 > $v/bind
 done
-if cat /pattern.raw > /dev/fb0 2>/tmp/fb.err; then say drawn=1; else say drawn="failed $(head -c 80 /tmp/fb.err)"; fi
+size=$(tr , x < $g/virtual_size 2>/dev/null)
+if [ "$(cat $g/stride 2>/dev/null)" != $((${size%x*} * 4)) ]; then
+	say drawn="no: stride $(cat $g/stride 2>/dev/null) for $size"
+elif [ ! -f /pattern-$size.raw ]; then
+	say drawn="no pattern for $size"
+elif cat /pattern-$size.raw > /dev/fb0 2>/tmp/fb.err; then
+	say drawn=1
+else
+	say drawn="failed $(head -c 80 /tmp/fb.err)"
+fi
 # keys and the pointer from the viewer: the PS/2 keyboard's and mouse's event devices, recorded
 # until the host says "done"
 kbd= mouse=

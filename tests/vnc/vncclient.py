@@ -360,6 +360,42 @@ def main(argv):
             if zrle and 16 not in c.encodings_seen:
                 return 1
             return 0 if ok else 1
+        if cmd == "watch":
+            # watch PATTERN: stay connected from the first frame on; report when the screen first
+            # showed anything (not all black) and whether it ends up as PATTERN drawn over the
+            # whole screen, whatever size the guest chose
+            name = rest[0]
+            t0 = time.time()
+            first_drawn = None
+            drawn_shot = rest[1] if len(rest) > 1 else None
+            cache = {}
+
+            def matches(cl):
+                key = (cl.width, cl.height)
+                if key not in cache:
+                    want = bytearray(pattern_bytes(name, cl.width, cl.height))
+                    want[3::4] = bytes(len(want) // 4)
+                    cache[key] = want
+                got = bytearray(cl.fb)
+                got[3::4] = bytes(len(got) // 4)
+                return got == cache[key]
+
+            def state(cl):
+                nonlocal first_drawn
+                m = matches(cl)
+                if first_drawn is None and (any(cl.fb[0::4]) or any(cl.fb[1::4]) or any(cl.fb[2::4])):
+                    lit = sum(1 for i in range(0, len(cl.fb), 4) if cl.fb[i:i + 3] != b"\0\0\0")
+                    first_drawn = (time.time() - t0, cl.width, cl.height, lit, m)
+                    if drawn_shot:
+                        cl.save_ppm(drawn_shot)
+                return m
+            ok = c.wait_for(state, timeout)
+            print("first drawn: %s; pattern %s at %.1fs on a %dx%d screen; %d updates, %d bytes" %
+                  ("%.1fs, %dx%d, %d pixels lit%s" % (first_drawn[:4] + (" (already the pattern)" if first_drawn[4] else "",))
+                   if first_drawn else "never",
+                   "matched" if ok else "NOT matched", time.time() - t0, c.width, c.height,
+                   c.updates, c.bytes_received))
+            return 0 if ok and first_drawn and not first_drawn[4] else 1
         if cmd == "keys":
             for ch in rest[0]:
                 c.key(ord(ch), True)
