@@ -11,7 +11,7 @@
 #   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
 #   --out DIR      output folder (default build/bench)
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
-#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000 (default all),
+#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc (default all),
 #                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
 #   --mode         auto (default): the nested test bed when /dev/kvm only emulates (kvm_pvm, or
 #                  neither kvm_intel nor kvm_amd loaded), else directly on this host
@@ -35,7 +35,7 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
-ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000
+ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc
 ONLY=$ALL_GROUPS
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -110,6 +110,18 @@ if [ "$DEV" = 1 ]; then
 		die "cannot build the L2 initrd of the device benchmarks"
 fi
 
+if want vnc; then
+	# the display benchmark's guest: Linux's bochs DRM driver and two full-screen patterns
+	for name in bands inverse; do
+		"$PY" -c "import sys; sys.path.insert(0, '$REPO/tests/vnc'); import vncclient; \
+open('$WORK/pattern-$name.raw', 'wb').write(vncclient.pattern_bytes('$name', 1024, 768))" ||
+			die "cannot make the display benchmark's patterns"
+	done
+	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-display.cpio.gz" --script "$BENCH_DIR/l2-display.sh" \
+		--add "$WORK/pattern-bands.raw:/pattern-bands.raw" --add "$WORK/pattern-inverse.raw:/pattern-inverse.raw" \
+		--modules "bochs" || die "cannot build the L2 initrd of the display benchmark"
+fi
+
 # --- where to run: real KVM here, or the nested test bed ---
 if want fw; then
 	# systemd-boot on a GPT disk's EFI system partition: the kernel (its EFI stub) and the
@@ -166,6 +178,7 @@ GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz"
 	--only "$ONLY")
 [ "$DEV" = 0 ] || GUEST_ARGS+=(--initrd-devices "$WORK/l2-devices.cpio.gz" --kbbench "$WORK/kbbench")
+want vnc && GUEST_ARGS+=(--initrd-display "$WORK/l2-display.cpio.gz")
 want fw && GUEST_ARGS+=(--fw-disk "$WORK/fw-gpt.img" --ovmf-code "$KBHYVE_OVMF_CODE" --ovmf-vars "$KBHYVE_OVMF_VARS")
 
 # Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.

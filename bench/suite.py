@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+import display
+
 KB = "kbhyve"
 QEMU = "qemu"
 
@@ -99,8 +101,12 @@ for _p, _n in NIC_MODELS.items():
         (f"{_p}_h2g_cpu", f"VMM CPU outside the guest per MiB, {_p} TCP host -> guest (diagnostic)",
          "ms")]
 
+# the display benchmark (display.py): fbuf's VNC server against QEMU's bochs-display and VNC
+METRICS += display.METRICS
+
 # Metric groups for --only (bench/run.sh --only blk,net)
-GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(NIC_MODELS)
+GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(
+    NIC_MODELS) + ("vnc",)
 # the guest's name for the disk of each model
 GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
@@ -144,6 +150,7 @@ class Suite:
         self.tmp = tempfile.mkdtemp(prefix="kbhyve-bench.")
         self.tap_ready = False
         self.diag_ids = []
+        self.display = display.DisplayBench(self)
 
     # --- command lines -------------------------------------------------------------------
 
@@ -613,6 +620,9 @@ class Suite:
                     if nic in a.only:
                         for vmm in order:
                             self.devices(vmm, rep, nic=nic, measure_disk=False)
+                if "vnc" in a.only:
+                    for vmm in order:
+                        self.display.run(vmm, rep)
             if not a.only_tiny and "many" in a.only:
                 for rep in range(1, a.many_reps + 1):
                     order = [KB, QEMU] if rep % 2 else [QEMU, KB]
@@ -670,6 +680,7 @@ def main():
     p.add_argument("--initrd-hold")
     p.add_argument("--initrd-devices", help="L2 initrd of the device benchmarks")
     p.add_argument("--kbbench", help="bench/kbbench.c, built (the server side)")
+    p.add_argument("--initrd-display", help="L2 initrd of the display benchmark (vnc)")
     p.add_argument("--only", default=",".join(GROUPS),
                    help="comma-separated metric groups: " + ",".join(GROUPS))
     p.add_argument("--fw-disk", help="GPT disk with systemd-boot, kernel and initrd (fw)")
@@ -692,6 +703,8 @@ def main():
         p.error("--vmlinux, --initrd-poweroff and --initrd-hold are needed")
     if dev and not (a.initrd_devices and a.kbbench):
         p.error("--initrd-devices and --kbbench are needed for blk and net")
+    if "vnc" in a.only and not a.initrd_display:
+        p.error("--initrd-display is needed for vnc")
     fw = "fw" in a.only
     if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
         p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")

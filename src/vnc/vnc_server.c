@@ -66,6 +66,7 @@ struct viewer {
 	struct rfb_pixfmt pf;
 	bool zrle, desktop_size, qemu_key, qemu_announced;
 	bool pending, full;
+	bool counted; /* in the server's nready (ServerInit sent) */
 	unsigned known_w, known_h;
 	uint8_t *dirty_rows; /* one flag a line of the screen */
 	unsigned rows;
@@ -84,6 +85,7 @@ struct vnc_server {
 	struct viewer *viewers;
 	unsigned nviewers, nready;
 	bool holding_start;
+	unsigned interval_ms; /* the refresh timer's period now */
 	bool has_mode;
 	struct display_mode mode;
 	uint8_t *blank;
@@ -139,7 +141,7 @@ static void viewer_free(struct viewer *v)
 			break;
 		}
 	s->nviewers--;
-	if (v->st == ST_READY || (v->st == ST_CLOSING && v->known_w)) {
+	if (v->counted) {
 		if (--s->nready == 0 && s->refresh) {
 			evloop_timer_set(s->refresh, 0, 0);
 			kb_debug("vnc: last viewer left (%llu updates, %llu bytes)", s->updates,
@@ -315,11 +317,26 @@ static void spread_damage(struct vnc_server *s)
 	}
 }
 
+/* The refresh period: VNC_REFRESH_MS while things change, growing by half while they do not. */
+static void pace(struct vnc_server *s, bool changed)
+{
+	unsigned next = changed ? VNC_REFRESH_MS : s->interval_ms + s->interval_ms / 2;
+	if (next > VNC_REFRESH_IDLE_MS)
+		next = VNC_REFRESH_IDLE_MS;
+	if (next != s->interval_ms && s->nready) {
+		s->interval_ms = next;
+		evloop_timer_set(s->refresh, next, next);
+	}
+}
+
 static void refresh(void *opaque)
 {
 	struct vnc_server *s = opaque;
 	memset(s->pages, 0, s->page_words * sizeof(unsigned long));
 	s->d->ops->dirty(s->d->opaque, s->pages);
+	bool changed = false;
+	for (size_t i = 0; i < s->page_words && !changed; i++)
+		changed = s->pages[i] != 0;
 	struct display_mode m;
 	bool has = s->d->ops->mode(s->d->opaque, &m);
 	if (has != s->has_mode || (has && memcmp(&m, &s->mode, sizeof(m)) != 0)) {
@@ -331,9 +348,11 @@ static void refresh(void *opaque)
 		kb_debug("vnc: screen %ux%u%s", w, h, has ? "" : " (blank: no mode)");
 		for (struct viewer *v = s->viewers; v; v = v->next)
 			v->full = true;
+		changed = true;
 	} else if (has) {
 		spread_damage(s);
 	}
+	pace(s, changed);
 	for (struct viewer *v = s->viewers, *next; v; v = next) {
 		next = v->next; /* v may be dropped */
 		if (try_update(v) && out_pending(v) && flush(v) < 0)
@@ -436,18 +455,21 @@ static bool handle_messages(struct viewer *v)
 			if (left < len)
 				goto partial;
 			console_key_event(p[1] != 0, be32(p + 4), 0);
+			pace(v->s, true);
 			break;
 		case 5: /* PointerEvent */
 			len = 6;
 			if (left < len)
 				goto partial;
 			console_ptr_event(p[1], be16(p + 2), be16(p + 4));
+			pace(v->s, true);
 			break;
 		case 255: /* QEMU extended key event */
 			len = 12;
 			if (left < len)
 				goto partial;
 			console_key_event(be16(p + 2) != 0, be32(p + 4), qnum_to_evdev(be32(p + 8)));
+			pace(v->s, true);
 			break;
 		default: /* rfb_filter passes nothing else */
 			drop(v, "internal: unexpected message");
@@ -559,9 +581,11 @@ static void server_init(struct viewer *v)
 		evloop_del(s->vm->ev, v->timer);
 		v->timer = NULL;
 	}
+	v->counted = true;
 	if (s->nready++ == 0) {
-		refresh(s); /* catch up with what changed while nobody watched */
+		s->interval_ms = VNC_REFRESH_MS;
 		evloop_timer_set(s->refresh, VNC_REFRESH_MS, VNC_REFRESH_MS);
+		refresh(s); /* catch up with what changed while nobody watched */
 	}
 	kb_debug("vnc: viewer in (%u)", s->nready);
 	if (s->holding_start) {

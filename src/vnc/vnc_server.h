@@ -7,7 +7,9 @@
  * guest down. Handshake 3.3/3.7/3.8 with security None or VNC authentication (a delay after a
  * wrong password), every client message checked by rfb_filter, encodings Raw and ZRLE, the
  * DesktopSize and QEMU extended-key pseudo-encodings, several viewers, and updates pulled from
- * KVM's dirty log: an idle screen costs nothing to encode, no viewer costs nothing at all. */
+ * KVM's dirty log: an idle screen costs nothing to encode and is looked at less often (the
+ * interval grows while nothing changes, and drops back at a change or a viewer's input); no
+ * viewer costs nothing at all. */
 #ifndef KB_VNC_SERVER_H
 #define KB_VNC_SERVER_H
 
@@ -36,7 +38,8 @@ void vnc_server_close(struct vnc_server *s);
 #define VNC_MAX_VIEWERS 16
 #define VNC_HANDSHAKE_MS 30000	  /* a viewer must finish the handshake in this time */
 #define VNC_BAD_PASSWORD_MS 1000  /* the answer to a wrong password waits this long */
-#define VNC_REFRESH_MS 33	  /* about 30 updates a second while someone watches */
+#define VNC_REFRESH_MS 33	  /* about 30 updates a second while the guest draws... */
+#define VNC_REFRESH_IDLE_MS 100	  /* ...backing off to this while its screen is still */
 #define VNC_OUT_HIGH (1u << 20)	  /* no new update while this much waits to be sent */
 
 #endif
