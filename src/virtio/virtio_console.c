@@ -488,7 +488,9 @@ static void update_events(struct vtcon_port *p)
 	}
 }
 
-/* Give the transmit chain in progress back to the guest, its unsent rest dropped. */
+/* Give the transmit chain in progress back to the guest, its unsent rest dropped. A device
+ * waiting for a reset (NEEDS_RESET) returns nothing: the chain is dropped, and the reset
+ * forgets it. */
 static void tx_finish(struct vtcon_port *p)
 {
 	struct vtcon *c = p->con;
@@ -496,6 +498,8 @@ static void tx_finish(struct vtcon_port *p)
 		return;
 	p->tx_dropped += p->tx->read_len - p->tx_off;
 	p->tx_busy = false;
+	if (!live(c))
+		return;
 	vq_push(&c->vd.vq[port_txq(p->id)], p->tx->head, 0);
 	p->tx_irq = true;
 }
@@ -551,7 +555,8 @@ static bool tx_send(struct vtcon_port *p)
 {
 	const struct vq_chain *ch = p->tx;
 	while (p->tx_off < ch->read_len) {
-		if (p->client_fd < 0 || p->client_hup)
+		/* nothing more from guest memory once the device waits for a reset */
+		if (p->client_fd < 0 || p->client_hup || !live(p->con))
 			break;
 		struct iovec iov[VTCON_SEND_IOV];
 		int n = 0;
