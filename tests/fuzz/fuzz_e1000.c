@@ -63,18 +63,6 @@ struct drv {
 	int peer;
 };
 
-static void cfg_write(struct vm *vm, unsigned reg, unsigned size, uint32_t v)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, true, v);
-}
-
-static uint32_t cfg_read(struct vm *vm, unsigned reg, unsigned size)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	return (uint32_t)fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, false, 0);
-}
-
 static void wr(struct drv *d, uint32_t off, uint32_t v)
 {
 	fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar0 + off, 4, true, v);
@@ -229,9 +217,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				"pci.0.3.0.mac=58:9c:fc:00:00:01", NULL};
 	d.peer = sv[1];
 	d.vm = fuzz_vm_create(assign, RAM_SIZE, false); /* adopts sv[0] */
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x7);
-	d.bar0 = cfg_read(d.vm, PCIR_BAR0, 4) & ~0xfULL;
-	d.bar2 = cfg_read(d.vm, PCIR_BAR0 + 8, 4) & ~0x3ULL;
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x7);
+	d.bar0 = fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0, 4) & ~0xfULL;
+	d.bar2 = fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0 + 8, 4) & ~0x3ULL;
 	driver_start(&d);
 
 	for (int n = 0; n < MAX_OPS && in.left; n++) {
@@ -299,7 +287,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			wr(&d, E1000_MDIC, in_u32(&in));
 			break;
 		case 11:
-			cfg_write(d.vm, PCIR_COMMAND, 2, in_u16(&in) & 0x0407);
+			fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, in_u16(&in) & 0x0407);
 			break;
 		case 12:
 			offload_packet(&d, &in);

@@ -70,18 +70,6 @@ static void unlink_file(void)
 		unlink(disk_path);
 }
 
-static void cfg_write(struct vm *vm, unsigned reg, unsigned size, uint32_t v)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, true, v);
-}
-
-static uint32_t cfg_read(struct vm *vm, unsigned reg, unsigned size)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	return (uint32_t)fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, false, 0);
-}
-
 static void wr(struct drv *d, uint64_t off, uint32_t v)
 {
 	fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar + off, 4, true, v);
@@ -208,9 +196,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assign[na] = NULL;
 	struct drv d = {0};
 	d.vm = fuzz_vm_create_flags(assign, RAM_SIZE, false, FUZZ_VM_FAKE_KVM);
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
-	d.bar = (cfg_read(d.vm, PCIR_BAR0, 4) & ~0xfULL) |
-		(uint64_t)cfg_read(d.vm, PCIR_BAR0 + 4, 4) << 32;
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
+	d.bar = (fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0, 4) & ~0xfULL) |
+		(uint64_t)fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0 + 4, 4) << 32;
 	driver_start(&d);
 
 	for (int n = 0; n < MAX_OPS && in.left; n++) {
@@ -267,10 +255,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				driver_start(&d);
 				break;
 			case 4:
-				cfg_write(d.vm, PCIR_COMMAND, 2, 0x2);
+				fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x2);
 				break;
 			case 5:
-				cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
+				fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
 				break;
 			}
 			break;
@@ -287,13 +275,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint32_t v = in_u32(&in);
 			if (off < 0x40 && off != PCIR_COMMAND)
 				break; /* BARs stay where the driver put them */
-			cfg_write(d.vm, off & ~(sz - 1), sz, v);
+			fuzz_cfg_write(d.vm, SLOT, off & ~(sz - 1), sz, v);
 			break;
 		}
 		}
 	}
 	fuzz_loop_pass(d.vm);
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
 	uint32_t csts = rd(&d, NVME_REG_CSTS);
 	FUZZ_CHECK((csts & NVME_CSTS_SHST_MASK) == 0 ||
 		       (csts & NVME_CSTS_SHST_MASK) == NVME_CSTS_SHST_DONE,

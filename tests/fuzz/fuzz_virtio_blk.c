@@ -94,18 +94,6 @@ static void unlink_disk(void)
 		unlink(big_path);
 }
 
-static void cfg_write(struct vm *vm, unsigned reg, unsigned size, uint32_t v)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, true, v);
-}
-
-static uint32_t cfg_read(struct vm *vm, unsigned reg, unsigned size)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	return (uint32_t)fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, false, 0);
-}
-
 static void mw(struct drv *d, uint64_t off, unsigned size, uint64_t v)
 {
 	fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar0 + off, size, true, v);
@@ -305,8 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		d.features |= VIRTIO_RING_F_INDIRECT_DESC;
 	if (setup & 32)
 		d.features |= VIRTIO_RING_F_EVENT_IDX;
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
-	d.bar0 = cfg_read(d.vm, PCIR_BAR0, 4) & ~0xfULL;
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
+	d.bar0 = fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0, 4) & ~0xfULL;
 	driver_start(&d);
 
 	for (int n = 0; n < MAX_OPS && in.left; n++) {

@@ -38,18 +38,6 @@ struct drv {
 	uint64_t features;
 };
 
-static void cfg_write(struct vm *vm, unsigned reg, unsigned size, uint32_t v)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, true, v);
-}
-
-static uint32_t cfg_read(struct vm *vm, unsigned reg, unsigned size)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	return (uint32_t)fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, false, 0);
-}
-
 static void mw(struct drv *d, uint64_t off, unsigned size, uint64_t v)
 {
 	fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar0 + off, size, true, v);
@@ -110,7 +98,7 @@ static void msix_on(struct drv *d)
 		fuzz_guest_access(d->vm, IOBUS_MMIO, e + 8, 4, true, 0x40 + v);
 		fuzz_guest_access(d->vm, IOBUS_MMIO, e + 12, 4, true, 0);
 	}
-	cfg_write(d->vm, MSIX_CAP + 2, 2, 0x8000);
+	fuzz_cfg_write(d->vm, SLOT, MSIX_CAP + 2, 2, 0x8000);
 }
 
 static void put_desc(struct drv *d, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
@@ -172,9 +160,9 @@ static void step(struct drv *d, uint8_t op, struct fuzz_input *in)
 			unsigned sz = width(op) > 4 ? 4 : width(op);
 			if (reg != PCIR_BAR0 &&
 			    reg != PCIR_BAR0 + 4) /* keep the BARs where they are */
-				cfg_write(d->vm, reg, sz, in_u32(in));
+				fuzz_cfg_write(d->vm, SLOT, reg, sz, in_u32(in));
 		} else {
-			cfg_write(d->vm, MSIX_CAP + 2, 2, in_u16(in));
+			fuzz_cfg_write(d->vm, SLOT, MSIX_CAP + 2, 2, in_u16(in));
 		}
 		break;
 	case 6: { /* RAM write in the ring area */
@@ -251,10 +239,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.qsize = qsizes[setup >> 6];
 	d.features = VIRTIO_F_VERSION_1 | ((setup & 1) ? VIRTIO_RING_F_INDIRECT_DESC : 0) |
 		     ((setup & 2) ? VIRTIO_RING_F_EVENT_IDX : 0);
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
-	d.bar0 = cfg_read(d.vm, PCIR_BAR0, 4) & ~0xfULL;
-	d.bar1 = cfg_read(d.vm, PCIR_BAR0 + 4, 4) & ~0xfULL;
-	FUZZ_CHECK((cfg_read(d.vm, MSIX_CAP, 1)) == 0x11, "no MSI-X capability at %#x", MSIX_CAP);
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
+	d.bar0 = fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0, 4) & ~0xfULL;
+	d.bar1 = fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0 + 4, 4) & ~0xfULL;
+	FUZZ_CHECK((fuzz_cfg_read(d.vm, SLOT, MSIX_CAP, 1)) == 0x11, "no MSI-X capability at %#x", MSIX_CAP);
 	if (setup & 4)
 		msix_on(&d);
 	driver_start(&d);

@@ -82,18 +82,6 @@ struct drv {
 	unsigned slot;
 };
 
-static void cfg_write(struct vm *vm, unsigned reg, unsigned size, uint32_t v)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, true, v);
-}
-
-static uint32_t cfg_read(struct vm *vm, unsigned reg, unsigned size)
-{
-	fuzz_guest_access(vm, IOBUS_PIO, 0xcf8, 4, true, 0x80000000u | (SLOT << 11) | (reg & 0xfc));
-	return (uint32_t)fuzz_guest_access(vm, IOBUS_PIO, 0xcfc + (reg & 3), size, false, 0);
-}
-
 static void wr(struct drv *d, uint64_t off, uint32_t v)
 {
 	fuzz_guest_access(d->vm, IOBUS_MMIO, d->bar + off, 4, true, v);
@@ -314,18 +302,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assign[na] = NULL;
 	struct drv d = {0};
 	d.vm = fuzz_vm_create_flags(assign, RAM_SIZE, false, FUZZ_VM_FAKE_KVM);
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
-	d.bar = cfg_read(d.vm, PCIR_BAR0, 4) & ~0xfULL;
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
+	d.bar = fuzz_cfg_read(d.vm, SLOT, PCIR_BAR0, 4) & ~0xfULL;
 	unsigned msi = 0;
-	for (unsigned p = cfg_read(d.vm, PCIR_CAP_PTR, 1), n = 0; p && n < 16;
-	     p = cfg_read(d.vm, p + 1, 1), n++)
-		if (cfg_read(d.vm, p, 1) == 0x05)
+	for (unsigned p = fuzz_cfg_read(d.vm, SLOT, PCIR_CAP_PTR, 1), n = 0; p && n < 16;
+	     p = fuzz_cfg_read(d.vm, SLOT, p + 1, 1), n++)
+		if (fuzz_cfg_read(d.vm, SLOT, p, 1) == 0x05)
 			msi = p;
 	FUZZ_CHECK(msi != 0, "no MSI capability");
 	if (setup & 8) {
-		cfg_write(d.vm, msi + 4, 4, 0xfee00000);
-		cfg_write(d.vm, msi + 12, 2, 0x41);
-		cfg_write(d.vm, msi + 2, 2, 1);
+		fuzz_cfg_write(d.vm, SLOT, msi + 4, 4, 0xfee00000);
+		fuzz_cfg_write(d.vm, SLOT, msi + 12, 2, 0x41);
+		fuzz_cfg_write(d.vm, SLOT, msi + 2, 2, 1);
 	}
 	start(&d, setup & 4);
 	if (setup & 1)
@@ -385,12 +373,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint32_t v = in_u32(&in);
 			if (off < 0x40 && off != PCIR_COMMAND)
 				break; /* the BAR stays where the driver put it */
-			cfg_write(d.vm, off & ~(sz - 1), sz, v);
+			fuzz_cfg_write(d.vm, SLOT, off & ~(sz - 1), sz, v);
 			break;
 		}
 		}
 	}
-	cfg_write(d.vm, PCIR_COMMAND, 2, 0x6);
+	fuzz_cfg_write(d.vm, SLOT, PCIR_COMMAND, 2, 0x6);
 	FUZZ_CHECK(rd(&d, 0) == (XHCI_CAPLEN | XHCI_HCIVERSION << 16), "CAPLENGTH/HCIVERSION %#x",
 		   rd(&d, 0));
 	FUZZ_CHECK((rd(&d, XHCI_CAP_HCSPARAMS1) & 0xff) == XHCI_MAX_SLOTS, "HCSPARAMS1 changed");
