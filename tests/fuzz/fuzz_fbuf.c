@@ -83,7 +83,7 @@ static int viewer_connect(struct fz *f)
 	static const char hello[] = "RFB 003.008\n\001\001"
 				    "\002\000\000\003\000\000\000\020\000\000\000\000\377\377\377\041";
 	fuzz_loop_pass(f->vm);
-	(void)!write(s, hello, sizeof(hello) - 1);
+	(void)!send(s, hello, sizeof(hello) - 1, MSG_NOSIGNAL);
 	return s;
 }
 
@@ -161,7 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (unsigned i = 0; i < len; i++)
 				buf[i] = in_u8(&in);
 			if (f.viewer >= 0 && len)
-				(void)!write(f.viewer, buf, len);
+				/* the server may have dropped this viewer already */
+				(void)!send(f.viewer, buf, len, MSG_NOSIGNAL);
 			for (int i = 0; i < 4; i++)
 				fuzz_loop_pass(f.vm);
 			drain(f.viewer);
