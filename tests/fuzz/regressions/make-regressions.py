@@ -40,3 +40,10 @@ write("fuzz_virtio_rnd", "finding2-reset-enable-loop", bytes([0x00]) + cycle * 1
 # fuzz_rtc_loop op 0: register write index u8, value u8.
 write("fuzz_rtc_loop", "finding3-uie-toggles",
       bytes([0x00, 0x0B, 0x12, 0x00, 0x0B, 0x02]) * 200)
+
+# Finding 4 (the fuzzer's own, 2026-12): drains while a plug holds io_uring requests back spun
+# the event loop 10000 times each for nothing, over a second of CPU (time bound). This is the
+# input CI's fuzz_blockif run found: setup 0 (io_uring), plugs, a write, drains.
+write("fuzz_blockif", "finding4-drain-while-plugged",
+      bytes.fromhex("00000200000f010000000000000000000100000000dededededede472adededededede"
+                    "dededededede00ff010000"))
