@@ -29,6 +29,7 @@
 #include "vm/guest.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
+#include "vm/tcpport.h"
 #include "vm/vswitch.h"
 
 #define FAULT_RESTART_DELAY_S 2 /* on_fault="restart": do not spin on a guest that cannot run */
@@ -145,22 +146,7 @@ static unsigned free_vnc_port(const struct vmconf *conf)
 	const char *listen = vmconf_get(conf, "graphics_listen");
 	if (!listen || !*listen)
 		listen = "0.0.0.0";
-	for (unsigned p = 5900; p < 6100; p++) {
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-		struct addrinfo *res;
-		char svc[8];
-		snprintf(svc, sizeof(svc), "%u", p);
-		if (getaddrinfo(listen, svc, &hints, &res) != 0)
-			return 0;
-		int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool ok = fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) == 0;
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		if (ok)
-			return p;
-	}
-	return 0;
+	return tcp_first_free_port(listen, 5900, 200);
 }
 
 /* Undo create_taps for NICs [0, upto): our taps deleted, existing devices we added to a switch
