@@ -24,17 +24,20 @@ LDLIBS += -lz -lnettle
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 NL_LIBS := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
 CFLAGS += $(NL_CFLAGS)
+# vm console --web: libwebsockets (MIT) serves the page and bridges WebSockets to VNC.
+WS_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets)
 
 # Every .c under src/ except the programs' own folders is part of the VMM library.
 PROGS := bhyve bhyvectl
-PROG_DIRS := $(PROGS:%=src/%/) src/vm/ src/efi/
+PROG_DIRS := $(PROGS:%=src/%/) src/vm/ src/efi/ src/webconsole/
 LIB_SRCS := $(filter-out $(PROG_DIRS:%=%%),$(wildcard src/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 # vm, the manager: src/vm/ plus the control-socket client; it drives bhyve only through its
 # command line and control socket. Its modules (all but main.c) are also linked into its unit tests.
 VM_OBJS := $(filter-out $(BUILD)/src/vm/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/vm/*.c))) \
-	   $(BUILD)/src/ctl/ctlclient.o $(BUILD)/src/ctl/ctlproto.o
+	   $(BUILD)/src/ctl/ctlclient.o $(BUILD)/src/ctl/ctlproto.o \
+	   $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/webconsole/*.c))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -42,7 +45,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 GUEST_SRCS := $(wildcard tests/guests/*.S)
 GUEST_BINS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/guests/%.bin)
 
-.PHONY: all tests guests clean check format
+.PHONY: all tests guests clean check format novnc
 all: $(foreach p,$(PROGS),$(if $(wildcard src/$(p)/*.c),$(BUILD)/$(p))) $(BUILD)/vm \
      $(BUILD)/efi/grubshim.efi
 
@@ -59,12 +62,12 @@ $(PROGS:%=$(BUILD)/%): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$$(notdir $$
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vm: $(BUILD)/src/vm/main.o $(VM_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(WS_LIBS)
 
 # Unit tests of the manager (test_vm_*.c) link its modules instead of the VMM library.
 $(BUILD)/tests/test_vm_%: $(BUILD)/tests/unit/test_vm_%.o $(VM_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(WS_LIBS) -lcmocka
 
 # vm's loader="grub" starts GRUB through this EFI application (a guest binary: PE32+, built with
 # clang and lld-link; see src/efi/grubshim.c).
@@ -92,6 +95,10 @@ $(BUILD)/guests/%.bin: tests/guests/%.S
 check:
 	tests/run-tests.sh
 
+# The browser console's noVNC (npm registry, pinned and checked; cached in $KBHYVE_CACHE).
+novnc:
+	tools/fetch-novnc.sh share/web/novnc
+
 format:
 	clang-format -i $(wildcard src/*/*.[ch] tests/unit/*.[ch])
 
@@ -104,7 +111,8 @@ clean:
 include tests/fuzz/fuzz.mk
 
 # ---- make install (vm manager helper) ----
-# Programs to $(PREFIX)/sbin, sample templates to $(PREFIX)/share/kbhyve/templates, the systemd
+# Programs to $(PREFIX)/sbin, sample templates to $(PREFIX)/share/kbhyve/templates, the browser
+# console's page and noVNC to $(PREFIX)/share/kbhyve/web, the systemd
 # unit (vm startall/stopall) to $(SYSTEMDDIR), vm.8 to $(MANDIR)/man8. DESTDIR for packaging.
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -112,12 +120,14 @@ SHAREDIR ?= $(PREFIX)/share/kbhyve
 MANDIR ?= $(PREFIX)/share/man
 SYSTEMDDIR ?= /etc/systemd/system
 .PHONY: install
-install: build/bhyve build/bhyvectl build/vm build/efi/grubshim.efi
+install: build/bhyve build/bhyvectl build/vm build/efi/grubshim.efi novnc
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SHAREDIR)/templates $(DESTDIR)$(SYSTEMDDIR)
 	install -m 755 build/bhyve build/bhyvectl build/vm $(DESTDIR)$(SBINDIR)/
 	install -m 644 share/templates/* $(DESTDIR)$(SHAREDIR)/templates/
 	install -d $(DESTDIR)$(SHAREDIR)/efi
 	install -m 644 build/efi/grubshim.efi $(DESTDIR)$(SHAREDIR)/efi/
+	rm -rf $(DESTDIR)$(SHAREDIR)/web && install -d $(DESTDIR)$(SHAREDIR)/web
+	cp -R share/web/. $(DESTDIR)$(SHAREDIR)/web/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' share/systemd/kbhyve-vm.service > $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
 	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
 	if [ -f docs/vm.8 ]; then install -d $(DESTDIR)$(MANDIR)/man8 && \

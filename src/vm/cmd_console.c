@@ -206,11 +206,69 @@ static int attach_tmux(const char *name)
 	return 1;
 }
 
+/* vm console --web [-l ADDR] [-p PORT] NAME|HOST:PORT */
+static int cmd_console_web(struct vm_settings *s, int argc, char **argv)
+{
+	const char *listen = NULL, *port = NULL, *target = NULL;
+	for (int i = 2; i < argc; i++) {
+		if ((!strcmp(argv[i], "-l") || !strcmp(argv[i], "-p")) && i + 1 < argc) {
+			*(argv[i][1] == 'l' ? &listen : &port) = argv[i + 1];
+			i++;
+		} else if (argv[i][0] == '-' || target) {
+			fprintf(stderr, "vm console: '%s': unexpected (usage: vm console --web "
+					"[-l address] [-p port] <name>|<host:port>)\n", argv[i]);
+			return 1;
+		} else {
+			target = argv[i];
+		}
+	}
+	if (!target) {
+		fprintf(stderr, "vm console: no guest named (usage: vm console --web [-l address] "
+				"[-p port] <name>|<host:port>)\n");
+		return 1;
+	}
+	if (strchr(target, ':')) /* guest names have no colon: a VNC server's address */
+		return console_web(s, NULL, target, listen, port);
+	struct guest g;
+	char err[1024], vnc[300];
+	if (settings_require_init(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm: %s\n", err);
+		return 1;
+	}
+	if (guest_open(s, target, &g, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm: %s\n", err);
+		return 1;
+	}
+	char host[256];
+	pid_t pid;
+	enum run_state st = runlock_probe(g.dir, &pid, host, sizeof(host));
+	int r = st == RUN_RUNNING ? guest_console_entry(&g, "vnc", vnc, sizeof(vnc)) : -1;
+	guest_close(&g);
+	if (st != RUN_RUNNING) {
+		fprintf(stderr, st == RUN_OTHER_HOST ? "vm: %s: running on host %s\n"
+						     : "vm: %s: not running\n", target, host);
+		return 1;
+	}
+	if (r < 0) {
+		fprintf(stderr, "vm: %s: no graphical console (graphics=\"yes\" gives one)\n",
+			target);
+		return 1;
+	}
+	return console_web(s, target, vnc, listen, port);
+}
+
 int cmd_console(struct vm_settings *s, int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "--web") == 0)
+		return cmd_console_web(s, argc, argv);
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "vm console: %s (usage: vm console <name> [com1|com2])\n",
 			argc < 2 ? "no guest named" : "too many arguments");
+		return 1;
+	}
+	char err[1024];
+	if (settings_require_init(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm: %s\n", err);
 		return 1;
 	}
 	const char *name = argv[1];
@@ -220,7 +278,6 @@ int cmd_console(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	struct guest g;
-	char err[1024];
 	if (guest_open(s, name, &g, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm: %s\n", err);
 		return 1;

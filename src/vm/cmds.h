@@ -41,4 +41,9 @@ int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv); /* `vm _ru
 /* cmd_console.c */
 int cmd_console(struct vm_settings *s, int argc, char **argv);
 
+/* cmd_console_web.c: vm console --web (name NULL for a HOST:PORT given by the user) */
+int console_web(const struct vm_settings *s, const char *name, const char *vnc_entry,
+		const char *listen, const char *port);
+int console_web_parse_vnc(const char *entry, char *host, size_t hostlen, int *port);
+
 #endif

@@ -36,7 +36,7 @@ static const struct command commands[] = {
 	{ "reset", cmd_reset, true },
 	{ "startall", cmd_startall, true },
 	{ "stopall", cmd_stopall, true },
-	{ "console", cmd_console, true },
+	{ "console", cmd_console, false }, /* checks vm_dir itself: --web HOST:PORT needs none */
 	{ "_run", cmd_run_supervisor, true },
 };
 
@@ -76,6 +76,7 @@ static void usage(FILE *f)
 		"    poweroff [-f] <name>\n"
 		"    reset [-f] <name>\n"
 		"    console <name> [com1|com2]\n"
+		"    console --web [-l address] [-p port] <name>|<host:port>\n"
 		"    configure <name>\n"
 		"    startall\n"
 		"    stopall [-f]\n",
@@ -131,7 +132,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct vm_settings s;
-	if (settings_load(&s, err, sizeof(err)) < 0) {
+	/* vm console --web HOST:PORT serves a VNC server's screen, not a guest's: no vm_dir */
+	bool no_dir = cmd->fn == cmd_console && argc >= 4 && !strcmp(argv[2], "--web") &&
+		      strchr(argv[argc - 1], ':');
+	if (no_dir) {
+		memset(&s, 0, sizeof(s));
+		settings_locate_programs(&s);
+	} else if (settings_load(&s, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm: %s\n", err);
 		return 1;
 	}

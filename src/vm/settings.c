@@ -116,6 +116,23 @@ static void find_grubshim(struct vm_settings *s, const char *exe_dir)
 	s->grubshim[0] = '\0';
 }
 
+void settings_locate_programs(struct vm_settings *s)
+{
+	char exe_dir[PATH_MAX] = "";
+	ssize_t n = readlink("/proc/self/exe", s->self, sizeof(s->self) - 1);
+	if (n > 0) {
+		s->self[n] = '\0';
+		char copy[PATH_MAX];
+		snprintf(copy, sizeof(copy), "%s", s->self);
+		snprintf(exe_dir, sizeof(exe_dir), "%s", dirname(copy));
+	} else {
+		snprintf(s->self, sizeof(s->self), "vm");
+	}
+	find_bhyve(s, exe_dir);
+	find_share(s, exe_dir);
+	find_grubshim(s, exe_dir);
+}
+
 int settings_load(struct vm_settings *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
@@ -161,19 +178,7 @@ int settings_load(struct vm_settings *s, char *err, size_t errlen)
 		return r;
 	}
 
-	char exe_dir[PATH_MAX] = "";
-	ssize_t n = readlink("/proc/self/exe", s->self, sizeof(s->self) - 1);
-	if (n > 0) {
-		s->self[n] = '\0';
-		char copy[PATH_MAX];
-		snprintf(copy, sizeof(copy), "%s", s->self);
-		snprintf(exe_dir, sizeof(exe_dir), "%s", dirname(copy));
-	} else {
-		snprintf(s->self, sizeof(s->self), "vm");
-	}
-	find_bhyve(s, exe_dir);
-	find_share(s, exe_dir);
-	find_grubshim(s, exe_dir);
+	settings_locate_programs(s);
 	return 0;
 }
 

@@ -26,6 +26,9 @@ struct vm_settings {
 /* Read /etc/kbhyve.conf and system.conf. Fails (-ENOENT, message in err) when vm_dir is unset. */
 int settings_load(struct vm_settings *s, char *err, size_t errlen);
 /* 0 when $vm_dir has been initialised (`vm init`), else -ENOENT with "run vm init" in err. */
+/* Only the paths of this program, bhyve, the share folder and the EFI shim (settings_load does
+ * this too): for commands that need no vm_dir. */
+void settings_locate_programs(struct vm_settings *s);
 int settings_require_init(const struct vm_settings *s, char *err, size_t errlen);
 /* Take the system.conf lock (conflock on $vm_dir/.config) and read system.conf again under it:
  * every read-modify-write of system.conf runs between this and settings_unlock_system. 0 with

@@ -21,7 +21,7 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wshadow -Wstrict-prototyp
 # The library: every src/*/*.c but program entry points (src/bhyve/main.c, src/bhyvectl/main.c...),
 # vm, and the EFI shim (a guest binary).
 FUZZ_LIB_SRCS := $(filter-out src/bhyve/main.c $(wildcard src/*/main.c) $(wildcard src/vm/*.c) \
-		 $(wildcard src/efi/*.c),$(wildcard src/*/*.c))
+		 $(wildcard src/efi/*.c) $(wildcard src/webconsole/*.c),$(wildcard src/*/*.c))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 # tests/fuzz/fuzz_*.c are the targets; the other .c files there are shared by all of them.
 FUZZ_TARGET_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
