@@ -28,7 +28,9 @@ count_tap() { # read "ok"/"not ok" lines from $log
 }
 
 echo "== build"
-if ! make -j2 SAN=1 tests >"$log" 2>&1 || ! make -j2 tests >>"$log" 2>&1; then
+# make novnc: the browser console's noVNC, from the npm registry once, then from the cache
+if ! make -j2 SAN=1 tests >"$log" 2>&1 || ! make -j2 tests >>"$log" 2>&1 ||
+	! make novnc >>"$log" 2>&1; then
 	cat "$log"
 	echo "build failed"
 	echo "0 passed, 1 failed"
@@ -73,6 +75,10 @@ count_tap
 
 echo "== fbuf's VNC server: wait, authentication, hostile viewers, tiny guests (ASan/UBSan)"
 tests/vnc/run.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
+echo "== vm console --web: the page, noVNC, the WebSocket bridge, headless Chromium (ASan/UBSan)"
+tests/vnc/web.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 

@@ -112,6 +112,15 @@ check "vm list's VNC column: 127.0.0.1:59xx" "$(echo "$vnc" | grep -qE '^127\.0\
 check "vm info shows the VNC address" "$("$VM" info alpha 2>/dev/null | grep -qF "console: vnc=$vnc"; echo $?)" "$("$VM" info alpha 2>&1 | grep console | tr '\n' ' ')"
 vout=$(python3 "$(dirname "$0")/../vnc/vncclient.py" 127.0.0.1 "${vnc##*:}" connect 2>&1)
 check "a VNC viewer connects there (800x600, desktop name alpha)" "$([ "$vout" = "connected 800x600 alpha" ]; echo $?)" "$vout"
+# vm console --web: the browser console's page, noVNC and the WebSocket bridge to alpha's VNC
+"$VM" console --web -p 6080 alpha >"$T/web.out" 2>"$T/web.err" &
+web_pid=$!
+wait_for 20 grep -q . "$T/web.out"
+check "vm console --web alpha prints the console's URL" "$(grep -qx 'http://127.0.0.1:6080/?guest=alpha' "$T/web.out"; echo $?)" "$(oneline "$T/web.out") $(oneline "$T/web.err")"
+timeout 120 python3 "$(dirname "$0")/../vnc/wsbridge.py" 6080 - 800 600 | sed 's/^\(not ok\|ok\) - web: /\1 - l2 vm: console --web: /'
+kill $web_pid 2>/dev/null
+wait $web_pid 2>/dev/null
+check "vm console --web ends on SIGTERM and said who connected" "$(! kill -0 $web_pid 2>/dev/null && grep -q 'viewer 127.0.0.1 connected' "$T/web.err"; echo $?)" "$(oneline "$T/web.err")"
 console_start con1
 go_until con1 'KBTEST ping=ok' 120
 check "guest (boot 1) pings the switch address" "$(con_has "$T/con1.out" 'KBTEST ping=ok'; echo $?)" "$(oneline "$T/con1.out")"

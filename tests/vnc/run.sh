@@ -79,3 +79,19 @@ if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)
 else
 	echo "ok - vnc (IPv6): skipped # skip no IPv6 loopback"
 fi
+
+# a guest that draws: fbpattern finds fbuf on PCI, sets 1024x768x32 through the DISPI registers
+# and fills VRAM with the pattern 'bands'; a viewer must see it pixel for pixel (Raw, then ZRLE)
+port=$(free_port)
+start fbpattern "tcp=127.0.0.1:$port,w=1024,h=768"
+wait_listen "$port" || notok "pattern: bhyve does not listen on $port"
+for _ in $(seq 100); do grep -q "pattern drawn" "$T/out" && break; sleep 0.1; done
+for enc in raw zrle; do
+	flag=; [ "$enc" = zrle ] && flag=--zrle
+	if res=$(timeout 120 python3 "$HERE/vncclient.py" 127.0.0.1 "$port" expect bands 1024 768 --timeout 30 $flag 2>&1); then
+		ok "pattern: the guest's 1024x768 'bands' reaches a viewer pixel for pixel ($enc)"
+	else
+		notok "pattern ($enc): $res; guest: $(head -c 200 "$T/out")"
+	fi
+done
+stop_and_check "pattern"

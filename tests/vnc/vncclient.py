@@ -61,8 +61,9 @@ def _des_key_bits(key):
 
 class VncClient:
     def __init__(self, host, port, password=None, timeout=30.0, shared=True, zrle=False,
-                 decode=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 decode=True, sock=None):
+        # sock: an already connected socket-like object (tests/vnc/wsbridge.py's WebSocket)
+        self.sock = sock or socket.create_connection((host, port), timeout=timeout)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.decode = decode  # False: ZRLE rectangles are counted, not decoded (any server)
