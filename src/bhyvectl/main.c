@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* bhyvectl: control a running VM through its control socket (bhyvectl(8)'s user-facing options;
  * `--list` and `--status` are extensions). */
 #include <dirent.h>
@@ -208,6 +209,28 @@ int main(int argc, char **argv)
 	bool stats = false, status = false, list = false;
 	int stop_opt = 0;
 
+	/* getopt_long takes any unambiguous prefix: "--d" would destroy the guest. Options that stop
+	 * a guest must not be typed by accident, so every long option is its whole name. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strncmp(argv[i], "--", 2) != 0)
+			continue;
+		size_t n = strcspn(argv[i] + 2, "=");
+		const char *full = NULL;
+		bool exact = false;
+		for (const struct option *op = opts; op->name; op++) {
+			if (strlen(op->name) == n && strncmp(op->name, argv[i] + 2, n) == 0)
+				exact = true;
+			else if (n > 0 && strncmp(op->name, argv[i] + 2, n) == 0)
+				full = op->name;
+		}
+		if (!exact && full) {
+			fprintf(stderr, "%s: %.*s: give the option's whole name (--%s?)\n", prog,
+				(int)(n + 2), argv[i], full);
+			return 1;
+		}
+		if (exact && strcmp(argv[i], "--vm") == 0)
+			i++; /* its value */
+	}
 	opterr = 0; /* our own messages */
 	int o;
 	while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {

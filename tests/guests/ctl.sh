@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bhyvectl against real bhyve processes on /dev/kvm: the idle tiny guest keeps a VM running
 # while bhyvectl lists it, reads its counters, presses its power button and stops it.
 # Usage: tests/guests/ctl.sh BUILD_DIR   (prints "ok - name" / "not ok - name" lines)
@@ -198,6 +199,8 @@ usage_case() {
 }
 usage_case "no arguments" 1 "--vm=<name> is required"
 usage_case "unknown option" 1 "unknown option --frobnicate" --vm=x --frobnicate
+usage_case "an abbreviated option is refused (--d is not --destroy)" 1 "give the option's whole name" --vm=x --d
+usage_case "an abbreviated --vm is refused" 1 "give the option's whole name" --v=x --get-stats
 usage_case "unknown option prints usage" 1 "^usage: " --vm=x --frobnicate
 usage_case "developer option" 1 "developer options" --vm=x --get-rip
 usage_case "--create" 1 "start bhyve instead" --vm=x --create
