@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # kbhyve build. `make` builds the programs; `make SAN=1` builds the same with ASan/UBSan into build-san/.
 CC ?= gcc
 SAN ?= 0
@@ -113,7 +114,8 @@ include tests/fuzz/fuzz.mk
 # ---- make install (vm manager helper) ----
 # Programs to $(PREFIX)/sbin, sample templates to $(PREFIX)/share/kbhyve/templates, the browser
 # console's page and noVNC to $(PREFIX)/share/kbhyve/web, the systemd
-# unit (vm startall/stopall) to $(SYSTEMDDIR), vm.8 to $(MANDIR)/man8. DESTDIR for packaging.
+# unit (vm startall/stopall) to $(SYSTEMDDIR), the man pages (bhyve.8, bhyvectl.8, vm.8,
+# bhyve_config.5) to $(MANDIR). DESTDIR for packaging.
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 SHAREDIR ?= $(PREFIX)/share/kbhyve
@@ -130,6 +132,9 @@ install: build/bhyve build/bhyvectl build/vm build/efi/grubshim.efi novnc
 	cp -R share/web/. $(DESTDIR)$(SHAREDIR)/web/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' share/systemd/kbhyve-vm.service > $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
 	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/kbhyve-vm.service
-	if [ -f docs/vm.8 ]; then install -d $(DESTDIR)$(MANDIR)/man8 && \
-		install -m 644 docs/vm.8 $(DESTDIR)$(MANDIR)/man8/; fi
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(wildcard docs/*.8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(wildcard docs/*.5) $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/kbhyve
+	install -m 644 LICENSE $(DESTDIR)$(PREFIX)/share/doc/kbhyve/
 # ---- end of make install ----

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The display benchmark (group "vnc"): the same Linux guest (bochs DRM driver, 1024x768x32) on
 kbhyve's fbuf and on QEMU's bochs-display, each VMM's own VNC server, one viewer
 (tests/vnc/vncclient.py) on the loopback:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* kbbench: the guest side (and the L1 side) of kbhyve's device benchmarks. Built with
  * gcc -static so that it runs in the busybox L2 initrd; the same binary serves the host side.
  * Every time is CLOCK_MONOTONIC; every number printed is one that was measured; any short

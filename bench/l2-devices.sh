@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for the device benchmarks (virtio-blk, virtio-net), run by l2-init.sh as
 # /test.sh; /bin/kbbench is bench/kbbench.c, built static. Prints "KBB name=value" lines that
 # suite.py parses. Kernel parameters (set by suite.py):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 script of the display benchmark (run by l2-init.sh as /test.sh, with the bochs module):
 # waits for /dev/fb0 (Linux's bochs DRM driver on kbhyve's fbuf or QEMU's bochs-display), then
 # redraws the whole screen on command from the serial console ("draw bands", "draw inverse":

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Turns the BENCH-* lines of suite.py runs into the comparison table (stdout and table.txt),
 results.json and a PNG bar chart (gnuplot).
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # kbhyve benchmarks: kbhyve (build/bhyve) against QEMU/KVM (qemu-system-x86_64 -accel kvm), the
 # same guests, alternating the two, N repetitions each; prints one comparison table and writes
 # results.json, table.txt and bench.png into the output folder. See bench/README.md.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The benchmark suite: runs every benchmark for kbhyve and for QEMU/KVM on the /dev/kvm of the
 machine it runs on (inside L1 in the nested test bed, or directly on a host with real KVM),
 alternating the two VMMs, and prints one line per measurement for report.py:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A 64 KiB BIOS image for QEMU that runs one of kbhyve's tiny guests (tests/guests/*.S, flat
  * real-mode binaries linked at 0:0x8000), so both VMMs run the same guest code:
  * the reset vector jumps to a stub that copies the payload to 0:0x8000 and jumps there, which is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vmmprobe: starts a VMM (or N of them) and times what its guest does, seen from outside.
  *
  * All times are CLOCK_MONOTONIC milliseconds from the moment just before fork() of that VMM

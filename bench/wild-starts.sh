@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # How many of the real vm-bhyve files in ../shared/wild start on kbhyve (a measurement, not a
 # test): every guest conf (confs/) and sample template (vm-bhyve-templates/) becomes a template,
 # `vm create -t T -s 64M G` (without -s where the template has no disk0 file), then `vm start -f G` with KBHYVE_BHYVE pointing at a wrapper that runs

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs every kbhyve test and ends with one line "N passed, N failed".
 #  1. unit tests (cmocka), built with ASan/UBSan
 #  2. tiny guests on /dev/kvm through the real bhyve binary, ASan/UBSan build
@@ -36,6 +37,11 @@ if ! make -j2 SAN=1 tests >"$log" 2>&1 || ! make -j2 tests >>"$log" 2>&1 ||
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+
+echo "== every source file names its licence (SPDX)"
+tests/lint/spdx.sh >"$log" 2>&1
+cat "$log"
+count_tap
 
 echo "== unit tests (ASan/UBSan)"
 for t in build-san/tests/test_*; do

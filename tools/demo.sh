@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Builds bhyve, fetches a Debian kernel and busybox, and boots a guest to a busybox shell on the
 # serial console. On a host whose /dev/kvm runs guests natively (kvm_intel/kvm_amd) the shell is
 # interactive; where /dev/kvm only emulates guests (like kbhyve's build machines) the same bhyve

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # noVNC's client library (@novnc/novnc, MPL-2.0) from the npm registry, for the browser console:
 # the pinned release is checked against its registry integrity, kept in the payload cache
 # ($KBHYVE_CACHE, default /var/cache/kbhyve) and unpacked into DEST (default share/web/novnc).

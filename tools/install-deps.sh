@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Installs the Debian packages kbhyve needs to build, test and run its demo (as root).
 set -eu
 cd "$(dirname "$0")/.."

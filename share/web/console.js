@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 // kbhyve's browser console: connects noVNC's RFB client to the bridge that served this page
 // (ws://<this host>/websockify, subprotocol "binary"). The state is kept in
 // window.kbhyveConsole {state, message} for people and for tests to read:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ACPI tables (RSDP, XSDT, FADT, MADT, DSDT) and the MP table, built into guest memory. */
 #ifndef KB_ACPI_H
 #define KB_ACPI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* QEMU's ACPI linker/loader script for fw_cfg firmware (see acpi_loader.h).
  *
  * The tables are built by acpi_build() as if they lived at guest address 0, so every pointer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ACPI tables for firmware that takes them over fw_cfg (edk2's OVMF): QEMU's "linker/loader"
  * scheme. The tables go into one blob (etc/acpi/tables) whose pointer fields hold offsets into
  * it, the RSDP into a second one (etc/acpi/rsdp), and etc/table-loader lists the commands that

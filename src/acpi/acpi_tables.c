@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ACPI tables for a direct-kernel-boot guest: RSDP, RSDT, XSDT, FADT, FACS, MADT and DSDT,
  * laid out in one buffer that the guest sees at a given physical address (ACPI 6.3). */
 #include "acpi/acpi.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AML byte-code writer (ACPI 6.3 chapter 20 encodings, chapter 6.4 resource descriptors). */
 #include "acpi/aml.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A small AML (ACPI Machine Language) byte-code writer, enough for a static DSDT.
  *
  * All output goes into a caller-supplied buffer. Errors are sticky: the first one

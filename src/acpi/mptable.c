@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Intel MultiProcessor Specification 1.4 table: the floating pointer structure followed by
  * the base configuration table, for guests booted without ACPI (acpi=off, old kernels). */
 #include "acpi/acpi.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AHCI 1.3 SATA controller: bhyve's `ahci`, `ahci-hd` and `ahci-cd` (Intel ICH8 8086:2821,
  * class 01/06/01, the registers in BAR 5, INTx pin A plus one MSI vector). Up to 32 ports, each a
  * disk (ATA, NCQ, TRIM) on a blockif backend or a CD/DVD drive (ATAPI through atapi.c), maybe

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AHCI 1.3 SATA controller (bhyve's `ahci`, `ahci-hd`, `ahci-cd`): register layout, FIS and ATA
  * command codes, and the interfaces between the parts of the model:
  *   ahci.c         the PCI function, HBA and port registers, command slots, completion, DMA

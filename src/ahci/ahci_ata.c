@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AHCI: executing one command on a port. ahci.c has read the slot's command header, command FIS
  * and ATAPI packet (struct cmd) and calls ahci_exec_command with the controller's mutex held; the
  * command ends here or in the backend through ahci.c's completion, PRDT and request helpers

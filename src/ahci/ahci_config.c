@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The AHCI controller's configuration: bhyve's -s strings turned into the config tree, and the
  * tree read back and checked when the device is created.
  *

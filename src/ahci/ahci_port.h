@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AHCI: the private interface between the two halves of the controller model,
  *   ahci.c      the PCI function, registers, command slots, FIS, completion, PRDT, requests
  *   ahci_ata.c  executing one ATA or ATAPI command on a port

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* IDENTIFY DEVICE and IDENTIFY PACKET DEVICE data of the AHCI ports (ACS-3 7.12, 7.13), built
  * from the port's backend and options each time the guest asks, so SET FEATURES / SET MULTIPLE
  * changes show. Words are host values here; the port stores them little-endian.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ATAPI packet commands of a read-only CD/DVD drive (see atapi.h): SPC-3 and MMC-5 as far as Linux
  * (sr, libata, udev's cdrom_id) and OVMF's ScsiDiskDxe use them. Each command builds its whole
  * reply in a small local buffer; only min(reply size, allocation length) bytes of it are copied to

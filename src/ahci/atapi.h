@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ATAPI: the SCSI/MMC packet commands of a read-only CD/DVD drive (bhyve's `ahci-cd`), as pure
  * logic. The AHCI port hands over a 12-byte command packet; this module answers it with reply
  * data in a buffer, a medium read to perform (2048-byte blocks), or an error with sense data. It

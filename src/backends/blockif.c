@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Block backend: raw image files and host block devices with asynchronous I/O.
  *
  * Every request takes one of BLOCKIF_MAX_INFLIGHT slots. It is executed in steps (a short

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The block backend shared by the disk models (virtio-blk, later AHCI and NVMe): a raw image
  * file or a host block device, opened from bhyve's block options, with asynchronous
  * read/write/flush/discard. The I/O runs on io_uring when the kernel allows it, else on a small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Default drive serial numbers (see blockif_serial.h). */
 #include "backends/blockif_serial.h"
 

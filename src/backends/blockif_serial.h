@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The default drive serial number shared by the disk models (virtio-blk, AHCI):
  * "BHYVE-XXXX-XXXX-XXXX" from a hash of the backing path, so a guest sees the same serial for the
  * same image on every boot. bhyve uses MD5; this is FNV-1a, so the digits differ from bhyve's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "backends/netbe.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Network backends for the emulated NICs (virtio-net; later e1000), chosen as bhyve chooses them:
  * by the device's `backend` key (the first word after the device name: -s S,virtio-net,tap0,...)
  * and an optional `type` key.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Character backends for serial ports, chosen by the bhyve `-l comN,SPEC` string:
  *
  *   stdio            stdin/stdout; stdin goes raw when it is a terminal (see tty_stdio_restore)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* bhyve: run one guest on KVM with bhyve(8)'s command line and exit codes. */
 #include <errno.h>
 #include <signal.h>

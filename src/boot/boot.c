@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* boot_linux(): read the kernel file, tell a bzImage from an ELF vmlinux, and the pieces both
  * loaders share (command line, initrd, GDT). */
 #include "boot/boot.h"

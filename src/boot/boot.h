@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Direct Linux boot: bzImage (64-bit boot protocol) and ELF vmlinux (PVH entry), detected from the file. */
 #ifndef KB_BOOT_H
 #define KB_BOOT_H

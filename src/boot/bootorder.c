@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fw_cfg "bootorder" (see bootorder.h). A device at bus 0, slot S, function F is
  * "/pci@i0cf8/pci@S" or "/pci@i0cf8/pci@S,F" (hex; the function only when not 0, as in
  * OpenFirmware unit addresses): OVMF reads any such node as PciRoot(0)/Pci(S,F) and puts the boot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The fw_cfg "bootorder" file from the devices' bootindex= (bhyve(8): pci.B.S.F.bootindex, and
  * pci.B.S.F.port.N.bootindex for a port of an AHCI controller): one OpenFirmware path per device,
  * lowest index first, as QEMU hands it to OVMF and SeaBIOS. */

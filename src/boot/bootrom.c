@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Loading and mapping -l bootrom,CODE[,VARS] (see bootrom.h). */
 #include "boot/bootrom.h"
 

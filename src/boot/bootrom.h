@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* -l bootrom,CODE[,VARS]: firmware at the top of the 32-bit address space. CODE ends at 4 GiB in
  * a read-only KVM memslot (guest writes exit and are ignored; the file is never written); VARS
  * sits directly below it as CFI flash written through to its file, read through a read-only

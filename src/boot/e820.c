@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The guest's E820 map: the platform layout and entry insertion where the newest entry wins.
  *
  * Layout decisions:

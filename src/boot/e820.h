@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The guest's physical memory map (E820), shared by boot_params, PVH start_info and tests. */
 #ifndef KB_E820_H
 #define KB_E820_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fw_cfg items of a firmware boot (see fwcfg_items.h). */
 #include "boot/fwcfg_items.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The fw_cfg items a firmware boot gets (-l bootrom,...,fwcfg=qemu): CPU counts, "no graphics",
  * the RAM map (etc/e820), the ACPI tables with their loader script (etc/table-loader), the boot
  * order of the devices' bootindex= and the user's -f items, over QEMU's fw_cfg ports. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* bzImage loader: the Linux/x86 boot protocol (>= 2.12) entered at the 64-bit entry point.
  * The protected-mode kernel goes to its preferred address, the zero page (struct boot_params)
  * carries the setup header, command line, initrd and E820 map, and the vCPU starts in long mode

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Internal to src/boot: what boot_linux() hands the two Linux loaders (bzImage, PVH) and the
  * helpers they share for the GDT, the command line and the initrd. */
 #ifndef KB_BOOT_LINUX_LOAD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PVH loader: an uncompressed ELF vmlinux entered at its XEN_ELFNOTE_PHYS32_ENTRY address in
  * 32-bit flat protected mode with ebx = struct hvm_start_info (the Xen PVH start-of-day ABI,
  * version 1: command line, initrd as module 0, RSDP and the memory map).

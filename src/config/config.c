@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The configuration tree: nodes with ordered children, leaves with string values,
  * "%(var)" expansion, typed reads, dump and -k file loading (bhyve_config(5) semantics). */
 #include "config/config.h"

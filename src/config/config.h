@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The configuration tree, bhyve_config(5) style: dotted paths, string leaves.
  * The command line, -k files and -o assignments all build one tree; devices only read it. */
 #ifndef KB_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* bhyve(8)'s command line into the configuration tree (amd64 option set, bhyverun_machdep.c
  * semantics): defaults, then options left to right with the last one winning. */
 #include "core/log.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The bhyve(8) command line: argv to the configuration tree, plus the option-value parsers
  * (memory size, CPU topology, PCI slot, generic device conf) that other parts reuse. */
 #ifndef KB_OPTIONS_H

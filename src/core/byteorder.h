@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Little-endian loads and stores on byte buffers (guest-visible structures, firmware tables),
  * independent of the buffer's alignment. */
 #ifndef KB_BYTEORDER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The CPUID a guest sees: KVM's supported set, topology made consistent, features hidden by config. */
 #ifndef KB_CPUID_H
 #define KB_CPUID_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The control socket of a running VM (FreeBSD's /dev/vmm/NAME): bhyvectl connects to
  * ${KBHYVE_RUNDIR:-/run/kbhyve}/vmm/NAME to destroy, reset, power off the VM or read its
  * counters. Protocol: ctl/ctlproto.h. Served on the VM's event loop. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Linker sets: a device file registers itself with one line; the core walks the set.
  * (bhyve uses linker sets for PCI emulations, kvmtool constructor-driven init levels.) */
 #ifndef KB_DEVSET_H

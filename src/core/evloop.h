@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The event loop: one epoll thread for backends (tty input, sockets, timers, signals). */
 #ifndef KB_EVLOOP_H
 #define KB_EVLOOP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* bhyve(8) exit status, relied on by vm-bhyve and vmrun.sh loops. */
 #ifndef KB_EXITCODE_H
 #define KB_EXITCODE_H

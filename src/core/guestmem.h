@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Guest physical memory: RAM below the PCI hole and above 4 GiB, one host mapping. */
 #ifndef KB_GUESTMEM_H
 #define KB_GUESTMEM_H

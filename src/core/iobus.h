@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The I/O bus: routes port-I/O and MMIO exits to registered handlers by address range. */
 #ifndef KB_IOBUS_H
 #define KB_IOBUS_H

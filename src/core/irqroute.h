@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* KVM GSI routing and the kernel-side fast paths: MSI routes with irqfds (interrupts injected
  * without a VM exit or a vCPU thread) and ioeventfds (guest doorbell writes completed in the
  * kernel and signalled on an eventfd). */

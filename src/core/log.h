@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #ifndef KB_LOG_H
 #define KB_LOG_H
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Assembling the x86 machine after vm_create(): platform devices, PCI, firmware tables, boot. */
 #ifndef KB_MACHINE_H
 #define KB_MACHINE_H

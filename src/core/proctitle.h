@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #ifndef KB_PROCTITLE_H
 #define KB_PROCTITLE_H
 

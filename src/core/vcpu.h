@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* One thread per vCPU running KVM_RUN and routing exits to the I/O bus. */
 #ifndef KB_VCPU_H
 #define KB_VCPU_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The VM: KVM VM fd, vCPUs, guest memory, the I/O bus, the event loop and the config. */
 #ifndef KB_VM_H
 #define KB_VM_H

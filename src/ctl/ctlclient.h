@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Client side of the VM control protocol (ctl/ctlproto.h): bhyvectl and the tests. */
 #ifndef KB_CTLCLIENT_H
 #define KB_CTLCLIENT_H

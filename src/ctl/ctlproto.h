@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The VM control protocol (bhyvectl <-> bhyve): socket location, line framing, requests.
  *
  * A unix stream socket per running VM at ${KBHYVE_RUNDIR:-/run/kbhyve}/vmm/NAME. Text lines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* CFI flash command set (see cfi_flash.h). Commands are byte-wide (the x8 device OVMF expects):
  * 0xFF/0x00 read array, 0x10/0x40 program, 0x20+0xD0 block erase, 0x50 clear status, 0x70 read
  * status, 0x90 read id, 0x98 query, 0x60+0x01/0xD0/0x2F block (un)lock, accepted and not kept.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* CFI flash (Intel/Sharp command set, as QEMU's pflash_cfi01 and the edk2 QemuFlash driver use it)
  * over a byte array that mirrors a file: every program and erase is written to the file before
  * the access returns. Used for the UEFI variable store of -l bootrom,CODE,VARS. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* POST/debug port 0x80. Writes are ignored, as on a PC, unless x86.debugport.log is set: then each
  * write is logged with the milliseconds since bhyve started, so a guest's init can mark
  * "userspace reached" for boot-time measurements (Cloud Hypervisor uses the same port). */

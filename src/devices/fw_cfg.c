@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fw_cfg (see fw_cfg.h). Reads past the end of an item return 0, a selector without an item
  * reads as empty, writes through the data port are ignored and DMA writes fail with the error
  * bit, as in QEMU. A DMA descriptor or buffer outside guest RAM ends the transfer with the error

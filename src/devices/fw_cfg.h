@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* QEMU's firmware configuration device (fw_cfg), as edk2's OVMF and SeaBIOS read it: selector at
  * I/O port 0x510 (16-bit), data at 0x511 (8-bit), DMA address at 0x514 (big-endian 64-bit; the
  * write of its low half at 0x518 starts the transfer). Items are read-only. */

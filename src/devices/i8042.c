@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The i8042 keyboard controller with a PS/2 keyboard and mouse (see i8042.h).
  *
  * Besides the devices it implements the reset line, which Linux pulses to reboot (command 0xFE,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The i8042 keyboard controller (atkbdc) at ports 0x60 (data) and 0x64 (status/command), with a
  * PS/2 keyboard on its first port (IRQ 1) and a PS/2 mouse on its AUX port (IRQ 12).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ACPI PM block (PM1a event/control, PM timer, GPE0), the power button, and the reset ports
  * (0xCF9 reset control, 0x92 fast reset). Poweroff is S5 via PM1a_CNT: bhyve exits 1. */
 #include "devices/pm.h"

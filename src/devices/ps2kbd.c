@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PS/2 keyboard: scan code set 2, keyboard commands, console keys, -K layouts (see ps2kbd.h). */
 #include "devices/ps2kbd.h"
 

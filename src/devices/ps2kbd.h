@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A PS/2 keyboard behind the i8042: scan code set 2 (E0 prefix, F0 before a release), the
  * keyboard commands that firmware and drivers send (reset, enable/disable, defaults, LEDs,
  * typematic rate, scan code set, identify, echo), and keys from the console.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PS/2 mouse: commands, status, movement packets from the console pointer (see ps2mouse.h). */
 #include "devices/ps2mouse.h"
 

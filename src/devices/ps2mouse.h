@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A PS/2 mouse (standard 3-byte protocol, ID 0) behind the i8042's AUX port, moved by the
  * console's absolute pointer: each event's difference from the previous position becomes a
  * relative packet.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "devices/rtc.h"
 
 #include <errno.h>

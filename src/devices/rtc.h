@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* MC146818 RTC and CMOS memory at ports 0x70 (index) and 0x71 (data), IRQ 8.
  *
  * The model is pure (the caller serialises and supplies the clock): the time registers are

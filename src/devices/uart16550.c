@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "devices/uart16550.h"
 
 #include <string.h>

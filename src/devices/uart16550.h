@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A 16550A UART register model: registers at offsets 0-7 from the base port.
  *
  * Pure state machine: no I/O, no threads, no locking. The owner serialises every call with its

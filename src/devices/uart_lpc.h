@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* COM ports on the LPC bridge: a 16550 at an I/O port base, an ISA IRQ and a tty backend. */
 #ifndef KB_UART_LPC_H
 #define KB_UART_LPC_H

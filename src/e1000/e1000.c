@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000: bhyve's `-s S,e1000,BACKEND[,mac=xx:xx:xx:xx:xx:xx]`, an Intel 82545EM copper NIC
  * (8086:100F, subsystem 8086:1008), as Linux's e1000 and FreeBSD's em drive it. This file: the
  * PCI function, the register file behind BAR 0 (and the I/O BAR's IOADDR/IODATA window),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000: the device state shared by the files of the Intel 82545EM model (e1000.c: PCI function,
  * register file, interrupts; e1000_eeprom.c: EEPROM and PHY; e1000_tx.c; e1000_rx.c).
  *

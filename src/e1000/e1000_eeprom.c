@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000: the 64-word Microwire EEPROM (bit-banged through EECD, or read through EERD) and the
  * Marvell 88E1011 copper PHY behind MDIC.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000 (Intel 82545EM) register offsets, bit definitions and descriptor layouts, as the
  * 8254x family software developer's manual names them. Only what the device model uses.
  * Descriptors are little-endian 16-byte records in guest memory; the offsets below are byte

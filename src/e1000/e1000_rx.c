@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000: the receive path. Frames come from the backend on the event-loop thread, one at a
  * time into the device's own buffer, and are then written into legacy receive descriptors:
  *   - the virtio-net header of a tap is stripped; a frame with NEEDS_CSUM gets its checksum

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000: the transmit path. A TDT write (vCPU thread) processes descriptors from TDH to TDT:
  *   - legacy descriptors (DEXT clear): data, optional checksum insertion (IC: the sum from CSS
  *     to the end of the packet stored at CSO), VLAN insertion (VLE),

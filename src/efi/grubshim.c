@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * kbhyve's EFI shim for vm's loader="grub" (a guest binary, not part of the VMM).
  *

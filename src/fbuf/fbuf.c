@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fbuf: the graphical console's display, with bhyve's options and a VNC server.
  *
  * By default it is the Bochs/QEMU standard display (1234:1111, class 03/80, revision 2), because

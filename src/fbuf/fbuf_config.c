@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fbuf's options (see fbuf_config.h), checked the way bhyve's pci_fbuf.c documents them. */
 #include "fbuf/fbuf_config.h"
 

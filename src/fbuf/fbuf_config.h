@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fbuf's options, bhyve's syntax:
  *   -s S,fbuf,[rfb=|tcp=][IP:]PORT|[IPv6]:PORT[,w=W][,h=H][,vga=io|on|off][,wait][,password=P]
  *        [,model=bochs|bhyve]

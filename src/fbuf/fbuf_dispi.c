@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Bochs VBE DISPI register semantics (see fbuf_dispi.h). */
 #include "fbuf/fbuf_dispi.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The Bochs VBE "DISPI" registers of the Bochs/QEMU standard display, as Debian's OVMF
  * (QemuVideoDxe) and Linux's bochs DRM driver program them, and the scan-out they describe.
  * Pure register semantics: no I/O, no locking (the caller holds the device lock). */

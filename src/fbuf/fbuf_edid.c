@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The EDID a Bochs-display driver reads (OVMF's QemuVideoDxe, Linux's bochs): it takes the
  * first detailed timing descriptor as the preferred mode, so that descriptor is fbuf's w x h. */
 #include "fbuf/fbuf_edid.h"

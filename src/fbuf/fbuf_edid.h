@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* An EDID 1.4 base block for a virtual monitor whose preferred mode is the fbuf's w x h. */
 #ifndef KB_FBUF_EDID_H
 #define KB_FBUF_EDID_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The console's input sinks (see console_input.h): a small table under one lock. */
 #include "input/console_input.h"
 

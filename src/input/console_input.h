@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The console's input path: a viewer (the VNC server) reports keys and the pointer here, and the
  * guest's input devices (PS/2 keyboard and mouse, the USB tablet) register to receive them.
  * Where several devices register for the same kind of event, the highest priority wins: the USB

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* NVMe 1.4 controller: bhyve's `nvme` (FB5D:0A0A, class 01/08/02). BAR 0 (64-bit memory) holds
  * the controller registers and, from 0x1000, the doorbells (stride 4); BAR 4 the MSI-X table and
  * PBA (maxq + 1 vectors, served by the PCI bus); INTx pin A when MSI-X is off; a PCI Express

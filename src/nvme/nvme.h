@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* NVMe 1.4 controller (bhyve's `nvme`): register layout, command and status codes, the
  * controller state, and the interfaces between the parts of the model:
  *   nvme.c        the PCI function, controller registers, queues, doorbells, completions and

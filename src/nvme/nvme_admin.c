@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* NVMe: the admin command set. Identify (namespace, controller, active namespace list,
  * namespace identification descriptors), create/delete I/O queues (physically contiguous, inside
  * guest RAM, sizes up to CAP.MQES + 1), get log page (error information, SMART / health,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* NVMe: the NVM command set (read, write, flush, dataset management) and the PRP walker that
  * turns a command's PRP1/PRP2 into host iovecs for blockif.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Host bridge at 0:0.0: bhyve's NetApp IDs by default, or AMD's with amd_hostbridge. With a boot
  * ROM (-l bootrom) both read as Intel's i440FX (8086:1237): edk2's OVMF recognises the platform by
  * this ID and finds its PM timer only on i440FX or Q35. pcireg.vendor/device still override. */

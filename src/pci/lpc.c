@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The PCI-ISA bridge: bus 0 only, one instance; it owns the COM ports given with -l comN,... */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The LPC bridge's DSDT registry: devices behind the bridge (the i8042...) describe themselves
  * inside its Device (ISA) without the bridge knowing them. One line in the device's file:
  *     static const struct lpc_dsdt foo_dsdt = {"foo", foo_write_dsdt};

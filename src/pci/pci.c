@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PCI: emulation registry, configuration mechanism #1, BAR decoding, INTx routing. */
 #include "pci/pci.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PCI bus 0..255 with configuration mechanism #1 (0xCF8/0xCFC) and the emulation registry. */
 #ifndef KB_PCI_H
 #define KB_PCI_H

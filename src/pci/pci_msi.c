@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* MSI and MSI-X for any PCI function (see pci_msi.h): capability registers, the MSI-X table and
  * PBA, and an irqfd on a KVM MSI route per vector.
  *

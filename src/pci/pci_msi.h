@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Message-signalled interrupts (MSI and MSI-X) as a service of the PCI bus, for any device model.
  *
  * A model adds the capabilities at init; from then on the bus serves them: the capability

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PIIX4 power-management function (8086:7113) at 0:1.3, added whenever a boot ROM is used:
  * firmware finds the ACPI PM block through it (PMBA at 0x40, PMIOSE at 0x80 bit 0) and, on an
  * i440FX host bridge, takes its PM timer from PMBA + 8.

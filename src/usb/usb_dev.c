@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The generic part of a USB device (usb_dev.h): USB 2.0 chapter 9 standard requests answered
  * from the device's descriptors, endpoint halts, bus reset, and the device emulation registry. */
 #include "usb/usb_dev.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* USB devices behind a host controller (the xHCI model, xhci.c), so that a device is written once
  * and plugs into any controller: its descriptors, its control requests and its interrupt
  * endpoints.

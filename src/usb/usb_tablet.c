@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* USB HID tablet (bhyve's `tablet`): an absolute pointer for the console, so that the guest's
  * pointer lands where the viewer points. A USB 2.0 high-speed device (FB5D:0001), one
  * configuration with one HID interface (no boot protocol: subclass 0, protocol 0) and one

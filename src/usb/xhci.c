@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* xHCI 1.0 host controller: bhyve's `xhci` (8086:1E31, class 0C/03/30, SBRN 3.0), with the USB
  * devices of its configuration (usb_dev.h) on its root hub ports. BAR 0 (32-bit memory, 8 KiB)
  * holds the capability registers, the operational registers with 8 port register sets (USB 3 on

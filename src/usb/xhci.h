@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* xHCI 1.0 host controller (bhyve's `xhci`): register layout, TRB and context formats, the
  * controller state, and the interfaces between the parts of the model:
  *   xhci.c         the PCI function, registers, ports, the event ring and interrupts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The xHCI command ring (xHCI 1.2 4.6): device slots, their contexts and endpoint states.
  *
  * The controller keeps its own copy of every enabled slot's output device context and writes it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The xHCI controller's configuration: bhyve's -s string turned into the config tree, and the
  * tree read back and checked.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* xHCI transfer rings (xHCI 1.2 4.9-4.11): TDs taken from an endpoint's ring and carried out on
  * its USB device.
  *

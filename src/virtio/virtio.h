@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Virtio devices: the model interface. A device model fills struct virtio_dev_ops and calls
  * virtio_pci_create() from its PCI init; the one virtio-PCI transport (virtio_pci.c) does the
  * rest (feature negotiation, queue setup, notifications via ioeventfd, interrupts via irqfd).

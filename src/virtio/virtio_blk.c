@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-blk: the virtio block device (virtio 1.x "Block Device"), bhyve's
  * `-s S,virtio-blk,PATH[,ro][,nocache][,direct|sync][,nodelete][,sectorsize=L[/P]][,ser=ID]`.
  *

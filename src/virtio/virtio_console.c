@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-console: bhyve's multiport character device (virtio 1.x "Console Device") with each
  * port behind a unix stream socket.
  *

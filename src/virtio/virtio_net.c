@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-net: the network device (virtio 1.x "Network Device"), bhyve's
  * `-s S,virtio-net,BACKEND[,mac=xx:xx:xx:xx:xx:xx][,mtu=N]` (backends: backends/netbe.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The virtio-PCI transport (virtio 1.x "modern" interface), shared by every virtio device.
  *
  * BAR 0 (32-bit MMIO, 16 KiB) holds the virtio structures, BAR 1 the MSI-X table and PBA:

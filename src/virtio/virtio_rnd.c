@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-rnd: the entropy device (virtio 1.x "Entropy Device"), bhyve's `-s S,virtio-rnd`.
  *
  * One request queue. Every chain the driver makes available is a set of device-writable buffers;

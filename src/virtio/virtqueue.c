@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Split virtqueues (virtio 1.x "Split Virtqueues") with strict validation.
  *
  * The guest driver runs on other CPUs and may rewrite the rings at any moment, so every

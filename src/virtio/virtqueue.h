@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Split virtqueues (virtio 1.x 2.7) over guest memory, with strict validation of everything the
  * guest writes: descriptor indices, chain length and loops, indirect tables, guest-physical
  * ranges. A malformed ring marks the queue broken; nothing is read or written outside RAM. */

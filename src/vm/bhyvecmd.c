@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The bhyve command line for a guest (see bhyvecmd.h). Devices are numbered as vm-bhyve's vm-run
  * does: disks are functions 0-7 of consecutive slots from start_slot, NICs functions of the next
  * slot(s), then virtio-rnd and virtio-console one slot each. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The bhyve command line for a guest, built from its config as vm-bhyve's vm-run does: slot 0
  * hostbridge, 31 lpc, the install ISO at install_slot, then from start_slot disks, NICs,
  * virtio-rnd, virtio-console, the framebuffer (graphics) and its xHCI tablet. Pure logic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `vm console name [com1|com2]`: attach to a running guest's serial port. With console="tmux"
  * that is the guest's tmux session; otherwise the pty bhyve made (its link is in <guest>/console)
  * relayed to our stdin/stdout. "~." or cu's "~^D" at the start of a line detaches (what was typed

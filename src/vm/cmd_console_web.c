@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `vm console --web [-l ADDR] [-p PORT] NAME|HOST:PORT`: the guest's screen in a browser. Serves
  * kbhyve's console page with noVNC (<share>/web) on ADDR (127.0.0.1 unless told) and bridges its
  * WebSocket to the VNC server the running guest's fbuf listens on (its console file's vnc=

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vm datastore list|add|remove: extra folders for guests, recorded in system.conf as vm-bhyve
  * does (datastore_list="a b", path_<name>="/path"). "default" is $vm_dir and always exists. */
 #include <ctype.h>

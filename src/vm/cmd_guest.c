@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Guests on disk: vm create, list, info, destroy, rename, configure, add. Every command checks all
  * of its input before it touches anything, and a command that fails part way removes what it
  * made. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vm init, vm get, vm set. */
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Running guests: start/install (spawn the supervisor), stop/restart (signal it), poweroff/reset
  * (bhyve's control socket), startall/stopall, and `_run`, the supervisor's entry point.
  *

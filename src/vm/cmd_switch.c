@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* `vm switch ...`: arguments and output; the work is done by vswitch.c. */
 #include <errno.h>
 #include <getopt.h>

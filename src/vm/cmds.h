@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The `vm` subcommands: each takes the arguments after its name (argv[0] is the subcommand) and
  * returns the process exit status (0 ok, 1 failure; usage errors print usage and return 1). */
 #ifndef VM_CMDS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The config lock: an flock on the folder of a config file (see conflock.h). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The lock around every read-modify-write of a config file (a guest's conf, system.conf): an
  * exclusive flock on the folder that holds it. Not on the file itself: every save replaces the
  * file (vmconf_save renames a new one into place), and a lock on the old inode would protect

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* grub.cfg for loader="grub" (see grubcfg.h). */
 #include "vm/grubcfg.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* loader="grub": the grub.cfg that kbhyve's GRUB (Debian's GRUB for EFI, started by the firmware)
  * runs, made from vm-bhyve's grub keys as grub-bhyve would read them:
  *   grub_run0..N / grub_install0..N   commands, run from a one-entry menu named

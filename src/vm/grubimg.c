@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Build the guest's GRUB image (see grubimg.h). */
 #include "vm/grubimg.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* loader="grub": <guest>/grub.cfg written and built into <guest>/grub.efi, a standalone GRUB for
  * EFI (Debian's grub-efi-amd64-bin, through grub-mkstandalone) with that grub.cfg as its own. */
 #ifndef VM_GRUBIMG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Guests on disk: <datastore>/<name>/<name>.conf, found across every datastore. */
 #include <dirent.h>
 #include <errno.h>

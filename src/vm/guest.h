@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A guest on disk: <datastore>/<name>/<name>.conf and its run state. */
 #ifndef VM_GUEST_H
 #define VM_GUEST_H

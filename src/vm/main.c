@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vm: the vm-bhyve manager for kbhyve. Subcommands accept unique prefixes, as vm-bhyve's do. */
 #include <errno.h>
 #include <stdio.h>

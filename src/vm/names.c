@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Names and identifiers for guests, switches, NICs. */
 #include <ctype.h>
 #include <errno.h>

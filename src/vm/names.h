@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Names and identifiers: guest and switch name rules (vm-bhyve's), MACs, UUIDs, tap names. Pure. */
 #ifndef VM_NAMES_H
 #define VM_NAMES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* rtnetlink through libnl-route-3: see netlink.h. */
 #include "vm/netlink.h"
 

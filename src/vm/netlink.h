@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A thin wrapper over libnl-route-3 for what the switches need: links by name, bridges, ports,
  * vlan links, taps, IPv4 addresses, counters. Every call returns 0 (or a count / index) on success
  * and -errno on failure; libnl's own error codes are translated to errno values. */

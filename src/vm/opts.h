@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Subcommand options, read as getopts(1) reads them in vm-bhyve: -x, -xVALUE, -x VALUE, -ab;
  * parsing stops at the first operand or "--". */
 #ifndef VM_OPTS_H

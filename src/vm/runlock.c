@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* <guest>/run.lock: the supervisor's flock, with "<hostname> <pid>" inside (see runlock.h).
  *
  * The lock is the flock, not the file: a file that exists but that nobody holds was left by a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* <guest>/run.lock: held with flock(LOCK_EX) by the guest's supervisor for as long as it runs, and
  * by `vm destroy` and `vm rename` for the whole of their work. The file (0600) says
  * "<hostname> <pid>" (a command adds " <command>"). A lock held on this host means "running here"

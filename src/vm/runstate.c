@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A guest's run state: run.lock, then bhyve's control socket (runstate.h). */
 #include <errno.h>
 #include <stdio.h>

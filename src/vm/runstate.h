@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A guest's run state as `vm` sees it: the supervisor's run.lock (runlock.h) and bhyve's control
  * socket ${KBHYVE_RUNDIR:-/run/kbhyve}/vmm/NAME, which answers for as long as bhyve runs, with or
  * without a supervisor (one killed with SIGKILL leaves its bhyve running). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Where `vm` keeps things: /etc/kbhyve.conf, $vm_dir and its system.conf, the bhyve binary, the
  * sample templates, the datastores. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Where `vm` keeps things. /etc/kbhyve.conf (path overridable with $KBHYVE_CONF) plays the part of
  * FreeBSD's rc.conf: vm_dir, vm_list, vm_delay. $vm_dir in the environment overrides the file.
  * $vm_dir holds vm-bhyve's layout: .config/system.conf, .templates/, .iso/, .img/, <guest>/. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The per-guest supervisor: one process per running guest, holding its run.lock (supervisor.h).
  *
  * Exit codes of bhyve: 0 reboot, 1 poweroff, 2 halt, 3 triple fault, 4 error. A reboot (0) runs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The per-guest supervisor (`vm _run`): holds <guest>/run.lock, runs bhyve, makes and removes the
  * guest's taps and console file around each run, restarts bhyve after a reboot, forwards a stop
  * request (SIGTERM/SIGINT/SIGHUP) to bhyve as the ACPI power button, and logs every step to

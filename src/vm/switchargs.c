@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Switch argument checks and word lists: see switchargs.h. */
 #include "vm/switchargs.h"
 

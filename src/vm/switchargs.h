@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The arguments of `vm switch` checked as vm-bhyve checks them, and the space-separated word lists
  * of system.conf (switch_list, ports_<sw>). Pure: no I/O. Parsers return 0, or -EINVAL with a
  * one-line reason in err. */

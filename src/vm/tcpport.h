@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Finding a TCP port nothing listens on yet (graphics_port, vm console --web). */
 #ifndef KBHYVE_VM_TCPPORT_H
 #define KBHYVE_VM_TCPPORT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Escaping of control characters for the terminal (termsafe.h). */
 #include "vm/termsafe.h"
 

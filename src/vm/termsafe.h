@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Text from configs and guest files shown on a terminal (`vm list`, `vm info`): a conf value can
  * hold escape sequences that retitle, clear or reprogram the terminal. Every control character
  * (C0, DEL, and C1 as UTF-8), and every byte that is not part of valid UTF-8, is shown as \ooo

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vm-bhyve's rc-style configuration files.
  *
  * The rules are vm-bhyve's (lib/vm-config): `#` starts a comment wherever it is, even inside

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vm-bhyve's configuration file format (guest .conf, templates, .config/system.conf, /etc/kbhyve.conf):
  * rc-style lines `key="value"` (or key=value, key='value'), `#` comments, blank lines. Keys are
  * [A-Za-z_][A-Za-z0-9_.-]*. As in vm-bhyve, `#` starts a comment anywhere (inside quotes too) and

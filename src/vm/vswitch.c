@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Virtual switches on Linux bridges (see vswitch.h). A standard switch owns its bridge vm-<name>
  * and the vlan links <port>.<vlan> it makes; physical ports are only enslaved and released. A
  * manual switch names a bridge somebody else manages: only our taps are added to it. */

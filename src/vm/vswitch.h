@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Virtual switches: Linux bridges "vm-<name>" driven over netlink (libnl-route), recorded in
  * system.conf as vm-bhyve does (switch_list, type_<sw>, ports_<sw>, vlan_<sw>, addr_<sw>, mtu_<sw>,
  * private_<sw>, bridge_<sw>). Taps for guest NICs are made here too. */

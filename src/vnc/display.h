@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* What a display device (fbuf) offers a viewer backend (the VNC server): its VRAM, the mode the
  * guest scans out of it, and which pages the guest wrote. */
 #ifndef KB_DISPLAY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* RFB rectangle encoders (see rfb_encode.h). */
 #include "vnc/rfb_encode.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Turning a rectangle of the guest's frame buffer into RFB rectangle payloads: the viewer's pixel
  * format (any true-colour format of 8, 16 or 32 bits), Raw, and ZRLE (RFB 7.7.6: 64x64 tiles,
  * solid tiles as one pixel, others raw, all through one zlib stream per viewer). Pure code. */

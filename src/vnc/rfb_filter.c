@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* RFB client message filter (see rfb_filter.h). */
 #include "vnc/rfb_filter.h"
 

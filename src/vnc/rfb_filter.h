@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The client-to-server half of RFB after the handshake, checked message by message before the
  * server acts on it: only whole, well-formed messages of the types the server handles pass;
  * anything else ends the viewer, cleanly. A viewer's stream is hostile input.

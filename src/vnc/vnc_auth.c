@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* VNC authentication with nettle's DES (see vnc_auth.h). */
 #include "vnc/vnc_auth.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* VNC authentication (RFB security type 2): DES-encrypt the server's 16-byte challenge with the
  * password (its first 8 characters, zero-padded, each byte's bits mirrored) as the key. */
 #ifndef KB_VNC_AUTH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The VNC server (see vnc_server.h).
  *
  * Handshake with a viewer (RFB 6.1-6.3):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fbuf's VNC (RFB 3.8) server, on the VM's event loop: viewers see the display's scan-out, and
  * their keys and pointer go to the console input service.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The browser console's server (libwebsockets): files from the web folder over HTTP, and on a
  * WebSocket with the "binary" subprotocol (what noVNC asks for) a byte pipe to the guest's VNC
  * server. The bridge does not read the RFB stream: VNC authentication happens between the page

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The browser console: an HTTP server for the console page (share/web: kbhyve's page plus
  * noVNC's core from the npm registry) and a WebSocket bridge from the page to a guest's VNC
  * server. `vm console --web` runs it; it knows nothing about guests, only addresses. */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # -l bootrom,CODE[,VARS] bad input through the real bhyve binary: each case exits 4 with one line
 # on stderr naming the file and the problem, and neither file changes. Needs no KVM: the files are
 # checked before /dev/kvm is opened.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Bad device options through the real bhyve binary (ahci, nvme, e1000, virtio-blk, the i8042's
 # -K keyboard layout): each case exits 4 with exactly one line on stderr naming the option and
 # the problem, and no file changes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The KVM VM file descriptor as the fuzzers see it. The targets are linked with
  * -Wl,--wrap=ioctl, so every ioctl() the VMM code makes lands in __wrap_ioctl() below: requests on
  * the stand-in VM fd that fuzz_fake_kvm_open() returns are answered here, everything else goes to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Shared pieces of the libFuzzer targets: an input reader, an invariant check that aborts (which
  * libFuzzer reports as a crash with the input that caused it), a VM assembled by hand without
  * KVM, and guest accesses dispatched the way the vCPU threads dispatch port I/O and MMIO exits. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # libFuzzer targets (included from the Makefile).
 #   make fuzz                     build every tests/fuzz/fuzz_*.c into build-fuzz/fuzz_*
 #   make fuzz-run [FUZZ_SECONDS=10]   run each for FUZZ_SECONDS (2 at a time), then replay the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the AHCI controller: a VM without KVM (the stand-in KVM descriptor, so
  * MSI routes are made as under KVM) with one `ahci` at 0:4.0: port 0 a disk on a small image,
  * port 1 a CD on a small image, port 2 an empty CD drive, in 1 MiB of guest RAM between guard

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the block backend itself (src/backends/blockif.c): both engines (io_uring
  * and the worker pool) and the O_DIRECT path with its bounce buffer for guest buffers that are
  * not aligned, fed reads and writes of 1-8 segments of any length and alignment, flushes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Direct Linux boot with an untrusted kernel file: the input is the whole kernel file (bzImage,
  * ELF vmlinux with a PVH note, or anything else), loaded by boot_linux() with a small initrd
  * and a command line into 32 MiB of guest RAM between guard pages.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The CFI flash command set (UEFI variable store of -l bootrom) against any sequence of guest
  * accesses, backed by a real file (memfd). Invariants after every access:
  *   - the model's memory equals the file (write-through, also after a failed write);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Host input: a -k configuration file and a bhyve command line built from the fuzzer's bytes.
  *
  * Input: a 16-bit little-endian length L, L bytes of configuration file, then the arguments,

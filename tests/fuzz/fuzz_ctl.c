@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the control-socket server (src/core/ctl.c on its event loop, and the
  * line assembly and request parsing of src/ctl/ctlproto.c): a VM with its control socket in the
  * fuzzer's private directory and up to 20 local clients that connect, send requests in chunks of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the e1000 (82545EM) NIC: a VM without KVM with one e1000 at 0:3.0 whose
  * backend is one end of a socket pair (fd:N: plain frames), 1 MiB of guest RAM between guard
  * pages. A driver sets up both rings as Linux's e1000 does (RAL, TX ring at 0x1000, RX ring at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for fbuf and its VNC server: a VM without KVM with one fbuf at 0:29.0 (VRAM
  * on MMIO exits, as without a KVM memory slot), driven by a hostile guest and a hostile viewer at
  * once. The guest writes and reads any register of the Bochs window (EDID, VGA, DISPI, QEMU

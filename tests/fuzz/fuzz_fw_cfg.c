@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fw_cfg (ports 0x510/0x511 and DMA at 0x514) against any guest: port accesses of every size and
  * DMA descriptors with any control word, length and address, in a small guest RAM.
  * Invariants:

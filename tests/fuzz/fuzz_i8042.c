@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the i8042 with its PS/2 keyboard and mouse, as bhyve sets it up
  * (machine_init_devices, with a -K layout file) on the stand-in KVM descriptor: a guest's
  * accesses to ports 0x60/0x64 (controller commands, keyboard and mouse commands with or

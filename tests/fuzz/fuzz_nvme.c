@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the NVMe controller: a VM without KVM (the stand-in KVM descriptor, so
  * MSI-X routes are made as under KVM) with one `nvme` at 0:4.0 (maxq=2, qsz=64, ioslots=4) on a
  * small image, in 1 MiB of guest RAM between guard pages. A driver enables the controller and

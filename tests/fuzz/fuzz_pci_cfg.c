@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PCI configuration mechanism #1 and BAR programming: config-space reads and writes through
  * 0xCF8/0xCFC interleaved with accesses to wherever the BARs decode, on a bus with the host
  * bridge and three devices that each have a 32-bit MMIO, an I/O and a 64-bit MMIO BAR (one of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The generic guest-I/O fuzzer: a VM as bhyve assembles it (platform devices, host bridge, LPC
  * bridge with com1 and com2) and a sequence of port I/O and MMIO accesses decoded from the input
  * (see fuzz_generic_op), dispatched through the I/O bus as the vCPU threads dispatch KVM exits.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the RFB client message filter that stands in front of the VNC library
  * (src/vnc/rfb_filter.c). The input is a viewer's byte stream, delivered in chunks whose sizes
  * come from the input too.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The MC146818 model on a fake clock: guest port and register accesses interleaved with the
  * clock moving on (nanoseconds to days) and timer ticks. Invariants after every operation:
  *   - register D reads 0x80 (valid RAM and time), registers C's IRQF flag and the IRQ output

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the RTC's host side: the platform devices as bhyve sets them up
  * (machine_init_devices) with the stand-in KVM descriptor, a guest programming the RTC through
  * ports 0x70/0x71, and the event loop actually run between accesses, so that rtc_timer() fires

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The 16550 register model on its own: guest register reads and writes mixed with bytes
  * arriving from the line and idle-line notifications, checked against a shadow of what
  * uart16550.h promises (FIFO order and capacity, overrun, divisor latch, scratch register,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the vCPU exit decoding (vcpu_handle_exit in src/core/vcpu.c): a VM with
  * the platform devices, the host bridge, LPC (com1) and a virtio-rnd, the stand-in KVM
  * descriptor, one struct vcpu without a KVM vCPU, and a made-up struct kvm_run filled in for

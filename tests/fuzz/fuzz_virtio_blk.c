@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for virtio-blk's request path: a VM without KVM with one virtio-blk at 0:4.0
  * backed by a small temporary image, a driver that negotiates features and sets up the request
  * queue through BAR 0, then guest operations from the input: raw RAM and descriptor writes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for virtio-console's control and data paths: a VM with a two-port console
  * (alpha, beta; unix sockets in the fuzzer's private directory, to which the input may connect a
  * client of its own that sends, reads, half-closes and closes) driven through

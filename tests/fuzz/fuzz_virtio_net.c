@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for virtio-net's transmit and receive paths: a VM without KVM with one
  * virtio-net at 0:3.0 whose backend is one end of a socket pair (fd:N; frames without headers,
  * so the device makes up and strips the virtio-net header), a driver that negotiates features

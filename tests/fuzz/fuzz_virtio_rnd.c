@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the virtio-PCI transport behind virtio-rnd, with the KVM side that the
  * other targets leave out: the VM has the stand-in KVM descriptor (fake_kvm.c), so irqroute.c
  * keeps a real GSI routing table, MSI-X vectors get real routes and irqfds when the guest enables

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the split virtqueue: the input is the guest's RAM (zero-padded to a
  * fixed size, allocated exactly that big so ASan catches any access outside it). Its first
  * bytes also choose the queue size, the ring addresses, the negotiated ring features and the

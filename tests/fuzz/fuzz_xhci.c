@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* libFuzzer target for the xHCI controller and the USB tablet: a VM without KVM (the stand-in
  * KVM descriptor, so the MSI route is made as under KVM) with `xhci` at 0:4.0 and one or two
  * tablets, in 1 MiB of guest RAM between guard pages. A driver resets and starts the controller

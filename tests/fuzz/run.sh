@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Run each libFuzzer target for a while, then replay the regression inputs, one line per result:
 #   ok - fuzz: NAME (N runs)       not ok - fuzz: NAME       ok - fuzz: NAME # SKIP why
 #   ok - fuzz regression: NAME/FILE                          not ok - fuzz regression: NAME/FILE

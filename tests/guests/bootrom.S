@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A 64 KiB boot ROM for -l bootrom,bootrom.bin,VARS (VARS 64 KiB: at 0xFFFE0000). It starts at
  * the reset vector (CS base 0xFFFF0000), checks that a write to itself is ignored, then through
  * unreal mode programs byte 0x10 of VARS to 0x42 and erases VARS block 1 with CFI commands, reads

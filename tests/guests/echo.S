@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Console input: wait for a byte on COM1, answer "got X", power off. */
 #include "common.inc"
 main:

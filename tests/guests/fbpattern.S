@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Draws the test pattern 'bands' (tests/vnc/vncclient.py pattern_pixel) on fbuf's Bochs display
  * at 1024x768x32, prints "pattern drawn" and sleeps (sti; hlt) with the picture on screen.
  * Finds fbuf at PCI 0:29.0 (config mechanism #1): BAR0 is VRAM, BAR2 the register window with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* HLT with interrupts disabled on every vCPU: bhyve's halt, exit 2. */
 #include "common.inc"
 main:

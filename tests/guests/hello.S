@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* UART output reaches the backend, then ACPI poweroff: bhyve exits 1. */
 #include "common.inc"
 main:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A guest that stays up: prints "idle", then sleeps in `sti; hlt`, woken 100 times a second by
  * the PIT. Each time it checks the ACPI power button (PM1 status bit 8, PWRBTN_STS): when
  * pressed (SIGTERM to bhyve, bhyvectl --poweroff) it prints "power button", clears the bit and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Port-I/O round trips: UART scratch register, PCI config mechanism #1, RTC register D,
  * an unassigned port (all ones, or an error exit under -e). */
 #include "common.inc"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Reset through the reset control register 0xCF9: bhyve exits 0 (reboot). */
 #include "common.inc"
 main:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Reset through the i8042 keyboard controller (command 0xFE): bhyve exits 0. */
 #include "common.inc"
 main:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Tiny-guest tests: the real bhyve binary runs a few hundred bytes of real-mode code on /dev/kvm
 # and the test checks what the guest printed on COM1 and bhyve's exit status.
 # Usage: tests/guests/run.sh BUILD_DIR   (prints "ok - name" / "not ok - name" lines)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* An exception with an empty interrupt table escalates to a triple fault: bhyve exits 3. */
 #include "common.inc"
 main:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The UART's THR-empty interrupt reaches the guest through the in-kernel PIC (IRQ 4). */
 #include "common.inc"
 main:

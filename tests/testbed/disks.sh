@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Disk images with one partition, built as a user's would be, without mounting anything (mtools,
 # sfdisk, mke2fs -d). Sourced by the firmware test (in-l1-firmware.sh) and bench/run.sh.
 #   esp_disk IMAGE MiB gpt|mbr FILE:DEST...   an EFI system partition (FAT) holding the files

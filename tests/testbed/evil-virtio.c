@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A malicious guest driver (runs as root inside an L2 test guest): takes a virtio device away
  * from its driver, programs it through BAR 0 by hand and submits broken rings:
  *   loop   a descriptor chain that loops (0 -> 1 -> 0)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Test-bed guest tests: builds the L2 initrd, then boots L1 once and runs in-l1-tests.sh there.
 #   tests/testbed/guest-tests.sh [BUILD_DIR]     (BUILD_DIR relative to the repository, default build)
 set -uo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): bhyve's AHCI models (ahci-hd, ahci-cd, and the
 # multi-port `ahci,hd:...,cd:...` form) under Linux's ahci/sd/sr drivers in a real Debian
 # guest: data written in the guest is in the host file, TRIM punches a hole, an ISO 9660 image

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): a malicious L2 guest (evil-virtio) sends 64 reads of
 # 511 MiB each to virtio-blk, then runs an endless reset/enable storm on virtio-rnd, while this
 # side checks that the VMM stays in its owner's hands: the huge reads are refused at once, the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): fbuf and its VNC server with a real Linux guest. fbuf's
 # wait holds the boot until the first viewer; Linux's bochs DRM driver binds the Bochs display
 # and takes w x h from its EDID; the pattern the guest writes to /dev/fb0 reaches VNC viewers

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): Debian's OVMF under build/bhyve with -l bootrom, no display,
 # COM1 on stdio.
 # shell: the firmware must reach its UEFI shell; the test adds a boot entry with the shell's bcfg

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): bhyve's nvme and e1000 under Linux's own drivers in a
 # real Debian guest: the NVMe controller's strings (ser=), data written in the guest is in the
 # host file, deallocate punches a hole, a read-only namespace refuses writes; the e1000 takes

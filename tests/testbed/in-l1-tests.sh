@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD

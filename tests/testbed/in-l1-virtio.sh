@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): virtio devices in a real Debian guest against real L1
 # objects (sparse image file, read-only image, tap with an address, unix socket), bhyvectl,
 # and SIGTERM as an ACPI power button press. Prints "ok - ..." / "not ok - ..." lines.

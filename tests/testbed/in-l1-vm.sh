@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): the `vm` manager end to end with a real Debian guest.
 # vm init, a switch with an address, a template booting the payload kernel with the l2-vm.sh
 # initrd, vm create/start/list/console/stop, the guest's own reboot (supervisor run 2), taps on

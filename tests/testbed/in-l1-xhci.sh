@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs inside L1 (from in-l1-tests.sh): bhyve's xhci,tablet under Linux's own drivers, with the
 # pointer from a VNC viewer on fbuf's server (tests/vnc/vncclient.py): xhci_hcd binds the
 # controller and takes its MSI vector, the tablet enumerates at high speed with its strings,

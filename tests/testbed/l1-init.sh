@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # /init of the L1 test bed guest (busybox sh; packed by mkinitrd-l1.sh, driven by l1run).
 #
 # Console (ttyS1) = the L1 kernel log file on the host; ttyS0 = the command's output.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # /bin/kb-acpid in the L2 initrds (busybox sh): busybox acpid in the background, powering off on the
 # ACPI power button (what SIGTERM to bhyve and `vm stop` press), after printing $1 if given.
 # Needs the button and evdev modules.

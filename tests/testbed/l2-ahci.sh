@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for the AHCI models (run by l2-init.sh as /test.sh) with Linux's own drivers
 # (ahci, libata, sd_mod, sr_mod). Prints "KBA name=value" lines that in-l1-ahci.sh checks.
 # The disks are found by the model strings in-l1-ahci.sh gives them.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script (busybox sh, run by l2-init.sh as /test.sh): reports what the guest sees, then
 # ends the VM the way the kernel parameter kbtest=poweroff|reboot|halt asks, or with kbtest=sigterm
 # waits for the ACPI power button.

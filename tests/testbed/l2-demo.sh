@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # The demo guest's script (run by l2-init.sh as /test.sh): a busybox shell on the serial console.
 # With demo=interactive (a host with real KVM) the shell is yours; in the nested test bed, whose
 # console is not interactive, it runs a short session and powers off.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for fbuf (run by l2-init.sh as /test.sh): the frame buffer is Linux's bochs DRM
 # driver's (with the bochs module: the EDID's preferred mode) or efifb's (without it, under OVMF:
 # the mode the firmware set); the guest draws /pattern-WxH.raw for its size (made by

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # /init of L2 test guests (busybox sh; packed by mkinitrd-l2.sh). Boot them with "quiet" and a
 # serial console (console=ttyS0): what the test script prints is the test's output.
 #

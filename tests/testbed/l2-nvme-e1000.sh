@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for the NVMe controller and the e1000 NIC (run by l2-init.sh as /test.sh) with
 # Linux's own drivers (nvme, e1000). Prints "KBN name=value" lines that in-l1-nvme-e1000.sh checks.
 say() { echo "KBN $*"; }

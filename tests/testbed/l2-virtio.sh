@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for the virtio devices (run by l2-init.sh as /test.sh). Prints "KBV name=value"
 # lines that in-l1-virtio.sh checks. Kernel parameter kbvirtio= selects the scenario:
 #   devices  blk/ro blk/net/rng/console checks, then poweroff

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for the `vm` manager test (run by l2-init.sh as /test.sh; in-l1-vm.sh drives it).
 # Kernel parameters: kbip (address/prefix for the NIC), kbgw (the switch's address to ping).
 # The boot number is kept in the first sector of the virtio disk (vda): "KBBOOT=N".

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # L2 test script for xhci,tablet (run by l2-init.sh as /test.sh): Linux's xhci_pci enumerates the
 # tablet, usbhid and hid-generic make it an input device, and its events are recorded until the
 # host says "done". Prints "KBX name=value" lines for in-l1-xhci.sh.

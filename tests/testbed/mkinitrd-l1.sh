@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Builds the initrd of the L1 test bed guest: static busybox, l1-init.sh as /init, and the kernel
 # modules L1 needs, each after its dependencies (read from the modules' .modinfo sections), without
 # their signatures (checking them under TCG costs ~0.25 s of every L1 boot).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Builds an initrd for L2 test guests: static busybox, l2-init.sh as /init, the named kernel
 # modules with their dependencies (from the payload), and a test script run by /init.
 #

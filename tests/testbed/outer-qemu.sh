@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Builds the test bed's outer QEMU: Debian's own qemu source package (bookworm), only the
 # x86_64-softmmu target and the devices l1run uses, with one fix (outer-qemu-cr8.patch): a CR8
 # write of an L2 guest with a virtual interrupt pending no longer aborts QEMU (README.md, "OVMF

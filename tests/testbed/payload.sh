@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Fetches and unpacks the guest payload of the test bed into ${KBHYVE_CACHE:-/var/cache/kbhyve}:
 # the Debian kernel (bzImage, the ELF vmlinux cut out of it for PVH boots, the modules tree) and a
 # static busybox. Prints shell assignments of the KBHYVE_* variables below (also kept in

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Proves the test bed end to end: one l1run whose command checks /dev/kvm and /dev/net/tun,
 # writes a file into the repository through the work share, and boots the L2 kernel (PVH vmlinux)
 # with QEMU/KVM inside L1; the L2 test script prints nproc, MemTotal and /proc/cmdline and powers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ACPI tables and MP table: structure, pointers, checksums and contents, decoded here with
  * offsets taken from the ACPI 6.3 and MP 1.4 specifications; iasl cross-checks the lot. */
 #include <setjmp.h>

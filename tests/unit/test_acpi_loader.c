@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* etc/table-loader: the script is run here the way edk2's OVMF runs it (QemuFwCfgAcpi.c, read
  * for behaviour): each ALLOCATE places a copy of its file at a made-up guest address, ADD_POINTER
  * adds the pointee's address to a value that must lie inside the pointee, ADD_CHECKSUM stores

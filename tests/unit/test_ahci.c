@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AHCI end to end without KVM: the -s option strings through the emulations' parsers, the
  * controller created by the PCI bus on a fake VM (vm_harness), driven through BAR 5 the way
  * libahci does (HBA reset, port start, command list and table, PRDT, received FIS), with

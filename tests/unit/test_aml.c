@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* AML writer: PkgLength, NameString, integer and resource encodings, checked against
  * byte sequences worked out by hand from the ACPI 6.3 grammar (chapter 20) and the
  * resource descriptor formats (6.4). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* ATAPI packet commands of the read-only CD/DVD drive: the reply layout of every command, the
  * allocation length cut, an empty drive, read range checks (wrap-around included), sense data
  * through REQUEST SENSE, the ATA error register, the one-time media event, and random packets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The block backend on real temporary files, with a real event loop pumped by the test:
  * every read/write/flush/discard test runs on both engines (io_uring where the kernel allows
  * it, and the worker threads). */

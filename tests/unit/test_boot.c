@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Direct Linux boot: synthetic bzImage and ELF/PVH kernels written to temp files and loaded into
  * a calloc'd guest memory; checks where everything lands, the zero page and hvm_start_info by
  * their spec offsets, the page tables, the GDT, the vCPU state, and the error paths.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fw_cfg "bootorder" from bootindex=: the OpenFirmware paths OVMF and SeaBIOS match, lowest index
  * first, NUL-terminated; bad and repeated indexes are one line each. */
 #include <errno.h>

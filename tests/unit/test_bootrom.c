@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* -l bootrom: reading the firmware files (real files), the BIOS segments below 1 MiB, and the
  * chipset a boot ROM brings: i440FX host bridge identity, PIIX4 PM at 0:1.3 pointing at the PM
  * block (and moving an alias of it where a BIOS programs it), the 0xB004 shutdown port; direct

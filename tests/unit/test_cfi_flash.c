@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* CFI flash command set over a real file: OVMF's detection sequence, program, erase, status,
  * query, bad sequences, write-through (the file holds a write when the access returns), what
  * happens when the file cannot be written, and when reads may bypass the model (memslot). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for the configuration tree (src/config/config.c). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The VM control channel: protocol parsing and formatting (ctl/ctlproto), and the server
  * (core/ctl) on a real socket file, served by a real event loop for a VM built without KVM,
  * driven by the real client (ctl/ctlclient) and by raw sockets for malformed input. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* e1000 (82545EM) at the register level, through the real PCI function: BARs and IDs, reset
  * values, the EEPROM read by Microwire bit-banging (as Linux's e1000 does for the 82545) and
  * through EERD, the PHY behind MDIC, transmit (legacy, checksum offload, TSO) and receive

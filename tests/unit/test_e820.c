@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* E820 map: the platform layouts for several RAM sizes, overlap resolution, totals, limits. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fbuf: the DISPI register semantics, the EDID, the option parser, and the device as a guest
  * driver sees it through PCI (Bochs and bhyve models). */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* QEMU-compatible fw_cfg: the I/O-port protocol and DMA as OVMF's QemuFwCfgLib drives them, the
  * file directory, bad DMA requests, and the items a firmware boot gets (CPU count, etc/e820). */
 #include <errno.h>

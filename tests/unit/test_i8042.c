@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The i8042 with its PS/2 keyboard and mouse: controller commands, the sequences OVMF's
  * Ps2KeyboardDxe and Linux's i8042/atkbd/psmouse drivers send, keys in scan code set 2 and
  * translated to set 1, the mouse's packets, IRQ 1/12 pulses, -K layout files, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The I/O bus and guest-memory bounds checks. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* kb_guest_log: the token bucket that keeps a guest from flooding the host log. The lines are
  * captured from the real stderr (fd 2 pointed at a temporary file). */
 #include <setjmp.h>

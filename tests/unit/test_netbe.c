@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Network backends with real descriptors and a running event loop: Linux taps (created here with
  * unique names; frames go in and out through an AF_PACKET socket bound to the tap), persistent
  * taps attached and left in place, the offload probe checked against the kernel's view

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* NVMe end to end without KVM: the -s option string through the emulation's parser, the
  * controller created by the PCI bus on a fake VM (vm_harness), driven through BAR 0 the way
  * Linux's nvme driver does (CC/CSTS handshake, admin queue, I/O queue pairs, doorbells, PRPs),

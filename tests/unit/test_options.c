@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for bhyve(8) command-line parsing (src/config/options.c). */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* PCI configuration mechanism #1 and BAR decoding, through the real I/O bus. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The PCI bus's MSI/MSI-X service, driven as a guest would through config space and a BAR, on a
  * test device that offers both (no KVM: a message that is sent tries to create its route, which
  * fails here and logs one line; that line is how these tests see a message go out). */

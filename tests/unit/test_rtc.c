@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* MC146818 model against a fake clock: formats, setting the time, flags, CMOS memory sizes. */
 #include <dirent.h>
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Serial backends with real descriptors and a running event loop: pty, terminal device, unix
  * and tcp sockets, stdio (in a child with a pty as its terminal), flow control, the bounded
  * output buffer and the error cases. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* 16550 register model: LSR/IIR/FIFO/divisor latch semantics and the INTR output. */
 #include <setjmp.h>
 #include <stdarg.h>

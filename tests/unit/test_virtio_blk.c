@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-blk end to end without KVM: the -s option string through the emulation's parser, the
  * device created by the PCI bus on a fake VM, driven through BAR 0 as a Linux driver would
  * (feature negotiation, queue setup, doorbell writes that take the MMIO slow path), with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-console through the real PCI function and virtio-PCI transport, with real unix sockets
  * and the event loop on its own thread. The guest side is played the way the Linux driver
  * (drivers/char/virtio_console.c) plays it: MULTIPORT negotiated, control receive buffers posted,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-net through the real PCI function and virtio-PCI transport, driven the way the Linux
  * driver (drivers/net/virtio_net.c) drives it: split rings built by hand in guest RAM, buffers
  * made available and kicked through the notify BAR (no KVM: doorbells take the MMIO slow path),

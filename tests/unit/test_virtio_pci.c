@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The virtio-PCI transport driven as a Linux driver would, through the real PCI config space and
  * BAR decoding (no KVM: doorbells take the MMIO slow path, interrupts use INTx/ISR state). */
 #include <errno.h>

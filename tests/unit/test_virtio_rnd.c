@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* virtio-rnd through the real PCI function and virtio-PCI transport, driven the way the Linux
  * driver (drivers/char/hw_random/virtio-rng.c) drives it: split rings built by hand in guest RAM,
  * requests made available and kicked through the notify BAR (no KVM: doorbells take the MMIO

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Split virtqueues: rings built by hand in fake guest memory. Well-formed chains (direct,
  * indirect, zero-length segments, index wrap, odd queue sizes), the used ring, interrupt
  * suppression, ring checks at enable time, and every malformed-ring case: each must break the

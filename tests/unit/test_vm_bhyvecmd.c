@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for the bhyve command line built from a guest config (src/vm/bhyvecmd.c): golden
  * argv arrays for several configs, the NIC/console side outputs, warnings and the error cases. */
 #include <errno.h>

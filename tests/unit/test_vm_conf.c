@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for vm-bhyve's config file format (src/vm/vmconf.c): quoting, comments, spacing
  * errors with line numbers, duplicates, rewriting in place, atomic save; and sizes. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for vm console --web's reading of a VNC address (src/vm/cmd_console_web.c): the
  * console file's vnc= entry or the user's HOST:PORT, IPv4 and bracketed IPv6, wildcards turned
  * into the loopback, and everything else refused. */

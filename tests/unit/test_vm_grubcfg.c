@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for loader="grub"'s grub.cfg (src/vm/grubcfg.c): vm-bhyve's grub keys as
  * grub-bhyve reads them, and the refused values. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for names and identifiers (src/vm/names.c). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for the subcommand option parser (src/vm/opts.c): getopts(1) semantics. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* run.lock: one holder at a time, stale locks of dead supervisors cleared, other hosts' locks
  * left alone, and release removing the file. Real files and processes in a temporary folder. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for the switches: argument checks and word lists (src/vm/switchargs.c), and, when
  * run as root, guest taps and `vm init`'s switch bring-up (src/vm/vswitch.c) against the kernel in
  * a private network namespace of this test process. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Unit tests for showing conf values on a terminal (src/vm/termsafe.c, review finding 16). */
 #include <setjmp.h>
 #include <stdarg.h>

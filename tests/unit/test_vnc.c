@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The VNC server's pure parts: the client message filter in front of the VNC library, and VNC
  * authentication's DES response. */
 #include <errno.h>

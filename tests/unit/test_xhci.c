@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* xHCI and the USB tablet end to end without KVM: `-s 5,xhci,tablet` through the emulation's
  * parser, the controller created by the PCI bus on a fake VM (vm_harness), and a driver written
  * here that does what Linux's xhci_hcd, the USB core and usbhid do: halt and reset, DCBAA,

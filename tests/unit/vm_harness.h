@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* A VM without KVM for unit tests of PCI devices: the real config tree, I/O bus, event loop and
  * PCI bus, driven the way a guest driver would (config mechanism #1, MMIO to BARs). Interrupt
  * line changes fail quietly (vm_fd is -1). */

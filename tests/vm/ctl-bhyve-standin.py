@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A stand-in bhyve for tests/vm suites on hosts without /dev/kvm: it runs no guest, but serves
 the guest's control socket the way bhyve does (src/core/ctl.c, protocol in src/ctl/ctlproto.h):
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # vm, guests on disk: init, create (every shipped template), list, info, add, rename, configure,
 # destroy, get/set, datastores; and bad input for each of those commands, which must fail with
 # one line on stderr and leave $vm_dir exactly as it was. Needs no root and no KVM.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # vm's loaders on the host side: loader="grub", with a recording stand-in bhyve: the grub.cfg written in the
 # guest folder from the grub keys, the GRUB image built from it with Debian's grub-mkstandalone
 # (an EFI application: "MZ" and a PE header), bhyve handed that image as the firmware's kernel;

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # `vm` and host objects it does not own (review-vm.md findings 2, 3, 9, 11, 16): taps of other
 # programs and guests, networkN_device on a switch, uplinks that carry addresses, files in a guest
 # folder that are symlinks, '%' in interface names, absolute disk paths, control characters in

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # vm lifecycle (review-vm.md findings 4, 5, 8, 10, 16, 17 and the start/stop/list parity items):
 # orphaned bhyves (supervisor gone, control socket still answering), restart, `vm init` with
 # broken switches, tmux starts, what a supervisor inherits, `vm stop/start a b`, `vm list -r/-v`.

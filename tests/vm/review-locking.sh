@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # vm locking and concurrency (review-vm.md findings 1, 6, 7, 12, 13, 17): destroy against a start
 # during its prompt, a hostname change under running guests, lost updates to a guest conf and to
 # system.conf, run.lock and guest folder permissions, an unprivileged process holding run.lock,

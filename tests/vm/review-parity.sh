@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # vm-bhyve parity cases from the review of src/vm (finding 15, finding 16's console, command and
 # switch/datastore bullets, and the difference table): the conf reader's rules (first assignment
 # wins, a line that does not parse is skipped with one warning), yes/no and memory sizes as

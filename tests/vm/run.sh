@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Running guests with `vm`: start/stop/restart/poweroff/reset/console/startall/stopall and the
 # supervisor (`vm _run`), with a temporary vm_dir. Bad input must fail with one line on stderr and
 # change nothing. With a usable /dev/kvm, tiny guests (tests/guests/*.S, booted with boot.raw)

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # `vm switch` against real kernel objects: bridges, uplinks, vlan links and taps in a private
 # network namespace (unshare -n), with a temporary vm_dir. Every assertion reads the kernel's view
 # (ip -j / bridge -j) or system.conf. Bad input must fail with one line and change nothing.

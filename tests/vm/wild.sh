@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Real vm-bhyve files from ../shared/wild (beside the repository; never edited here):
 #  - confs/ and vm-bhyve-templates/: each is installed as a guest (confs) or as a template that
 #    `vm create -t` uses; the guest must load (`vm info`), and `vm start` must either build a bhyve

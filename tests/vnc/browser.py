@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Does a real browser show the guest's screen? Opens a page of the web console in headless
 Chromium, logs in if asked, waits until the page says it is connected, and takes screenshots until
 one holds the whole test pattern, drawn 1:1 somewhere on the page (Python standard library only).

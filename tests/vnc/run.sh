@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The VNC server through the real bhyve binary with a tiny guest on /dev/kvm: fbuf's wait, VNC
 # authentication, IPv6, and hostile viewers (tests/vnc/viewers.py), after which bhyve must still
 # run and (in a sanitizer build) have reported nothing. TAP lines "ok - ..." / "not ok - ...".

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """VNC server checks with well-behaved and hostile viewers (Python standard library only).
 
   viewers.py PORT PASSWORD W H     (PASSWORD '-' for none)

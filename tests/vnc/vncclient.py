@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A small RFB 3.8 viewer for tests (Python standard library only).
 
 It speaks what a test needs: security None or VNC authentication (DES from a small table-driven

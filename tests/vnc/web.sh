@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The browser console, `vm console --web HOST:PORT`, in front of the real bhyve with a tiny guest
 # on /dev/kvm: bad options, the page and noVNC over HTTP, the WebSocket bridge carrying a whole
 # VNC session with authentication (tests/vnc/wsbridge.py), a page from another site refused, and

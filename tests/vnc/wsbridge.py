@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Checks `vm console --web` without a browser, standard library only: the page and noVNC are
 served, a WebSocket with the "binary" subprotocol carries the RFB stream both ways (a full VNC
 session through the bridge: the handshake, authentication when the guest has a password, and a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Writes the hand-made seed inputs under tests/fuzz/corpus/NAME/ (run from anywhere).
 
 Each seed is a short, meaningful start for the fuzzer: a guest driver's usual sequence, a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Writes the regression inputs under tests/fuzz/regressions/NAME/ (run from anywhere).
 
 Each reproduces one finding of the VMM review (shared/reference/review-vmm.md) as a fuzz input
