@@ -155,7 +155,7 @@ static void test_defaults(void **state)
 	assert_var("acpi_tables", "true");
 	assert_var("x86.mptable", "true");
 	assert_var("x86.strictmsr", "true");
-	assert_var("x86.x2apic", "false");
+	assert_var("x86.x2apic", "true"); /* bhyve: false; on KVM x2APIC, as QEMU */
 	assert_var("x86.strictio", "false");
 	assert_var("rtc.use_localtime", "true");
 	assert_var("virtio_msix", "true");
@@ -971,7 +971,7 @@ static void test_full_vm_bhyve_command_line(void **state)
 			       "acpi_tables=true\n"
 			       "x86.mptable=true\n"
 			       "x86.strictmsr=false\n"
-			       "x86.x2apic=false\n"
+			       "x86.x2apic=true\n"
 			       "x86.strictio=false\n"
 			       "x86.vmexit_on_hlt=true\n"
 			       "x86.vmexit_on_pause=true\n"
