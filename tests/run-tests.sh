@@ -42,6 +42,10 @@ echo "== every source file names its licence (SPDX)"
 tests/lint/spdx.sh >"$log" 2>&1
 cat "$log"
 count_tap
+echo "== man pages: render without warnings, bhyve.8 follows bhyve -h"
+tests/lint/man.sh build-san >"$log" 2>&1
+cat "$log"
+count_tap
 
 echo "== unit tests (ASan/UBSan)"
 for t in build-san/tests/test_*; do
