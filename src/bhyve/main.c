@@ -65,7 +65,9 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 		return BHYVE_EXIT_ERROR;
 	}
 	if (dump) {
-		/* bhyve prints the configuration and exits with status 1 */
+		/* bhyve prints the configuration and exits with status 1; without config.dump
+		 * itself, so that the output read back with -k runs the VM */
+		config_unset(cfg, "config.dump");
 		config_dump(cfg, stdout);
 		return 1;
 	}

@@ -2,6 +2,9 @@
 #include "core/vcpu.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/cpuid.h"
 #include "core/exitcode.h"
 #include "core/log.h"
@@ -303,11 +307,60 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/* vcpu.N.cpuset (bhyve's -p vcpu:hostcpu, repeatable): host CPUs as "a,b,c-d". 0 with the set
+ * filled, or -1 for a malformed list. */
+static int parse_cpuset(const char *s, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	while (*s) {
+		char *end;
+		errno = 0;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+		if (end == s || errno || a >= CPU_SETSIZE)
+			return -1;
+		if (*end == '-') {
+			s = end + 1;
+			b = strtoul(s, &end, 10);
+			if (end == s || errno || b >= CPU_SETSIZE || b < a)
+				return -1;
+		}
+		for (unsigned long c = a; c <= b; c++)
+			CPU_SET(c, set);
+		if (*end == ',' && end[1])
+			end++;
+		else if (*end)
+			return -1;
+		s = end;
+	}
+	return CPU_COUNT(set) ? 0 : -1;
+}
+
 int vcpu_start(struct vcpu *v)
 {
-	int rc = pthread_create(&v->thread, NULL, vcpu_thread, v);
-	if (rc != 0)
+	char key[32];
+	snprintf(key, sizeof(key), "vcpu.%d.cpuset", v->index);
+	const char *pins = config_get(v->vm->cfg, key);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	if (pins) {
+		cpu_set_t set;
+		if (parse_cpuset(pins, &set) < 0) {
+			kb_log("%s: '%s' is not a list of host CPUs (a,b,c-d)", key, pins);
+			pthread_attr_destroy(&attr);
+			return -EINVAL;
+		}
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	}
+	int rc = pthread_create(&v->thread, &attr, vcpu_thread, v);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		if (pins)
+			kb_log("vCPU %d: cannot run on host CPUs %s: %s", v->index, pins,
+			       strerror(rc));
+		else
+			kb_log("cannot start vCPU %d: %s", v->index, strerror(rc));
 		return -rc;
+	}
 	v->started = true;
 	return 0;
 }

@@ -44,6 +44,7 @@ int vcpu_create(struct vm *vm, int index, struct vcpu **out);
 int vcpu_set_boot_state(struct vcpu *v, const struct boot_cpu_state *st);
 /* Real mode at CS:IP = 0:addr (tiny guests loaded with boot.raw). */
 int vcpu_set_real_mode(struct vcpu *v, uint16_t ip);
+/* Starts the vCPU's thread, on the host CPUs of vcpu.N.cpuset if set; -errno after one line. */
 int vcpu_start(struct vcpu *v);
 /* Interrupt KVM_RUN (sets immediate_exit and signals the thread). */
 void vcpu_kick(struct vcpu *v);

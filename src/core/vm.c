@@ -137,7 +137,7 @@ static int read_policy(struct vm *vm, char *err, size_t errlen)
 	} bools[] = {
 		{"x86.strictio", false, offsetof(struct vm, strictio)},
 		{"x86.strictmsr", true, offsetof(struct vm, strictmsr)},
-		{"x86.x2apic", false, offsetof(struct vm, x2apic)},
+		{"x86.x2apic", true, offsetof(struct vm, x2apic)},
 		{"rtc.use_localtime", true, offsetof(struct vm, localtime_rtc)},
 	};
 	for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
@@ -145,6 +145,17 @@ static int read_policy(struct vm *vm, char *err, size_t errlen)
 		if (config_get_bool(vm->cfg, bools[i].key, bools[i].def, dst) < 0) {
 			snprintf(err, errlen, "%s: not a boolean: '%s'", bools[i].key,
 				 config_get(vm->cfg, bools[i].key));
+			return -EINVAL;
+		}
+	}
+	/* booleans that other layers read with their default: a bad value stops the VM here,
+	 * rather than silently counting as the default there */
+	static const char *const checked[] = {"x86.mptable", "virtio_msix", "memory.guest_in_core"};
+	for (size_t i = 0; i < sizeof(checked) / sizeof(checked[0]); i++) {
+		bool b;
+		if (config_get_bool(vm->cfg, checked[i], false, &b) < 0) {
+			snprintf(err, errlen, "%s: not a boolean: '%s'", checked[i],
+				 config_get(vm->cfg, checked[i]));
 			return -EINVAL;
 		}
 	}
@@ -322,8 +333,7 @@ static void start_vcpus(struct vm *vm)
 {
 	for (int i = 0; i < vm->nvcpus; i++) {
 		int rc = vcpu_start(vm->vcpus[i]);
-		if (rc) {
-			kb_log("cannot start vCPU %d: %s", i, strerror(-rc));
+		if (rc) { /* vcpu_start said why */
 			vm_request_exit(vm, BHYVE_EXIT_ERROR);
 			break;
 		}

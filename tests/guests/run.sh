@@ -114,5 +114,30 @@ rc=$?
 [ -e "$sock" ] && out="$out (socket file left behind)"
 check "com1-unix-socket" "$rc" 1 "$out" "got k" "$TMP/sock.err"
 
+# -p vcpu:hostcpu pins the vCPU's thread (vcpu.N.cpuset); a CPU the host lacks or a bad list
+# stops bhyve with one line
+last_cpu=$(($(nproc) - 1))
+"$BHYVE" -p 0:$last_cpu -s 0,hostbridge -s 31,lpc -l com1,stdio -o boot.raw=$G/idle.bin tiny-pin \
+	</dev/null >/dev/null 2>"$TMP/pin.err" &
+bpid=$!
+pinned=
+for _ in $(seq 50); do
+	for t in /proc/$bpid/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "vcpu 0" ] &&
+			pinned=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status")
+	done
+	[ -n "$pinned" ] && break
+	sleep 0.1
+done
+kill -9 $bpid 2>/dev/null
+wait $bpid 2>/dev/null
+check "pin: -p 0:$last_cpu runs vCPU 0's thread on host CPU $last_cpu only" 0 0 "$pinned" "$last_cpu" "$TMP/pin.err"
+for bad in "-p 0:4095" "-o vcpu.0.cpuset=1-x"; do
+	# shellcheck disable=SC2086 # the option and its value
+	timeout -k 5 60 "$BHYVE" $bad -s 0,hostbridge -o boot.raw=$G/idle.bin tiny-badpin </dev/null >/dev/null 2>"$TMP/badpin.err"
+	rc=$?
+	check "pin: $bad stops bhyve with one line" "$rc" 4 "$(wc -l <"$TMP/badpin.err")" 1 "$TMP/badpin.err"
+done
+
 echo "# guest tests: $pass passed, $fail failed"
 [ "$fail" = 0 ]
