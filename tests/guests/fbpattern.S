@@ -129,17 +129,10 @@ row:
 halt:
 	/* HLT with interrupts off would be bhyve's halt (the VM exits): sleep with them on instead,
 	 * every vector a bare iret, nothing programmed to interrupt */
-	xor %di, %di
-	mov $256, %cx
-8:	movw $ignore_isr, (%di)
-	movw $0, 2(%di)
-	add $4, %di
-	loop 8b
+	call ivt_quiet
 9:	sti
 	hlt
 	jmp 9b
-ignore_isr:
-	iret
 
 nodev:
 	mov %eax, %ebx				/* puts clobbers %al */
@@ -151,12 +144,6 @@ nodev:
 	call putc
 	jmp halt
 
-cfgread:
-	mov $0xcf8, %dx
-	out %eax, %dx
-	mov $0xcfc, %dx
-	in %dx, %eax
-	ret
 
 	.p2align 3
 gdt:	.quad 0

@@ -5,13 +5,7 @@
  * goes on idling. Only bhyvectl or a signal ends it. */
 #include "common.inc"
 main:
-	/* every vector: a bare iret, so nothing stray can send the CPU into the weeds */
-	xor %di, %di
-	mov $256, %cx
-1:	movw $ignore_isr, (%di)
-	movw $0, 2(%di)
-	add $4, %di
-	loop 1b
+	call ivt_quiet
 	movw $timer_isr, 8 * 4 /* IRQ 0 at vector 8, as a PC BIOS sets it up */
 
 	/* master PIC: vectors 8-15, only IRQ 0 unmasked; slave PIC: vectors 0x70-0x77, masked */
@@ -63,7 +57,6 @@ timer_isr:
 	mov $0x20, %al		/* EOI */
 	out %al, $0x20
 	pop %ax
-ignore_isr:
 	iret
 
 msg:	.asciz "idle\n"

@@ -63,13 +63,6 @@ main:
 	call putc
 	jmp poweroff
 
-/* cfgread: address in %eax -> dword in %eax */
-cfgread:
-	mov $0xcf8, %dx
-	out %eax, %dx
-	mov $0xcfc, %dx
-	in %dx, %eax
-	ret
 
 s_scr:		.asciz "scr "
 s_pci0:		.asciz "\npci 0:0.0 "
