@@ -20,6 +20,16 @@ fail=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# section NAME: starts a section, and says how long the one before took (for the CI time budget)
+sec_name=
+sec_start=$SECONDS
+section() {
+	[ -n "$sec_name" ] && echo "# time: $sec_name: $((SECONDS - sec_start)) s"
+	sec_name=$1
+	sec_start=$SECONDS
+	[ -n "$1" ] && echo "== $1"
+}
+
 count_tap() { # read "ok"/"not ok" lines from $log
 	local p f
 	p=$(grep -c '^ok ' "$log")
@@ -28,7 +38,7 @@ count_tap() { # read "ok"/"not ok" lines from $log
 	fail=$((fail + f))
 }
 
-echo "== build"
+section "build"
 # make novnc: the browser console's noVNC, from the npm registry once, then from the cache
 if ! make -j2 SAN=1 tests >"$log" 2>&1 || ! make -j2 tests >>"$log" 2>&1 ||
 	! make novnc >>"$log" 2>&1; then
@@ -38,16 +48,16 @@ if ! make -j2 SAN=1 tests >"$log" 2>&1 || ! make -j2 tests >>"$log" 2>&1 ||
 	exit 1
 fi
 
-echo "== every source file names its licence (SPDX)"
+section "every source file names its licence (SPDX)"
 tests/lint/spdx.sh >"$log" 2>&1
 cat "$log"
 count_tap
-echo "== man pages: render without warnings, bhyve.8 follows bhyve -h"
+section "man pages: render without warnings, bhyve.8 follows bhyve -h"
 tests/lint/man.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
-echo "== unit tests (ASan/UBSan)"
+section "unit tests (ASan/UBSan)"
 for t in build-san/tests/test_*; do
 	name=$(basename "$t")
 	if "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
@@ -64,35 +74,35 @@ for t in build-san/tests/test_*; do
 	fail=$((fail + f))
 done
 
-echo "== bhyve -l bootrom: bad input, no KVM needed (ASan/UBSan)"
+section "bhyve -l bootrom: bad input, no KVM needed (ASan/UBSan)"
 tests/bootrom/input.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
-echo "== bhyve -s: bad device options, one line each (ASan/UBSan)"
+section "bhyve -s: bad device options, one line each (ASan/UBSan)"
 tests/devices/input.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
-echo "== tiny guests on /dev/kvm (ASan/UBSan)"
+section "tiny guests on /dev/kvm (ASan/UBSan)"
 tests/guests/run.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
-echo "== bhyvectl and the control socket, tiny guests (ASan/UBSan)"
+section "bhyvectl and the control socket, tiny guests (ASan/UBSan)"
 tests/guests/ctl.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
-echo "== fbuf's VNC server: wait, authentication, hostile viewers, tiny guests (ASan/UBSan)"
+section "fbuf's VNC server: wait, authentication, hostile viewers, tiny guests (ASan/UBSan)"
 tests/vnc/run.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
-echo "== vm console --web: the page, noVNC, the WebSocket bridge, headless Chromium (ASan/UBSan)"
+section "vm console --web: the page, noVNC, the WebSocket bridge, headless Chromium (ASan/UBSan)"
 tests/vnc/web.sh build-san >"$log" 2>&1
 cat "$log"
 count_tap
 
-echo "== vm, the manager: guests on disk, switches in a private network namespace (ASan/UBSan)"
+section "vm, the manager: guests on disk, switches in a private network namespace (ASan/UBSan)"
 for t in tests/vm/*.sh; do
 	[ -e "$t" ] || continue
 	"$t" build-san >"$log" 2>&1
@@ -106,7 +116,7 @@ for t in tests/vm/*.sh; do
 	fi
 done
 
-echo "== fuzz targets (libFuzzer, ASan/UBSan), ${FUZZ_SECONDS:-10} s each"
+section "fuzz targets (libFuzzer, ASan/UBSan), ${FUZZ_SECONDS:-10} s each"
 if make -j2 fuzz >"$log" 2>&1; then
 	tests/fuzz/run.sh "${FUZZ_SECONDS:-10}" build-fuzz >"$log" 2>&1
 	cat "$log"
@@ -118,7 +128,7 @@ else
 fi
 
 if [ "$testbed" = 1 ]; then
-	echo "== nested test bed: real Linux guests"
+	section "nested test bed: real Linux guests"
 	tests/testbed/guest-tests.sh build >"$log" 2>&1
 	rc=$?
 	cat "$log"
@@ -134,5 +144,7 @@ if [ "$testbed" = 1 ]; then
 	fi
 fi
 
+section ""
+echo "# time: all: $SECONDS s"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -9,9 +9,20 @@ BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
 TMP=$(mktemp -d)
 
+# mark NAME: how long L1 took since the previous mark (the CI time budget), as a TAP comment
+mark_name=
+mark_start=$SECONDS
+mark() {
+	[ -n "$mark_name" ] && echo "# time: l1 $mark_name: $((SECONDS - mark_start)) s"
+	mark_name=$1
+	mark_start=$SECONDS
+}
 echo "# L1: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, /dev/kvm: $(ls -l /dev/kvm 2>&1)"
+mark "tiny guests"
 "$(dirname "$0")/../guests/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - guest: /\1 - l1 tiny guest: /'
+mark "ctl"
 "$(dirname "$0")/../guests/ctl.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - ctl: /\1 - l1 ctl: /'
+mark "vnc"
 "$(dirname "$0")/../vnc/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - vnc/\1 - l1 vnc/'
 
 # boot NAME KERNEL CPUS MEM ACTION EXPECTED_EXIT
@@ -54,6 +65,7 @@ boot() {
 	fi
 }
 
+mark "linux boots"
 boot pvh-1cpu-poweroff "$VMLINUX" 1 256M poweroff 1
 boot pvh-2cpu-reboot "$VMLINUX" 2 512M reboot 0
 boot pvh-2cpu-halt "$VMLINUX" 2 256M halt 2
@@ -61,34 +73,42 @@ boot bzimage-1cpu-reboot "$VMLINUZ" 1 256M reboot 0
 boot bzimage-2cpu-poweroff "$VMLINUZ" 2 384M poweroff 1
 rm -rf "$TMP"
 
+mark "virtio and evil"
 if [ -n "$VIRTIO_INITRD" ]; then
 	"$(dirname "$0")/in-l1-virtio.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 	"$(dirname "$0")/in-l1-evil.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 fi
 
 # the vm manager with a real guest (in-l1-vm.sh), and its tiny-guest tests on L1's KVM
+mark "vm"
 if [ -n "${6:-}" ]; then
 	"$(dirname "$0")/in-l1-vm.sh" "$BUILD" "$6" "$VMLINUX"
 fi
 # vm lifecycle (orphaned bhyves with the real bhyve, restart, tmux starts) on L1's KVM
+mark "review-lifecycle"
 "$(dirname "$0")/../vm/review-lifecycle.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
 
 # vm switch on real bridges: L1's kernel has 8021q and dummy links, so the vlan paths that the
 # build host may lack are covered here
+mark "switch-netns"
 "$(dirname "$0")/../vm/switch-netns.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
 
 # AHCI disks and CDs under Linux's drivers
+mark "ahci"
 if [ -n "${7:-}" ]; then
 	"$(dirname "$0")/in-l1-ahci.sh" "$BUILD" "$7" "$VMLINUX"
 fi
 # NVMe and e1000 under Linux's drivers
+mark "nvme-e1000"
 if [ -n "${8:-}" ]; then
 	"$(dirname "$0")/in-l1-nvme-e1000.sh" "$BUILD" "$8" "$VMLINUX"
 fi
 # fbuf and its VNC server under Linux's bochs driver; the xHCI tablet under Linux's USB drivers
+mark "fbuf"
 if [ -n "${9:-}" ]; then
 	"$(dirname "$0")/in-l1-fbuf.sh" "$BUILD" "$9" "$VMLINUX"
 fi
+mark "xhci"
 if [ -n "${11:-}" ]; then
 	"$(dirname "$0")/in-l1-xhci.sh" "$BUILD" "${11}" "$VMLINUX"
 fi
@@ -97,9 +117,11 @@ fi
 # under OVMF (README.md, "OVMF and the outer QEMU") and takes L1 with it: the test runs when
 # l1run's QEMU is the patched one that outer-qemu.sh builds (or with KBHYVE_FIRMWARE_TESTS=1),
 # and last, so an abort costs only its lines
+mark "firmware"
 if [ "${KBHYVE_OUTER_QEMU_PATCHED:-0}" = 1 ] || [ "${KBHYVE_FIRMWARE_TESTS:-0}" = 1 ]; then
 	KBHYVE_VMLINUZ=$VMLINUZ "$(dirname "$0")/in-l1-firmware.sh" "$BUILD" "$INITRD" "${10:-}"
 else
 	echo "# skip - l2 firmware: the outer QEMU is not the patched one (tests/testbed/outer-qemu.sh); KBHYVE_FIRMWARE_TESTS=1 runs it anyway"
 fi
+mark ""
 echo "# test bed: every suite ran"
