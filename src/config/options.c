@@ -707,8 +707,8 @@ static const struct {
 static const char arg_options[] = "kfopGcsmlKUr";
 
 /* x86.x2apic: bhyve's default is xAPIC; on KVM kbhyve shows x2APIC, as QEMU and Firecracker do:
- * a guest then drives its local APIC through MSRs, which KVM handles at once, instead of MMIO
- * that each access must decode (about 15,000 exits per Linux boot in the nested test bed).
+ * a guest then drives its local APIC through MSRs, which KVM handles more cheaply than MMIO
+ * that it must decode per access (on AMD without AVIC both still exit, once per access).
  * -a gives bhyve's xAPIC. */
 static const struct {
 	const char *var, *value;
