@@ -19,6 +19,8 @@ CFLAGS += -std=gnu11 -g $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fstack-protector-str
 	  $(SANFLAGS) -MMD -MP
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 LDLIBS += -lpthread -luring
+# the sandbox's system-call filters (src/sandbox/): libseccomp (LGPL-2.1)
+LDLIBS += -lseccomp
 # fbuf's VNC server: zlib for ZRLE, nettle (LGPL-3+) for VNC authentication's DES.
 LDLIBS += -lz -lnettle
 # vm (the manager) talks netlink through libnl-route.

@@ -28,7 +28,9 @@
 
 #include "config/config.h"
 #include "core/evloop.h"
+#include "core/hostpath.h"
 #include "core/log.h"
+#include "core/threadrole.h"
 
 /* A request whose guest buffers are not aligned for O_DIRECT is copied through an aligned
  * buffer of at most this many bytes at a time (bounded memory whatever the guest asks). */
@@ -406,6 +408,7 @@ static void signal_efd(struct blockif *bc)
 static void *worker_main(void *opaque)
 {
 	struct blockif *bc = opaque;
+	thread_role_enter(THREAD_ROLE_BLOCK_IO);
 	pthread_mutex_lock(&bc->lock);
 	for (;;) {
 		while (!bc->pending_head && !bc->stopping)
@@ -573,6 +576,7 @@ static int submit(struct blockif *bc, enum blockif_op op, const struct iovec *io
 		}
 	}
 
+	int e;
 	pthread_mutex_lock(&bc->lock);
 	if ((op == OP_READ || op == OP_WRITE || op == OP_DISCARD) && len == 0) {
 		r->result = 0; /* nothing to do; still completed asynchronously */
@@ -588,6 +592,11 @@ static int submit(struct blockif *bc, enum blockif_op op, const struct iovec *io
 			push_completed(bc, r);
 			signal_efd(bc);
 		}
+	} else if (bc->nworkers == 0 && (e = start_workers(bc)) < 0) {
+		kb_log("blockif: cannot start I/O threads: %s", strerror(-e));
+		r->result = -EIO;
+		push_completed(bc, r);
+		signal_efd(bc);
 	} else {
 		r->next = NULL;
 		if (bc->pending_tail)
@@ -840,6 +849,10 @@ int blockif_open(const struct blockif_opts *o, struct evloop *ev, struct blockif
 			snprintf(err, errlen, "%s: %s", o->path, strerror(e));
 		return open_fail(bc, -e);
 	}
+	if (hostpath_note(o->path, HOSTPATH_READ | (bc->ro ? 0 : HOSTPATH_WRITE)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return open_fail(bc, -ENOMEM);
+	}
 	struct stat st;
 	if (fstat(bc->fd, &st) < 0) {
 		int e = errno;
@@ -896,16 +909,8 @@ int blockif_open(const struct blockif_opts *o, struct evloop *ev, struct blockif
 		return open_fail(bc, -e);
 	}
 	bc->uring_ok = !o->no_uring && uring_start(bc);
-	if (!bc->uring_ok || (bc->is_blkdev && bc->candelete)) {
-		int e = start_workers(bc);
-		if (e < 0) {
-			snprintf(err, errlen, "%s: cannot start I/O threads: %s", o->path,
-				 strerror(-e));
-			if (bc->uring_ok)
-				io_uring_queue_exit(&bc->ring);
-			return open_fail(bc, e);
-		}
-	}
+	/* the worker pool (no io_uring, or discards on a block device) starts with the first
+	 * request it gets: threads are created after the sandbox is entered, and inherit it */
 	bc->evh = evloop_add_fd(ev, bc->efd, EPOLLIN, on_completion, bc);
 	if (!bc->evh) {
 		snprintf(err, errlen, "%s: cannot watch the completion eventfd", o->path);

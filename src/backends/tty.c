@@ -22,6 +22,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/hostpath.h"
 #include "core/log.h"
 
 enum tty_kind { TTY_STDIO, TTY_DEVICE, TTY_PTY, TTY_UNIX, TTY_TCP };
@@ -566,6 +567,7 @@ static int open_device(struct tty_backend *b, const char *path, char *err, size_
 	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		FAIL(errno, "%s: %s", path, strerror(errno));
+	hostpath_note(path, HOSTPATH_READ | HOSTPATH_WRITE);
 	b->in_fd = b->out_fd = fd;
 	if (!isatty(fd))
 		FAIL(ENOTTY, "%s: not a terminal device", path);
@@ -621,6 +623,7 @@ static int open_pty(struct tty_backend *b, const char *link, char *err, size_t e
 			unlink(link);
 			FAIL(ENOMEM, "pty:%s: out of memory", link);
 		}
+		hostpath_note(link, HOSTPATH_UNLINK); /* removed at exit */
 	}
 	snprintf(b->desc, sizeof(b->desc), "pty %s", b->slave_path);
 	kb_log("%s: %s", b->name, b->slave_path);
@@ -669,6 +672,7 @@ static int open_unix(struct tty_backend *b, const char *path, char *err, size_t 
 		unlink(path);
 		FAIL(ENOMEM, "unix=%s: out of memory", path);
 	}
+	hostpath_note(path, HOSTPATH_UNLINK); /* removed at exit */
 	if (stat(path, &st) < 0) {
 		int e = errno;
 		unlink(path);

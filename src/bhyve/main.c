@@ -18,6 +18,7 @@
 #include "core/proctitle.h"
 #include "core/vm.h"
 #include "devices/pm.h"
+#include "sandbox/sandbox.h"
 
 static void on_signal(int fd, uint32_t events, void *opaque)
 {
@@ -36,6 +37,28 @@ static void on_signal(int fd, uint32_t events, void *opaque)
 			break;
 		}
 	}
+}
+
+/* Every device and backend is open and no vCPU runs yet: confine the process (bhyve's Capsicum
+ * step). sandbox=off is for debugging only and says so. */
+static int enter_sandbox(struct cfgnode *cfg)
+{
+	bool on = true;
+	if (config_get_bool(cfg, "sandbox", true, &on) < 0) {
+		kb_log("sandbox: not a boolean: %s", config_get(cfg, "sandbox"));
+		return -1;
+	}
+	if (!on) {
+		kb_log("warning: sandbox=off: this VM runs unconfined, with every privilege of its "
+		       "user (for debugging only)");
+		return 0;
+	}
+	char err[512] = "";
+	if (sandbox_enter(err, sizeof(err)) < 0) {
+		kb_log("%s", err);
+		return -1;
+	}
+	return 0;
 }
 
 static void free_args(char **args, int argc)
@@ -102,6 +125,8 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 	} else if (machine_setup(vm, err, sizeof(err)) < 0) {
 		if (err[0]) /* empty: the line that says why is out already */
 			kb_log("%s", err);
+		status = BHYVE_EXIT_ERROR;
+	} else if (enter_sandbox(cfg) < 0) {
 		status = BHYVE_EXIT_ERROR;
 	} else {
 		status = vm_run(vm);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/guestmem.h"
+#include "core/hostpath.h"
 #include "core/log.h"
 #include "core/vm.h"
 
@@ -134,6 +135,7 @@ static int load_vars(struct bootrom *br, char *err, size_t errlen)
 			    errlen);
 	if (rc)
 		return rc;
+	hostpath_note(br->vars_path, HOSTPATH_READ | HOSTPATH_WRITE); /* written while running */
 	/* Firmware is built for one flash device: code and variables fill it together (OVMF 4M:
 	 * 0x37C000 + 0x84000; 2M: 0x1E0000 + 0x20000). Another size is another build's file. */
 	if (!is_power_of_two(br->code_size + br->vars_size))

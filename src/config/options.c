@@ -716,6 +716,7 @@ static const struct {
     {"memory.size", "256M"},	   {"acpi_tables", "true"}, {"x86.mptable", "true"},
     {"x86.strictmsr", "true"},	   {"x86.x2apic", "true"},  {"x86.strictio", "false"},
     {"rtc.use_localtime", "true"}, {"virtio_msix", "true"},
+    {"sandbox", "true"},
 };
 
 void bhyve_usage(FILE *out, const char *prog)

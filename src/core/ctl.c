@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/exitcode.h"
+#include "core/hostpath.h"
 #include "core/log.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
@@ -606,6 +607,7 @@ int ctl_init(struct vm *vm, char *err, size_t errlen)
 	close(dfd); /* releases the lock */
 	if (rc)
 		return rc;
+	hostpath_note(path, HOSTPATH_UNLINK); /* removed at exit */
 	clock_gettime(CLOCK_MONOTONIC, &srv->t0);
 	srv->listen_h = evloop_add_fd(vm->ev, srv->listen_fd, EPOLLIN, on_accept, srv);
 	if (!srv->listen_h) {

@@ -23,6 +23,11 @@ void kb_log_set_prog(const char *prog)
 	clock_gettime(CLOCK_MONOTONIC, &log_t0);
 }
 
+const char *kb_log_prog(void)
+{
+	return log_prog;
+}
+
 double kb_uptime_ms(void)
 {
 	struct timespec now;

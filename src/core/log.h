@@ -33,6 +33,7 @@ void kb_guest_log(struct kb_ratelimit *rl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Also records the program start time for kb_uptime_ms(). */
 void kb_log_set_prog(const char *prog);
+const char *kb_log_prog(void);
 double kb_uptime_ms(void);
 /* While the terminal is raw (com1 on stdio), lines must end in CR LF. */
 void kb_log_set_raw_terminal(bool raw);

@@ -17,6 +17,7 @@
 #include "core/cpuid.h"
 #include "core/exitcode.h"
 #include "core/log.h"
+#include "core/threadrole.h"
 #include "core/vm.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR2
@@ -285,6 +286,7 @@ static void *vcpu_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu %d", v->index);
 	pthread_setname_np(pthread_self(), name);
+	thread_role_enter(THREAD_ROLE_VCPU);
 
 	while (!atomic_load(&v->stop)) {
 		int rc = ioctl(v->fd, KVM_RUN, 0);

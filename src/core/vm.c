@@ -298,6 +298,7 @@ struct vm *vm_create(struct cfgnode *cfg, char *err, size_t errlen)
 		madvise(vm->mem.host, vm->mem.size, MADV_DODUMP);
 	if (setup_vcpus(vm, err, errlen) < 0)
 		goto fail;
+	vcpu_signal_setup(); /* here, before a sandbox forbids changing signal handlers */
 	return vm;
 fail:
 	vm_destroy(vm);
@@ -384,7 +385,6 @@ int vm_get_dirty_log(struct vm *vm, unsigned slot, void *bitmap)
 
 int vm_run(struct vm *vm)
 {
-	vcpu_signal_setup();
 	if (vm->start_holds > 0)
 		vm->vcpus_wanted = true; /* vm_release_start starts them */
 	else

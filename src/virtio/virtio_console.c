@@ -49,6 +49,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/hostpath.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "pci/pci.h"
@@ -983,6 +984,7 @@ static int port_listen(struct vtcon *c, struct vtcon_port *p, char *err, size_t 
 		return -e;
 	}
 	p->sock_created = true;
+	hostpath_note(path, HOSTPATH_UNLINK); /* removed at exit */
 	p->sock_dev = st.st_dev;
 	p->sock_ino = st.st_ino;
 	/* owner only (the guest's channel), before anyone can connect: listen() comes after */

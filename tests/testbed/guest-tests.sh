@@ -16,7 +16,11 @@ ACPID=$TESTBED_DIR/l2-acpid.sh:/bin/kb-acpid
 VIRTIO_INITRD=$REPO_ROOT/build/testbed/l2-virtio.cpio.gz
 EVIL=$REPO_ROOT/build/testbed/evil-virtio
 gcc -static -O2 -Wall -Wextra -Werror -o "$EVIL" "$TESTBED_DIR/evil-virtio.c" || die "cannot build evil-virtio"
-"$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" --add "$ACPID" \
+DURABLE=$REPO_ROOT/build/testbed/durable-writer
+gcc -static -O2 -Wall -Wextra -Werror -o "$DURABLE" "$TESTBED_DIR/durable-writer.c" ||
+	die "cannot build durable-writer"
+"$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" \
+	--add "$DURABLE:/bin/durable-writer" --add "$ACPID" \
 	--modules "virtio_pci virtio_blk virtio_net virtio_rng virtio_console ext4 button evdev" ||
 	die "cannot build the virtio L2 initrd"
 # the vm manager's guest (in-l1-vm.sh): NIC, disk, power button

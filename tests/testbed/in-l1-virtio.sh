@@ -47,6 +47,18 @@ vpid=$!
 # bhyvectl while the guest runs (once it has printed, i.e. it has been running for a while)
 for _ in $(seq 1200); do grep -q '^KBV vda_size' "$T/console.out" && break; sleep 0.2; done
 "$BHYVECTL" --vm=virtio-guest --get-stats >"$T/stats.out" 2>&1
+# the sandbox, as the kernel sees every thread of the running VMM (vCPUs, event loop, and any
+# io_uring worker): seccomp filter mode, no_new_privs, no capability in any set
+vmm=$(pgrep -f '^bhyve: virtio-guest' | head -1)
+sandbox_bad= sandbox_threads=0
+for st in /proc/"${vmm:-none}"/task/*/status; do
+	[ -r "$st" ] || continue
+	sandbox_threads=$((sandbox_threads + 1))
+	for want in 'Seccomp:	2' 'NoNewPrivs:	1' 'CapInh:	0000000000000000' 'CapPrm:	0000000000000000' \
+		'CapEff:	0000000000000000' 'CapBnd:	0000000000000000' 'CapAmb:	0000000000000000'; do
+		grep -qx "$want" "$st" || sandbox_bad="$sandbox_bad $(sed -n 's/^Name:\t//p' "$st"): no '$want';"
+	done
+done
 wait $bpid
 rc=$?
 kill $vpid $rx_pid 2>/dev/null
@@ -54,6 +66,8 @@ pkill -f "sleep 900" 2>/dev/null
 wait $rx_pid 2>/dev/null
 
 check "bhyve exit status after poweroff" "$([ $rc = 1 ]; echo $?)" "exit $rc; $(tail -3 "$T/bhyve.err" | tr '\n' ' ')"
+check "sandbox: every thread of the running bhyve ($sandbox_threads) has seccomp mode 2, no_new_privs and no capabilities" \
+	"$([ "$sandbox_threads" -ge 3 ] && [ -z "$sandbox_bad" ]; echo $?)" "pid ${vmm:-none};$sandbox_bad"
 check "guest ran the device script" "$([ "$(val done)" = 1 ]; echo $?)" "$(tail -5 "$T/console.out" | tr '\n' ' ')"
 drivers=$(sed -n 's/^KBV pci=//p' "$T/console.out" | tr -d '\r' | tr '\n' ' ')
 check "virtio-pci binds all five devices" "$([ "$(echo "$drivers" | grep -o virtio-pci | wc -l)" = 5 ]; echo $?)" "$drivers"

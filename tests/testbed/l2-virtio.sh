@@ -5,9 +5,15 @@
 #   sigterm  wait for the ACPI power button (busybox acpid), which powers off
 #   evil     the power button as for sigterm, then huge virtio-blk reads (slot 8) and an endless
 #            reset/enable storm on virtio-rnd (slot 6) while the host checks it still has control
+#   durable  numbered O_DIRECT + fdatasync records on /dev/vda until the host kills the VMM
+#            (durable-writer.c; in-l1-durable.sh checks the host file)
 say() { echo "KBV $*"; }
 
 case "${kbvirtio:-devices}" in
+durable)
+	/bin/durable-writer /dev/vda
+	exit 0
+	;;
 sigterm | evil)
 	sh /bin/kb-acpid
 	if [ "$kbvirtio" = evil ]; then

@@ -159,6 +159,7 @@ static void test_defaults(void **state)
 	assert_var("x86.strictio", "false");
 	assert_var("rtc.use_localtime", "true");
 	assert_var("virtio_msix", "true");
+	assert_var("sandbox", "true");
 	/* the computed topology is recorded */
 	assert_var("cpus", "1");
 	assert_var("sockets", "1");
@@ -977,6 +978,7 @@ static void test_full_vm_bhyve_command_line(void **state)
 			       "x86.vmexit_on_pause=true\n"
 			       "rtc.use_localtime=false\n"
 			       "virtio_msix=true\n"
+			       "sandbox=true\n"
 			       "cpus=2\n"
 			       "uuid=6ba7b810-9dad-11d1-80b4-00c04fd430c8\n"
 			       "lpc.bootrom=/usr/local/share/uefi-firmware/BHYVE_UEFI.fd\n"
