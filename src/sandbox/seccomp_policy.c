@@ -53,12 +53,13 @@ static const char *const device_calls[] = {
 };
 
 /* The event loop only: waiting, accepting viewers and control clients, starting threads,
- * removing its sockets at exit. */
+ * removing its sockets and a console's pty link at exit (checking first that they are still its
+ * own: lstat, readlink). */
 static const char *const main_calls[] = {
-    "epoll_wait", "epoll_pwait", "epoll_pwait2", "accept",	  "accept4",
-    "setsockopt", "getsockopt",	 "getsockname",	 "getpeername",	  "sched_setaffinity",
-    "unlink",	  "unlinkat",	 "dup",		 "dup3",	  "pipe2",
-    "poll",	  "ppoll",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "accept",	 "accept4",
+    "setsockopt", "getsockopt",	 "getsockname",	 "getpeername", "sched_setaffinity",
+    "unlink",	  "unlinkat",	 "readlink",	 "readlinkat",	 "dup",
+    "dup3",	  "pipe2",	 "poll",	 "ppoll",
 };
 
 #ifdef __SANITIZE_ADDRESS__

@@ -139,5 +139,41 @@ for bad in "-p 0:4095" "-o vcpu.0.cpuset=1-x"; do
 	check "pin: $bad stops bhyve with one line" "$rc" 4 "$(wc -l <"$TMP/badpin.err")" 1 "$TMP/badpin.err"
 done
 
+# the sandbox (bhyve.8 SANDBOX): the running VMM's threads as the kernel sees them; the exit path
+# (a pty console's link removed) runs confined; sandbox=off warns; a bad value stops bhyve
+"$BHYVE" -c 2 -s 0,hostbridge -s 31,lpc -l com1,stdio -o boot.raw=$G/idle.bin tiny-sandbox \
+	</dev/null >/dev/null 2>"$TMP/sandbox.err" &
+bpid=$!
+threads=0 unconfined=0
+for _ in $(seq 50); do
+	[ "$(ls /proc/$bpid/task 2>/dev/null | wc -l)" -ge 3 ] && break # main and two vCPUs
+	sleep 0.1
+done
+# (newer kernels add KVM's own worker task to the process; it is checked like the others)
+for t in /proc/$bpid/task/*; do
+	threads=$((threads + 1))
+	[ "$(grep -cxE 'Seccomp:[[:space:]]2|NoNewPrivs:[[:space:]]1|CapEff:[[:space:]]0{16}|CapPrm:[[:space:]]0{16}' "$t/status")" = 4 ] ||
+		unconfined=$((unconfined + 1))
+done
+kill -9 $bpid 2>/dev/null
+wait $bpid 2>/dev/null
+check "sandbox: every thread has seccomp mode 2, no_new_privs, no capabilities" 0 0 \
+	"$unconfined unconfined, $([ $threads -ge 3 ] && echo 'main and vCPUs seen')" "0 unconfined, main and vCPUs seen" "$TMP/sandbox.err"
+link=$TMP/com1.link
+timeout -k 5 120 "$BHYVE" -s 0,hostbridge -s 31,lpc -l com1,pty:"$link" -o boot.raw=$G/hello.bin tiny-pty \
+	</dev/null >/dev/null 2>"$TMP/pty.err"
+rc=$?
+out="link $([ -e "$link" ] || [ -L "$link" ] && echo left || echo removed); $(grep -c forbidden "$TMP/pty.err") forbidden"
+check "sandbox: com1 on pty:LINK, the link removed at exit by the confined process" "$rc" 1 "$out" \
+	"link removed; 0 forbidden" "$TMP/pty.err"
+timeout -k 5 120 "$BHYVE" "${base[@]}" -o sandbox=off -o boot.raw=$G/hello.bin tiny-nosandbox \
+	</dev/null >"$TMP/nosb.out" 2>"$TMP/nosb.err"
+rc=$?
+out="$(tr -d '\r' <"$TMP/nosb.out"); $(grep -c 'warning: sandbox=off' "$TMP/nosb.err") warning"
+check "sandbox=off: the guest runs, one warning" "$rc" 1 "$out" "hello from a tiny guest; 1 warning" "$TMP/nosb.err"
+timeout -k 5 60 "$BHYVE" -o sandbox=maybe -s 0,hostbridge -o boot.raw=$G/idle.bin tiny-badsb </dev/null >/dev/null 2>"$TMP/badsb.err"
+rc=$?
+check "sandbox=maybe stops bhyve with one line" "$rc" 4 "$(wc -l <"$TMP/badsb.err")" 1 "$TMP/badsb.err"
+
 echo "# guest tests: $pass passed, $fail failed"
 [ "$fail" = 0 ]
