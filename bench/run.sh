@@ -5,7 +5,7 @@
 # results.json, table.txt and bench.png into the output folder. See bench/README.md.
 #
 #   bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed]
-#                [--no-build] [--only GROUPS]
+#                [--no-build] [--only GROUPS] [--bhyve-opt VAR=VALUE]
 #
 #   --reps N       repetitions of each metric (default 5)
 #   --quick        2 repetitions, and 1 of the many-guests metric (its 40 boots dominate)
@@ -14,6 +14,8 @@
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
 #   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc (default all),
 #                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
+#   --bhyve-opt    a bhyve -o option for every kbhyve run, repeatable (e.g. sandbox=off: the
+#                  sandbox's cost, against the same QEMU rows)
 #   --mode         auto (default): the nested test bed when /dev/kvm only emulates (kvm_pvm, or
 #                  neither kvm_intel nor kvm_amd loaded), else directly on this host
 #
@@ -28,7 +30,7 @@ REPO=$(cd "$BENCH_DIR/.." && pwd -P)
 TESTBED=$REPO/tests/testbed
 
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
-usage() { die "usage: bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed] [--no-build] [--only GROUPS]"; }
+usage() { die "usage: bench/run.sh [--reps N] [--quick] [--many-reps M] [--out DIR] [--mode auto|direct|testbed] [--no-build] [--only GROUPS] [--bhyve-opt VAR=VALUE]"; }
 
 REPS=5
 MANY_REPS=
@@ -38,6 +40,7 @@ QUICK=0
 BUILD=1
 ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc
 ONLY=$ALL_GROUPS
+BHYVE_OPTS=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--reps) [ $# -ge 2 ] || usage; REPS=$2; shift 2 ;;
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--out) [ $# -ge 2 ] || usage; OUT=$(realpath -m -- "$2"); shift 2 ;;
 	--mode) [ $# -ge 2 ] || usage; MODE=$2; shift 2 ;;
 	--only) [ $# -ge 2 ] || usage; ONLY=$2; shift 2 ;;
+	--bhyve-opt) [ $# -ge 2 ] || usage; BHYVE_OPTS+=(--bhyve-opt "$2"); shift 2 ;;
 	-h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) usage ;;
 	esac
@@ -173,7 +177,7 @@ json.dump({"cpu_model": e["KBHYVE_CPU_MODEL"], "host_kernel": e["KBHYVE_HOST_KER
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, sys.stdout, indent=1)
 ' > "$OUT/host.json" || die "cannot write $OUT/host.json"
 
-SUITE=("$PY" -B "$BENCH_DIR/suite.py" --probe "$WORK/vmmprobe" --bhyve "$REPO/build/bhyve"
+SUITE=("$PY" -B "$BENCH_DIR/suite.py" --probe "$WORK/vmmprobe" --bhyve "$REPO/build/bhyve" "${BHYVE_OPTS[@]}"
 	--tiny "$TINY" --tiny-rom "$WORK/hello-rom.bin")
 GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz"

@@ -155,6 +155,13 @@ class Suite:
 
     # --- command lines -------------------------------------------------------------------
 
+    def kb_head(self):
+        """bhyve and the -o options every kbhyve run gets (--bhyve-opt, e.g. sandbox=off)."""
+        head = [self.a.bhyve]
+        for opt in self.a.bhyve_opt:
+            head += ["-o", opt]
+        return head
+
     def linux_argv(self, vmm, cpus, mem_mb, initrd, name, cmdline=CMDLINE, devices=None):
         """devices: (image path, tap name, disk model, NIC model) for the device benchmarks:
         a disk (model "virtio": virtio-blk; "ahci": a SATA disk on an AHCI controller; "nvme")
@@ -162,7 +169,7 @@ class Suite:
         settings for them (see bench/README.md)."""
         a = self.a
         if vmm == KB:
-            argv = [a.bhyve, "-c", str(cpus), "-m", f"{mem_mb}M", "-s", "0,hostbridge",
+            argv = self.kb_head() + ["-c", str(cpus), "-m", f"{mem_mb}M", "-s", "0,hostbridge",
                     "-s", "31,lpc", "-l", "com1,stdio", "-o", f"boot.kernel={a.vmlinux}",
                     "-o", f"boot.initrd={initrd}", "-o", f"boot.cmdline={cmdline}",
                     "-o", "x86.debugport.log=true"]
@@ -206,7 +213,7 @@ class Suite:
     def tiny_argv(self, vmm):
         a = self.a
         if vmm == KB:
-            return [a.bhyve, "-c", "1", "-m", f"{BOOT_MEM_MB}M", "-s", "0,hostbridge",
+            return self.kb_head() + ["-c", "1", "-m", f"{BOOT_MEM_MB}M", "-s", "0,hostbridge",
                     "-s", "31,lpc", "-l", "com1,stdio", "-o", f"boot.raw={a.tiny}", "tiny"]
         # tinyrom.S: the same flat binary, copied to 0:0x8000 by a 10-instruction stub;
         # the guest's ACPI poweroff write (port 0x404) ends QEMU through isa-debug-exit.
@@ -303,7 +310,7 @@ class Suite:
         with open(a.ovmf_vars, "rb") as src, open(vars_copy, "wb") as dst:
             dst.write(src.read())
         if vmm == KB:
-            argv = [a.bhyve, "-c", "1", "-m", f"{FW_MEM_MB}M", "-s", "0,hostbridge",
+            argv = self.kb_head() + ["-c", "1", "-m", f"{FW_MEM_MB}M", "-s", "0,hostbridge",
                     "-s", "31,lpc", "-l", "com1,stdio", "-s", f"4,virtio-blk,{a.fw_disk},ro",
                     "-l", f"bootrom,{a.ovmf_code},{vars_copy},fwcfg=qemu",
                     "-o", "x86.debugport.log=true"]
@@ -675,6 +682,8 @@ def main():
     p.add_argument("--many-reps", type=int, required=True)
     p.add_argument("--probe", required=True)
     p.add_argument("--bhyve", required=True)
+    p.add_argument("--bhyve-opt", action="append", default=[], metavar="VAR=VALUE",
+                   help="a bhyve -o option for every kbhyve run (repeatable)")
     p.add_argument("--qemu", default="qemu-system-x86_64")
     p.add_argument("--vmlinux")
     p.add_argument("--initrd-poweroff")
