@@ -5,13 +5,43 @@
 #   sigterm  wait for the ACPI power button (busybox acpid), which powers off
 #   evil     the power button as for sigterm, then huge virtio-blk reads (slot 8) and an endless
 #            reset/enable storm on virtio-rnd (slot 6) while the host checks it still has control
+#   unpriv   an ext4 file system on /dev/vda and a ping to L1 at 169.254.101.1, then poweroff
+#            (in-l1-unpriv.sh: bhyve runs as an unprivileged user)
 #   durable  numbered O_DIRECT + fdatasync records on /dev/vda until the host kills the VMM
 #            (durable-writer.c; in-l1-durable.sh checks the host file)
 say() { echo "KBV $*"; }
 
+# an ext4 file system on vda: a known file written, its md5 said, unmounted and synced
+vda_fs_check() {
+	if mke2fs -q /dev/vda >/dev/null 2>&1 && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt; then
+		seq 1 20000 > /mnt/known.txt
+		say known_md5=$(md5sum /mnt/known.txt | cut -d' ' -f1)
+		umount /mnt && sync && say vda_fs=ok
+	else
+		say vda_fs=failed
+	fi
+}
+
+# the first NIC as GUEST_ADDR/24, three pings to HOST_ADDR
+net_ping() {
+	ifc=$(ls /sys/class/net | grep -v lo | head -1)
+	say net_if=$ifc
+	say net_mac=$(cat /sys/class/net/$ifc/address 2>/dev/null)
+	say net_mtu=$(cat /sys/class/net/$ifc/mtu 2>/dev/null)
+	ip addr add "$1"/24 dev "$ifc" && ip link set "$ifc" up
+	if ping -c 3 -W 5 "$2" >/dev/null 2>&1; then say ping=ok; else say ping=failed; fi
+}
+
 case "${kbvirtio:-devices}" in
 durable)
 	/bin/durable-writer /dev/vda
+	exit 0
+	;;
+unpriv)
+	mdev -s
+	vda_fs_check
+	net_ping 169.254.101.2 169.254.101.1
+	say done=1
 	exit 0
 	;;
 sigterm | evil)
@@ -39,13 +69,7 @@ mdev -s
 say vda_size=$(cat /sys/block/vda/size 2>/dev/null)
 say vdb_ro=$(cat /sys/block/vdb/ro 2>/dev/null)
 say vda_lbs=$(cat /sys/block/vda/queue/logical_block_size 2>/dev/null)
-if mke2fs -q /dev/vda >/dev/null 2>&1 && mkdir -p /mnt && mount -t ext4 /dev/vda /mnt; then
-	seq 1 20000 > /mnt/known.txt
-	say known_md5=$(md5sum /mnt/known.txt | cut -d' ' -f1)
-	umount /mnt && sync && say vda_fs=ok
-else
-	say vda_fs=failed
-fi
+vda_fs_check
 if dd if=/dev/zero of=/dev/vdb bs=4096 count=1 conv=fsync 2>/dev/null; then
 	say vdb_write=succeeded
 else
@@ -60,12 +84,7 @@ b=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | md5sum | cut -d' ' -f1)
 [ -n "$a" ] && [ "$a" != "$b" ] && [ "$a" != "$(md5sum </dev/null | cut -d' ' -f1)" ] && say rng=ok || say rng=failed
 
 # virtio-net: 169.254.100.2 talks to L1's tap at .1
-ifc=$(ls /sys/class/net | grep -v lo | head -1)
-say net_if=$ifc
-say net_mac=$(cat /sys/class/net/$ifc/address 2>/dev/null)
-say net_mtu=$(cat /sys/class/net/$ifc/mtu 2>/dev/null)
-ip addr add 169.254.100.2/24 dev "$ifc" && ip link set "$ifc" up
-if ping -c 3 -W 5 169.254.100.1 >/dev/null 2>&1; then say ping=ok; else say ping=failed; fi
+net_ping 169.254.100.2 169.254.100.1
 dd if=/dev/urandom of=/tmp/blob bs=1M count="${kbnetmb:-16}" 2>/dev/null
 say blob_sha=$(sha256sum /tmp/blob | cut -d' ' -f1)
 t0=$(cut -d" " -f1 /proc/uptime)
