@@ -8,6 +8,7 @@
  * event-loop handler frees the slot and calls `done`. The io_uring completion queue has a single
  * consumer at a time: whoever holds bc->lock (the event-loop handler or blockif_quiesce). */
 #include "backends/blockif.h"
+#include "backends/uring_restrict.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -763,13 +764,14 @@ static unsigned dio_alignment(int fd, bool is_blkdev, unsigned dev_sectsz)
 
 static bool uring_start(struct blockif *bc)
 {
-	int e = io_uring_queue_init(BLOCKIF_MAX_INFLIGHT, &bc->ring, 0);
+	/* created disabled, to be limited to the operations below before use */
+	int e = io_uring_queue_init(BLOCKIF_MAX_INFLIGHT, &bc->ring, IORING_SETUP_R_DISABLED);
 	if (e < 0) {
 		kb_debug("blockif: io_uring unavailable (%s): using worker threads", strerror(-e));
 		return false;
 	}
-	static const int ops[] = {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
-				  IORING_OP_FALLOCATE};
+	static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+				      IORING_OP_FALLOCATE};
 	struct io_uring_probe *probe = io_uring_get_probe_ring(&bc->ring);
 	bool ok = probe != NULL;
 	for (size_t i = 0; ok && i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -778,6 +780,10 @@ static bool uring_start(struct blockif *bc)
 		io_uring_free_probe(probe);
 	if (ok && (e = io_uring_register_eventfd(&bc->ring, bc->efd)) < 0)
 		ok = false;
+	if (ok && (e = uring_restrict_and_enable(&bc->ring, ops, sizeof(ops), IOSQE_ASYNC)) < 0) {
+		kb_debug("blockif: cannot restrict the io_uring ring (%s)", strerror(-e));
+		ok = false;
+	}
 	if (!ok) {
 		kb_debug("blockif: io_uring lacks what the backend needs: using worker threads");
 		io_uring_queue_exit(&bc->ring);
