@@ -14,10 +14,12 @@ UID_=4242
 T=$(mktemp -d)
 chmod 755 "$T"
 kvm_mode=$(stat -c '%g %a' /dev/kvm)
+tun_mode=$(stat -c '%a' /dev/net/tun)
 cleanup() {
 	ip link del tapu0 2>/dev/null
 	chgrp "${kvm_mode% *}" /dev/kvm
 	chmod "${kvm_mode#* }" /dev/kvm
+	chmod "$tun_mode" /dev/net/tun
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -37,6 +39,7 @@ cp "$INITRD" "$T/initrd"
 chmod 644 "$T/vmlinux" "$T/initrd"
 chgrp "$UID_" /dev/kvm
 chmod 660 /dev/kvm
+chmod 666 /dev/net/tun # as a distribution's udev rules leave it (L1 has no udev)
 ip tuntap add tapu0 mode tap user "$UID_" group "$UID_"
 ip addr add 169.254.101.1/24 dev tapu0
 ip link set tapu0 up
@@ -52,6 +55,7 @@ tpid=$!
 for _ in $(seq 600); do
 	vmm=$(pgrep -f '^bhyve: unpriv-guest' | head -1)
 	[ -n "$vmm" ] && grep -q '^KBV' "$T/console.out" && break
+	kill -0 $tpid 2>/dev/null || break
 	sleep 0.1
 done
 status=$(cat /proc/"${vmm:-none}"/status 2>/dev/null)
