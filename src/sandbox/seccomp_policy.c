@@ -170,6 +170,15 @@ static int install_trap(char *err, size_t errlen)
 
 /* ---- building ---- */
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* libseccomp's SCMP_A* macros leave a member to the compiler: spelled out for -Wextra */
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a,
+				   scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+}
+
 static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -188,14 +197,13 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n
 	for (size_t i = 0; i < n; i++) {
 		/* the request is an unsigned int in the kernel: compare the low 32 bits */
 		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, reqs[i] & 0xffffffffUL));
+					  arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffULL, reqs[i] & 0xffffffffUL));
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
 }
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Calls every role shares, with their argument checks. */
 static int add_base(scmp_filter_ctx ctx)
@@ -204,14 +212,14 @@ static int add_base(scmp_filter_ctx ctx)
 	/* no new executable memory: code cannot be injected as pages and run */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-				      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				      arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-				      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+				      arg_cmp(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* signals only to this process's threads (vCPU kicks) */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+				      arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	/* files are all open: an open fails quietly (glibc probes /sys lazily), Landlock stands
 	 * behind it for the paths io_uring could reach */
 	if (!rc && !SANITIZER_BUILD)
@@ -239,7 +247,7 @@ static int add_role(scmp_filter_ctx ctx, enum thread_role role)
 	 * restores the terminal on a fatal signal), except the one that reports this filter */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction), 1,
-				      SCMP_A0(SCMP_CMP_NE, SIGSYS));
+				      arg_cmp(0, SCMP_CMP_NE, SIGSYS, 0));
 	if (rc || role == THREAD_ROLE_VCPU)
 		return rc;
 
@@ -248,20 +256,20 @@ static int add_role(scmp_filter_ctx ctx, enum thread_role role)
 	 * the filter cannot read, so it fails and glibc falls back to clone */
 	if (!rc && !SANITIZER_BUILD)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+				      arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	/* a new thread names itself and stacks its role's filter */
 	if (!rc && !SANITIZER_BUILD)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				      SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+				      arg_cmp(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
-				      SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+				      arg_cmp(0, SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER, 0));
 	/* no new sockets: a local one (a tap's flags at exit) fails, any other family stops */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,
-				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+				      arg_cmp(0, SCMP_CMP_EQ, AF_UNIX, 0));
 	return rc;
 }
 
