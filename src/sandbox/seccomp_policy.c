@@ -248,12 +248,10 @@ static int add_role(scmp_filter_ctx ctx, enum thread_role role)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction), 1,
 				      arg_cmp(0, SCMP_CMP_NE, SIGSYS, 0));
-	if (rc || role == THREAD_ROLE_VCPU)
-		return rc;
-
-	rc = allow_names(ctx, main_calls, NELEM(main_calls));
-	/* threads only (vCPUs, block workers), not processes; clone3's flags sit behind a pointer
-	 * the filter cannot read, so it fails and glibc falls back to clone */
+	/* threads only, not processes: the event loop starts vCPUs, and a block device's first
+	 * request, on whichever thread (an AHCI or NVMe doorbell is a vCPU's), starts its workers.
+	 * clone3's flags sit behind a pointer the filter cannot read, so it fails and glibc falls
+	 * back to clone */
 	if (!rc && !SANITIZER_BUILD)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 				      arg_cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
@@ -266,6 +264,10 @@ static int add_role(scmp_filter_ctx ctx, enum thread_role role)
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
 				      arg_cmp(0, SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER, 0));
+	if (rc || role == THREAD_ROLE_VCPU)
+		return rc;
+
+	rc = allow_names(ctx, main_calls, NELEM(main_calls));
 	/* no new sockets: a local one (a tap's flags at exit) fails, any other family stops */
 	if (!rc)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1,

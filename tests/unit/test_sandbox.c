@@ -353,6 +353,52 @@ static void test_block_io_role_is_narrower(void **state)
 	assert_killed_for(&c, "block I/O", "epoll_wait");
 }
 
+/* A vCPU thread may start a thread (a block device's workers start with the first request,
+ * which an AHCI or NVMe doorbell makes on a vCPU); the new thread takes its own role. */
+static int zero_fd = -1;
+
+static void *worker_thread(void *arg)
+{
+	(void)arg;
+	thread_role_enter(THREAD_ROLE_BLOCK_IO);
+	char b[8];
+	if (pread(zero_fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		_exit(80);
+	return NULL;
+}
+
+static void *vcpu_starting_worker(void *arg)
+{
+	(void)arg;
+	thread_role_enter(THREAD_ROLE_VCPU);
+	pthread_t t;
+	if (pthread_create(&t, NULL, worker_thread, NULL) != 0)
+		_exit(81);
+	pthread_join(t, NULL);
+	return NULL;
+}
+
+static void vcpu_starts_worker(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, vcpu_starting_worker, NULL) != 0)
+		_exit(82);
+	pthread_join(t, NULL);
+}
+
+static void test_vcpu_starts_a_block_worker(void **state)
+{
+	(void)state;
+	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC); /* before the sandbox, as blockif */
+	assert_true(zero_fd >= 0);
+	struct child c;
+	char status[4096];
+	run_confined(&c, vcpu_starts_worker, status, sizeof(status));
+	close(zero_fd);
+	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0)
+		fail_msg("child: status 0x%x; %s", c.status, c.err);
+}
+
 static void fork_process(void)
 {
 	fork(); /* clone without CLONE_THREAD: no new processes */
@@ -410,6 +456,7 @@ int main(void)
 	    cmocka_unit_test(test_socket_families),
 	    cmocka_unit_test(test_vcpu_role_is_narrower),
 	    cmocka_unit_test(test_block_io_role_is_narrower),
+	    cmocka_unit_test(test_vcpu_starts_a_block_worker),
 	    cmocka_unit_test(test_no_new_processes),
 	    cmocka_unit_test(test_refuses_a_second_thread),
 	};
