@@ -101,9 +101,9 @@ mark "review-lifecycle"
 "$(dirname "$0")/../vm/review-lifecycle.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
 
 # vm switch on real bridges: L1's kernel has 8021q and dummy links, so the vlan paths that the
-# build host may lack are covered here
+# build host may lack are covered here (the steps up to vlan: the build host runs the whole suite)
 mark "switch-netns"
-"$(dirname "$0")/../vm/switch-netns.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
+KBHYVE_SWITCH_VLAN_ONLY=1 "$(dirname "$0")/../vm/switch-netns.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - /\1 - l1 /'
 
 # AHCI disks and CDs under Linux's drivers
 mark "ahci"

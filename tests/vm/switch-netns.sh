@@ -228,6 +228,14 @@ else
 fi
 check "init: the uplinks are ports again" $?
 
+# KBHYVE_SWITCH_VLAN_ONLY=1 (the test bed's L1, whose kernel has 8021q): stop after the steps
+# that differ with 802.1Q support; the build host runs the whole suite
+if [ "${KBHYVE_SWITCH_VLAN_ONLY:-0}" = 1 ]; then
+	echo "# switch: $pass passed, $fail failed (up to the vlan steps; the rest runs on the build host)"
+	[ "$fail" = 0 ]
+	exit
+fi
+
 # ---- private switch from the start ----
 ok_vm "create -p" switch create -p -i up2 priv
 eq "$(conf private_priv)" yes && eq "$(master up2)" vm-priv && eq "$(isolated up2)" false
