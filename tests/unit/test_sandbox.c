@@ -37,6 +37,17 @@ struct child {
 	char err[4096]; /* the child's stderr */
 };
 
+/* Reads the child's stderr until it closes, into c->err; closes fd. */
+static void read_stderr(struct child *c, int fd)
+{
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof(c->err) - 1 && (r = read(fd, c->err + n, sizeof(c->err) - 1 - n)) > 0)
+		n += (size_t)r;
+	c->err[n] = '\0';
+	close(fd);
+}
+
 /* Runs fn in a child whose stderr is captured; fn's return value is the child's exit status. */
 static void run_child(struct child *c, int (*fn)(void *), void *arg)
 {
@@ -52,12 +63,7 @@ static void run_child(struct child *c, int (*fn)(void *), void *arg)
 		_exit(fn(arg));
 	}
 	close(pipefd[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof(c->err) - 1 && (r = read(pipefd[0], c->err + n, sizeof(c->err) - 1 - n)) > 0)
-		n += (size_t)r;
-	c->err[n] = '\0';
-	close(pipefd[0]);
+	read_stderr(c, pipefd[0]);
 	assert_int_equal(waitpid(c->pid, &c->status, 0), c->pid);
 }
 
@@ -195,13 +201,7 @@ static void run_confined(struct child *ch, void (*after)(void), char *status, si
 	assert_int_equal(write(c.go[1], "g", 1), 1);
 	close(c.go[1]);
 	close(c.ready[0]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof(ch->err) - 1 &&
-	       (r = read(errpipe[0], ch->err + n, sizeof(ch->err) - 1 - n)) > 0)
-		n += (size_t)r;
-	ch->err[n] = '\0';
-	close(errpipe[0]);
+	read_stderr(ch, errpipe[0]);
 	assert_int_equal(waitpid(ch->pid, &ch->status, 0), ch->pid);
 }
 
@@ -224,6 +224,15 @@ static void assert_killed_for(const struct child *c, const char *role, const cha
 	const char *nl = strchr(c->err, '\n');
 	assert_non_null(nl);
 	assert_true(nl[1] == '\0');
+}
+
+/* A confined child runs `after`, which must be killed for `call` in a `role` thread. */
+static void expect_killed(void (*after)(void), const char *role, const char *call)
+{
+	struct child c;
+	char status[4096];
+	run_confined(&c, after, status, sizeof(status));
+	assert_killed_for(&c, role, call);
 }
 
 static void do_nothing(void)
@@ -265,10 +274,7 @@ static void call_chroot(void)
 static void test_forbidden_call_kills_and_names_it(void **state)
 {
 	(void)state;
-	struct child c;
-	char status[4096];
-	run_confined(&c, call_chroot, status, sizeof(status));
-	assert_killed_for(&c, "main", "chroot");
+	expect_killed(call_chroot, "main", "chroot");
 }
 
 static void map_exec(void)
@@ -280,10 +286,7 @@ static void map_exec(void)
 static void test_no_executable_memory(void **state)
 {
 	(void)state;
-	struct child c;
-	char status[4096];
-	run_confined(&c, map_exec, status, sizeof(status));
-	assert_killed_for(&c, "main", "mmap");
+	expect_killed(map_exec, "main", "mmap");
 }
 
 static void inet_socket(void)
@@ -298,10 +301,7 @@ static void inet_socket(void)
 static void test_socket_families(void **state)
 {
 	(void)state;
-	struct child c;
-	char status[4096];
-	run_confined(&c, inet_socket, status, sizeof(status));
-	assert_killed_for(&c, "main", "socket");
+	expect_killed(inet_socket, "main", "socket");
 }
 
 /* A thread that takes a role, makes one call the main thread may make but its role may not. */
@@ -336,21 +336,15 @@ static void start_role_thread(void)
 static void test_vcpu_role_is_narrower(void **state)
 {
 	(void)state;
-	struct child c;
-	char status[4096];
 	role_call = (struct role_call){THREAD_ROLE_VCPU, 0};
-	run_confined(&c, start_role_thread, status, sizeof(status));
-	assert_killed_for(&c, "vCPU", "accept4");
+	expect_killed(start_role_thread, "vCPU", "accept4");
 }
 
 static void test_block_io_role_is_narrower(void **state)
 {
 	(void)state;
-	struct child c;
-	char status[4096];
 	role_call = (struct role_call){THREAD_ROLE_BLOCK_IO, 1};
-	run_confined(&c, start_role_thread, status, sizeof(status));
-	assert_killed_for(&c, "block I/O", "epoll_wait");
+	expect_killed(start_role_thread, "block I/O", "epoll_wait");
 }
 
 /* A vCPU thread may start a thread (a block device's workers start with the first request,
@@ -411,10 +405,7 @@ static void test_no_new_processes(void **state)
 #ifdef __SANITIZE_ADDRESS__
 	skip(); /* the ASan build lets its runtime start a symbolizer; build/tests checks this */
 #endif
-	struct child c;
-	char status[4096];
-	run_confined(&c, fork_process, status, sizeof(status));
-	assert_killed_for(&c, "main", "clone");
+	expect_killed(fork_process, "main", "clone");
 }
 
 static void *sleeper(void *arg)
