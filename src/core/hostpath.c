@@ -38,12 +38,3 @@ const struct hostpath *hostpath_list(size_t *n)
 	*n = npaths;
 	return paths;
 }
-
-void hostpath_clear(void)
-{
-	for (size_t i = 0; i < npaths; i++)
-		free(paths[i].path);
-	free(paths);
-	paths = NULL;
-	npaths = cap = 0;
-}

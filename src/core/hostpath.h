@@ -20,8 +20,7 @@ struct hostpath {
 
 /* Record PATH with ACCESS (HOSTPATH_* bits; a path noted twice gets the union). 0 or -ENOMEM. */
 int hostpath_note(const char *path, unsigned access);
-/* The list so far; valid until the next hostpath_note or hostpath_clear. */
+/* The list so far; valid until the next hostpath_note. It lives as long as the process. */
 const struct hostpath *hostpath_list(size_t *n);
-void hostpath_clear(void);
 
 #endif
