@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +21,7 @@
 #include "core/vcpu.h"
 #include "core/vm.h"
 #include "ctl/ctlproto.h"
+#include "ctl/ctlsocket.h"
 #include "devices/pm.h"
 
 #define CTL_MAX_CLIENTS 16
@@ -73,8 +73,7 @@ struct ctl_server {
 	int listen_fd;
 	struct evloop_handle *listen_h, *retry_h;
 	char path[SUN_PATH_SIZE]; /* our socket file, "" until bound */
-	dev_t dev;
-	ino_t ino;
+	struct stat st; /* that file, removed at exit only if still ours */
 	struct timespec t0;
 	pthread_mutex_t stats_lock; /* the stats list: devices may register while we serve */
 	struct ctl_stats_src *stats;
@@ -115,10 +114,7 @@ static void server_destroy(void *opaque)
 	}
 	pthread_mutex_unlock(&servers_lock);
 	/* the file goes first: once a client sees its connection close, the name is free */
-	struct stat st;
-	if (srv->path[0] && lstat(srv->path, &st) == 0 && st.st_dev == srv->dev &&
-	    st.st_ino == srv->ino)
-		unlink(srv->path);
+	ctl_unlink_if_same(srv->path, &srv->st);
 	while (srv->clients)
 		client_close(srv->clients);
 	if (srv->vm->ev) {
@@ -467,122 +463,56 @@ static void on_accept(int fd, uint32_t events, void *opaque)
 
 /* ---- the socket file ---- */
 
-/* mkdir -p with mode 0700 for the directories it creates. */
-static int make_dirs(const char *dir, char *err, size_t errlen)
+/* Socket activation, sd_listen_fds(3)'s protocol: LISTEN_PID (this process) and LISTEN_FDS=1
+ * hand over fd 3, a listening Unix stream socket bound by whoever started bhyve (vm's
+ * supervisor, for a guest that runs as a user who cannot create the socket in the root-owned
+ * folder). 1 with *fd, 0 when none is handed over, or -EINVAL with the reason. The file stays
+ * its binder's to remove. */
+#define CTL_LISTEN_FD 3
+static int inherited_socket(int *fd, char *err, size_t errlen)
 {
-	char p[SUN_PATH_SIZE];
-	snprintf(p, sizeof(p), "%s", dir);
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char saved = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-			int e = errno;
-			snprintf(err, errlen, "cannot create %s: %s (set KBHYVE_RUNDIR?)", p,
-				 strerror(e));
-			return -e;
-		}
-		*s = saved;
-		if (saved == '\0')
-			break;
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	if (!pid || !fds)
+		return 0;
+	char *end;
+	long p = strtol(pid, &end, 10);
+	if (*end || p != (long)getpid())
+		return 0; /* meant for another process */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(fds, "1") != 0) {
+		snprintf(err, errlen, "LISTEN_FDS=%s: expected one socket, the control socket", fds);
+		return -EINVAL;
 	}
-	struct stat st;
-	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory", p);
-		return -ENOTDIR;
+	int type = 0, domain = 0, listening = 0;
+	socklen_t l1 = sizeof(type), l2 = sizeof(domain), l3 = sizeof(listening);
+	if (getsockopt(CTL_LISTEN_FD, SOL_SOCKET, SO_TYPE, &type, &l1) < 0 ||
+	    getsockopt(CTL_LISTEN_FD, SOL_SOCKET, SO_DOMAIN, &domain, &l2) < 0 ||
+	    getsockopt(CTL_LISTEN_FD, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l3) < 0 ||
+	    type != SOCK_STREAM || domain != AF_UNIX || !listening) {
+		snprintf(err, errlen,
+			 "LISTEN_FDS: descriptor %d is not a listening Unix stream socket",
+			 CTL_LISTEN_FD);
+		return -EINVAL;
 	}
-	return 0;
-}
-
-/* An existing file at the socket path: a live VM (error), a stale socket (removed) or
- * something else (error). */
-static int clear_stale(struct vm *vm, const struct sockaddr_un *sa, char *err, size_t errlen)
-{
-	const char *path = sa->sun_path;
-	struct stat st;
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
+	int fl = fcntl(CTL_LISTEN_FD, F_GETFL);
+	if (fl < 0 || fcntl(CTL_LISTEN_FD, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(CTL_LISTEN_FD, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "control socket (descriptor %d): %s", CTL_LISTEN_FD,
+			 strerror(errno));
+		return -EINVAL;
 	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", path);
-		return -EEXIST;
-	}
-	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (probe < 0) {
-		int e = errno;
-		snprintf(err, errlen, "socket: %s", strerror(e));
-		return -e;
-	}
-	int rc = connect(probe, (const struct sockaddr *)sa, sizeof(*sa));
-	int e = errno;
-	close(probe);
-	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
-		snprintf(err, errlen, "VM %s is already running (%s)", vm->name, path);
-		return -EEXIST;
-	}
-	if (e != ECONNREFUSED) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	kb_debug("removing the stale control socket %s", path);
-	if (unlink(path) < 0 && errno != ENOENT) {
-		e = errno;
-		snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(e));
-		return -e;
-	}
-	return 0;
-}
-
-static int open_socket(struct ctl_server *srv, const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int rc = clear_stale(srv->vm, &sa, err, errlen);
-	if (rc)
-		return rc;
-	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return rc;
-	}
-	if (bind(srv->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: bind: %s", path, strerror(errno));
-		return rc;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(path);
-		return rc;
-	}
-	snprintf(srv->path, sizeof(srv->path), "%s", path);
-	srv->dev = st.st_dev;
-	srv->ino = st.st_ino;
-	if (chmod(path, 0600) < 0 || listen(srv->listen_fd, CTL_MAX_CLIENTS) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc; /* the destroy hook removes the file */
-	}
-	return 0;
+	*fd = CTL_LISTEN_FD;
+	return 1;
 }
 
 int ctl_init(struct vm *vm, char *err, size_t errlen)
 {
-	char dir[SUN_PATH_SIZE], path[SUN_PATH_SIZE];
-	int rc = ctl_socket_path(vm->name ? vm->name : "", path, sizeof(path), err, errlen);
-	if (rc == 0)
-		rc = ctl_vmm_dir(dir, sizeof(dir), err, errlen);
-	if (rc == 0)
-		rc = make_dirs(dir, err, errlen);
-	if (rc)
+	char path[SUN_PATH_SIZE];
+	int given = -1;
+	int rc = inherited_socket(&given, err, errlen);
+	if (rc < 0)
 		return rc;
 	struct ctl_server *srv = server_for(vm, true);
 	if (!srv) {
@@ -593,21 +523,20 @@ int ctl_init(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "control socket %s is already open", srv->path);
 		return -EBUSY;
 	}
-	/* bhyves starting at once must not both find a stale socket and replace it: the check and
-	 * the bind happen under a lock on the directory */
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		return rc;
+	if (given >= 0) {
+		srv->listen_fd = given;
+		snprintf(path, sizeof(path), "descriptor %d", given);
+	} else {
+		struct stat st;
+		rc = ctl_listen(vm->name ? vm->name : "", CTL_BACKLOG, path, sizeof(path), &st,
+				err, errlen);
+		if (rc < 0)
+			return rc;
+		srv->listen_fd = rc;
+		snprintf(srv->path, sizeof(srv->path), "%s", path);
+		srv->st = st;
+		hostpath_note(path, HOSTPATH_UNLINK); /* removed at exit */
 	}
-	rc = open_socket(srv, path, err, errlen);
-	close(dfd); /* releases the lock */
-	if (rc)
-		return rc;
-	hostpath_note(path, HOSTPATH_UNLINK); /* removed at exit */
 	clock_gettime(CLOCK_MONOTONIC, &srv->t0);
 	srv->listen_h = evloop_add_fd(vm->ev, srv->listen_fd, EPOLLIN, on_accept, srv);
 	if (!srv->listen_h) {

@@ -79,7 +79,7 @@ struct build {
 	bool csm;    /* loader="uefi-csm": SeaBIOS, no variable store */
 	char *uefi_vars;
 	char *grub_cfg;
-	struct strvec args, warn, cons;
+	struct strvec args, warn, cons, rw;
 	struct bhyvecmd_nic *nics;
 	int nnics;
 	char *err;
@@ -155,6 +155,27 @@ static int check_path(struct build *b, const char *key, const char *path)
 	return 0;
 }
 
+/* Where bhyve makes the pty links and console sockets: the guest folder, or the run folder of
+ * a guest run as another user (who cannot write the guest folder). */
+static const char *console_dir(const struct build *b)
+{
+	return b->in->console_dir ? b->in->console_dir : b->in->dir;
+}
+
+/* `word` is one of the comma-separated options in opts. */
+static bool has_opt(const char *opts, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = opts; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && !strncmp(p, word, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
 /* Keys vm-bhyve knows that mean nothing on Linux/KVM, matched as prefixes. */
 static const struct {
 	const char *prefix;
@@ -196,6 +217,7 @@ static const char *const known_keys[] = {
     "virt_random",
     "prestart",
     "priority",
+    "run_as",
     "on_restart",
     "on_fault",
     "diskN_type",
@@ -462,6 +484,8 @@ static int add_disks(struct build *b, int *slot)
 			return -EINVAL;
 		}
 		const char *sep = opts && *opts ? "," : "", *o = opts && *opts ? opts : "";
+		if (strcmp(type, "ahci-cd") != 0 && !has_opt(o, "ro"))
+			sv_add(&b->rw, path);
 		int r = 0;
 		if (is_ahci && limit > 1) {
 			/* a port of the controller being filled; a full one goes out first */
@@ -610,7 +634,7 @@ static int add_vtcon(struct build *b, int *slot)
 				    "'_' or '-' (at most 63)",
 				    n, v);
 		}
-		fprintf(f, "%s%s=%s/vtcon.%s", ports ? "," : "", pname, b->in->dir, pname);
+		fprintf(f, "%s%s=%s/vtcon.%s", ports ? "," : "", pname, console_dir(b), pname);
 		ports++;
 	}
 	fclose(f);
@@ -618,11 +642,10 @@ static int add_vtcon(struct build *b, int *slot)
 		free(arg);
 		return 0;
 	}
-	if (strchr(b->in->dir, ',')) {
+	if (strchr(console_dir(b), ',')) {
 		free(arg);
-		return fail(
-		    b, "guest folder %s contains a comma, which bhyve's -s syntax cannot carry",
-		    b->in->dir);
+		return fail(b, "folder %s contains a comma, which bhyve's -s syntax cannot carry",
+			    console_dir(b));
 	}
 	if (*slot >= MAX_SLOT) {
 		free(arg);
@@ -654,8 +677,8 @@ static int add_comports(struct build *b)
 			sv_add(&b->args, "com1,stdio");
 			sv_add(&b->cons, "com1=stdio");
 		} else {
-			sv_addf(&b->args, "%s,pty:%s/%s", p, b->in->dir, p);
-			sv_addf(&b->cons, "%s=%s/%s", p, b->in->dir, p);
+			sv_addf(&b->args, "%s,pty:%s/%s", p, console_dir(b), p);
+			sv_addf(&b->cons, "%s=%s/%s", p, console_dir(b), p);
 		}
 	}
 	free_strv(ports);
@@ -940,12 +963,14 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	memset(out, 0, sizeof(*out));
 	struct build b = {.in = in, .err = err, .errlen = errlen};
 	int r = build(&b);
-	if (r == 0 && (b.args.oom || b.warn.oom || b.cons.oom))
+	if (r == 0 && (b.args.oom || b.warn.oom || b.cons.oom || b.rw.oom))
 		r = -ENOMEM;
 	/* empty vectors are still NULL-terminated arrays for the caller */
 	if (r == 0 && !b.warn.v && !(b.warn.v = calloc(1, sizeof(char *))))
 		r = -ENOMEM;
 	if (r == 0 && !b.cons.v && !(b.cons.v = calloc(1, sizeof(char *))))
+		r = -ENOMEM;
+	if (r == 0 && !b.rw.v && !(b.rw.v = calloc(1, sizeof(char *))))
 		r = -ENOMEM;
 	if (r < 0) {
 		if (r == -ENOMEM)
@@ -953,6 +978,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 		sv_free(&b.args);
 		sv_free(&b.warn);
 		sv_free(&b.cons);
+		sv_free(&b.rw);
 		free(b.nics);
 		free(b.uefi_vars);
 		free(b.grub_cfg);
@@ -966,6 +992,8 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	out->nwarnings = b.warn.n;
 	out->consoles = b.cons.v;
 	out->nconsoles = b.cons.n;
+	out->disks_rw = b.rw.v;
+	out->ndisks_rw = b.rw.n;
 	out->uefi_vars = b.uefi_vars;
 	out->grub_cfg = b.grub_cfg;
 	out->uefi_vars_keep = b.uefi_vars && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
@@ -979,6 +1007,8 @@ void bhyvecmd_free(struct bhyvecmd *c)
 	s = (struct strvec){.v = c->warnings, .n = c->nwarnings};
 	sv_free(&s);
 	s = (struct strvec){.v = c->consoles, .n = c->nconsoles};
+	sv_free(&s);
+	s = (struct strvec){.v = c->disks_rw, .n = c->ndisks_rw};
 	sv_free(&s);
 	free(c->nics);
 	free(c->uefi_vars);

@@ -18,6 +18,9 @@ struct bhyvecmd_input {
 	const char *bhyve; /* path to bhyve, argv[0] */
 	const char *iso;   /* `vm install`: image attached read-only at install_slot, or NULL */
 	bool com_stdio;	   /* `start -f` / tmux: com1 on stdio instead of a pty */
+	/* where bhyve makes the pty links and virtio-console sockets: NULL for the guest folder
+	 * (run_as gives bhyve a run folder of the user's, runas.h) */
+	const char *console_dir;
 	/* loader="uefi": the firmware's code image (system.conf uefi_code; Debian's OVMF by
 	 * default). The supervisor makes the variable store from system.conf's uefi_vars_template.
 	 */
@@ -63,6 +66,10 @@ struct bhyvecmd {
 	 * for graphics. */
 	char **consoles;
 	int nconsoles;
+	/* the disk images and devices bhyve opens read-write (not ahci-cd, not opts "ro"), for
+	 * run_as (NULL-terminated) */
+	char **disks_rw;
+	int ndisks_rw;
 	/* loader="uefi": the guest's variable store (<dir>/uefi-vars.fd) that bhyve's -l bootrom
 	 * gets, made by the supervisor from uefi_vars_template before bhyve starts: once and then
 	 * kept when uefi_vars="yes" (variables persist), afresh at every start otherwise. */

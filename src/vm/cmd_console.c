@@ -19,6 +19,7 @@
 
 #include "vm/cmds.h"
 #include "vm/guest.h"
+#include "vm/runas.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
 
@@ -35,19 +36,29 @@ static bool is_pty_slave(const struct stat *st)
 	return S_ISCHR(st->st_mode) && major(st->st_rdev) >= 136 && major(st->st_rdev) <= 143;
 }
 
-/* The guest's console: the pty link bhyve made, <dir>/<port>. Whoever can write in the guest
- * folder can change the console file and the link; what the user types must never go to
- * another file or terminal. An fd, or -1 with the one-line reason on stderr. */
+/* The guest's console: the pty link bhyve made, <dir>/<port>, in the guest folder or, for a guest
+ * run as another user (run_as), in its run folder, which that user owns. Whoever can write in the
+ * folder can change the link; what the user types must never go to another file or terminal:
+ * the link must lead to a pseudo-terminal, and from the user's folder to one of that user's
+ * (bhyve's, not an administrator's terminal). An fd, or -1 with the one-line reason on stderr. */
 static int open_console(const struct guest *g, const char *port, const char *where)
 {
-	char want[PATH_MAX + 16];
+	char want[PATH_MAX + 16], run_dir[PATH_MAX], in_run_dir[PATH_MAX + 16] = "";
 	snprintf(want, sizeof(want), "%s/%s", g->dir, port);
-	if (strcmp(where, want) != 0) {
+	if (runas_run_dir(g->name, run_dir, sizeof(run_dir)) == 0)
+		snprintf(in_run_dir, sizeof(in_run_dir), "%s/%s", run_dir, port);
+	bool users = in_run_dir[0] && strcmp(where, in_run_dir) == 0;
+	if (strcmp(where, want) != 0 && !users) {
 		fprintf(stderr, "vm: %s: the console file names %s, not %s: refusing it\n", g->name,
 			where, want);
 		return -1;
 	}
-	struct stat st;
+	struct stat st, dir;
+	if (users && (lstat(run_dir, &dir) < 0 || !S_ISDIR(dir.st_mode))) {
+		fprintf(stderr, "vm: %s: %s is not a folder: refusing the console\n", g->name,
+			run_dir);
+		return -1;
+	}
 	int dev = -1;
 	/* looked at before opening as well: opening some devices does something */
 	if (stat(where, &st) == 0 && is_pty_slave(&st) &&
@@ -60,6 +71,14 @@ static int open_console(const struct guest *g, const char *port, const char *whe
 			close(dev);
 		fprintf(stderr, "vm: %s: %s is not a pseudo-terminal: refusing it\n", g->name,
 			where);
+		return -1;
+	}
+	if (users && st.st_uid != dir.st_uid) {
+		close(dev);
+		fprintf(stderr,
+			"vm: %s: %s leads to a terminal of uid %u, not of the guest's user (%u): "
+			"refusing it\n",
+			g->name, where, (unsigned)st.st_uid, (unsigned)dir.st_uid);
 		return -1;
 	}
 	return dev;

@@ -242,6 +242,32 @@ int vnl_tap_create(const char *name)
 	return rc;
 }
 
+int vnl_tap_set_owner(const char *name, uid_t uid, gid_t gid)
+{
+	if (!name || !*name || strlen(name) >= IFNAMSIZ)
+		return -EINVAL;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	/* attaching with the flags it was made with; anything else is refused by the kernel */
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	int rc = 0;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		rc = errno == EINVAL ? -EBADFD : -errno;
+	else if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		rc = -errno;
+	else if (!(ifr.ifr_flags & IFF_PERSIST))
+		rc = -ENODEV; /* there was none: TUNSETIFF made one, gone again at close */
+	else if (ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0 ||
+		 ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int vnl_link_delete(struct vnl *v, const char *name)
 {
 	struct rtnl_link *l;

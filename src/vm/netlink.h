@@ -6,6 +6,7 @@
 #define VM_NETLINK_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,10 @@ int vnl_bridge_create(struct vnl *v, const char *name);
 int vnl_vlan_create(struct vnl *v, const char *parent, const char *name, int vid);
 /* Create persistent tap `name` (not attached to any process; bhyve opens it later). */
 int vnl_tap_create(const char *name);
+/* Let uid/gid attach to existing tap `name` (TUNSETOWNER/TUNSETGROUP), and nobody else without
+ * CAP_NET_ADMIN (a tap with no owner is anybody's). 0 or -errno: -ENODEV when there is no such
+ * tap, -EBADFD when `name` is not a tap of vnl_tap_create's kind. */
+int vnl_tap_set_owner(const char *name, uid_t uid, gid_t gid);
 int vnl_link_delete(struct vnl *v, const char *name);
 
 int vnl_link_set_up(struct vnl *v, const char *name, bool up);

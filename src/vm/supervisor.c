@@ -25,9 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctlsocket.h"
 #include "vm/bhyvecmd.h"
 #include "vm/grubimg.h"
 #include "vm/guest.h"
+#include "vm/netlink.h"
+#include "vm/runas.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
 #include "vm/tcpport.h"
@@ -68,6 +71,12 @@ struct sup {
 	struct timespec out_window;
 	size_t out_bytes;
 	unsigned long dropped_lines, dropped_bytes;
+	/* run_as: this run's user, run folder and the control socket bound for bhyve */
+	struct runas ra;
+	char run_dir[PATH_MAX];
+	int ctl_fd;
+	char ctl_path[108];
+	struct stat ctl_st;
 };
 
 /* The first start's outcome to `vm start`, once. */
@@ -223,6 +232,15 @@ static int create_taps(struct sup *u, struct bhyvecmd *c)
 			destroy_taps(u, c, i);
 			return r;
 		}
+		/* a tap with no owner is any local user's to attach: bhyve's user's only */
+		uid_t owner = u->ra.set ? u->ra.uid : 0;
+		gid_t group = u->ra.set ? u->ra.gid : 0;
+		if (r >= 0 && (r = vnl_tap_set_owner(n->tap, owner, group)) < 0) {
+			fail(u, "network%d: cannot give tap %s to %s: %s", n->index, n->tap,
+			     u->ra.set ? u->ra.user : "root", strerror(-r));
+			destroy_taps(u, c, i + 1);
+			return r;
+		}
 		if (r == 1)
 			guest_log(&u->g, "network%d: %s", n->index, err);
 		guest_log(&u->g, "network%d: tap %s%s%s", n->index, n->tap,
@@ -295,6 +313,34 @@ static void log_argv(struct sup *u, int run, char **argv)
 	guest_log(&u->g, " [bhyve options: %s]", line);
 }
 
+/* run_as, in spawn_bhyve's child: the control socket on fd 3 for bhyve (socket activation,
+ * LISTEN_PID/LISTEN_FDS), locked memory for wired_memory (the user's limit is small), then the
+ * user's groups, gid and uid. The parent-death signal goes with the old credentials: set again. */
+static int start_as_user(struct sup *u)
+{
+	if (u->ctl_fd >= 0) {
+		if ((u->ctl_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(u->ctl_fd, 3)) < 0)
+			return -1;
+		char pid[16];
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("LISTEN_PID", pid, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		unsetenv("LISTEN_FDNAMES");
+	}
+	if (vmconf_truthy(vmconf_get(u->g.conf, "wired_memory"))) {
+		struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+		setrlimit(RLIMIT_MEMLOCK, &unlimited);
+	}
+	pid_t supervisor = getppid();
+	int r = runas_become(&u->ra);
+	if (r < 0) {
+		fprintf(stderr, "vm: run_as: cannot become %s: %s\n", u->ra.user, strerror(-r));
+		return -1;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	return getppid() == supervisor ? 0 : -1;
+}
+
 /* bhyve, with its stdout/stderr on a pipe (*outfd, read by pump_output) unless com1 is on our
  * stdio, where it shares our terminal. */
 static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, int *outfd)
@@ -340,6 +386,8 @@ static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, in
 	}
 	if (set_prio && setpriority(PRIO_PROCESS, 0, prio) < 0)
 		fprintf(stderr, "vm: priority %d: %s\n", prio, strerror(errno));
+	if (u->ra.set && start_as_user(u) < 0)
+		_exit(4);
 	execv(argv[0], argv);
 	fprintf(stderr, "vm: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(4);
@@ -527,6 +575,47 @@ static int prepare_uefi_vars(struct sup *u, const struct bhyvecmd *c)
 	return 0;
 }
 
+/* run_as: the user gets its run folder, the disks and the variable store bhyve writes; the
+ * control socket is bound here, in the root-owned folder, and handed to bhyve. */
+static int prepare_run_as(struct sup *u, const struct bhyvecmd *c)
+{
+	char err[1024];
+	int r = runas_prepare_run_dir(&u->ra, u->run_dir, err, sizeof(err));
+	for (int i = 0; r == 0 && i < c->ndisks_rw; i++)
+		r = runas_give(&u->ra, c->disks_rw[i], err, sizeof(err));
+	if (r == 0 && c->uefi_vars)
+		r = runas_give(&u->ra, c->uefi_vars, err, sizeof(err));
+	if (r == 0) {
+		r = ctl_listen(u->g.name, CTL_BACKLOG, u->ctl_path, sizeof(u->ctl_path), &u->ctl_st,
+			       err, sizeof(err));
+		u->ctl_fd = r >= 0 ? r : -1;
+		if (r < 0)
+			u->ctl_path[0] = '\0';
+	}
+	if (r < 0) {
+		fail(u, "%s", err);
+		return -1;
+	}
+	guest_log(&u->g, "running bhyve as %s (uid %u, gid %u)", u->ra.user, (unsigned)u->ra.uid,
+		  (unsigned)u->ra.gid);
+	return 0;
+}
+
+static void end_run_as(struct sup *u)
+{
+	if (!u->ra.set)
+		return;
+	if (u->ctl_fd >= 0) {
+		close(u->ctl_fd);
+		u->ctl_fd = -1;
+	}
+	if (u->ctl_path[0]) {
+		ctl_unlink_if_same(u->ctl_path, &u->ctl_st);
+		u->ctl_path[0] = '\0';
+	}
+	runas_remove_run_dir(u->run_dir);
+}
+
 static enum next run_once(struct sup *u, int run, bool *warned)
 {
 	char err[1024] = "";
@@ -551,6 +640,11 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	if (stop_requested)
 		return NEXT_STOP;
 
+	if (runas_for_guest(u->g.conf, u->s->sys, &u->ra, err, sizeof(err)) < 0 ||
+	    (u->ra.set && runas_run_dir(u->g.name, u->run_dir, sizeof(u->run_dir)) < 0)) {
+		fail(u, "%s", err[0] ? err : "run_as: the run folder's path is too long");
+		return NEXT_FAIL;
+	}
 	char uefi_custom[PATH_MAX + 32];
 	snprintf(uefi_custom, sizeof(uefi_custom), "%s/.config/BHYVE_UEFI.fd", u->s->vm_dir);
 	struct bhyvecmd_input in = {
@@ -565,6 +659,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .uefi_custom = uefi_custom,
 	    .grub_shim = u->s->grubshim,
 	    .vnc_port = free_vnc_port(u->g.conf),
+	    .console_dir = u->ra.set ? u->run_dir : NULL,
 	};
 	struct bhyvecmd cmd;
 	memset(&cmd, 0, sizeof(cmd));
@@ -602,7 +697,13 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}
+	if (u->ra.set && prepare_run_as(u, &cmd) < 0) {
+		end_run_as(u);
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
 	if (create_taps(u, &cmd) < 0) {
+		end_run_as(u);
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}
@@ -616,12 +717,17 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	pid_t pid = spawn_bhyve(u, cmd.argv, prio, has_prio > 0, &outfd);
 	if (pid < 0) {
 		fail(u, "cannot start bhyve: %s", strerror((int)-pid));
+		end_run_as(u);
 		destroy_taps(u, &cmd, cmd.nnics);
 		remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}
 	bhyve_pid = pid;
+	if (u->ctl_fd >= 0) { /* bhyve's now; the file stays ours to remove */
+		close(u->ctl_fd);
+		u->ctl_fd = -1;
+	}
 	if (stop_requested)
 		kill(pid, SIGTERM); /* the request came in while we were forking */
 	int st = 0;
@@ -645,6 +751,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		guest_log(&u->g, "bhyve exited with status %d", code);
 	destroy_taps(u, &cmd, cmd.nnics);
 	remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
+	end_run_as(u);
 	bhyvecmd_free(&cmd);
 	if (u->notify_fd >= 0) {
 		/* bhyve ended before START_CHECK_MS: a fault is a failed start */
@@ -703,7 +810,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 
 int supervisor_run(struct vm_settings *s, const char *name, const struct supervisor_opts *o)
 {
-	struct sup u = {.s = s, .o = o, .notify_fd = o->notify_fd};
+	struct sup u = {.s = s, .o = o, .notify_fd = o->notify_fd, .ctl_fd = -1};
 	char err[1024];
 	if (u.notify_fd >= 0)
 		fcntl(u.notify_fd, F_SETFD, FD_CLOEXEC); /* not for bhyve */

@@ -27,6 +27,7 @@ static const char *UEFI_CUSTOM; /* $vm_dir/.config/BHYVE_UEFI.fd for the next bu
 static const char *BIOS_CODE;	/* system.conf's bios_code for the next build, or NULL */
 static const char *GRUB_SHIM = "/usr/share/kbhyve/efi/grubshim.efi"; /* loader="grub"'s shim */
 static unsigned VNC_PORT; /* the free port the caller found for graphics, or 0 */
+static const char *CONSOLE_DIR; /* run_as's run folder for the next build, or NULL */
 
 /* Build from conf text for guest "g1" in /vms/g1. */
 static int build_opts(const char *text, const char *iso, bool com_stdio)
@@ -47,6 +48,7 @@ static int build_opts(const char *text, const char *iso, bool com_stdio)
 	    .bios_code = BIOS_CODE,
 	    .grub_shim = GRUB_SHIM,
 	    .vnc_port = VNC_PORT,
+	    .console_dir = CONSOLE_DIR,
 	};
 	E[0] = '\0';
 	r = bhyvecmd_build(&in, &C, E, sizeof(E));
@@ -729,6 +731,41 @@ static void test_csm_guest(void **state)
 	(void)state;
 }
 
+/* run_as: pty links and console sockets in the user's run folder; the disks bhyve writes listed
+ * for the supervisor to hand over (not a CD, not a read-only disk, not the install image) */
+static void test_run_as_outputs(void **state)
+{
+	CONSOLE_DIR = "/run/kbhyve/run_as/g1";
+	int r = build("loader=\"kernel\"\nkernel=\"vmlinuz\"\ncpu=1\nmemory=256M\n"
+		      "comports=\"com1 com2\"\nvirt_console0=\"yes\"\n"
+		      "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n"
+		      "disk1_type=\"ahci-cd\"\ndisk1_name=\"cd.iso\"\n"
+		      "disk2_type=\"nvme\"\ndisk2_name=\"ro.img\"\ndisk2_opts=\"nocache,ro\"\n"
+		      "disk3_type=\"ahci-hd\"\ndisk3_dev=\"custom\"\n"
+		      "disk3_name=\"/dev/vg0/g1\"\ndisk3_opts=\"direct\"\n");
+	CONSOLE_DIR = NULL;
+	assert_int_equal(r, 0);
+	assert_string_equal(C.consoles[0], "com1=/run/kbhyve/run_as/g1/com1");
+	assert_string_equal(C.consoles[1], "com2=/run/kbhyve/run_as/g1/com2");
+	bool pty = false, vtcon = false;
+	for (int i = 0; i < C.argc; i++) {
+		pty |= !strcmp(C.argv[i], "com1,pty:/run/kbhyve/run_as/g1/com1");
+		vtcon |= strstr(C.argv[i], "virtio-console,0=/run/kbhyve/run_as/g1/vtcon.0") != NULL;
+		assert_null(strstr(C.argv[i], "/vms/g1/com"));
+	}
+	assert_true(pty);
+	assert_true(vtcon);
+	assert_int_equal(C.ndisks_rw, 2);
+	assert_string_equal(C.disks_rw[0], "/vms/g1/disk0.img");
+	assert_string_equal(C.disks_rw[1], "/dev/vg0/g1");
+	assert_null(C.disks_rw[2]);
+	bhyvecmd_free(&C);
+	/* without disks: an empty list, still NULL-terminated */
+	assert_int_equal(build("loader=\"kernel\"\nkernel=\"vmlinuz\"\ncpu=1\nmemory=256M\n"), 0);
+	assert_int_equal(C.ndisks_rw, 0);
+	assert_null(C.disks_rw[0]);
+}
+
 static void test_errors(void **state)
 {
 	expect_error("cpu=1\nmemory=1G\n", "loader is not set");
@@ -850,6 +887,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_grub_guest, teardown),
 	    cmocka_unit_test_teardown(test_csm_guest, teardown),
 	    cmocka_unit_test_teardown(test_bhyveload_and_uefi_custom, teardown),
+	    cmocka_unit_test_teardown(test_run_as_outputs, teardown),
 	    cmocka_unit_test_teardown(test_errors, teardown),
 	    cmocka_unit_test_teardown(test_shipped_templates, teardown),
 	};

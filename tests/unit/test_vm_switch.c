@@ -11,6 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -325,6 +331,42 @@ static void test_tap_owner(void **state)
 	assert_int_equal(vswitch_tap_destroy("vmt-o-1", longname, 1), 0);
 }
 
+/* Can `uid` (group `gid`, no capabilities) attach to tap `name` as bhyve does? 0 or the errno. */
+static int user_attaches(const char *name, uid_t uid, gid_t gid)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(100);
+		int fd = open("/dev/net/tun", O_RDWR);
+		struct ifreq ifr;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+		_exit(fd < 0 ? 101 : ioctl(fd, TUNSETIFF, &ifr) < 0 ? errno : 0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 102;
+}
+
+/* A tap with no owner is anybody's to attach (the kernel's rule): the supervisor gives each one
+ * to the user bhyve runs as (run_as), root otherwise; then only that user's bhyve attaches. */
+static void test_tap_given_to_user(void **state)
+{
+	need_netns(state);
+	assert_int_equal(vnl_tap_create("vmt-u-9"), 0);
+	assert_int_equal(vnl_tap_set_owner("vmt-u-9", 4242, 4243), 0);
+	assert_int_equal(user_attaches("vmt-u-9", 4242, 4243), 0);
+	assert_int_equal(user_attaches("vmt-u-9", 4244, 4245), EPERM);
+	assert_int_equal(vnl_tap_set_owner("vmt-u-9", 0, 0), 0);
+	assert_int_equal(user_attaches("vmt-u-9", 4242, 4243), EPERM);
+	/* not a tap of that kind */
+	assert_int_equal(vnl_tap_set_owner("lo", 4242, 4243), -EBADFD);
+	assert_int_equal(vnl_tap_set_owner("nosuch0", 4242, 4243), -ENODEV);
+}
+
 /* review finding 9: networkN_device joins networkN_switch for a run */
 static void test_device_attach(void **state)
 {
@@ -407,6 +449,7 @@ int main(void)
 	    cmocka_unit_test(test_tap_without_switch),
 	    cmocka_unit_test(test_tap_bad_input),
 	    cmocka_unit_test(test_tap_owner),
+	    cmocka_unit_test(test_tap_given_to_user),
 	    cmocka_unit_test(test_device_attach),
 	    cmocka_unit_test(test_init_all_recreates),
 	};

@@ -299,6 +299,59 @@ wait_for 10 test -S "$KBHYVE_RUNDIR/vmm/idle1"
 "$VM" poweroff -f idle1 >/dev/null 2>&1
 wait_for 10 gone idle1
 
+# run_as: bhyve as uid 4242 with /dev/kvm's group. The supervisor gives it the disk, binds the
+# control socket in the root-owned folder and hands it over, and puts the pty link in a run folder
+# of the user's own; vm console follows that link only to one of the user's terminals.
+guest badas idle 'run_as="no-such-user-here"'
+"$VM" start badas >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "run_as of no user: the start fails with one line naming it" \
+	"$([ $rc != 0 ] && [ "$(wc -l < "$TMP/e")" = 1 ] && grep -q 'run_as="no-such-user-here": no such user' "$TMP/e" && gone badas; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+kvm_group=$(stat -c %G /dev/kvm)
+if [ "$kvm_group" = root ] || [ "$(($(stat -c 0%a /dev/kvm) & 060))" != $((060)) ] ||
+	! setpriv --reuid=4242 --regid="$kvm_group" --clear-groups test -x "$BUILD/bhyve"; then
+	echo "ok - run: run_as # SKIP /dev/kvm is not open to a group, or uid 4242 cannot run $BUILD/bhyve"
+else
+	chmod 755 "$TMP"
+	guest asuser echo "run_as=\"4242:$kvm_group\"" 'disk0_type="virtio-blk"' 'disk0_name="disk0.img"'
+	truncate -s 1M "$vm_dir/asuser/disk0.img"
+	RD=$KBHYVE_RUNDIR/run_as/asuser
+	"$VM" start asuser >"$TMP/o" 2>"$TMP/e"
+	rc=$?
+	bp=$(pgrep -P "$(sup_of asuser)" | head -1)
+	check "run_as: bhyve runs as uid 4242, no capabilities, the supervisor as root" \
+		"$([ $rc = 0 ] && [ -n "$bp" ] && [ "$(stat -c %u /proc/$bp)" = 4242 ] && grep -q '^CapEff:.*0000000000000000' /proc/$bp/status && [ "$(stat -c %u /proc/$(sup_of asuser))" = 0 ]; echo $?)" \
+		"exit $rc, pid ${bp:-none}: $(oneline "$TMP/e") $(log_of asuser | tail -3 | tr '\n' ' ')"
+	check "run_as: the disk is the user's" "$([ "$(stat -c %u "$vm_dir/asuser/disk0.img")" = 4242 ]; echo $?)" "$(stat -c %U "$vm_dir/asuser/disk0.img")"
+	wait_for 10 test -L "$RD/com1"
+	check "run_as: the pty link is in the user's run folder (0700), named by the console file" \
+		"$(grep -qx "com1=$RD/com1" "$vm_dir/asuser/console" && [ "$(stat -c '%u %a' "$RD")" = "4242 700" ] && [ ! -e "$vm_dir/asuser/com1" ]; echo $?)" \
+		"$(cat "$vm_dir/asuser/console" 2>&1) $(stat -c '%u %a' "$RD" 2>&1)"
+	check "run_as: the control socket is root's file, served by the user's bhyve" \
+		"$([ -S "$KBHYVE_RUNDIR/vmm/asuser" ] && [ "$(stat -c %u "$KBHYVE_RUNDIR/vmm/asuser")" = 0 ] && "$VM" list | awk '$1 == "asuser"' | grep -q Running; echo $?)" \
+		"$(ls -l "$KBHYVE_RUNDIR/vmm" 2>&1 | tr '\n' ' ') $("$VM" list 2>&1 | tr '\n' ' ')"
+	# the user's folder points the link at root's terminal: vm console refuses it
+	link=$(readlink "$RD/com1")
+	python3 -c 'import os, sys, time; m, s = os.openpty(); print(os.ttyname(s), flush=True); time.sleep(30)' >"$TMP/rootpty" &
+	ppid_=$!
+	wait_for 10 test -s "$TMP/rootpty"
+	ln -sfn "$(cat "$TMP/rootpty")" "$RD/com1"
+	timeout 10 "$VM" console asuser </dev/null >/dev/null 2>"$TMP/e"
+	rc=$?
+	check "run_as: vm console refuses a link to another user's terminal" \
+		"$([ $rc != 0 ] && grep -q 'not of the guest.s user' "$TMP/e"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+	kill $ppid_ 2>/dev/null
+	ln -sfn "$link" "$RD/com1"
+	( sleep 1; printf k; sleep 10 ) | timeout 20 "$VM" console asuser >"$TMP/con.out" 2>"$TMP/con.err"
+	rc=$?
+	wait_for 10 gone asuser
+	check "run_as: console relays the guest's output; it powers off and the supervisor stops" \
+		"$([ $rc = 0 ] && tr -d '\r' < "$TMP/con.out" | grep -q 'got k' && gone asuser && log_of asuser | grep -q 'running bhyve as 4242'; echo $?)" \
+		"exit $rc: $(oneline "$TMP/con.out") $(oneline "$TMP/con.err") $(log_of asuser | tail -3 | tr '\n' ' ')"
+	check "run_as: the run folder and the control socket are gone" \
+		"$([ ! -e "$RD" ] && [ ! -e "$KBHYVE_RUNDIR/vmm/asuser" ]; echo $?)" "$(ls -la "$RD" "$KBHYVE_RUNDIR/vmm" 2>&1 | tr '\n' ' ')"
+fi
+
 # prestart script (run in the guest folder with the guest's name) and priority (bhyve's nice value)
 printf '#!/bin/sh\necho "$1 $(pwd)" >> prestart.out\n' > "$TMP/prestart.sh"
 chmod +x "$TMP/prestart.sh"
