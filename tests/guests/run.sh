@@ -175,5 +175,14 @@ timeout -k 5 60 "$BHYVE" -o sandbox=maybe -s 0,hostbridge -o boot.raw=$G/idle.bi
 rc=$?
 check "sandbox=maybe stops bhyve with one line" "$rc" 4 "$(wc -l <"$TMP/badsb.err")" 1 "$TMP/badsb.err"
 
+# socket activation (LISTEN_PID/LISTEN_FDS, as vm's supervisor hands over the control socket of a
+# guest run as another user): anything but one listening Unix socket on fd 3 stops bhyve
+LISTEN_FDS=1 timeout -k 5 60 sh -c 'LISTEN_PID=$$ exec "$0" "$@" 3</dev/null' "$BHYVE" -s 0,hostbridge -o boot.raw=$G/idle.bin tiny-badfd </dev/null >/dev/null 2>"$TMP/badfd.err"
+rc=$?
+check "socket activation with fd 3 not a socket: one line, exit 4" "$rc" 4 "$(wc -l <"$TMP/badfd.err"; grep -c 'not a listening Unix stream socket' "$TMP/badfd.err")" "$(printf '1\n1')" "$TMP/badfd.err"
+LISTEN_FDS=2 timeout -k 5 60 sh -c 'LISTEN_PID=$$ exec "$0" "$@"' "$BHYVE" -s 0,hostbridge -o boot.raw=$G/idle.bin tiny-badfd </dev/null >/dev/null 2>"$TMP/badfd.err"
+rc=$?
+check "socket activation with two sockets: one line, exit 4" "$rc" 4 "$(wc -l <"$TMP/badfd.err"; grep -c 'LISTEN_FDS=2' "$TMP/badfd.err")" "$(printf '1\n1')" "$TMP/badfd.err"
+
 echo "# guest tests: $pass passed, $fail failed"
 [ "$fail" = 0 ]
