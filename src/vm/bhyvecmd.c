@@ -79,7 +79,7 @@ struct build {
 	bool csm;    /* loader="uefi-csm": SeaBIOS, no variable store */
 	char *uefi_vars;
 	char *grub_cfg;
-	struct strvec args, warn, cons, rw;
+	struct strvec args, warn, cons, rw, disks;
 	struct bhyvecmd_nic *nics;
 	int nnics;
 	char *err;
@@ -183,7 +183,6 @@ static const struct {
 } ignored_keys[] = {
     {"sound", "no HD audio in kbhyve"},
     {"passthru", "no PCI passthrough in kbhyve"},
-    {"limit_", "no rctl(8) on Linux"},
     {"zfs_", "no ZFS datastores in kbhyve"},
     {"nulliso_fix", "OVMF needs no null ISO"},
     {"bhyveload_", "no bhyveload on Linux"},
@@ -218,6 +217,11 @@ static const char *const known_keys[] = {
     "prestart",
     "priority",
     "run_as",
+    "limit_pcpu",
+    "limit_rbps",
+    "limit_wbps",
+    "limit_riops",
+    "limit_wiops",
     "on_restart",
     "on_fault",
     "diskN_type",
@@ -484,6 +488,7 @@ static int add_disks(struct build *b, int *slot)
 			return -EINVAL;
 		}
 		const char *sep = opts && *opts ? "," : "", *o = opts && *opts ? opts : "";
+		sv_add(&b->disks, path);
 		if (strcmp(type, "ahci-cd") != 0 && !has_opt(o, "ro"))
 			sv_add(&b->rw, path);
 		int r = 0;
@@ -933,6 +938,7 @@ static int build(struct build *b)
 		sv_add(&b->args, "-s");
 		sv_addf(&b->args, "%ld:0,%s,%s%s", install, cd ? "ahci-cd" : "ahci-hd", in->iso,
 			cd ? "" : ",ro");
+		sv_add(&b->disks, in->iso);
 	}
 	int slot = (int)start;
 	if ((r = add_disks(b, &slot)) < 0 || (r = add_nics(b, &slot)) < 0)
@@ -963,7 +969,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	memset(out, 0, sizeof(*out));
 	struct build b = {.in = in, .err = err, .errlen = errlen};
 	int r = build(&b);
-	if (r == 0 && (b.args.oom || b.warn.oom || b.cons.oom || b.rw.oom))
+	if (r == 0 && (b.args.oom || b.warn.oom || b.cons.oom || b.rw.oom || b.disks.oom))
 		r = -ENOMEM;
 	/* empty vectors are still NULL-terminated arrays for the caller */
 	if (r == 0 && !b.warn.v && !(b.warn.v = calloc(1, sizeof(char *))))
@@ -972,6 +978,8 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 		r = -ENOMEM;
 	if (r == 0 && !b.rw.v && !(b.rw.v = calloc(1, sizeof(char *))))
 		r = -ENOMEM;
+	if (r == 0 && !b.disks.v && !(b.disks.v = calloc(1, sizeof(char *))))
+		r = -ENOMEM;
 	if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
@@ -979,6 +987,7 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 		sv_free(&b.warn);
 		sv_free(&b.cons);
 		sv_free(&b.rw);
+		sv_free(&b.disks);
 		free(b.nics);
 		free(b.uefi_vars);
 		free(b.grub_cfg);
@@ -994,6 +1003,8 @@ int bhyvecmd_build(const struct bhyvecmd_input *in, struct bhyvecmd *out, char *
 	out->nconsoles = b.cons.n;
 	out->disks_rw = b.rw.v;
 	out->ndisks_rw = b.rw.n;
+	out->disks = b.disks.v;
+	out->ndisks = b.disks.n;
 	out->uefi_vars = b.uefi_vars;
 	out->grub_cfg = b.grub_cfg;
 	out->uefi_vars_keep = b.uefi_vars && vmconf_truthy(vmconf_get(in->conf, "uefi_vars"));
@@ -1009,6 +1020,8 @@ void bhyvecmd_free(struct bhyvecmd *c)
 	s = (struct strvec){.v = c->consoles, .n = c->nconsoles};
 	sv_free(&s);
 	s = (struct strvec){.v = c->disks_rw, .n = c->ndisks_rw};
+	sv_free(&s);
+	s = (struct strvec){.v = c->disks, .n = c->ndisks};
 	sv_free(&s);
 	free(c->nics);
 	free(c->uefi_vars);

@@ -70,6 +70,10 @@ struct bhyvecmd {
 	 * run_as (NULL-terminated) */
 	char **disks_rw;
 	int ndisks_rw;
+	/* every disk image and device bhyve opens, the install image included, for the cgroup's
+	 * io.max (NULL-terminated) */
+	char **disks;
+	int ndisks;
 	/* loader="uefi": the guest's variable store (<dir>/uefi-vars.fd) that bhyve's -l bootrom
 	 * gets, made by the supervisor from uefi_vars_template before bhyve starts: once and then
 	 * kept when uefi_vars="yes" (variables persist), afresh at every start otherwise. */

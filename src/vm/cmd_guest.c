@@ -18,7 +18,9 @@
 
 #include "ctl/ctlproto.h"
 #include "vm/bhyvecmd.h"
+#include "vm/cgroup.h"
 #include "vm/cmds.h"
+#include "vm/runas.h"
 #include "vm/conflock.h"
 #include "vm/guest.h"
 #include "vm/names.h"
@@ -717,6 +719,43 @@ static void info_firmware(const struct vm_settings *s, const struct guest *g)
 	bhyvecmd_free(&cmd);
 }
 
+/* The limit_* keys, and while the guest runs what its cgroup (kbhyve.slice/NAME) has used. */
+static void info_limits(const struct guest *g, bool running)
+{
+	static const char *const keys[] = {"limit_pcpu", "limit_rbps", "limit_wbps",
+					   "limit_riops", "limit_wiops"};
+	char lim[256] = "";
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const char *v = vmconf_get(g->conf, keys[k]);
+		size_t l = strlen(lim);
+		if (v && *v)
+			snprintf(lim + l, sizeof(lim) - l, "%s%s=%s", l ? " " : "", keys[k] + 6, v);
+	}
+	printf("  limits: %s\n", lim[0] ? lim : "-");
+	char root[PATH_MAX], path[PATH_MAX];
+	struct cg_usage u;
+	if (!running || cg_root(root, sizeof(root)) < 0 ||
+	    cg_guest_path(root, g->name, path, sizeof(path)) < 0 || cg_usage_read(path, &u) < 0)
+		return;
+	printf("  cgroup: %s\n", path);
+	if (u.has_cpu)
+		printf("  cpu-usage: %.2f s (throttled %.2f s, %llu times)\n", u.cpu_usec / 1e6,
+		       u.throttled_usec / 1e6, (unsigned long long)u.nr_throttled);
+	char h1[32], h2[32];
+	if (u.has_memory) {
+		human(u.memory_current, h1, sizeof(h1));
+		if (u.memory_max)
+			human(u.memory_max, h2, sizeof(h2));
+		printf("  memory-usage: %s (max %s)\n", h1, u.memory_max ? h2 : "none");
+	}
+	if (u.has_io) {
+		human(u.rbytes, h1, sizeof(h1));
+		human(u.wbytes, h2, sizeof(h2));
+		printf("  io-usage: read %s in %llu operations, written %s in %llu\n", h1,
+		       (unsigned long long)u.rios, h2, (unsigned long long)u.wios);
+	}
+}
+
 static void info_one(const struct vm_settings *s, const struct guest *g)
 {
 	const struct vmconf *c = g->conf;
@@ -754,6 +793,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		printf("  autostart: Yes [%d]\n", pos + 1);
 	else
 		printf("  autostart: No\n");
+	info_limits(g, running);
 	if (gs.run == GUEST_RUNNING) {
 		char p[PATH_MAX + 32], line[512];
 		snprintf(p, sizeof(p), "%s/%s", g->dir, SUPERVISOR_CONSOLE_FILE);
@@ -812,8 +852,14 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		snprintf(pname, sizeof(pname), "%s", vmconf_truthy(v) ? "" : v);
 		if (!*pname)
 			snprintf(pname, sizeof(pname), "%d", n);
+		/* run_as: in the user's run folder (bhyvecmd.h console_dir) */
+		struct runas ra;
+		char err[256], dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", g->dir);
+		if (runas_for_guest(c, s->sys, &ra, err, sizeof(err)) == 0 && ra.set)
+			runas_run_dir(g->name, dir, sizeof(dir));
 		printf("\n  virtual-console\n    number: %d\n    name: %s\n    socket: %s/vtcon.%s\n", n,
-		       pname, g->dir, pname);
+		       pname, dir, pname);
 	}
 	printf("\n");
 }

@@ -201,6 +201,29 @@ int runas_give(const struct runas *r, const char *path, char *err, size_t errlen
 	return rc;
 }
 
+int runas_open_folder(const struct runas *r, const char *dir, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "run_as: %s: %s", dir, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	int rc = 0;
+	mode_t mode = (st.st_mode & 07707) | 0010;
+	if ((st.st_gid != r->gid && fchown(fd, (uid_t)-1, r->gid) < 0) ||
+	    ((st.st_mode & 07777) != mode && fchmod(fd, mode) < 0)) {
+		rc = -errno;
+		snprintf(err, errlen, "run_as: cannot open %s to group %u: %s", dir,
+			 (unsigned)r->gid, strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
 int runas_become(const struct runas *r)
 {
 	if (!r->set)

@@ -40,6 +40,11 @@ void runas_remove_run_dir(const char *dir);
  * regular file or block device; anything else is refused). 0 or -errno with one line. */
 int runas_give(const struct runas *r, const char *path, char *err, size_t errlen);
 
+/* Let the user's group pass through the guest folder (made 0700: a conf can hold a VNC password)
+ * to the disks in it: group `gid` with search permission only, nothing more; still root's. 0 or
+ * -errno with one line. */
+int runas_open_folder(const struct runas *r, const char *dir, char *err, size_t errlen);
+
 /* In a child about to exec: the user's groups, gid and uid, for good (the saved ids too). 0 or
  * -errno. */
 int runas_become(const struct runas *r);

@@ -27,6 +27,7 @@
 
 #include "ctl/ctlsocket.h"
 #include "vm/bhyvecmd.h"
+#include "vm/cgroup.h"
 #include "vm/grubimg.h"
 #include "vm/guest.h"
 #include "vm/netlink.h"
@@ -77,6 +78,7 @@ struct sup {
 	int ctl_fd;
 	char ctl_path[108];
 	struct stat ctl_st;
+	char cg_path[PATH_MAX]; /* this run's cgroup, "" when none */
 };
 
 /* The first start's outcome to `vm start`, once. */
@@ -386,6 +388,11 @@ static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, in
 	}
 	if (set_prio && setpriority(PRIO_PROCESS, 0, prio) < 0)
 		fprintf(stderr, "vm: priority %d: %s\n", prio, strerror(errno));
+	int cg = u->cg_path[0] ? cg_join(u->cg_path) : 0;
+	if (cg < 0) {
+		fprintf(stderr, "vm: cannot join the cgroup %s: %s\n", u->cg_path, strerror(-cg));
+		_exit(4);
+	}
 	if (u->ra.set && start_as_user(u) < 0)
 		_exit(4);
 	execv(argv[0], argv);
@@ -581,6 +588,8 @@ static int prepare_run_as(struct sup *u, const struct bhyvecmd *c)
 {
 	char err[1024];
 	int r = runas_prepare_run_dir(&u->ra, u->run_dir, err, sizeof(err));
+	if (r == 0)
+		r = runas_open_folder(&u->ra, u->g.dir, err, sizeof(err));
 	for (int i = 0; r == 0 && i < c->ndisks_rw; i++)
 		r = runas_give(&u->ra, c->disks_rw[i], err, sizeof(err));
 	if (r == 0 && c->uefi_vars)
@@ -599,6 +608,46 @@ static int prepare_run_as(struct sup *u, const struct bhyvecmd *c)
 	guest_log(&u->g, "running bhyve as %s (uid %u, gid %u)", u->ra.user, (unsigned)u->ra.uid,
 		  (unsigned)u->ra.gid);
 	return 0;
+}
+
+static void note_cgroup(void *ctx, const char *line)
+{
+	struct sup *u = ctx;
+	guest_log(&u->g, "warning: %s", line);
+}
+
+/* kbhyve.slice/NAME with the guest's limit_* keys (cgroup.h). A bad value stops the start; a
+ * host without cgroup v2 or its controllers runs the guest without them, saying so when limits
+ * were asked for. */
+static int setup_cgroup(struct sup *u, const struct bhyvecmd *c)
+{
+	char err[1024], root[PATH_MAX];
+	struct cg_limits l;
+	u->cg_path[0] = '\0';
+	if (cg_limits_parse(u->g.conf, &l, err, sizeof(err)) < 0) {
+		fail(u, "%s", err);
+		return -1;
+	}
+	bool asked = l.pcpu || l.rbps || l.wbps || l.riops || l.wiops;
+	if (cg_root(root, sizeof(root)) < 0) {
+		if (asked)
+			guest_log(&u->g, "warning: limit_*: no cgroup v2 hierarchy mounted: the "
+					 "limits are not applied");
+		return 0;
+	}
+	if (cg_setup(root, u->g.name, &l, c->disks, note_cgroup, u, u->cg_path, sizeof(u->cg_path),
+		     err, sizeof(err)) < 0) {
+		u->cg_path[0] = '\0';
+		guest_log(&u->g, "warning: %s%s", err, asked ? ": the limits are not applied" : "");
+	}
+	return 0;
+}
+
+static void end_cgroup(struct sup *u)
+{
+	if (u->cg_path[0])
+		cg_remove(u->cg_path);
+	u->cg_path[0] = '\0';
 }
 
 static void end_run_as(struct sup *u)
@@ -702,7 +751,13 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}
+	if (setup_cgroup(u, &cmd) < 0) {
+		end_run_as(u);
+		bhyvecmd_free(&cmd);
+		return NEXT_FAIL;
+	}
 	if (create_taps(u, &cmd) < 0) {
+		end_cgroup(u);
 		end_run_as(u);
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
@@ -717,6 +772,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	pid_t pid = spawn_bhyve(u, cmd.argv, prio, has_prio > 0, &outfd);
 	if (pid < 0) {
 		fail(u, "cannot start bhyve: %s", strerror((int)-pid));
+		end_cgroup(u);
 		end_run_as(u);
 		destroy_taps(u, &cmd, cmd.nnics);
 		remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
@@ -751,6 +807,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		guest_log(&u->g, "bhyve exited with status %d", code);
 	destroy_taps(u, &cmd, cmd.nnics);
 	remove_guest_file(u, SUPERVISOR_CONSOLE_FILE);
+	end_cgroup(u);
 	end_run_as(u);
 	bhyvecmd_free(&cmd);
 	if (u->notify_fd >= 0) {

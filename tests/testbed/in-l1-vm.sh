@@ -224,6 +224,63 @@ timeout 120 "$VM" stopall >"$T/so.out" 2>&1
 rc=$?
 check "vm stopall waits until the guest is down ($(($(date +%s) - t0))s)" "$([ $rc = 0 ] && is_stopped; echo $?)" "exit $rc, state $(state): $(oneline "$T/so.out")"
 
+# ---- run_as: the same template as uid 4242, which L1 lets open /dev/kvm by group ----
+# The guest writes its boot count to its disk, pings the switch through its tap, reboots itself
+# (the supervisor runs bhyve again, as the user again) and reads the count back from the disk.
+kvm_mode=$(stat -c '%g %a' /dev/kvm)
+tun_mode=$(stat -c '%a' /dev/net/tun)
+chgrp 4242 /dev/kvm
+chmod 660 /dev/kvm
+chmod 666 /dev/net/tun # as a distribution's udev rules leave it (L1 has no udev)
+chmod 755 "$T"
+B=$vm_dir/beta
+"$VM" create -t l2test beta >"$T/create-b.out" 2>&1
+echo 'run_as="4242:4242"' >>"$B/beta.conf"
+# the payload cache need not be open to the user: a copy it can read
+cp "$VMLINUX" "$T/vmlinux.b"
+cp "$INITRD" "$T/initrd.b"
+chmod 644 "$T/vmlinux.b" "$T/initrd.b"
+sed -i -e "s|^kernel=.*|kernel=\"$T/vmlinux.b\"|" -e "s|^initrd=.*|initrd=\"$T/initrd.b\"|" "$B/beta.conf"
+"$VM" start beta >"$T/start-b.out" 2>&1
+rc=$?
+bsup=$(awk '{print $2}' "$B/run.lock" 2>/dev/null)
+bvmm=$(pgrep -P "${bsup:-0}" | head -1)
+check "run_as: vm start beta; bhyve runs as uid 4242 with no capabilities, sandboxed" \
+	"$([ $rc = 0 ] && [ -n "$bvmm" ] && [ "$(stat -c %u /proc/$bvmm)" = 4242 ] && grep -q '^CapEff:.*0000000000000000' /proc/$bvmm/status && grep -q '^Seccomp:.*2' /proc/$bvmm/status; echo $?)" \
+	"exit $rc, pid ${bvmm:-none}: $(oneline "$T/start-b.out") $(tail -4 "$B/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
+check "run_as: beta's disk and tap are the user's" \
+	"$([ "$(stat -c %u "$B/disk0.img")" = 4242 ] && [ "$(cat /sys/class/net/vmt-beta-0/owner 2>/dev/null)" = 4242 ]; echo $?)" \
+	"disk $(stat -c %u "$B/disk0.img"), tap owner $(cat /sys/class/net/vmt-beta-0/owner 2>&1)"
+bcon() { # NAME: vm console beta in the background, as console_start does for alpha
+	rm -f "$T/$1.in"
+	mkfifo "$T/$1.in"
+	"$VM" console beta <"$T/$1.in" >"$T/$1.out" 2>"$T/$1.err" &
+	con_pid=$!
+	exec 7>"$T/$1.in"
+}
+wait_for 30 test -L "$KBHYVE_RUNDIR/run_as/beta/com1"
+bcon bcon1
+go_until bcon1 'KBTEST ping=ok' 120
+check "run_as: the guest (boot 1) pings the switch through its tap" "$(con_has "$T/bcon1.out" 'KBTEST ping=ok'; echo $?)" "$(oneline "$T/bcon1.out") $(oneline "$T/bcon1.err")"
+wait_for 60 grep -q 'starting bhyve (run 2)' "$B/vm-bhyve.log"
+console_stop
+wait_for 30 test -L "$KBHYVE_RUNDIR/run_as/beta/com1"
+bcon bcon2
+go_until bcon2 'KBTEST ready' 120
+console_stop
+bvmm=$(pgrep -P "${bsup:-0}" | head -1)
+check "run_as: after the guest's reboot, run 2 as uid 4242 reads boot=2 from its disk and pings" \
+	"$(con_has "$T/bcon2.out" 'KBTEST boot=2' && con_has "$T/bcon2.out" 'KBTEST ping=ok' && [ "$(stat -c %u /proc/${bvmm:-0} 2>/dev/null)" = 4242 ]; echo $?)" \
+	"$(oneline "$T/bcon2.out") $(tail -4 "$B/vm-bhyve.log" | tr '\n' ' ')"
+"$VM" stop beta >"$T/stop-b.out" 2>&1
+wait_for 60 sh -c "[ ! -e '$B/run.lock' ]"
+check "run_as: vm stop beta; the run folder, control socket and tap are gone" \
+	"$([ ! -e "$B/run.lock" ] && [ ! -e "$KBHYVE_RUNDIR/run_as/beta" ] && [ ! -e "$KBHYVE_RUNDIR/vmm/beta" ] && [ ! -e /sys/class/net/vmt-beta-0 ]; echo $?)" \
+	"$(oneline "$T/stop-b.out") $(tail -3 "$B/vm-bhyve.log" | tr '\n' ' ')"
+chgrp "${kvm_mode% *}" /dev/kvm
+chmod "${kvm_mode#* }" /dev/kvm
+chmod "$tun_mode" /dev/net/tun
+
 "$VM" switch destroy public >/dev/null 2>&1
 
 # ---- the host tests with tiny guests, on L1's real KVM ----

@@ -9,6 +9,8 @@
 #            (in-l1-unpriv.sh: bhyve runs as an unprivileged user)
 #   durable  numbered O_DIRECT + fdatasync records on /dev/vda until the host kills the VMM
 #            (durable-writer.c; in-l1-durable.sh checks the host file)
+#   cgroup   4 MiB written to /dev/vda with O_DIRECT and timed, 3 s of busy loop, then the ACPI
+#            power button powers off (in-l1-cgroup.sh: vm's limit_wbps and limit_pcpu)
 say() { echo "KBV $*"; }
 
 # an ext4 file system on vda: a known file written, its md5 said, unmounted and synced
@@ -32,7 +34,24 @@ net_ping() {
 	if ping -c 3 -W 5 "$2" >/dev/null 2>&1; then say ping=ok; else say ping=failed; fi
 }
 
+uptime_s() { cut -d" " -f1 /proc/uptime; }
+
 case "${kbvirtio:-devices}" in
+cgroup)
+	mdev -s
+	sh /bin/kb-acpid
+	t0=$(uptime_s)
+	dd if=/dev/zero of=/dev/vda bs=64k count=64 oflag=direct conv=fsync 2>/dev/null
+	say wstream_rc=$?
+	say wstream_bytes=4194304
+	say wstream_s=$(awk -v a="$t0" -v b="$(uptime_s)" "BEGIN { print b - a }")
+	end=$(($(cut -d. -f1 /proc/uptime) + 3))
+	while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do :; done
+	say spin=done
+	say acpid=ready
+	sleep 300
+	exit 0
+	;;
 durable)
 	/bin/durable-writer /dev/vda
 	exit 0

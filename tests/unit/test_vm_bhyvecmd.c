@@ -759,11 +759,15 @@ static void test_run_as_outputs(void **state)
 	assert_string_equal(C.disks_rw[0], "/vms/g1/disk0.img");
 	assert_string_equal(C.disks_rw[1], "/dev/vg0/g1");
 	assert_null(C.disks_rw[2]);
+	assert_int_equal(C.ndisks, 4);
+	assert_string_equal(C.disks[1], "/vms/g1/cd.iso");
+	assert_string_equal(C.disks[2], "/vms/g1/ro.img");
 	bhyvecmd_free(&C);
 	/* without disks: an empty list, still NULL-terminated */
 	assert_int_equal(build("loader=\"kernel\"\nkernel=\"vmlinuz\"\ncpu=1\nmemory=256M\n"), 0);
 	assert_int_equal(C.ndisks_rw, 0);
 	assert_null(C.disks_rw[0]);
+	assert_null(C.disks[0]);
 }
 
 static void test_errors(void **state)

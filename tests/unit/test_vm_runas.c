@@ -176,6 +176,13 @@ static void test_give(void **state)
 	assert_int_equal(st.st_uid, 4242);
 	assert_int_equal(st.st_gid, 4243);
 	/* a folder, a character device, a missing file: refused, unchanged */
+	/* the guest folder (0700): the user's group may pass, not list or write; still root's */
+	assert_int_equal(chmod(tmp, 0700), 0);
+	assert_int_equal(runas_open_folder(&USER, tmp, E, sizeof(E)), 0);
+	assert_int_equal(stat(tmp, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(st.st_gid, 4243);
+	assert_int_equal(st.st_mode & 07777, 0710);
 	assert_int_equal(runas_give(&USER, tmp, E, sizeof(E)), -EINVAL);
 	assert_int_equal(runas_give(&USER, "/dev/null", E, sizeof(E)), -EINVAL);
 	assert_int_equal(stat("/dev/null", &st), 0);

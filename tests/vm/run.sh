@@ -315,6 +315,7 @@ else
 	chmod 755 "$TMP"
 	guest asuser echo "run_as=\"4242:$kvm_group\"" 'disk0_type="virtio-blk"' 'disk0_name="disk0.img"'
 	truncate -s 1M "$vm_dir/asuser/disk0.img"
+	chmod 700 "$vm_dir/asuser" # as vm create makes it
 	RD=$KBHYVE_RUNDIR/run_as/asuser
 	"$VM" start asuser >"$TMP/o" 2>"$TMP/e"
 	rc=$?
@@ -322,7 +323,9 @@ else
 	check "run_as: bhyve runs as uid 4242, no capabilities, the supervisor as root" \
 		"$([ $rc = 0 ] && [ -n "$bp" ] && [ "$(stat -c %u /proc/$bp)" = 4242 ] && grep -q '^CapEff:.*0000000000000000' /proc/$bp/status && [ "$(stat -c %u /proc/$(sup_of asuser))" = 0 ]; echo $?)" \
 		"exit $rc, pid ${bp:-none}: $(oneline "$TMP/e") $(log_of asuser | tail -3 | tr '\n' ' ')"
-	check "run_as: the disk is the user's" "$([ "$(stat -c %u "$vm_dir/asuser/disk0.img")" = 4242 ]; echo $?)" "$(stat -c %U "$vm_dir/asuser/disk0.img")"
+	check "run_as: the disk is the user's; the guest folder root's, passable by the user's group only" \
+		"$([ "$(stat -c %u "$vm_dir/asuser/disk0.img")" = 4242 ] && [ "$(stat -c '%u %G %a' "$vm_dir/asuser")" = "0 $kvm_group 710" ]; echo $?)" \
+		"$(stat -c %U "$vm_dir/asuser/disk0.img") $(stat -c '%u %G %a' "$vm_dir/asuser")"
 	wait_for 10 test -L "$RD/com1"
 	check "run_as: the pty link is in the user's run folder (0700), named by the console file" \
 		"$(grep -qx "com1=$RD/com1" "$vm_dir/asuser/console" && [ "$(stat -c '%u %a' "$RD")" = "4242 700" ] && [ ! -e "$vm_dir/asuser/com1" ]; echo $?)" \
