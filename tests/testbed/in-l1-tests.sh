@@ -90,6 +90,11 @@ if [ -n "$VIRTIO_INITRD" ]; then
 	"$(dirname "$0")/in-l1-durable.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 	"$(dirname "$0")/in-l1-unpriv.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 fi
+# vm's guest cgroups under the unified hierarchy (L1 mounts it for the test)
+mark "cgroup"
+if [ -n "$VIRTIO_INITRD" ]; then
+	"$(dirname "$0")/in-l1-cgroup.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
+fi
 
 # the vm manager with a real guest (in-l1-vm.sh), and its tiny-guest tests on L1's KVM
 mark "vm"
