@@ -223,21 +223,33 @@ int vnl_vlan_create(struct vnl *v, const char *parent, const char *name, int vid
 	return rc;
 }
 
-int vnl_tap_create(const char *name)
+/* Attach to tap `name` (made when missing) with the flags bhyve's tap backend attaches with, so
+ * that its TUNSETIFF matches: the fd (ifr filled), or -errno (-EINVAL: a device of another kind). */
+static int tap_attach(const char *name, struct ifreq *ifr)
 {
 	if (!name || !*name || strlen(name) >= IFNAMSIZ)
 		return -EINVAL;
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	memset(ifr, 0, sizeof(*ifr));
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
+	ifr->ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, ifr) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int vnl_tap_create(const char *name)
+{
 	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	/* the flags bhyve's tap backend attaches with, so that its TUNSETIFF matches */
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	int rc = 0;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 1L) < 0)
-		rc = -errno;
+	int fd = tap_attach(name, &ifr);
+	if (fd < 0)
+		return fd;
+	int rc = ioctl(fd, TUNSETPERSIST, 1L) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
 }
@@ -246,18 +258,12 @@ int vnl_tap_set_owner(const char *name, uid_t uid, gid_t gid)
 {
 	if (!name || !*name || strlen(name) >= IFNAMSIZ)
 		return -EINVAL;
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	/* attaching with the flags it was made with; anything else is refused by the kernel */
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	int fd = tap_attach(name, &ifr);
+	if (fd < 0)
+		return fd == -EINVAL ? -EBADFD : fd;
 	int rc = 0;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-		rc = errno == EINVAL ? -EBADFD : -errno;
-	else if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
 		rc = -errno;
 	else if (!(ifr.ifr_flags & IFF_PERSIST))
 		rc = -ENODEV; /* there was none: TUNSETIFF made one, gone again at close */
