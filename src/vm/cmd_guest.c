@@ -719,8 +719,8 @@ static void info_firmware(const struct vm_settings *s, const struct guest *g)
 	bhyvecmd_free(&cmd);
 }
 
-/* The limit_* keys, and while the guest runs what its cgroup (kbhyve.slice/NAME) has used. */
-static void info_limits(const struct guest *g, bool running)
+/* The limit_* keys and run_as, and while the guest runs what its cgroup (kbhyve.slice/NAME) has used. */
+static void info_limits(const struct vm_settings *s, const struct guest *g, bool running)
 {
 	static const char *const keys[] = {"limit_pcpu", "limit_rbps", "limit_wbps",
 					   "limit_riops", "limit_wiops"};
@@ -732,6 +732,10 @@ static void info_limits(const struct guest *g, bool running)
 			snprintf(lim + l, sizeof(lim) - l, "%s%s=%s", l ? " " : "", keys[k] + 6, v);
 	}
 	printf("  limits: %s\n", lim[0] ? lim : "-");
+	const char *as = vmconf_get(g->conf, "run_as");
+	if (!as || !*as)
+		as = vmconf_get(s->sys, "run_as"); /* for every guest */
+	printf("  run-as: %s\n", as && *as ? as : "root");
 	char root[PATH_MAX], path[PATH_MAX];
 	struct cg_usage u;
 	if (!running || cg_root(root, sizeof(root)) < 0 ||
@@ -793,7 +797,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		printf("  autostart: Yes [%d]\n", pos + 1);
 	else
 		printf("  autostart: No\n");
-	info_limits(g, running);
+	info_limits(s, g, running);
 	if (gs.run == GUEST_RUNNING) {
 		char p[PATH_MAX + 32], line[512];
 		snprintf(p, sizeof(p), "%s/%s", g->dir, SUPERVISOR_CONSOLE_FILE);
