@@ -21,7 +21,7 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$DURABLE" "$TESTBED_DIR/durable-writer
 	die "cannot build durable-writer"
 "$TESTBED_DIR/mkinitrd-l2.sh" "$VIRTIO_INITRD" --script "$TESTBED_DIR/l2-virtio.sh" --add "$EVIL:/bin/evil-virtio" \
 	--add "$DURABLE:/bin/durable-writer" --add "$ACPID" \
-	--modules "virtio_pci virtio_blk virtio_net virtio_rng virtio_console ext4 button evdev" ||
+	--modules "virtio_pci virtio_blk virtio_net virtio_rng virtio_console ext4 button evdev ahci sd_mod nvme" ||
 	die "cannot build the virtio L2 initrd"
 # the vm manager's guest (in-l1-vm.sh): NIC, disk, power button
 VM_INITRD=$REPO_ROOT/build/testbed/l2-vm.cpio.gz

@@ -5,7 +5,9 @@
 # number after its sync (durable-writer.c); this side kills bhyve with SIGKILL mid-stream and
 # checks that every record printed before the kill is in the host file, intact, and that the
 # records after it are either intact or untouched (nothing torn or corrupted). Once per block
-# option: the default (io_uring, page cache), nocache (O_DIRECT) and direct (O_DSYNC).
+# option of virtio-blk: the default (io_uring, page cache), nocache (O_DIRECT) and direct
+# (O_DSYNC); then AHCI (Linux's ahci, FLUSH CACHE) and NVMe (Linux's nvme, Flush) with the
+# default, the same block backend behind other device models.
 # Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-durable.sh BUILD_DIR L2_INITRD VMLINUX
 set -u
@@ -48,8 +50,11 @@ PY
 # through a loop device (a block device takes O_DIRECT) backed by the same file
 direct_ok() { dd if=/dev/zero of="$T/probe" bs=4096 count=1 oflag=direct 2>/dev/null; }
 
-for opt in "" nocache direct; do
+# RUN: MODEL:OPTION:GUEST_DEVICE
+for run in virtio-blk::vda virtio-blk:nocache:vda virtio-blk:direct:vda ahci-hd::sda nvme::nvme0n1; do
+	IFS=: read -r model opt gdev <<<"$run"
 	name=${opt:-default}
+	[ "$model" = virtio-blk ] || name=$model
 	rm -f "$T/disk.img"
 	truncate -s 64M "$T/disk.img"
 	disk=$T/disk.img loop=
@@ -61,9 +66,9 @@ for opt in "" nocache direct; do
 		disk=$loop
 	fi
 	timeout -k 5 600 "$BHYVE" -c 1 -m 256M -s 0,hostbridge -s 31,lpc -l com1,stdio \
-		-s 3,virtio-blk,"$disk"${opt:+,$opt} \
+		-s 3,"$model","$disk"${opt:+,$opt} \
 		-o boot.kernel="$VMLINUX" -o boot.initrd="$INITRD" \
-		-o boot.cmdline="console=ttyS0 quiet kbvirtio=durable" -o x86.cpuid.disable=xsave \
+		-o boot.cmdline="console=ttyS0 quiet kbvirtio=durable kbdurdev=/dev/$gdev" -o x86.cpuid.disable=xsave \
 		"durable-$name" </dev/null >"$T/console.out" 2>"$T/bhyve.err" &
 	tpid=$!
 	for _ in $(seq 3000); do

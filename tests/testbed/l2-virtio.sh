@@ -7,8 +7,8 @@
 #            reset/enable storm on virtio-rnd (slot 6) while the host checks it still has control
 #   unpriv   an ext4 file system on /dev/vda and a ping to L1 at 169.254.101.1, then poweroff
 #            (in-l1-unpriv.sh: bhyve runs as an unprivileged user)
-#   durable  numbered O_DIRECT + fdatasync records on /dev/vda until the host kills the VMM
-#            (durable-writer.c; in-l1-durable.sh checks the host file)
+#   durable  numbered O_DIRECT + fdatasync records on /dev/vda (or kbdurdev=) until the host
+#            kills the VMM (durable-writer.c; in-l1-durable.sh checks the host file)
 #   cgroup   4 MiB written to /dev/vda with O_DIRECT and timed, 3 s of busy loop, then the ACPI
 #            power button powers off (in-l1-cgroup.sh: vm's limit_wbps and limit_pcpu)
 say() { echo "KBV $*"; }
@@ -53,7 +53,10 @@ cgroup)
 	exit 0
 	;;
 durable)
-	/bin/durable-writer /dev/vda
+	# kbdurdev: the disk under test (virtio-blk's vda, AHCI's sda, NVMe's nvme0n1)
+	dev=${kbdurdev:-/dev/vda}
+	for _ in $(seq 300); do [ -b "$dev" ] && break; mdev -s; sleep 0.1; done
+	/bin/durable-writer "$dev"
 	exit 0
 	;;
 unpriv)
