@@ -244,7 +244,8 @@ sed -i -e "s|^kernel=.*|kernel=\"$T/vmlinux.b\"|" -e "s|^initrd=.*|initrd=\"$T/i
 "$VM" start beta >"$T/start-b.out" 2>&1
 rc=$?
 bsup=$(awk '{print $2}' "$B/run.lock" 2>/dev/null)
-bvmm=$(pgrep -P "${bsup:-0}" | head -1)
+bvmm=
+[ -n "$bsup" ] && bvmm=$(pgrep -P "$bsup" | head -1)
 check "run_as: vm start beta; bhyve runs as uid 4242 with no capabilities, sandboxed" \
 	"$([ $rc = 0 ] && [ -n "$bvmm" ] && [ "$(stat -c %u /proc/$bvmm)" = 4242 ] && grep -q '^CapEff:.*0000000000000000' /proc/$bvmm/status && grep -q '^Seccomp:.*2' /proc/$bvmm/status; echo $?)" \
 	"exit $rc, pid ${bvmm:-none}: $(oneline "$T/start-b.out") $(tail -4 "$B/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
@@ -268,7 +269,8 @@ wait_for 30 test -L "$KBHYVE_RUNDIR/run_as/beta/com1"
 bcon bcon2
 go_until bcon2 'KBTEST ready' 120
 console_stop
-bvmm=$(pgrep -P "${bsup:-0}" | head -1)
+bvmm=
+[ -n "$bsup" ] && bvmm=$(pgrep -P "$bsup" | head -1)
 check "run_as: after the guest's reboot, run 2 as uid 4242 reads boot=2 from its disk and pings" \
 	"$(con_has "$T/bcon2.out" 'KBTEST boot=2' && con_has "$T/bcon2.out" 'KBTEST ping=ok' && [ "$(stat -c %u /proc/${bvmm:-0} 2>/dev/null)" = 4242 ]; echo $?)" \
 	"$(oneline "$T/bcon2.out") $(tail -4 "$B/vm-bhyve.log" | tr '\n' ' ')"
