@@ -175,11 +175,75 @@ void runas_remove_run_dir(const char *dir)
 	rmdir(dir);
 }
 
-int runas_give(const struct runas *r, const char *path, char *err, size_t errlen)
+/* The folder holding path's last component is root's and nobody else may change its entries. */
+static bool folder_is_roots(const char *path)
 {
-	/* through the link a custom disk may be (/dev/mapper/...): the file it names */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return false;
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
 	struct stat st;
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 &&
+	       !(st.st_mode & 0022);
+}
+
+/* Each symbolic link on the way from path to what it names sits in a folder of root's only. */
+static bool links_in_roots_folders(const char *path)
+{
+	char cur[PATH_MAX], target[PATH_MAX];
+	snprintf(cur, sizeof(cur), "%s", path);
+	for (int hops = 0; hops < 16; hops++) {
+		struct stat st;
+		if (lstat(cur, &st) < 0)
+			return false;
+		if (!S_ISLNK(st.st_mode))
+			return true;
+		if (!folder_is_roots(cur))
+			return false;
+		ssize_t n = readlink(cur, target, sizeof(target) - 1);
+		if (n <= 0)
+			return false;
+		target[n] = '\0';
+		if (target[0] == '/') {
+			snprintf(cur, sizeof(cur), "%s", target);
+		} else {
+			char *slash = strrchr(cur, '/');
+			size_t keep = slash ? (size_t)(slash - cur) + 1 : 0;
+			if (keep + (size_t)n >= sizeof(cur))
+				return false;
+			memcpy(cur + keep, target, (size_t)n + 1);
+		}
+	}
+	return false;
+}
+
+int runas_give(const struct runas *r, const char *path, const char *guest_dir, char *err,
+	       size_t errlen)
+{
+	size_t dl = strlen(guest_dir);
+	bool in_folder = !strncmp(path, guest_dir, dl) && path[dl] == '/' &&
+			 !strchr(path + dl + 1, '/');
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "run_as: %s: %s", path, strerror(e));
+		return -e;
+	}
+	/* a link (/dev/vg0/lv): every hop from a folder the user cannot write */
+	bool link = S_ISLNK(st.st_mode);
+	if (link && !links_in_roots_folders(path)) {
+		snprintf(err, errlen,
+			 "run_as: %s is a link in a folder others than root can write: not handing "
+			 "what it names to %s",
+			 path, r->user);
+		return -EPERM;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int e = errno;
 		snprintf(err, errlen, "run_as: %s: %s", path, strerror(e));
@@ -188,11 +252,20 @@ int runas_give(const struct runas *r, const char *path, char *err, size_t errlen
 		return -e;
 	}
 	int rc = 0;
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+	bool mine = st.st_uid == r->uid && st.st_gid == r->gid;
+	if (S_ISBLK(st.st_mode)) {
+		/* a device node: the admin named it (the folder check above covers its link) */
+	} else if (!S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "run_as: %s is not a file or block device", path);
 		rc = -EINVAL;
-	} else if ((st.st_uid != r->uid || st.st_gid != r->gid) &&
-		   fchown(fd, r->uid, r->gid) < 0) {
+	} else if ((!in_folder || link) && !mine) {
+		snprintf(err, errlen,
+			 "run_as: %s is outside the guest folder: give it to %s yourself "
+			 "(chown %u:%u)",
+			 path, r->user, (unsigned)r->uid, (unsigned)r->gid);
+		rc = -EPERM;
+	}
+	if (rc == 0 && !mine && fchown(fd, r->uid, r->gid) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "run_as: cannot give %s to %s: %s", path, r->user,
 			 strerror(errno));

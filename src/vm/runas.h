@@ -36,9 +36,14 @@ int runas_run_dir(const char *name, char *out, size_t outlen);
 int runas_prepare_run_dir(const struct runas *r, const char *dir, char *err, size_t errlen);
 /* Empty it (what bhyve made: pty links, console sockets) and remove it. */
 void runas_remove_run_dir(const char *dir);
-/* Make the user the owner of a disk image, block device or variable store bhyve writes (a
- * regular file or block device; anything else is refused). 0 or -errno with one line. */
-int runas_give(const struct runas *r, const char *path, char *err, size_t errlen);
+/* Make the user the owner of a disk image, block device or variable store bhyve writes. Root
+ * changes the owner of whatever the path names, so it must be a path the user cannot have
+ * pointed elsewhere: a regular file directly in the guest folder `guest_dir` (root's; the file
+ * itself not a link), or a block device whose link, if any, sits in a folder only root writes
+ * (/dev/vg0/lv). A file elsewhere is left as it is (refused unless already the user's). 0, or
+ * -errno with one line. */
+int runas_give(const struct runas *r, const char *path, const char *guest_dir, char *err,
+	       size_t errlen);
 
 /* Let the user's group pass through the guest folder (made 0700: a conf can hold a VNC password)
  * to the disks in it: group `gid` with search permission only, nothing more; still root's. 0 or

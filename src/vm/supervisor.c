@@ -591,9 +591,9 @@ static int prepare_run_as(struct sup *u, const struct bhyvecmd *c)
 	if (r == 0)
 		r = runas_open_folder(&u->ra, u->g.dir, err, sizeof(err));
 	for (int i = 0; r == 0 && i < c->ndisks_rw; i++)
-		r = runas_give(&u->ra, c->disks_rw[i], err, sizeof(err));
+		r = runas_give(&u->ra, c->disks_rw[i], u->g.dir, err, sizeof(err));
 	if (r == 0 && c->uefi_vars)
-		r = runas_give(&u->ra, c->uefi_vars, err, sizeof(err));
+		r = runas_give(&u->ra, c->uefi_vars, u->g.dir, err, sizeof(err));
 	if (r == 0) {
 		r = ctl_listen(u->g.name, CTL_BACKLOG, u->ctl_path, sizeof(u->ctl_path), &u->ctl_st,
 			       err, sizeof(err));
@@ -638,7 +638,10 @@ static int setup_cgroup(struct sup *u, const struct bhyvecmd *c)
 	if (cg_setup(root, u->g.name, &l, c->disks, note_cgroup, u, u->cg_path, sizeof(u->cg_path),
 		     err, sizeof(err)) < 0) {
 		u->cg_path[0] = '\0';
-		guest_log(&u->g, "warning: %s%s", err, asked ? ": the limits are not applied" : "");
+		if (asked)
+			guest_log(&u->g, "warning: %s: the limits are not applied", err);
+		else
+			guest_log(&u->g, "%s: bhyve runs in the supervisor's cgroup", err);
 	}
 	return 0;
 }

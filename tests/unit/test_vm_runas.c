@@ -164,18 +164,17 @@ static void test_give(void **state)
 {
 	if (!need_root())
 		return;
-	char tmp[] = "/tmp/runas.XXXXXX", f[PATH_MAX];
+	char tmp[] = "/tmp/runas.XXXXXX", f[PATH_MAX], l[PATH_MAX + 32], u[256], x[PATH_MAX];
 	assert_non_null(mkdtemp(tmp));
 	snprintf(f, sizeof(f), "%s/disk0.img", tmp);
 	int fd = open(f, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(runas_give(&USER, f, E, sizeof(E)), 0);
+	assert_int_equal(runas_give(&USER, f, tmp, E, sizeof(E)), 0);
 	struct stat st;
 	assert_int_equal(stat(f, &st), 0);
 	assert_int_equal(st.st_uid, 4242);
 	assert_int_equal(st.st_gid, 4243);
-	/* a folder, a character device, a missing file: refused, unchanged */
 	/* the guest folder (0700): the user's group may pass, not list or write; still root's */
 	assert_int_equal(chmod(tmp, 0700), 0);
 	assert_int_equal(runas_open_folder(&USER, tmp, E, sizeof(E)), 0);
@@ -183,13 +182,43 @@ static void test_give(void **state)
 	assert_int_equal(st.st_uid, 0);
 	assert_int_equal(st.st_gid, 4243);
 	assert_int_equal(st.st_mode & 07777, 0710);
-	assert_int_equal(runas_give(&USER, tmp, E, sizeof(E)), -EINVAL);
-	assert_int_equal(runas_give(&USER, "/dev/null", E, sizeof(E)), -EINVAL);
+	/* a folder, a character device, a missing file: refused, unchanged */
+	assert_int_equal(runas_give(&USER, tmp, tmp, E, sizeof(E)), -EINVAL);
+	assert_int_equal(runas_give(&USER, "/dev/null", tmp, E, sizeof(E)), -EINVAL);
 	assert_int_equal(stat("/dev/null", &st), 0);
 	assert_int_equal(st.st_uid, 0);
-	snprintf(f, sizeof(f), "%s/none.img", tmp);
-	assert_int_equal(runas_give(&USER, f, E, sizeof(E)), -ENOENT);
+	snprintf(x, sizeof(x), "%s/none.img", tmp);
+	assert_int_equal(runas_give(&USER, x, tmp, E, sizeof(E)), -ENOENT);
 	assert_non_null(strstr(E, "none.img"));
+
+	/* root's file outside the guest folder, named directly or through a link: not given */
+	snprintf(x, sizeof(x), "%s/outside.img", tmp);
+	fd = open(x, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	char g[256];
+	snprintf(g, sizeof(g), "%s/g1", tmp);
+	assert_int_equal(mkdir(g, 0700), 0);
+	assert_int_equal(runas_give(&USER, x, g, E, sizeof(E)), -EPERM);
+	assert_non_null(strstr(E, "outside the guest folder"));
+	snprintf(l, sizeof(l), "%s/disk1.img", g);
+	assert_int_equal(symlink(x, l), 0);
+	assert_int_equal(runas_give(&USER, l, g, E, sizeof(E)), -EPERM);
+	assert_int_equal(stat(x, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	/* a link in a folder the user writes, to a block device: refused (it could name any) */
+	snprintf(u, sizeof(u), "%s/userdir", tmp);
+	assert_int_equal(mkdir(u, 0755), 0);
+	assert_int_equal(chown(u, 4242, 4243), 0);
+	snprintf(l, sizeof(l), "%s/dev", u);
+	assert_int_equal(symlink("/dev/loop-control", l), 0);
+	assert_int_equal(runas_give(&USER, l, g, E, sizeof(E)), -EPERM);
+	assert_non_null(strstr(E, "link in a folder"));
+	/* nor through a root-folder link that passes through the user's folder */
+	char l2[PATH_MAX + 32];
+	snprintf(l2, sizeof(l2), "%s/disk2.img", g);
+	assert_int_equal(symlink(l, l2), 0);
+	assert_int_equal(runas_give(&USER, l2, g, E, sizeof(E)), -EPERM);
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	assert_int_equal(system(cmd), 0);
