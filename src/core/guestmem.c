@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 void guestmem_layout(uint64_t size, uint64_t *lowmem, uint64_t *highmem)
@@ -11,14 +12,39 @@ void guestmem_layout(uint64_t size, uint64_t *lowmem, uint64_t *highmem)
 	*highmem = size - *lowmem;
 }
 
+/* Guest RAM at a 2 MiB-aligned host address. KVM maps a guest page with a huge page only where
+ * the guest physical and host virtual addresses are aligned alike, and the kernel backs only
+ * 2 MiB-aligned host ranges with transparent huge pages: at mmap's page-aligned address every
+ * first touch of guest memory was its own 4 KiB nested page fault (some 20,000 exits in a Linux
+ * boot), at this one it is one per 2 MiB. NULL with errno on failure. */
+static void *map_aligned(uint64_t size, uint64_t align)
+{
+	if (size > UINT64_MAX - align)
+		return (errno = ENOMEM, NULL);
+	uint64_t total = size + align;
+	uint8_t *raw = mmap(NULL, total, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+	uint8_t *p = (uint8_t *)start;
+	size_t head = (size_t)(p - raw);
+	uint64_t end = (start + size + 4095) & ~(uint64_t)4095;
+	size_t tail = (size_t)((uintptr_t)raw + total - end);
+	if (head)
+		munmap(raw, head);
+	if (tail)
+		munmap((void *)(uintptr_t)end, tail);
+	return p;
+}
+
 int guestmem_init(struct guestmem *gm, uint64_t size, bool wired)
 {
 	memset(gm, 0, sizeof(*gm));
 	if (size == 0)
 		return -EINVAL;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
-	if (p == MAP_FAILED)
+	void *p = map_aligned(size, GM_HUGE_ALIGN);
+	if (!p)
 		return -errno;
 	/* Guest RAM is large and its contents are the guest's: keep it out of core dumps and
 	 * let the kernel back it with huge pages where it can. */

@@ -10,6 +10,8 @@
 #define GM_4G 0x100000000ULL
 /* bhyve puts the top of low memory at 3 GiB; the hole above holds PCI MMIO, IOAPIC, LAPIC. */
 #define GM_LOWMEM_LIMIT 0xC0000000ULL
+/* host alignment of guest RAM: a huge page (2 MiB), so that KVM can map it with huge pages */
+#define GM_HUGE_ALIGN 0x200000ULL
 
 struct guestmem {
 	uint8_t *host;    /* one mapping: [0, lowmem) then [4G, 4G + highmem) */
