@@ -18,11 +18,13 @@ import subprocess
 import sys
 
 KB, QEMU = "kbhyve", "qemu"
-KB_ONLY = {"boot_self_1", "boot_self_2"}    # QEMU has no clock of its own for this
+# QEMU has no clock of its own for boot_self, and no manager for vmlist
+KB_ONLY = {"boot_self_1", "boot_self_2", "vmlist_100"}
 
 
 def parse_logs(paths):
     metrics, infos, samples, errors = {}, [], [], []
+    profiles.clear()
     for path in paths:
         with open(path, errors="replace") as f:
             for line in f:
@@ -42,7 +44,60 @@ def parse_logs(paths):
                     samples.append(obj)
                 elif kind == "BENCH-ERROR":
                     errors.append(obj)
+                elif kind == "BENCH-PROFILE":
+                    profiles.append(obj)
     return metrics, infos, samples, errors
+
+
+# BENCH-PROFILE lines (bench/bootprofile.py), filled by parse_logs
+profiles = []
+
+
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def profile_table(profs):
+    """The boot profile side by side: per key the median over repetitions of the count and of
+    the time in ms (a key missing in a repetition counts 0)."""
+    if not profs:
+        return ""
+    out = []
+    reps = {vmm: [p for p in profs if p["vmm"] == vmm] for vmm in (KB, QEMU)}
+
+    def section(title, field, top):
+        keys = set()
+        for vmm in (KB, QEMU):
+            for p in reps[vmm]:
+                keys |= set(p[field])
+        med = {}
+        for vmm in (KB, QEMU):
+            for k in keys:
+                rows = [p[field].get(k, {"n": 0, "us": 0.0}) for p in reps[vmm]]
+                med[vmm, k] = (median([r["n"] for r in rows]) if rows else 0,
+                               median([r["us"] for r in rows]) / 1000.0 if rows else 0.0)
+        order = sorted(keys, key=lambda k: -(med[KB, k][0] + med[QEMU, k][0]))[:top]
+        out.append(f"{title:<22} {'kbhyve n':>10} {'ms':>9} {'QEMU n':>10} {'ms':>9}")
+        for k in order:
+            out.append(f"  {k:<20} {med[KB, k][0]:>10.0f} {med[KB, k][1]:>9.1f} "
+                       f"{med[QEMU, k][0]:>10.0f} {med[QEMU, k][1]:>9.1f}")
+        out.append("")
+
+    n = {vmm: len(reps[vmm]) for vmm in (KB, QEMU)}
+    out.append(f"Boot profile (perf kvm stat, 1 vCPU, spawn -> exit; medians of {n[KB]} kbhyve "
+               f"and {n[QEMU]} QEMU runs)")
+    out.append("")
+    section("KVM exit reason", "exits", 20)
+    section("port I/O", "pio", 15)
+    section("MMIO", "mmio", 10)
+    for vmm in (KB, QEMU):
+        init = [p["init_ms"] for p in reps[vmm] if p.get("init_ms") is not None]
+        last = reps[vmm][-1]["initcalls"] if reps[vmm] else []
+        out.append(f"{vmm}: guest clock at /init {median(init) if init else float('nan'):.0f} ms;"
+                   f" slowest initcalls (last run, us): " +
+                   ", ".join(f"{name} {us}" for name, us in last[:8]))
+    return "\n".join(out)
 
 
 def stats(values):
@@ -246,6 +301,13 @@ def main():
         print(f"chart: {png}")
     except (OSError, RuntimeError) as e:
         problems.append(f"chart: {e}")
+    prof = profile_table(profiles)
+    if prof:
+        results["profiles"] = profiles
+        with open(os.path.join(a.out, "profile.txt"), "w") as f:
+            f.write(prof + "\n")
+        print()
+        print(prof)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
     print(f"results: {os.path.join(a.out, 'results.json')}")

@@ -12,7 +12,7 @@
 #   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
 #   --out DIR      output folder (default build/bench)
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
-#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc (default all),
+#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist (default all),
 #                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
 #   --bhyve-opt    a bhyve -o option for every kbhyve run, repeatable (e.g. sandbox=off: the
 #                  sandbox's cost, against the same QEMU rows)
@@ -38,7 +38,7 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
-ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc
+ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist
 ONLY=$ALL_GROUPS
 BHYVE_OPTS=()
 while [ $# -gt 0 ]; do
@@ -184,6 +184,7 @@ GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 	--only "$ONLY")
 [ "$DEV" = 0 ] || GUEST_ARGS+=(--initrd-devices "$WORK/l2-devices.cpio.gz" --kbbench "$WORK/kbbench")
 want vnc && GUEST_ARGS+=(--initrd-display "$WORK/l2-display.cpio.gz")
+want vmlist && GUEST_ARGS+=(--vm "$REPO/build/vm" --tiny-idle "$REPO/build/guests/idle.bin")
 want fw && GUEST_ARGS+=(--fw-disk "$WORK/fw-gpt.img" --ovmf-code "$KBHYVE_OVMF_CODE" --ovmf-vars "$KBHYVE_OVMF_VARS")
 
 # Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.

@@ -26,6 +26,8 @@ import tempfile
 import time
 
 import display
+import bootprofile as boot_profile
+import vmlist
 
 KB = "kbhyve"
 QEMU = "qemu"
@@ -104,10 +106,14 @@ for _p, _n in NIC_MODELS.items():
 
 # the display benchmark (display.py): fbuf's VNC server against QEMU's bochs-display and VNC
 METRICS += display.METRICS
+# the boot profile (bootprofile.py): perf kvm stat around a boot, and the guest's initcalls
+METRICS += boot_profile.METRICS
+# vm list at scale (vmlist.py), kbhyve only
+METRICS += vmlist.METRICS
 
 # Metric groups for --only (bench/run.sh --only blk,net)
 GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(
-    NIC_MODELS) + ("vnc",)
+    NIC_MODELS) + ("vnc", "profile", "vmlist")
 # the guest's name for the disk of each model
 GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
@@ -152,6 +158,8 @@ class Suite:
         self.tap_ready = False
         self.diag_ids = []
         self.display = display.DisplayBench(self)
+        self.profile = boot_profile.ProfileBench(self)
+        self.vmlist = vmlist.VmListBench(self)
 
     # --- command lines -------------------------------------------------------------------
 
@@ -631,6 +639,11 @@ class Suite:
                 if "vnc" in a.only:
                     for vmm in order:
                         self.display.run(vmm, rep)
+                if "profile" in a.only:
+                    for vmm in order:
+                        self.profile.run(vmm, rep)
+                if "vmlist" in a.only:
+                    self.vmlist.run(rep)
             if not a.only_tiny and "many" in a.only:
                 for rep in range(1, a.many_reps + 1):
                     order = [KB, QEMU] if rep % 2 else [QEMU, KB]
@@ -697,6 +710,8 @@ def main():
     p.add_argument("--ovmf-code", help="OVMF's CODE image (fw)")
     p.add_argument("--ovmf-vars", help="OVMF's VARS template, copied for each run (fw)")
     p.add_argument("--tiny", required=True)
+    p.add_argument("--tiny-idle", help="tests/guests/idle.S, built (vmlist)")
+    p.add_argument("--vm", help="the vm manager, built (vmlist)")
     p.add_argument("--tiny-rom", required=True)
     p.add_argument("--testbed", action="store_true", help="running in L1: hide XSAVE from L2")
     p.add_argument("--only-tiny", action="store_true",
@@ -715,13 +730,16 @@ def main():
         p.error("--initrd-devices and --kbbench are needed for blk and net")
     if "vnc" in a.only and not a.initrd_display:
         p.error("--initrd-display is needed for vnc")
+    if "vmlist" in a.only and not (a.vm and a.tiny_idle):
+        p.error("--vm and --tiny-idle are needed for vmlist")
     fw = "fw" in a.only
     if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
         p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")
     for path in [a.probe, a.bhyve, a.tiny, a.tiny_rom] + (
             [] if a.only_tiny else [a.vmlinux, a.initrd_poweroff, a.initrd_hold]) + (
             [a.initrd_devices, a.kbbench] if dev else []) + (
-            [a.fw_disk, a.ovmf_code, a.ovmf_vars] if fw else []):
+            [a.fw_disk, a.ovmf_code, a.ovmf_vars] if fw else []) + (
+            [a.vm, a.tiny_idle] if "vmlist" in a.only else []):
         if not os.path.exists(path):
             print(f"suite.py: missing {path}", file=sys.stderr)
             return 1
