@@ -81,14 +81,14 @@ class ProfileBench:
         return None
 
     def record(self, path):
-        return subprocess.Popen(["perf", "kvm", "-o", path, "stat", "record", "-a", "-q"],
+        return subprocess.Popen(["perf", "kvm", "stat", "record", "-a", "-q", "-o", path],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     @staticmethod
     def report(path, event):
         r = subprocess.run(["perf", "kvm", "-i", path, "stat", "report", f"--event={event}"],
                            capture_output=True, text=True)
-        return r.stdout
+        return r.stdout + r.stderr  # perf 6.1 prints its report on stderr
 
     def run(self, vmm, rep):
         s = self.s

@@ -19,7 +19,7 @@ import sys
 
 KB, QEMU = "kbhyve", "qemu"
 # QEMU has no clock of its own for boot_self, and no manager for vmlist
-KB_ONLY = {"boot_self_1", "boot_self_2", "vmlist_100"}
+KB_ONLY = {"boot_self_1", "boot_self_2", "vmlist_100", "host_vmlist_100"}
 
 
 def parse_logs(paths):

@@ -147,8 +147,8 @@ done
 if [ "$MODE" = auto ]; then
 	if [ "$kvm_module" = kvm_intel ] || [ "$kvm_module" = kvm_amd ]; then MODE=direct; else MODE=testbed; fi
 fi
-# /dev/kvm here: for every metric directly on a host; in the test bed for the host's tiny guest
-if [ "$MODE" = direct ] || want tiny; then
+# /dev/kvm here: for every metric directly on a host; in the test bed for the host's tiny guests
+if [ "$MODE" = direct ] || want tiny || want vmlist; then
 	[ -e /dev/kvm ] || die "no /dev/kvm"
 fi
 
@@ -194,9 +194,15 @@ LOGS=()
 suite_rc=0
 start=$SECONDS
 if [ "$MODE" = testbed ]; then
-	if want tiny; then
-		echo "== tiny guest on this host's /dev/kvm ($kvm_module)"
-		"${SUITE[@]}" --reps "$REPS" --many-reps 0 --only-tiny --tiny-prefix host_ 2>&1 |
+	if want tiny || want vmlist; then
+		# the tiny guest, and vm list with tiny guests running, on the build host's own KVM
+		# (it runs tiny guests, not Linux): beside L1's numbers, without the nesting
+		host_only=
+		want tiny && host_only=tiny
+		want vmlist && host_only=$host_only${host_only:+,}vmlist
+		echo "== $host_only on this host's /dev/kvm ($kvm_module)"
+		"${SUITE[@]}" --reps "$REPS" --many-reps 0 --only-tiny --tiny-prefix host_ \
+			--only "$host_only" --vm "$REPO/build/vm" --tiny-idle "$REPO/build/guests/idle.bin" 2>&1 |
 			progress "$OUT/host-tiny.log"
 		[ "${PIPESTATUS[0]}" = 0 ] || suite_rc=1
 		LOGS+=("$OUT/host-tiny.log")
