@@ -16,8 +16,11 @@ void guestmem_layout(uint64_t size, uint64_t *lowmem, uint64_t *highmem)
  * the guest physical and host virtual addresses are aligned alike, and the kernel backs only
  * 2 MiB-aligned host ranges with transparent huge pages: at mmap's page-aligned address every
  * first touch of guest memory was its own 4 KiB nested page fault (some 20,000 exits in a Linux
- * boot), at this one it is one per 2 MiB. NULL with errno on failure. */
-static void *map_aligned(uint64_t size, uint64_t align)
+ * boot), at this one it is one per 2 MiB. The slack below stays reserved (PROT_NONE, *guard
+ * bytes): the mappings made next (thread stacks) land below it, not ending at a 2 MiB boundary,
+ * where with THP "always" a stack's first touch would take a whole huge page. The slack above is
+ * given back. NULL with errno on failure. */
+static void *map_aligned(uint64_t size, uint64_t align, uint64_t *guard)
 {
 	if (size > UINT64_MAX - align)
 		return (errno = ENOMEM, NULL);
@@ -32,9 +35,10 @@ static void *map_aligned(uint64_t size, uint64_t align)
 	uint64_t end = (start + size + 4095) & ~(uint64_t)4095;
 	size_t tail = (size_t)((uintptr_t)raw + total - end);
 	if (head)
-		munmap(raw, head);
+		mprotect(raw, head, PROT_NONE);
 	if (tail)
 		munmap((void *)(uintptr_t)end, tail);
+	*guard = head;
 	return p;
 }
 
@@ -43,7 +47,8 @@ int guestmem_init(struct guestmem *gm, uint64_t size, bool wired)
 	memset(gm, 0, sizeof(*gm));
 	if (size == 0)
 		return -EINVAL;
-	void *p = map_aligned(size, GM_HUGE_ALIGN);
+	uint64_t guard;
+	void *p = map_aligned(size, GM_HUGE_ALIGN, &guard);
 	if (!p)
 		return -errno;
 	/* Guest RAM is large and its contents are the guest's: keep it out of core dumps and
@@ -52,11 +57,12 @@ int guestmem_init(struct guestmem *gm, uint64_t size, bool wired)
 	madvise(p, size, MADV_HUGEPAGE);
 	if (wired && mlock(p, size) != 0) {
 		int e = errno;
-		munmap(p, size);
+		munmap((uint8_t *)p - guard, guard + size);
 		return -e;
 	}
 	gm->host = p;
 	gm->size = size;
+	gm->guard = guard;
 	gm->wired = wired;
 	guestmem_layout(size, &gm->lowmem, &gm->highmem);
 	return 0;
@@ -74,7 +80,7 @@ void guestmem_init_from(struct guestmem *gm, void *host, uint64_t lowmem, uint64
 void guestmem_fini(struct guestmem *gm)
 {
 	if (gm->host && gm->size)
-		munmap(gm->host, gm->size);
+		munmap(gm->host - gm->guard, gm->guard + gm->size);
 	gm->host = NULL;
 	gm->size = 0;
 }

@@ -18,6 +18,7 @@ struct guestmem {
 	uint64_t size;    /* total RAM bytes = lowmem + highmem */
 	uint64_t lowmem;  /* RAM bytes mapped at guest-physical 0 */
 	uint64_t highmem; /* RAM bytes mapped at guest-physical 4 GiB */
+	uint64_t guard;   /* bytes reserved (PROT_NONE) just below host, from its alignment */
 	bool wired;
 };
 
