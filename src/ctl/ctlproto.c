@@ -106,11 +106,15 @@ int ctl_name_check(const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-int ctl_vmm_dir(char *buf, size_t len, char *err, size_t errlen)
+const char *ctl_run_dir(void)
 {
 	const char *rundir = getenv("KBHYVE_RUNDIR");
-	if (!rundir || !*rundir)
-		rundir = CTL_DEFAULT_RUNDIR;
+	return rundir && *rundir ? rundir : CTL_DEFAULT_RUNDIR;
+}
+
+int ctl_vmm_dir(char *buf, size_t len, char *err, size_t errlen)
+{
+	const char *rundir = ctl_run_dir();
 	int n = snprintf(buf, len, "%s/vmm", rundir);
 	if (n < 0 || (size_t)n >= len) {
 		snprintf(err, errlen, "KBHYVE_RUNDIR is too long: %s", rundir);

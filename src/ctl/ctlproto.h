@@ -48,6 +48,8 @@ bool ctl_key_valid(const char *key);
  * no spaces, not "." or "..". 0 or -EINVAL with a message in err. */
 int ctl_name_check(const char *name, char *err, size_t errlen);
 
+/* ${KBHYVE_RUNDIR:-/run/kbhyve}: the folder of kbhyve's run-time files. */
+const char *ctl_run_dir(void);
 /* ${KBHYVE_RUNDIR:-/run/kbhyve}/vmm, and the socket path of VM `name` inside it.
  * 0, or -ENAMETOOLONG / -EINVAL with a message in err. */
 int ctl_vmm_dir(char *buf, size_t len, char *err, size_t errlen);

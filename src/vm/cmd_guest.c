@@ -732,10 +732,8 @@ static void info_limits(const struct vm_settings *s, const struct guest *g, bool
 			snprintf(lim + l, sizeof(lim) - l, "%s%s=%s", l ? " " : "", keys[k] + 6, v);
 	}
 	printf("  limits: %s\n", lim[0] ? lim : "-");
-	const char *as = vmconf_get(g->conf, "run_as");
-	if (!as || !*as)
-		as = vmconf_get(s->sys, "run_as"); /* for every guest */
-	printf("  run-as: %s\n", as && *as ? as : "root");
+	const char *as = runas_value(g->conf, s->sys);
+	printf("  run-as: %s\n", as ? as : "root");
 	char root[PATH_MAX], path[PATH_MAX];
 	struct cg_usage u;
 	if (!running || cg_root(root, sizeof(root)) < 0 ||
@@ -848,6 +846,12 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		}
 		free(p);
 	}
+	/* virtio-console sockets: in the user's run folder with run_as (bhyvecmd.h console_dir) */
+	struct runas ra;
+	char err[256], vtcon_dir[PATH_MAX];
+	snprintf(vtcon_dir, sizeof(vtcon_dir), "%s", g->dir);
+	if (runas_for_guest(c, s->sys, &ra, err, sizeof(err)) == 0 && ra.set)
+		runas_run_dir(g->name, vtcon_dir, sizeof(vtcon_dir));
 	for (int n = 0; n < 16; n++) {
 		const char *v = vmconf_getn(c, "virt_console", n, "");
 		if (!v || !*v || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
@@ -856,14 +860,8 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		snprintf(pname, sizeof(pname), "%s", vmconf_truthy(v) ? "" : v);
 		if (!*pname)
 			snprintf(pname, sizeof(pname), "%d", n);
-		/* run_as: in the user's run folder (bhyvecmd.h console_dir) */
-		struct runas ra;
-		char err[256], dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", g->dir);
-		if (runas_for_guest(c, s->sys, &ra, err, sizeof(err)) == 0 && ra.set)
-			runas_run_dir(g->name, dir, sizeof(dir));
 		printf("\n  virtual-console\n    number: %d\n    name: %s\n    socket: %s/vtcon.%s\n", n,
-		       pname, dir, pname);
+		       pname, vtcon_dir, pname);
 	}
 	printf("\n");
 }

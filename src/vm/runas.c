@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl/ctlproto.h"
 #include "vm/runas.h"
 
 /* A decimal id below 2^31 - 1 (the kernel's -1 is "no change"), or -1. */
@@ -78,21 +79,23 @@ int runas_parse(const char *value, struct runas *r, char *err, size_t errlen)
 	return 0;
 }
 
-int runas_for_guest(const struct vmconf *guest, const struct vmconf *sys, struct runas *r,
-		    char *err, size_t errlen)
+const char *runas_value(const struct vmconf *guest, const struct vmconf *sys)
 {
 	const char *v = guest ? vmconf_get(guest, "run_as") : NULL;
 	if ((!v || !*v) && sys)
 		v = vmconf_get(sys, "run_as");
-	return runas_parse(v, r, err, errlen);
+	return v && *v ? v : NULL;
+}
+
+int runas_for_guest(const struct vmconf *guest, const struct vmconf *sys, struct runas *r,
+		    char *err, size_t errlen)
+{
+	return runas_parse(runas_value(guest, sys), r, err, errlen);
 }
 
 int runas_run_dir(const char *name, char *out, size_t outlen)
 {
-	const char *rundir = getenv("KBHYVE_RUNDIR");
-	if (!rundir || !*rundir)
-		rundir = "/run/kbhyve";
-	int n = snprintf(out, outlen, "%s/run_as/%s", rundir, name);
+	int n = snprintf(out, outlen, "%s/run_as/%s", ctl_run_dir(), name);
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 

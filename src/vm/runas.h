@@ -25,6 +25,8 @@ struct runas {
  * GID). Unset, empty or root: r->set is false. 0, or -EINVAL with one line in err naming the key
  * and value. */
 int runas_parse(const char *value, struct runas *r, char *err, size_t errlen);
+/* The run_as value that applies: the guest conf's, else system.conf's; NULL when neither. */
+const char *runas_value(const struct vmconf *guest, const struct vmconf *sys);
 /* run_as of the guest's conf, else of system.conf. */
 int runas_for_guest(const struct vmconf *guest, const struct vmconf *sys, struct runas *r,
 		    char *err, size_t errlen);
