@@ -27,6 +27,7 @@
 #include "vm/opts.h"
 #include "vm/runlock.h"
 #include "vm/runstate.h"
+#include "vm/snapstore.h"
 #include "vm/supervisor.h"
 #include "vm/termsafe.h"
 
@@ -81,8 +82,7 @@ static bool memory_ok(const char *v)
 }
 
 /* Where guest `name` would live in each datastore: set *where when something is already there. */
-static bool guest_exists_anywhere(const struct vm_settings *s, const char *name, char *where,
-				  size_t wlen)
+bool guest_exists_anywhere(const struct vm_settings *s, const char *name, char *where, size_t wlen)
 {
 	char **ds = datastore_names(s);
 	bool found = false;
@@ -176,7 +176,7 @@ static const char *state_text(const struct guest_state *st, char *buf, size_t le
 }
 
 /* The control socket $KBHYVE_RUNDIR/vmm/NAME must fit in sun_path, or bhyve cannot run it. */
-static bool socket_path_fits(const char *cmd, const char *name)
+bool socket_path_fits(const char *cmd, const char *name)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)], err[512];
 	if (ctl_socket_path(name, path, sizeof(path), err, sizeof(err)) < 0) {
@@ -187,7 +187,7 @@ static bool socket_path_fits(const char *cmd, const char *name)
 }
 
 /* A folder <ds>/<name> without <name>.conf: its path in out. */
-static bool confless_folder(const struct vm_settings *s, const char *name, char *out, size_t outlen)
+bool confless_folder(const struct vm_settings *s, const char *name, char *out, size_t outlen)
 {
 	char **ds = datastore_names(s);
 	bool found = false;
@@ -243,8 +243,10 @@ static bool template_name_ok(const char *t)
 static int staging_make(const char *dir, const char *name, char *err, size_t errlen)
 {
 	for (int tries = 0; tries < 3; tries++) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			int e = errno;
+		/* a btrfs subvolume on btrfs: its snapshots are then atomic */
+		int made = snap_make_guest_dir(dir, 0700);
+		if (made < 0 && made != -EEXIST) {
+			int e = -made;
 			snprintf(err, errlen, "cannot create %.900s: %s", dir, strerror(e));
 			return -e;
 		}
@@ -758,6 +760,29 @@ static void info_limits(const struct vm_settings *s, const struct guest *g, bool
 	}
 }
 
+/* What snapshots of the guest's folder are, and the ones it has, oldest first (zfs list -t
+ * snapshot in vm-bhyve). */
+static void info_snapshots(const struct vm_settings *s, const struct guest *g)
+{
+	char why[512], dspath[PATH_MAX], err[256];
+	enum snap_kind k = snap_kind_of(g->dir, why, sizeof(why));
+	printf("\n  snapshots: %s\n", snap_kind_name(k));
+	struct snap *v = NULL;
+	size_t n = 0;
+	if (datastore_path(s, g->ds, dspath, sizeof(dspath), err, sizeof(err)) < 0 ||
+	    snap_list(dspath, g->name, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		time_t t = (time_t)(v[i].created_ns / 1000000000ull);
+		struct tm tm;
+		char when[64];
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%a %b %e %H:%M %Y", &tm);
+		printf("    %s@%s  %s\n", g->name, v[i].name, when);
+	}
+	free(v);
+}
+
 static void info_one(const struct vm_settings *s, const struct guest *g)
 {
 	const struct vmconf *c = g->conf;
@@ -863,6 +888,7 @@ static void info_one(const struct vm_settings *s, const struct guest *g)
 		printf("\n  virtual-console\n    number: %d\n    name: %s\n    socket: %s/vtcon.%s\n", n,
 		       pname, vtcon_dir, pname);
 	}
+	info_snapshots(s, g);
 	printf("\n");
 }
 
@@ -932,7 +958,7 @@ int cmd_info(struct vm_settings *s, int argc, char **argv)
 /* The guest's run lock for vm command `cmd` (destroy, rename), held for the whole of its work: a
  * start meanwhile fails. Then its config lock, and its conf read again. 0, or a one-line reason
  * on stderr. */
-static int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd)
+int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd)
 {
 	char err[1024];
 	int r = runlock_acquire_op(g->dir, cmd, runfd, err, sizeof(err));
@@ -992,11 +1018,11 @@ static void remove_owned(const char *dirreal, const char *p, int *failed)
 }
 
 static int destroy_confless(const char *name, const char *dir, bool force);
-static int destroy_locked(struct guest *gp, bool force);
+static int destroy_locked(const struct vm_settings *s, struct guest *gp, bool force);
 
 int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 {
-	const char *usage = "usage: vm destroy [-f] <name>";
+	const char *usage = "usage: vm destroy [-f] <name> | vm destroy <name>@<snapshot>";
 	const char *o[128];
 	int i = vm_opts_parse("destroy", argc, argv, "f", usage, o);
 	if (i < 0)
@@ -1006,6 +1032,8 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 			usage);
 		return 1;
 	}
+	if (strchr(argv[i], '@'))
+		return snapshot_destroy(s, argv[i]);
 	struct guest g;
 	char err[1024], confless[PATH_MAX];
 	int r = guest_open(s, argv[i], &g, err, sizeof(err));
@@ -1022,7 +1050,7 @@ int cmd_destroy(struct vm_settings *s, int argc, char **argv)
 		guest_close(&g);
 		return 1;
 	}
-	int rc = destroy_locked(&g, o['f'] != NULL);
+	int rc = destroy_locked(s, &g, o['f'] != NULL);
 	runlock_release(g.dir, runfd);
 	if (rc == 0 && rmdir(g.dir) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST)
@@ -1114,7 +1142,7 @@ static int destroy_confless(const char *name, const char *dir, bool force)
 }
 
 /* Everything of g's but its folder (and run.lock, which the caller holds). */
-static int destroy_locked(struct guest *gp, bool force)
+static int destroy_locked(const struct vm_settings *s, struct guest *gp, bool force)
 {
 	struct guest g = *gp;
 	if (!force && !confirmed()) {
@@ -1178,6 +1206,13 @@ static int destroy_locked(struct guest *gp, bool force)
 	}
 	if (d)
 		closedir(d);
+	/* its snapshots (zfs destroy -r takes them too) */
+	char dspath[PATH_MAX], err[1024];
+	if (!failed && datastore_path(s, g.ds, dspath, sizeof(dspath), err, sizeof(err)) == 0 &&
+	    snap_destroy_all(dspath, g.name, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm destroy: %s\n", err);
+		failed++;
+	}
 	/* the conf last: while anything failed, the guest stays visible */
 	if (!failed)
 		remove_owned(dirreal, g.conf_path, &failed);
@@ -1234,7 +1269,12 @@ int cmd_rename(struct vm_settings *s, int argc, char **argv)
 	}
 	char newdir[PATH_MAX + 256];
 	snprintf(newdir, sizeof(newdir), "%s/%s", dspath, newname);
-	int rc = rename_locked(&g, newname, newdir);
+	/* the snapshots first, moved back if the guest cannot follow */
+	int rc = snap_rename_guest(dspath, g.name, newname, err, sizeof(err)) < 0 ? 1 : 0;
+	if (rc)
+		fprintf(stderr, "vm rename: %s\n", err);
+	else if ((rc = rename_locked(&g, newname, newdir)) != 0)
+		snap_rename_guest(dspath, newname, g.name, err, sizeof(err));
 	runlock_release(rc == 0 ? newdir : g.dir, runfd);
 	guest_unlock(conffd);
 	if (rc == 0) {

@@ -22,6 +22,23 @@ int cmd_rename(struct vm_settings *s, int argc, char **argv);
 int cmd_configure(struct vm_settings *s, int argc, char **argv);
 int cmd_add(struct vm_settings *s, int argc, char **argv);
 
+/* cmd_guest.c's helpers for the other guest commands (each reports on stderr itself) */
+struct guest;
+/* Something named `name` in some datastore (or a guest of that name in another case): where. */
+bool guest_exists_anywhere(const struct vm_settings *s, const char *name, char *where, size_t wlen);
+/* A folder <ds>/<name> without <name>.conf (an interrupted create): its path. */
+bool confless_folder(const struct vm_settings *s, const char *name, char *out, size_t outlen);
+/* name's control socket path fits sun_path (else one line for vm `cmd`). */
+bool socket_path_fits(const char *cmd, const char *name);
+/* g stopped and kept so for vm command `cmd`: its run lock (*runfd), then its config lock
+ * (*conffd) with the conf read again. 0, or -1 after one line on stderr. */
+int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd);
+/* cmd_snapshot.c: snapshots and clones (destroy NAME@SNAP comes through cmd_destroy) */
+int cmd_snapshot(struct vm_settings *s, int argc, char **argv);
+int cmd_rollback(struct vm_settings *s, int argc, char **argv);
+int cmd_clone(struct vm_settings *s, int argc, char **argv);
+int snapshot_destroy(struct vm_settings *s, const char *arg);
+
 /* cmd_datastore.c */
 int cmd_datastore(struct vm_settings *s, int argc, char **argv);
 

@@ -27,6 +27,9 @@ static const struct command commands[] = {
 	{ "create", cmd_create, true },
 	{ "destroy", cmd_destroy, true },
 	{ "rename", cmd_rename, true },
+	{ "snapshot", cmd_snapshot, true },
+	{ "rollback", cmd_rollback, true },
+	{ "clone", cmd_clone, true },
 	{ "configure", cmd_configure, true },
 	{ "add", cmd_add, true },
 	{ "install", cmd_install, true },
@@ -68,7 +71,11 @@ static void usage(FILE *f)
 		"    info [name] [...]\n"
 		"    create [-d datastore] [-t template] [-s size] [-c vcpus] [-m memory] <name>\n"
 		"    destroy [-f] <name>\n"
+		"    destroy <name>@<snapshot>\n"
 		"    rename <name> <new-name>\n"
+		"    snapshot [-f] <name>[@<snapshot>]\n"
+		"    rollback [-r] <name>@<snapshot>\n"
+		"    clone [-u] <name>[@<snapshot>] <new-name>\n"
 		"    add [-d device] [-t type] [-s size|switch] <name>\n"
 		"    install [-fi] <name> <iso>\n"
 		"    start [-fi] <name> [...]\n"

@@ -1,0 +1,181 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
+# vm snapshot / rollback / clone / destroy NAME@SNAP on real file systems: btrfs (guest folders
+# made as subvolumes, read-only subvolume snapshots) and XFS (reflink copies), each on its own
+# loop device; tmpfs, which cannot clone files, refused. Snapshot, change the disk, roll back: the
+# old bytes are back; clones get their own uuid and MAC and start (the recording stand-in bhyve
+# shows what they would boot with); bad input gets one line and changes nothing.
+# Needs root, loop devices, mkfs.btrfs and mkfs.xfs (.ci/packages).
+# Usage: tests/vm/storage.sh BUILD_DIR   (prints "ok - ..." / "not ok - ..." lines)
+set -u
+. "$(dirname "$0")/lib.inc"
+vmt_init storage "$1" --recording-bhyve
+MNTS=""
+LOOPS=""
+st_cleanup() {
+	local m l
+	for m in $MNTS; do umount -l "$m" 2>/dev/null; done
+	for l in $LOOPS; do losetup -d "$l" 2>/dev/null; done
+	vmt_cleanup
+}
+trap st_cleanup EXIT
+
+# mkfs_loop NAME MKFS...: a 512 MiB file system on a loop device, mounted at $TMP/NAME
+mkfs_loop() {
+	local name=$1 img=$TMP/$1.img l
+	shift
+	truncate -s 512M "$img" && "$@" "$img" >/dev/null 2>&1 || return 1
+	l=$(losetup -f --show "$img") || return 1
+	LOOPS="$LOOPS $l"
+	mkdir -p "$TMP/$name" && mount "$l" "$TMP/$name" || return 1
+	MNTS="$TMP/$name $MNTS"
+}
+for need in mkfs.btrfs mkfs.xfs losetup; do
+	command -v "$need" >/dev/null || { check "$need is installed (.ci/packages)" 1; exit 1; }
+done
+mkfs_loop btrfs mkfs.btrfs -q
+check "a btrfs file system on a loop device" "$?"
+mkfs_loop xfs mkfs.xfs -q -m reflink=1
+check "an XFS file system with reflink on a loop device" "$?"
+mkdir -p "$TMP/tmpfs" && mount -t tmpfs -o size=64m kbt "$TMP/tmpfs" && MNTS="$TMP/tmpfs $MNTS"
+"$VM" datastore add bt "$TMP/btrfs" && "$VM" datastore add xf "$TMP/xfs" && "$VM" datastore add tm "$TMP/tmpfs"
+check "datastores on btrfs, XFS and tmpfs" "$?"
+
+# the tree of every datastore, with sizes, times and btrfs subvolumes: "nothing changed"
+tree_all() {
+	# (a folder's own time moves with the run lock a command takes and lets go: not a change)
+	(cd "$TMP" && find vms btrfs xfs tmpfs \( -type d -printf '%p/ %m\n' \) -o -printf '%p %s %T@ %m\n' 2>/dev/null | sort)
+	btrfs subvolume list "$TMP/btrfs" 2>/dev/null | awk '{print $NF}'
+}
+# bad NAME ARGS...: exit != 0, one line on stderr, nothing changed anywhere
+bad() {
+	local name=$1
+	shift
+	local before after rc
+	before=$(tree_all)
+	"$VM" "$@" </dev/null >"$TMP/bad.out" 2>"$TMP/bad.err"
+	rc=$?
+	after=$(tree_all)
+	check "$name: fails" "$([ $rc != 0 ] && echo 0 || echo 1)" "exit $rc"
+	one_error_line "$name" "$TMP/bad.err"
+	check "$name: nothing changed" "$([ "$before" = "$after" ] && echo 0 || echo 1)" \
+		"$(diff <(echo "$before") <(echo "$after") | head -5 | tr '\n' ' ')"
+}
+dir_of() { # GUEST: its folder
+	"$VM" info "$1" 2>/dev/null | awk '$1 == "path:" {print $2}'
+}
+# put_bytes GUEST TEXT: TEXT at 1 MiB into its disk0.img; get_bytes GUEST: what is there
+put_bytes() { printf '%s' "$2" | dd of="$(dir_of "$1")/disk0.img" bs=1 seek=1048576 conv=notrunc status=none; }
+get_bytes() { dd if="$(dir_of "$1")/disk0.img" bs=1 skip=1048576 count="${2:-8}" status=none; }
+conf_val() { sed -n "s/^$2=\"\\(.*\\)\"$/\\1/p" "$(dir_of "$1")/$1.conf"; }
+snaps_of() { "$VM" info "$1" 2>/dev/null | awk -v g="$1@" 'index($1, g) == 1 {sub(g, "", $1); printf "%s ", $1}'; }
+
+for ds in bt xf; do
+	case $ds in bt) kind="btrfs subvolume" ;; xf) kind="reflink copies" ;; esac
+	g=g-$ds
+	"$VM" create -d "$ds" -s 64M "$g" && sed -i '/^network0/d' "$(dir_of "$g")/$g.conf" &&
+		echo 'network0_type="virtio-net"' >>"$(dir_of "$g")/$g.conf"
+	check "$ds: create" "$?"
+	if [ "$ds" = bt ]; then
+		btrfs subvolume show "$(dir_of "$g")" >/dev/null 2>&1
+		check "$ds: the guest folder is a btrfs subvolume" "$?"
+	fi
+	check "$ds: info names the snapshot kind" "$("$VM" info "$g" | grep -q "snapshots: $kind"; echo $?)" \
+		"$("$VM" info "$g" | grep snapshots)"
+	put_bytes "$g" OLDBYTES
+	"$VM" snapshot "$g@first" 2>"$TMP/err"
+	check "$ds: snapshot" "$?" "$(oneline "$TMP/err")"
+	put_bytes "$g" NEWBYTES
+	echo 'memory="1G"' >>"$(dir_of "$g")/$g.conf"
+	"$VM" rollback "$g@first" 2>"$TMP/err"
+	check "$ds: rollback" "$?" "$(oneline "$TMP/err")"
+	check "$ds: rollback: the old bytes are back" "$([ "$(get_bytes "$g")" = OLDBYTES ] && echo 0 || echo 1)" \
+		"$(get_bytes "$g")"
+	check "$ds: rollback: the conf too" "$(grep -q 'memory="1G"' "$(dir_of "$g")/$g.conf"; [ $? = 1 ] && echo 0 || echo 1)"
+	check "$ds: rollback: the guest is whole (conf, 64M disk)" \
+		"$([ "$(stat -c %s "$(dir_of "$g")/disk0.img")" = 67108864 ] && [ -s "$(dir_of "$g")/$g.conf" ] && echo 0 || echo 1)"
+	"$VM" snapshot "$g" 2>"$TMP/err"
+	check "$ds: snapshot without a name (a date)" "$?" "$(oneline "$TMP/err")"
+	check "$ds: info lists the snapshots, oldest first" \
+		"$(snaps_of "$g" | grep -q -E '^first [0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9:]{8} $'; echo $?)" "$(snaps_of "$g")"
+	put_bytes "$g" THIRDBYT
+	"$VM" snapshot "$g@third" && put_bytes "$g" LATESTBY
+	bad "$ds: snapshot: a name that exists" snapshot "$g@first"
+	bad "$ds: rollback to an older snapshot without -r" rollback "$g@first"
+	bad "$ds: rollback to a snapshot that does not exist" rollback "$g@nosuch"
+	bad "$ds: rollback without a snapshot" rollback "$g"
+	bad "$ds: snapshot: a bad snapshot name" snapshot "$g@bad/name"
+	bad "$ds: snapshot of a guest that does not exist" snapshot "nosuch@x"
+	bad "$ds: destroy of a snapshot that does not exist" destroy "$g@nosuch"
+
+	# clones: from the guest and from a snapshot
+	"$VM" clone "$g" "c1-$ds" 2>"$TMP/err"
+	check "$ds: clone" "$?" "$(oneline "$TMP/err")"
+	check "$ds: clone: same disk bytes" "$(cmp -s "$(dir_of "$g")/disk0.img" "$(dir_of "c1-$ds")/disk0.img"; echo $?)"
+	check "$ds: clone: its own uuid" "$([ -n "$(conf_val "c1-$ds" uuid)" ] && [ "$(conf_val "c1-$ds" uuid)" != "$(conf_val "$g" uuid)" ] && echo 0 || echo 1)"
+	check "$ds: clone: its own MAC" "$([ -n "$(conf_val "c1-$ds" network0_mac)" ] && [ "$(conf_val "c1-$ds" network0_mac)" != "$(conf_val "$g" network0_mac)" ] && echo 0 || echo 1)" \
+		"$(conf_val "$g" network0_mac) / $(conf_val "c1-$ds" network0_mac)"
+	check "$ds: clone: its conf is named for it, no log of the original" \
+		"$([ -f "$(dir_of "c1-$ds")/c1-$ds.conf" ] && [ ! -e "$(dir_of "c1-$ds")/$g.conf" ] && ! grep -q snapshot "$(dir_of "c1-$ds")/vm-bhyve.log" && echo 0 || echo 1)"
+	put_bytes "c1-$ds" CLONEBYT
+	check "$ds: clone: writing the clone leaves the original alone" "$([ "$(get_bytes "$g")" = LATESTBY ] && echo 0 || echo 1)"
+	"$VM" clone "$g@first" "c2-$ds" 2>"$TMP/err"
+	check "$ds: clone of a snapshot" "$?" "$(oneline "$TMP/err")"
+	check "$ds: clone of a snapshot: the snapshot's bytes" "$([ "$(get_bytes "c2-$ds")" = OLDBYTES ] && echo 0 || echo 1)"
+	check "$ds: clone of a snapshot: no snapshots of its own" "$([ -z "$(snaps_of "c2-$ds")" ] && echo 0 || echo 1)"
+	bad "$ds: clone onto an existing name" clone "$g" "c1-$ds"
+	bad "$ds: clone of a snapshot that does not exist" clone "$g@nosuch" "c3-$ds"
+	bad "$ds: clone to a bad name" clone "$g" "-bad"
+
+	# the clone starts as a guest of its own: the stand-in bhyve records its MAC and uuid
+	"$VM" start "c1-$ds" >/dev/null 2>"$TMP/err" && wait_for 10 test -s "$vm_dir/c1-$ds.argv"
+	check "$ds: clone starts" "$?" "$(oneline "$TMP/err")"
+	check "$ds: clone runs with its own MAC and uuid" \
+		"$(grep -q "mac=$(conf_val "c1-$ds" network0_mac)" "$vm_dir/c1-$ds.argv" && grep -q -x "$(conf_val "c1-$ds" uuid)" "$vm_dir/c1-$ds.argv"; echo $?)" \
+		"$(tr '\n' ' ' <"$vm_dir/c1-$ds.argv" | head -c 300)"
+	bad "$ds: snapshot of a running guest without -f" snapshot "c1-$ds@live"
+	"$VM" snapshot -f "c1-$ds@live" 2>"$TMP/err"
+	check "$ds: snapshot -f of a running guest" "$?" "$(oneline "$TMP/err")"
+	bad "$ds: rollback of a running guest" rollback "c1-$ds@live"
+	bad "$ds: clone of a running guest (not a snapshot)" clone "c1-$ds" "c4-$ds"
+	"$VM" clone "c1-$ds@live" "c4-$ds" 2>"$TMP/err"
+	check "$ds: clone of a running guest's snapshot" "$?" "$(oneline "$TMP/err")"
+	check "$ds: the snapshot of a running guest holds no run lock or console file" \
+		"$([ ! -e "$(dir_of "c4-$ds")/run.lock" ] && [ ! -e "$(dir_of "c4-$ds")/console" ] && echo 0 || echo 1)"
+	"$VM" stop "c1-$ds" >/dev/null 2>&1
+	wait_for 10 test ! -e "$(dir_of "c1-$ds")/run.lock"
+
+	# rollback -r: the later snapshots go
+	"$VM" rollback -r "$g@first" 2>"$TMP/err"
+	check "$ds: rollback -r" "$?" "$(oneline "$TMP/err")"
+	check "$ds: rollback -r: the later snapshots are gone" "$([ "$(snaps_of "$g")" = "first " ] && echo 0 || echo 1)" "$(snaps_of "$g")"
+	check "$ds: rollback -r: the old bytes" "$([ "$(get_bytes "$g")" = OLDBYTES ] && echo 0 || echo 1)"
+	check "$ds: no staging folders left" "$(ls -a "$TMP/$( [ $ds = bt ] && echo btrfs || echo xfs)" | grep -c -E '\.(rollback|cloning|creating)|\.making-' | grep -q -x 0; echo $?)"
+
+	# rename and destroy take the snapshots along
+	"$VM" rename "$g" "r-$ds" && [ "$(snaps_of "r-$ds")" = "first " ]
+	check "$ds: rename keeps the snapshots" "$?" "$(snaps_of "r-$ds")"
+	"$VM" destroy "r-$ds@first" 2>"$TMP/err" && [ -z "$(snaps_of "r-$ds")" ]
+	check "$ds: destroy NAME@SNAP" "$?" "$(oneline "$TMP/err")"
+	"$VM" snapshot "r-$ds@again" && "$VM" destroy -f "r-$ds" 2>"$TMP/err"
+	check "$ds: destroy" "$?" "$(oneline "$TMP/err")"
+	check "$ds: destroy takes the snapshots" \
+		"$(ls -A "$TMP/$( [ $ds = bt ] && echo btrfs || echo xfs)/.vm-snapshots/" | grep -c "^r-$ds\$" | grep -q -x 0; echo $?)"
+	for c in c1 c2 c4; do
+		"$VM" destroy -f "$c-$ds" >/dev/null 2>"$TMP/err"
+		check "$ds: destroy $c-$ds" "$?" "$(oneline "$TMP/err")"
+	done
+done
+check "btrfs: no subvolumes left behind" "$([ -z "$(btrfs subvolume list "$TMP/btrfs")" ] && echo 0 || echo 1)" \
+	"$(btrfs subvolume list "$TMP/btrfs" | tr '\n' ' ')"
+
+# a file system that cannot clone files: refused, nothing made
+"$VM" create -d tm -s 16M g-tm >/dev/null
+bad "tmpfs: snapshot refused" snapshot g-tm@a
+check "tmpfs: the reason names the file system" "$(grep -q 'tmpfs, which cannot clone files' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
+bad "tmpfs: clone refused" clone g-tm g-tm2
+check "tmpfs: info says no snapshots" "$("$VM" info g-tm | grep -q 'snapshots: none'; echo $?)"
+bad "usage: clone with one name" clone g-tm
+bad "usage: snapshot with two names" snapshot g-tm g-tm
+bad "usage: rollback -x" rollback -x g-tm@a
+exit 0
