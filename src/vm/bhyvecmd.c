@@ -442,12 +442,23 @@ static int add_disks(struct build *b, int *slot)
 				    "nvme)",
 				    n, type);
 		}
-		if (!name || !*name) {
+		if (!name) {
 			free(ahci.ports);
 			return fail(b, "disk%d_name is not set", n);
 		}
+		/* vm-bhyve stops at a disk whose name is set empty (disk1_name="" is how users
+		 * write an empty CD drive there): so do we */
+		if (!*name) {
+			if (getn(b, "disk", n + 1, "_type"))
+				sv_addf(&b->warn, "disk%d_name is empty: disk%d and the disks after it are left out, as vm-bhyve does",
+					n, n);
+			break;
+		}
 		char *path;
-		if (!dev || !*dev || !strcmp(dev, "file")) {
+		/* vm-bhyve's ZFS volumes are, without ZFS, files of that name in the guest folder
+		 * (vm create and vm add make them so) */
+		bool zvol = dev && (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol"));
+		if (!dev || !*dev || !strcmp(dev, "file") || zvol) {
 			/* vm-bhyve puts every file disk in the guest folder; another path,
 			 * absolute included, is a custom disk and has to say so */
 			if (name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
@@ -464,17 +475,12 @@ static int add_disks(struct build *b, int *slot)
 			path = resolve(b, name);
 		} else {
 			free(ahci.ports);
-			if (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol"))
-				return fail(b,
-					    "disk%d_dev=\"%s\": no ZFS volumes on Linux (use "
-					    "disk%d_dev=\"custom\" with a block device or file path)",
-					    n, dev, n);
 			if (!strcmp(dev, "iscsi"))
 				return fail(b,
 					    "disk%d_dev=\"iscsi\": no iscsictl on Linux (use "
 					    "disk%d_dev=\"custom\" with the block device)",
 					    n, n);
-			return fail(b, "disk%d_dev=\"%s\": unknown (file, custom)", n, dev);
+			return fail(b, "disk%d_dev=\"%s\": unknown (file, zvol, sparse-zvol, custom)", n, dev);
 		}
 		if (!path) {
 			free(ahci.ports);

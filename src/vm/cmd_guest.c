@@ -51,9 +51,23 @@ static int setn(struct vmconf *c, const char *prefix, int n, const char *suffix,
 	return vmconf_set(c, key, v);
 }
 
+static bool is_zvol_dev(const char *dev)
+{
+	return dev && (!strcmp(dev, "zvol") || !strcmp(dev, "sparse-zvol"));
+}
+
+/* Disks that are files in the guest folder: "file", and vm-bhyve's ZFS volumes, which on a
+ * folder datastore (no ZFS on this host) become files of the same name. */
 static bool is_file_dev(const char *dev)
 {
-	return !dev || !*dev || !strcmp(dev, "file");
+	return !dev || !*dev || !strcmp(dev, "file") || is_zvol_dev(dev);
+}
+
+/* The one line that says a ZFS volume became a file (vm create, vm add). */
+static void zvol_note(const char *cmd, int n, const char *dev, const char *ds, const char *path)
+{
+	fprintf(stderr, "vm %s: note: disk%d_dev=\"%s\": datastore '%s' is a folder, not ZFS: disk%d is the %sfile %s\n",
+		cmd, n, dev, ds, n, strcmp(dev, "zvol") ? "sparse " : "", path);
 }
 
 /* A disk file name `vm` creates: a plain name in the guest folder. */
@@ -131,7 +145,7 @@ static char *disk_path(const struct guest *g, int n)
 }
 
 /* Create a sparse file of size bytes; never replaces an existing file. */
-static int make_sparse(const char *path, uint64_t size, char *err, size_t errlen)
+static int make_sparse(const char *path, uint64_t size, bool reserve, char *err, size_t errlen)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -144,6 +158,15 @@ static int make_sparse(const char *path, uint64_t size, char *err, size_t errlen
 		close(fd);
 		unlink(path);
 		snprintf(err, errlen, "%s: cannot make it %llu bytes: %s", path, (unsigned long long)size,
+			 strerror(e));
+		return -e;
+	}
+	/* a (non-sparse) zvol has its space set aside: the file's blocks, allocated now */
+	int e = reserve && size ? posix_fallocate(fd, 0, (off_t)size) : 0;
+	if (e) {
+		close(fd);
+		unlink(path);
+		snprintf(err, errlen, "%s: cannot set aside %llu bytes: %s", path, (unsigned long long)size,
 			 strerror(e));
 		return -e;
 	}
@@ -368,7 +391,7 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		const char *sz = vmconf_getn(c, "disk", n, "_size");
 		if (!is_file_dev(dev)) {
 			if (strcmp(dev, "custom") != 0) {
-				fprintf(stderr, "vm create: template %s: disk%d_dev=\"%s\" is not supported (file or custom)\n",
+				fprintf(stderr, "vm create: template %s: disk%d_dev=\"%s\" is not supported (file, zvol, sparse-zvol or custom)\n",
 					tmpl, n, dev);
 				r = -1;
 				break;
@@ -461,7 +484,14 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 			snprintf(err, sizeof(err), "out of memory");
 			break;
 		}
-		r = make_sparse(p, disks[k].size, err, sizeof(err));
+		const char *dev = vmconf_getn(c, "disk", disks[k].n, "_dev");
+		r = make_sparse(p, disks[k].size, dev && !strcmp(dev, "zvol"), err, sizeof(err));
+		if (r == 0 && is_zvol_dev(dev)) {
+			/* named where it will be once the staging folder is renamed */
+			char shown[2 * PATH_MAX];
+			snprintf(shown, sizeof(shown), "%s/%s", final, vmconf_getn(c, "disk", disks[k].n, "_name"));
+			zvol_note("create", disks[k].n, dev, ds, shown);
+		}
 		if (r == 0)
 			m.paths[m.n++] = p;
 		else
@@ -1497,8 +1527,8 @@ int cmd_add(struct vm_settings *s, int argc, char **argv)
 			fprintf(stderr, "vm add: -s %s: not a size (e.g. 20G, 512M)\n", o['s']);
 			return 1;
 		}
-		if (o['t'] && strcmp(o['t'], "file") != 0) {
-			fprintf(stderr, "vm add: -t %s: kbhyve makes file disks only (no ZFS volumes)\n", o['t']);
+		if (o['t'] && strcmp(o['t'], "file") != 0 && !is_zvol_dev(o['t'])) {
+			fprintf(stderr, "vm add: -t %s: a disk is a file, zvol or sparse-zvol\n", o['t']);
 			return 1;
 		}
 	} else {
@@ -1553,15 +1583,17 @@ static int add_locked(struct vm_settings *s, struct guest *gp, const char **o, b
 	free(emu_copy);
 	char path[PATH_MAX + 64] = "";
 	if (disk) {
+		/* vm-bhyve's names: diskN.img for files, diskN for volumes */
 		char fname[32];
-		snprintf(fname, sizeof(fname), "disk%d.img", n);
+		bool zvol = o['t'] && is_zvol_dev(o['t']);
+		snprintf(fname, sizeof(fname), zvol ? "disk%d" : "disk%d.img", n);
 		snprintf(path, sizeof(path), "%s/%s", g.dir, fname);
 		struct stat st;
 		if (lstat(path, &st) == 0) {
 			fprintf(stderr, "vm add: %s already exists (not overwritten)\n", path);
 			return 1;
 		}
-		r |= setn(g.conf, prefix, n, "_dev", "file");
+		r |= setn(g.conf, prefix, n, "_dev", zvol ? o['t'] : "file");
 		r |= setn(g.conf, prefix, n, "_name", fname);
 	} else {
 		char mac[18];
@@ -1580,10 +1612,12 @@ static int add_locked(struct vm_settings *s, struct guest *gp, const char **o, b
 		fprintf(stderr, "vm add: cannot update the configuration\n");
 		return 1;
 	}
-	if (disk && make_sparse(path, size, err, sizeof(err)) < 0) {
+	if (disk && make_sparse(path, size, o['t'] && !strcmp(o['t'], "zvol"), err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm add: %s\n", err);
 		return 1;
 	}
+	if (disk && o['t'] && is_zvol_dev(o['t']))
+		zvol_note("add", n, o['t'], g.ds, path);
 	if (vmconf_save(g.conf, g.conf_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm add: %s\n", err);
 		if (disk)

@@ -277,7 +277,7 @@ int snap_remove_tree(const char *path)
 	char leaf[NAME_MAX + 1];
 	int parent = open_parent(path, leaf, sizeof(leaf));
 	if (parent < 0)
-		return parent;
+		return parent == -ENOENT ? 0 : parent; /* nothing there, nothing to remove */
 	int r = remove_at(parent, leaf);
 	close(parent);
 	return r;

@@ -224,6 +224,40 @@ static void test_disks_overflow_to_next_slot(void **state)
 	assert_true(nic60);
 }
 
+/* vm-bhyve's ZFS volumes (disk0_dev="sparse-zvol", disk0_name="disk0") on Linux: files of
+ * that name in the guest folder, as vm create makes them. */
+static void test_zvol_disks_are_guest_folder_files(void **state)
+{
+	assert_int_equal(build("loader=kernel\ncpu=1\nmemory=512M\nkernel=k\n"
+			       "disk0_type=virtio-blk\ndisk0_dev=sparse-zvol\ndisk0_name=disk0\n"
+			       "disk1_type=ahci-hd\ndisk1_dev=zvol\ndisk1_name=disk1\n"),
+			 0);
+	bool d0 = false, d1 = false;
+	for (int i = 0; i < C.argc; i++) {
+		d0 |= !strcmp(C.argv[i], "4:0,virtio-blk,/vms/g1/disk0");
+		d1 |= !strcmp(C.argv[i], "4:1,ahci-hd,/vms/g1/disk1");
+	}
+	if (!d0 || !d1) {
+		for (int i = 0; i < C.argc; i++)
+			print_message("argv[%d] = %s\n", i, C.argv[i]);
+	}
+	assert_true(d0);
+	assert_true(d1);
+	bhyvecmd_free(&C);
+	/* vm-bhyve's disk list ends at a name set empty: the CD after it is not there */
+	assert_int_equal(build("loader=kernel\ncpu=1\nmemory=512M\nkernel=k\n"
+			       "disk0_type=virtio-blk\ndisk0_name=disk0\n"
+			       "disk1_type=ahci-cd\ndisk1_dev=custom\ndisk1_name=\"\"\n"
+			       "disk2_type=virtio-blk\ndisk2_name=disk2\n"),
+			 0);
+	for (int i = 0; i < C.argc; i++) {
+		assert_null(strstr(C.argv[i], "ahci"));
+		assert_null(strstr(C.argv[i], "disk2"));
+	}
+	assert_int_equal(C.nwarnings, 1);
+	assert_non_null(strstr(C.warnings[0], "disk1_name is empty"));
+}
+
 static void test_install_iso_and_stdio(void **state)
 {
 	assert_int_equal(build_opts("loader=kernel\ncpu=2\nmemory=1G\nkernel=k\nstart_slot=5\n"
@@ -797,8 +831,13 @@ static void test_errors(void **state)
 		     "disk0_name is not set");
 	expect_error(
 	    "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\ndisk0_name=x\n"
-	    "disk0_dev=zvol\n",
-	    "no ZFS");
+	    "disk0_dev=nbd\n",
+	    "disk0_dev=\"nbd\": unknown");
+	/* a ZFS volume is a file in the guest folder, and no more free than a file disk */
+	expect_error(
+	    "loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
+	    "disk0_dev=sparse-zvol\ndisk0_name=/dev/zvol/tank/x\n",
+	    "guest folder");
 	expect_error("loader=kernel\ncpu=1\nmemory=1G\nkernel=k\ndisk0_type=virtio-blk\n"
 		     "disk0_name=../other/x.img\n",
 		     "guest folder");
@@ -881,6 +920,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_minimal_kernel_guest, teardown),
 	    cmocka_unit_test_teardown(test_full_guest, teardown),
 	    cmocka_unit_test_teardown(test_disks_overflow_to_next_slot, teardown),
+	    cmocka_unit_test_teardown(test_zvol_disks_are_guest_folder_files, teardown),
 	    cmocka_unit_test_teardown(test_install_iso_and_stdio, teardown),
 	    cmocka_unit_test_teardown(test_ahci_device_limit, teardown),
 	    cmocka_unit_test_teardown(test_graphics, teardown),

@@ -307,7 +307,7 @@ bad "add: no name" add -s 1G
 bad "add: no such guest" add -s 1G nosuch
 bad "add: disk without size" add t-debian
 bad "add: bad size" add -s 1Q t-debian
-bad "add: zvol" add -t zvol -s 1G t-debian
+bad "add: a disk kind there is none of" add -t iscsi -s 1G t-debian
 bad "add: bad device kind" add -d usb -s 1G t-debian
 bad "add: network without switch" add -d network t-debian
 bad "add: bad switch name" add -d network -s 'a b' t-debian

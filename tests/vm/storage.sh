@@ -169,6 +169,30 @@ done
 check "btrfs: no subvolumes left behind" "$([ -z "$(btrfs subvolume list "$TMP/btrfs")" ] && echo 0 || echo 1)" \
 	"$(btrfs subvolume list "$TMP/btrfs" | tr '\n' ' ')"
 
+# vm-bhyve's ZFS volumes on a folder datastore: files of their name, one line saying so
+printf '%s\n' 'loader="kernel"' 'kernel="vmlinuz"' 'cpu=1' 'memory=256M' 'disk0_type="virtio-blk"' \
+	'disk0_dev="sparse-zvol"' 'disk0_name="disk0"' >"$vm_dir/.templates/zv.conf"
+"$VM" create -d xf -t zv -s 32M zv >/dev/null 2>"$TMP/err"
+check "zvol: create with disk0_dev=sparse-zvol" "$?" "$(oneline "$TMP/err")"
+one_error_line "zvol: create says the volume is a file" "$TMP/err"
+check "zvol: the note names the datastore and the file" \
+	"$(grep -q -x "vm create: note: disk0_dev=\"sparse-zvol\": datastore 'xf' is a folder, not ZFS: disk0 is the sparse file $TMP/xfs/zv/disk0" "$TMP/err"; echo $?)" "$(oneline "$TMP/err")"
+check "zvol: a sparse 32M file" "$([ "$(stat -c %s "$TMP/xfs/zv/disk0")" = 33554432 ] && [ "$(stat -c %b "$TMP/xfs/zv/disk0")" -lt 64 ] && echo 0 || echo 1)" \
+	"$(stat -c '%s bytes, %b blocks' "$TMP/xfs/zv/disk0")"
+"$VM" add -t zvol -s 8M zv >/dev/null 2>"$TMP/err"
+check "zvol: add -t zvol" "$?" "$(oneline "$TMP/err")"
+check "zvol: add -t zvol: disk1, its space set aside (not sparse)" \
+	"$([ "$(stat -c %s "$TMP/xfs/zv/disk1")" = 8388608 ] && [ "$(stat -c %b "$TMP/xfs/zv/disk1")" -ge 16384 ] && grep -q '^disk1_dev="zvol"' "$TMP/xfs/zv/zv.conf" && echo 0 || echo 1)" \
+	"$(stat -c '%s bytes, %b blocks' "$TMP/xfs/zv/disk1" 2>&1)"
+"$VM" start zv >/dev/null 2>"$TMP/err" && wait_for 10 test -s "$vm_dir/zv.argv"
+check "zvol: the guest starts on its volume files" \
+	"$(grep -q -x "4:0,virtio-blk,$TMP/xfs/zv/disk0" "$vm_dir/zv.argv" && grep -q -x "4:1,virtio-blk,$TMP/xfs/zv/disk1" "$vm_dir/zv.argv"; echo $?)" \
+	"$(oneline "$TMP/err") $(tr '\n' ' ' <"$vm_dir/zv.argv" 2>/dev/null | head -c 300)"
+"$VM" stop zv >/dev/null 2>&1
+wait_for 10 test ! -e "$TMP/xfs/zv/run.lock"
+"$VM" destroy -f zv 2>"$TMP/err" && [ ! -e "$TMP/xfs/zv" ]
+check "zvol: destroy removes the volume files" "$?" "$(oneline "$TMP/err")"
+
 # a file system that cannot clone files: refused, nothing made
 "$VM" create -d tm -s 16M g-tm >/dev/null
 bad "tmpfs: snapshot refused" snapshot g-tm@a
