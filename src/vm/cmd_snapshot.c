@@ -3,8 +3,10 @@
  * rules (lib/vm-zfs): a snapshot of a running guest only with -f; rollback of a stopped guest to
  * its latest snapshot, or with -r to an older one, whose later snapshots go; a clone gets a new
  * uuid and new MACs. The storage side is snapstore.c. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +296,29 @@ static int generalise(const struct guest *old, const char *dir, const char *newn
 	return 0;
 }
 
+/* What killed clones to newname left: .NEW.cloning.PID of a process that is gone. */
+static void clear_dead_clones(const char *dspath, const char *newname)
+{
+	char prefix[300];
+	snprintf(prefix, sizeof(prefix), ".%s.cloning.", newname);
+	size_t pl = strlen(prefix);
+	DIR *d = opendir(dspath);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, pl) != 0)
+			continue;
+		char *end;
+		long pid = strtol(e->d_name + pl, &end, 10);
+		if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		char p[PATH_MAX + 300];
+		snprintf(p, sizeof(p), "%s/%s", dspath, e->d_name);
+		snap_remove_tree(p);
+	}
+	if (d)
+		closedir(d);
+}
+
 int cmd_clone(struct vm_settings *s, int argc, char **argv)
 {
 	const char *usage = "usage: vm clone [-u] <name>[@<snapshot>] <new-name>";
@@ -350,6 +375,7 @@ int cmd_clone(struct vm_settings *s, int argc, char **argv)
 			goto out;
 		}
 	}
+	clear_dead_clones(dspath, newname);
 	/* built under a hidden name of this process, renamed into place whole at the end */
 	char stage[PATH_MAX + 300], final[PATH_MAX + 300];
 	snprintf(stage, sizeof(stage), "%s/.%s.cloning.%d", dspath, newname, (int)getpid());

@@ -169,6 +169,19 @@ done
 check "btrfs: no subvolumes left behind" "$([ -z "$(btrfs subvolume list "$TMP/btrfs")" ] && echo 0 || echo 1)" \
 	"$(btrfs subvolume list "$TMP/btrfs" | tr '\n' ' ')"
 
+# a killed clone's staging folder is cleared by the next clone to that name; a live one's is not
+"$VM" create -d xf -s 8M src >/dev/null 2>&1
+true & deadpid=$!
+wait $deadpid
+mkdir -p "$TMP/xfs/.cc.cloning.$deadpid" "$TMP/xfs/.cc.cloning.$$"
+touch "$TMP/xfs/.cc.cloning.$deadpid/disk0.img"
+"$VM" clone src cc 2>"$TMP/err"
+check "clone clears a killed clone's staging folder" \
+	"$([ ! -e "$TMP/xfs/.cc.cloning.$deadpid" ] && [ -d "$TMP/xfs/.cc.cloning.$$" ] && [ -f "$TMP/xfs/cc/cc.conf" ] && echo 0 || echo 1)" "$(oneline "$TMP/err")"
+rmdir "$TMP/xfs/.cc.cloning.$$"
+"$VM" destroy -f cc >/dev/null 2>&1
+"$VM" destroy -f src >/dev/null 2>&1
+
 # vm-bhyve's ZFS volumes on a folder datastore: files of their name, one line saying so
 printf '%s\n' 'loader="kernel"' 'kernel="vmlinuz"' 'cpu=1' 'memory=256M' 'disk0_type="virtio-blk"' \
 	'disk0_dev="sparse-zvol"' 'disk0_name="disk0"' >"$vm_dir/.templates/zv.conf"
