@@ -10,6 +10,7 @@
 #include "vm/cmds.h"
 #include "vm/netlink.h"
 #include "vm/switchargs.h"
+#include "vm/natsw.h"
 #include "vm/vswitch.h"
 
 #define ERRLEN 512
@@ -146,8 +147,20 @@ static int info_one(struct vm_settings *s, struct vnl *v, const char *name)
 		printf("  vlan: %d\n", sw.vlan);
 	else
 		printf("  vlan: -\n");
-	printf("  private: %s\n  physical-ports: %s\n", sw.isolated ? "yes" : "no",
-	       or_dash(sw.ports));
+	printf("  private: %s\n", sw.isolated ? "yes" : "no");
+	if (sw.nat) {
+		int pid = nat_dnsmasq_pid(sw.name);
+		char table[64];
+		nat_table_name(sw.name, table);
+		printf("  nat: yes (nftables table ip %s%s; ", table, nat_table_loaded(sw.name) ? "" : ": not loaded");
+		if (pid > 0)
+			printf("dnsmasq pid %d)\n", pid);
+		else
+			printf("dnsmasq not running: vm init starts it)\n");
+	} else {
+		printf("  nat: no\n");
+	}
+	printf("  physical-ports: %s\n", or_dash(sw.ports));
 	if (present) {
 		print_bytes("  ", &b);
 		print_ports(v, &sw, b.ifindex);
@@ -361,8 +374,7 @@ static int sw_nat(struct vm_settings *s, int argc, char **argv)
 		return usage_error(find_sub("nat"));
 	if (swarg_onoff(argv[2], &on, err, sizeof(err)) < 0)
 		return failed(err);
-	return failed(
-	    "switch nat is not supported yet on kbhyve (masquerade with nftables yourself)");
+	return vswitch_set_nat(s, argv[1], on, err, sizeof(err)) < 0 ? failed(err) : 0;
 }
 
 static const struct subcommand subcommands[] = {

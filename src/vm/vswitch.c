@@ -2,6 +2,7 @@
 /* Virtual switches on Linux bridges (see vswitch.h). A standard switch owns its bridge vm-<name>
  * and the vlan links <port>.<vlan> it makes; physical ports are only enslaved and released. A
  * manual switch names a bridge somebody else manages: only our taps are added to it. */
+#include "vm/natsw.h"
 #include "vm/vswitch.h"
 
 #include <errno.h>
@@ -90,6 +91,7 @@ int vswitch_load(const struct vm_settings *s, const char *name, struct vswitch *
 	if ((v = sys_get(s, "mtu", name)) && *v && swarg_mtu(v, &out->mtu, e, sizeof(e)) < 0)
 		return fail(-EINVAL, err, errlen, "system.conf: mtu_%s: %s", name, e);
 	out->isolated = vmconf_truthy(sys_get(s, "private", name));
+	out->nat = vmconf_truthy(sys_get(s, "nat", name));
 	return 0;
 }
 
@@ -131,6 +133,8 @@ static int conf_put(struct vm_settings *s, const struct vswitch *sw)
 		rc = conf_set(s, "mtu", sw->name, sw->mtu ? num : NULL);
 	if (rc == 0)
 		rc = conf_set(s, "private", sw->name, sw->isolated ? "yes" : NULL);
+	if (rc == 0)
+		rc = conf_set(s, "nat", sw->name, sw->nat ? "yes" : NULL);
 	return rc;
 }
 
@@ -578,6 +582,10 @@ int vswitch_destroy(struct vm_settings *s, const char *name, char *err, size_t e
 	int rc = begin(s, name, &sw, &v, err, errlen);
 	if (rc < 0)
 		return rc;
+	if (sw.nat && (rc = nat_stop(sw.name, err, errlen)) < 0) {
+		vnl_close(v);
+		return rc;
+	}
 	if (sw.type == SWITCH_STANDARD) {
 		struct vnl_link b;
 		uplinks_detach(v, &sw);
@@ -725,6 +733,17 @@ int vswitch_set_address(struct vm_settings *s, const char *name, const char *cid
 		return rc;
 	if ((rc = standard_only(&sw, "the address", err, errlen)) < 0)
 		goto out;
+	struct nat_plan plan;
+	char e[256];
+	if (sw.nat && !cidr) {
+		rc = fail(-EINVAL, err, errlen, "switch '%s' has NAT on, which needs its address: vm switch nat %s off first",
+			  name, name);
+		goto out;
+	}
+	if (sw.nat && nat_plan(cidr, &plan, e, sizeof(e)) < 0) {
+		rc = fail(-EINVAL, err, errlen, "switch '%s' has NAT on: %s", name, e);
+		goto out;
+	}
 	struct vswitch nsw = sw;
 	snprintf(nsw.addr, sizeof(nsw.addr), "%s", cidr ? cidr : "");
 	if ((rc = bridge_bring_up(v, &sw, err, errlen)) < 0)
@@ -742,6 +761,9 @@ int vswitch_set_address(struct vm_settings *s, const char *name, const char *cid
 		vnl_addr4_flush(v, sw.bridge);
 	if (rc < 0 && sw.addr[0])
 		vnl_addr4_add(v, sw.bridge, sw.addr);
+	/* NAT follows the new subnet: table and dnsmasq made again */
+	if (rc == 0 && sw.nat)
+		rc = nat_start(sw.name, sw.bridge, cidr, err, errlen);
 out:
 	vnl_close(v);
 	return rc;
@@ -761,6 +783,42 @@ int vswitch_set_private(struct vm_settings *s, const char *name, bool on, char *
 		char e[256];
 		taps_set_isolated(v, sw.bridge, !on, e, sizeof(e));
 	}
+	vnl_close(v);
+	return rc;
+}
+
+int vswitch_set_nat(struct vm_settings *s, const char *name, bool on, char *err, size_t errlen)
+{
+	struct vswitch sw;
+	struct vnl *v;
+	int rc = begin(s, name, &sw, &v, err, errlen);
+	if (rc < 0)
+		return rc;
+	if ((rc = standard_only(&sw, "NAT", err, errlen)) < 0)
+		goto out;
+	struct vswitch nsw = sw;
+	nsw.nat = on;
+	if (!on) {
+		/* what is running goes even when the conf said off (a half-made earlier try) */
+		if ((rc = nat_stop(sw.name, err, errlen)) == 0 && sw.nat)
+			rc = conf_save(s, &nsw, NULL, err, errlen);
+		goto out;
+	}
+	if (!sw.addr[0]) {
+		rc = fail(-EINVAL, err, errlen,
+			  "switch '%s' has no address for its guests' gateway: vm switch address %s a.b.c.d/len first",
+			  name, name);
+		goto out;
+	}
+	if ((rc = bridge_bring_up(v, &sw, err, errlen)) < 0)
+		goto out;
+	if ((rc = nat_start(sw.name, sw.bridge, sw.addr, err, errlen)) < 0)
+		goto out;
+	if ((rc = conf_save(s, &nsw, NULL, err, errlen)) < 0) {
+		char e[256];
+		nat_stop(sw.name, e, sizeof(e));
+	}
+out:
 	vnl_close(v);
 	return rc;
 }
@@ -785,6 +843,8 @@ int vswitch_init_all(struct vm_settings *s, char *err, size_t errlen)
 		int r = vswitch_load(s, w, &sw, e, sizeof(e));
 		if (r == 0)
 			r = switch_bring_up(v, &sw, e, sizeof(e));
+		if (r == 0 && sw.nat && sw.addr[0])
+			r = nat_start(sw.name, sw.bridge, sw.addr, e, sizeof(e));
 		if (r < 0) {
 			if (!rc)
 				rc = r;

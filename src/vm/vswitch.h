@@ -22,6 +22,7 @@ struct vswitch {
 	char addr[19];	 /* "a.b.c.d/len", "" for none */
 	unsigned mtu;	 /* 0: the kernel's default */
 	bool isolated;	 /* private_<name>: guest taps are isolated bridge ports */
+	bool nat;	 /* nat_<name>: masquerade and dnsmasq (natsw.h) */
 };
 
 /* The configured switch names (switch_list), "" when there are none. */
@@ -48,6 +49,8 @@ int vswitch_set_vlan(struct vm_settings *s, const char *name, int vlan, char *er
 int vswitch_set_address(struct vm_settings *s, const char *name, const char *cidr, char *err,
 			size_t errlen);
 int vswitch_set_private(struct vm_settings *s, const char *name, bool on, char *err, size_t errlen);
+/* NAT on (the switch needs an address) or off: natsw.h's table and dnsmasq, and nat_<name>. */
+int vswitch_set_nat(struct vm_settings *s, const char *name, bool on, char *err, size_t errlen);
 
 /* Guest taps are bridge ports whose description (IFLA_IFALIAS) starts with this. */
 #define VSWITCH_TAP_ALIAS_PREFIX "vmnet/"

@@ -16,6 +16,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -356,6 +357,13 @@ static int user_attaches(const char *name, uid_t uid, gid_t gid)
 static void test_tap_given_to_user(void **state)
 {
 	need_netns(state);
+	/* a host whose /dev/net/tun users cannot open (mode 0600) has no tap owners to test */
+	struct stat tun;
+	if (stat("/dev/net/tun", &tun) < 0 || (tun.st_mode & 0006) != 0006) {
+		print_message("/dev/net/tun is not open to users here: skipped\n");
+		skip();
+		return;
+	}
 	assert_int_equal(vnl_tap_create("vmt-u-9"), 0);
 	assert_int_equal(vnl_tap_set_owner("vmt-u-9", 4242, 4243), 0);
 	assert_int_equal(user_attaches("vmt-u-9", 4242, 4243), 0);

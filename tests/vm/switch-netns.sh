@@ -294,7 +294,7 @@ bad "vlan 4095" switch vlan public 4095
 bad "vlan abc" switch vlan public abc
 bad "vlan with an extra argument" switch vlan public 5 6
 bad "vlan on a manual switch" switch vlan mine 5
-bad "nat on" switch nat public on
+bad "nat on a manual switch" switch nat mine on
 bad "nat maybe" switch nat public maybe
 bad "nat without arguments" switch nat
 bad "private maybe" switch private public maybe
