@@ -29,6 +29,8 @@ NL_LIBS := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-ro
 CFLAGS += $(NL_CFLAGS)
 # vm console --web: libwebsockets (MIT) serves the page and bridges WebSockets to VNC.
 WS_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets)
+# vm iso/img URL: libcurl (curl licence, MIT-style) downloads, nettle (LGPL-3+) checks SHA-256.
+DL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lnettle
 
 # Every .c under src/ except the programs' own folders is part of the VMM library.
 PROGS := bhyve bhyvectl
@@ -65,12 +67,12 @@ $(PROGS:%=$(BUILD)/%): $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard src/$$(notdir $$
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vm: $(BUILD)/src/vm/main.o $(VM_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(WS_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(WS_LIBS) $(DL_LIBS)
 
 # Unit tests of the manager (test_vm_*.c) link its modules instead of the VMM library.
 $(BUILD)/tests/test_vm_%: $(BUILD)/tests/unit/test_vm_%.o $(VM_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(WS_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(WS_LIBS) $(DL_LIBS) -lcmocka
 
 # vm's loader="grub" starts GRUB through this EFI application (a guest binary: PE32+, built with
 # clang and lld-link; see src/efi/grubshim.c).

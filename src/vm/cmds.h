@@ -39,6 +39,9 @@ int cmd_rollback(struct vm_settings *s, int argc, char **argv);
 int cmd_clone(struct vm_settings *s, int argc, char **argv);
 int snapshot_destroy(struct vm_settings *s, const char *arg);
 
+/* cmd_fetch.c: vm iso, vm img */
+int cmd_iso(struct vm_settings *s, int argc, char **argv);
+int cmd_img(struct vm_settings *s, int argc, char **argv);
 /* cmd_datastore.c */
 int cmd_datastore(struct vm_settings *s, int argc, char **argv);
 

@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot, true },
 	{ "rollback", cmd_rollback, true },
 	{ "clone", cmd_clone, true },
+	{ "iso", cmd_iso, true },
+	{ "img", cmd_img, true },
 	{ "configure", cmd_configure, true },
 	{ "add", cmd_add, true },
 	{ "install", cmd_install, true },
@@ -77,6 +79,8 @@ static void usage(FILE *f)
 		"    rollback [-r] <name>@<snapshot>\n"
 		"    clone [-u] <name>[@<snapshot>] <new-name>\n"
 		"    add [-d device] [-t type] [-s size|switch] <name>\n"
+		"    iso [-c sha256] [url]\n"
+		"    img [-c sha256] [url]\n"
 		"    install [-fi] <name> <iso>\n"
 		"    start [-fi] <name> [...]\n"
 		"    stop <name> [...]\n"

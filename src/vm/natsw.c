@@ -15,6 +15,7 @@
 
 #include "ctl/ctlproto.h"
 #include "vm/natsw.h"
+#include "vm/runprog.h"
 
 #define LEASE_TIME "12h"
 
@@ -111,72 +112,6 @@ char *nat_ruleset(const char *table, const char *bridge, const struct nat_plan *
 
 /* ---- running nft and dnsmasq ---- */
 
-/* Run argv[0] (found in PATH, then /usr/sbin and /sbin) with input on its stdin (NULL: none),
- * wait. Its exit status (127: not found), the first line it wrote to stderr in why. */
-static int run(char *const argv[], const char *input, char *why, size_t whylen)
-{
-	int in[2] = { -1, -1 }, er[2];
-	why[0] = '\0';
-	if ((input && pipe2(in, O_CLOEXEC) < 0) || pipe2(er, O_CLOEXEC) < 0) {
-		snprintf(why, whylen, "pipe: %s", strerror(errno));
-		return -1;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-		dup2(input ? in[0] : devnull, 0);
-		dup2(devnull, 1);
-		dup2(er[1], 2);
-		const char *path = getenv("PATH");
-		char full[4096];
-		snprintf(full, sizeof(full), "%s%s/usr/sbin:/sbin:/usr/bin:/bin", path && *path ? path : "",
-			 path && *path ? ":" : "");
-		setenv("PATH", full, 1);
-		execvp(argv[0], argv);
-		fprintf(stderr, "%s is not installed (%s)\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(er[1]);
-	if (input) {
-		close(in[0]);
-		size_t len = strlen(input), off = 0;
-		signal(SIGPIPE, SIG_IGN);
-		while (off < len) {
-			ssize_t w = write(in[1], input + off, len - off);
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-		close(in[1]);
-	}
-	char buf[1024];
-	size_t got = 0;
-	ssize_t r;
-	while ((r = read(er[0], buf + got, sizeof(buf) - 1 - got)) > 0) {
-		got += (size_t)r;
-		if (got == sizeof(buf) - 1) {
-			char rest[512]; /* keep the first KiB, read the rest away */
-			while (read(er[0], rest, sizeof(rest)) > 0) {
-			}
-			break;
-		}
-	}
-	close(er[0]);
-	buf[got] = '\0';
-	char *nl = strchr(buf, '\n');
-	if (nl)
-		*nl = '\0';
-	snprintf(why, whylen, "%.*s", (int)(whylen ? whylen - 1 : 0), buf);
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void nat_files(const char *sw, char pid[PATH_MAX], char leases[PATH_MAX], char dir[PATH_MAX])
 {
 	snprintf(dir, PATH_MAX, "%s/nat", ctl_run_dir());
@@ -189,7 +124,7 @@ bool nat_table_loaded(const char *sw)
 	char table[64], why[256];
 	nat_table_name(sw, table);
 	char *argv[] = { "nft", "list", "table", "ip", table, NULL };
-	return run(argv, NULL, why, sizeof(why)) == 0;
+	return runprog(argv, NULL, RUNPROG_STDOUT_NULL, why, sizeof(why)) == 0;
 }
 
 int nat_dnsmasq_pid(const char *sw)
@@ -258,7 +193,7 @@ static int delete_table(const char *sw, char *err, size_t errlen)
 	char table[64], why[512];
 	nat_table_name(sw, table);
 	char *argv[] = { "nft", "delete", "table", "ip", table, NULL };
-	int rc = run(argv, NULL, why, sizeof(why));
+	int rc = runprog(argv, NULL, RUNPROG_STDOUT_NULL, why, sizeof(why));
 	if (rc == 0 || !nat_table_loaded(sw))
 		return 0;
 	snprintf(err, errlen, "cannot delete nftables table ip %s: %.300s", table, why);
@@ -325,7 +260,7 @@ int nat_start(const char *sw, const char *bridge, const char *cidr, char *err, s
 		return -ENOMEM;
 	}
 	char *nft[] = { "nft", "-f", "-", NULL };
-	int rc = run(nft, rules, why, sizeof(why));
+	int rc = runprog(nft, rules, RUNPROG_STDOUT_NULL, why, sizeof(why));
 	free(rules);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot load nftables table ip %s: %.300s", table, why[0] ? why : "nft failed");
@@ -354,7 +289,7 @@ int nat_start(const char *sw, const char *bridge, const char *cidr, char *err, s
 	char *dnsmasq[] = { "dnsmasq", "--conf-file=/dev/null", o_pid, o_lease, o_if,
 			    "--bind-interfaces", "--except-interface=lo", o_listen, o_range, o_router,
 			    o_dns, "--dhcp-authoritative", "--strict-order", NULL };
-	rc = run(dnsmasq, NULL, why, sizeof(why));
+	rc = runprog(dnsmasq, NULL, RUNPROG_STDOUT_NULL, why, sizeof(why));
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start dnsmasq on %s: %.300s", bridge, why[0] ? why : "it failed");
 		stop_dnsmasq(sw, e, sizeof(e));
