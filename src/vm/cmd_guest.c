@@ -22,6 +22,7 @@
 #include "vm/cmds.h"
 #include "vm/runas.h"
 #include "vm/conflock.h"
+#include "vm/provision.h"
 #include "vm/guest.h"
 #include "vm/names.h"
 #include "vm/opts.h"
@@ -311,9 +312,9 @@ static int staging_make(const char *dir, const char *name, char *err, size_t err
 
 int cmd_create(struct vm_settings *s, int argc, char **argv)
 {
-	const char *usage = "usage: vm create [-d datastore] [-t template] [-s size] [-c vcpus] [-m memory] <name>";
+	const char *usage = "usage: vm create [-d datastore] [-t template] [-s size] [-c vcpus] [-m memory] [-i image] [-C [-k keyfile] [-n netconfig] [-u user]] <name>";
 	const char *o[128];
-	int i = vm_opts_parse("create", argc, argv, "d:t:s:c:m:", usage, o);
+	int i = vm_opts_parse("create", argc, argv, "d:t:s:c:m:i:Ck:n:u:", usage, o);
 	if (i < 0)
 		return 1;
 	if (argc - i != 1) {
@@ -432,6 +433,10 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm create: cannot generate a UUID\n");
 		r = -1;
 	}
+	/* -i and -C: everything they need checked now, before anything is made */
+	struct provision pv;
+	if (r == 0 && provision_check(s, o, c, name, ndisks ? disks[0].n : -1, &pv) < 0)
+		r = -1;
 	if (r < 0) {
 		vmconf_free(c);
 		return 1;
@@ -497,6 +502,24 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		else
 			free(p);
 	}
+	if (r == 0 && pv.image[0]) {
+		char *p0 = NULL;
+		if (asprintf(&p0, "%s/%s", dir, vmconf_getn(c, "disk", 0, "_name")) < 0)
+			p0 = NULL;
+		r = p0 ? provision_image(&pv, p0, disks[0].size, err, sizeof(err)) : -ENOMEM;
+		free(p0);
+	}
+	if (r == 0 && pv.cloud_init) {
+		char *seedp = NULL;
+		if (asprintf(&seedp, "%s/seed.iso", dir) < 0)
+			seedp = NULL;
+		r = seedp ? provision_seed(&pv, c, name, uuid, seedp, err, sizeof(err)) : -ENOMEM;
+		if (r == 0)
+			m.paths[m.n++] = seedp;
+		else
+			free(seedp);
+	}
+	provision_free(&pv);
 	if (r == 0) {
 		r = vmconf_save(c, conf, err, sizeof(err));
 		if (r == 0)

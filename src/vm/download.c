@@ -453,6 +453,12 @@ static int convert(const char *in, enum img_kind k, bool progress, char *out, si
 	return 0;
 }
 
+const char *dl_image_format(const char *path)
+{
+	enum img_kind k = sniff(path);
+	return k == IMG_XZ || k == IMG_GZ ? NULL : k == IMG_RAW ? "raw" : qemu_fmt[k];
+}
+
 int dl_prepare_image(const char *path, bool progress, char *out, size_t outlen, char *err,
 		     size_t errlen)
 {

@@ -27,6 +27,10 @@ struct dl_request {
 /* Fetch: 0 with the final path in path, or -errno with one line in err. */
 int dl_fetch(const struct dl_request *r, char *path, size_t pathlen, char *err, size_t errlen);
 
+/* qemu-img's name for the format of the image at path ("raw", "qcow2", "vmdk", "vpc", "vhdx"),
+ * NULL when it is xz- or gzip-packed. */
+const char *dl_image_format(const char *path);
+
 /* vm img's after-steps on a downloaded file at path: decompress .xz/.gz, convert a qcow2, vmdk,
  * vhd or vhdx image to "<base>.raw" (sparse); the intermediate files go. 0 with the image's final
  * path in out, or -errno with one line in err (nothing of this image left). */
