@@ -24,9 +24,11 @@ bad() {
 	local when=$1 d=$2 want=$3
 	shift 3
 	if [ "$when" = init ] && [ $kvm = 0 ]; then
-		echo "ok - device bad input: $d # skip no /dev/kvm"
+		echo "ok - device bad input: $d # skip no /dev/kvm (the test bed's L1 runs it)"
 		return
 	fi
+	# ONLY_AT_INIT=1 (L1, after a host without KVM ran the rest): the init cases only
+	[ -n "${ONLY_AT_INIT:-}" ] && [ "$when" != init ] && return
 	local before after rc lines
 	before=$(sums)
 	timeout 60 "$BHYVE" -m 256M -s 0,hostbridge -s 31,lpc "$@" bad-dev </dev/null >/dev/null 2>"$tmp.err"
@@ -51,9 +53,9 @@ d=$tmp/disk.img c=$tmp/cd.iso
 bad parse "ahci: unknown port type" "unknown port type 'fd'" -s 3,ahci,fd:"$d"
 ports=$(for i in $(seq 33); do printf ',cd:%s' "$c"; done)
 bad parse "ahci: 33 ports" "more than 32 ports" -s 3,ahci"$ports"
-bad parse "ahci: nmrr not a number" "nmrr" -s 3,ahci-hd,"$d",nmrr=fast
-bad parse "ahci: serial longer than 20" "ser" -s 3,ahci-hd,"$d",ser=012345678901234567890
-bad parse "ahci: unknown port option" "color" -s 3,ahci-hd,"$d",color=blue
+bad init "ahci: nmrr not a number" "nmrr" -s 3,ahci-hd,"$d",nmrr=fast
+bad init "ahci: serial longer than 20" "ser" -s 3,ahci-hd,"$d",ser=012345678901234567890
+bad init "ahci: unknown port option" "color" -s 3,ahci-hd,"$d",color=blue
 bad init "ahci: one image on two writable disk ports" "$d" -s 3,ahci,hd:"$d",hd:"$d"
 bad init "ahci-hd: missing image" "$tmp/nope.img" -s 3,ahci-hd,"$tmp/nope.img"
 bad init "nvme: maxq=0" "maxq=0" -s 3,nvme,"$d",maxq=0

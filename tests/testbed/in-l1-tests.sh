@@ -30,6 +30,12 @@ if [ -e "$(dirname "$0")/../../build/testbed/host-has-kvm" ]; then
 	echo "# skip - l1 vnc: the host's /dev/kvm ran tests/vnc/run.sh"
 else
 	"$(dirname "$0")/../vnc/run.sh" "$BUILD" | sed 's/^\(not ok\|ok\) - vnc/\1 - l1 vnc/'
+	# the bad-input cases bhyve checks once the VM exists, skipped on a host without KVM
+	mark "bad input at VM creation"
+	ONLY_AT_INIT=1 "$(dirname "$0")/../bootrom/input.sh" "$BUILD" |
+		sed 's/^\(not ok\|ok\) - bootrom/\1 - l1 bootrom/'
+	ONLY_AT_INIT=1 "$(dirname "$0")/../devices/input.sh" "$BUILD" |
+		sed 's/^\(not ok\|ok\) - device/\1 - l1 device/'
 fi
 
 # boot NAME KERNEL CPUS MEM ACTION EXPECTED_EXIT
