@@ -4,7 +4,8 @@
 # vm init, a switch with an address, a template booting the payload kernel with the l2-vm.sh
 # initrd, vm create/start/list/console/stop, the guest's own reboot (supervisor run 2), taps on
 # the bridge, ACPI shutdown through the supervisor, reset/poweroff through the control socket,
-# two concurrent starts, startall/stopall; then the host tests of tests/vm/run.sh on L1's KVM.
+# two concurrent starts, startall/stopall, run_as; snapshot, rollback and a clone that boots on a
+# btrfs datastore; then the host tests of tests/vm/run.sh on L1's KVM.
 # Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-vm.sh BUILD_DIR VM_INITRD VMLINUX
 set -u
@@ -282,6 +283,67 @@ check "run_as: vm stop beta; the run folder, control socket and tap are gone" \
 chgrp "${kvm_mode% *}" /dev/kvm
 chmod "${kvm_mode#* }" /dev/kvm
 chmod "$tun_mode" /dev/net/tun
+
+# ---- snapshot, rollback and clone on btrfs: gamma's disk counts its boots (KBBOOT=N) ----
+gcon() { # GUEST NAME: vm console GUEST in the background, as console_start does for alpha
+	rm -f "$T/$2.in"
+	mkfifo "$T/$2.in"
+	"$VM" console "$1" <"$T/$2.in" >"$T/$2.out" 2>"$T/$2.err" &
+	con_pid=$!
+	exec 7>"$T/$2.in"
+}
+stopped() { [ ! -e "$1/run.lock" ]; }
+bootcount() { dd if="$1/disk0.img" bs=512 count=1 2>/dev/null | tr -d '\000' | sed -n 's/^KBBOOT=\([0-9]*\).*/\1/p'; }
+truncate -s 512M "$T/btrfs.img"
+mkdir -p "$T/btrfs"
+if mkfs.btrfs -q "$T/btrfs.img" >/dev/null 2>&1 && mount -o loop "$T/btrfs.img" "$T/btrfs" 2>"$T/mnt.err"; then
+	GM=$T/btrfs/gamma DL=$T/btrfs/delta
+	"$VM" datastore add bt "$T/btrfs" && "$VM" create -d bt -t l2test gamma >"$T/create-g.out" 2>&1
+	check "btrfs: vm create -d bt gamma (a subvolume)" "$(btrfs subvolume show "$GM" >/dev/null 2>&1; echo $?)" "$(oneline "$T/create-g.out")"
+	# boot 1 reboots itself, boot 2 stays: the disk says KBBOOT=2
+	"$VM" start gamma >/dev/null 2>&1
+	wait_for 30 test -e "$GM/com1"
+	gcon gamma gcon0
+	go_until gcon0 'KBTEST rebooting' 120
+	wait_for 120 grep -q 'starting bhyve (run 2)' "$GM/vm-bhyve.log"
+	console_stop
+	wait_for 30 test -e "$GM/com1"
+	gcon gamma gcon1
+	go_until gcon1 'KBTEST ready' 120
+	console_stop
+	"$VM" stop gamma >/dev/null 2>&1
+	wait_for 60 stopped "$GM"
+	check "btrfs: gamma booted twice (KBBOOT=2 on its disk)" "$([ "$(bootcount "$GM")" = 2 ]; echo $?)" "count $(bootcount "$GM"): $(oneline "$T/gcon1.out")"
+	"$VM" snapshot gamma@two >"$T/snap.out" 2>&1
+	check "btrfs: vm snapshot gamma@two (a read-only subvolume)" \
+		"$(btrfs subvolume list -r "$T/btrfs" | grep -q 'vm-snapshots/gamma/[0-9]*-two$'; echo $?)" "$(oneline "$T/snap.out")"
+	printf 'KBBOOT=9\n' | dd of="$GM/disk0.img" bs=512 count=1 conv=sync,notrunc 2>/dev/null
+	"$VM" rollback gamma@two >"$T/rb.out" 2>&1
+	check "btrfs: vm rollback gamma@two: the disk says KBBOOT=2 again" "$([ "$(bootcount "$GM")" = 2 ]; echo $?)" "count $(bootcount "$GM"): $(oneline "$T/rb.out")"
+	"$VM" clone gamma@two delta >"$T/clone.out" 2>&1
+	gmac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$GM/gamma.conf")
+	dmac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$DL/delta.conf")
+	check "btrfs: vm clone gamma@two delta: its own MAC" "$([ -n "$dmac" ] && [ "$dmac" != "$gmac" ]; echo $?)" "gamma $gmac, delta $dmac: $(oneline "$T/clone.out")"
+	# the clone boots as a guest of its own: boot 3 (from the snapshot's count), its MAC, the switch
+	"$VM" start delta >/dev/null 2>&1
+	wait_for 30 test -e "$DL/com1"
+	gcon delta dcon1
+	go_until dcon1 'KBTEST ready' 120
+	console_stop
+	check "btrfs: the clone boots (boot=3 from the snapshot's disk) with its own MAC and pings" \
+		"$(con_has "$T/dcon1.out" 'KBTEST boot=3' && con_has "$T/dcon1.out" "mac=$dmac" && con_has "$T/dcon1.out" 'KBTEST ping=ok'; echo $?)" \
+		"$(oneline "$T/dcon1.out") $(tail -3 "$DL/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
+	"$VM" stop delta >/dev/null 2>&1
+	wait_for 60 stopped "$DL"
+	check "btrfs: gamma's disk is untouched by its clone's boot" "$([ "$(bootcount "$GM")" = 2 ] && [ "$(bootcount "$DL")" = 3 ]; echo $?)" \
+		"gamma $(bootcount "$GM"), delta $(bootcount "$DL")"
+	"$VM" destroy -f delta >/dev/null 2>&1
+	"$VM" destroy -f gamma >/dev/null 2>&1
+	check "btrfs: destroy leaves no subvolume" "$([ -z "$(btrfs subvolume list "$T/btrfs")" ]; echo $?)" "$(btrfs subvolume list "$T/btrfs" | tr '\n' ' ')"
+	umount "$T/btrfs"
+else
+	check "btrfs: a file system on a loop device in L1" 1 "$(oneline "$T/mnt.err")"
+fi
 
 "$VM" switch destroy public >/dev/null 2>&1
 
