@@ -383,17 +383,36 @@ static void work_name(const char *final, char *out, size_t len)
 	snprintf(out, len, "%.*s/.%s.part", (int)(slash - final), final, slash + 1);
 }
 
+/* out must not exist yet: vm img never replaces an image */
+static int taken(const char *out, char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(out, &st) < 0)
+		return 0;
+	snprintf(err, errlen, "%s is there already", out);
+	return -EEXIST;
+}
+
+/* The finished work file gets its name (or goes). */
+static int publish(const char *work, const char *out, char *err, size_t errlen)
+{
+	if (renameat2(AT_FDCWD, work, AT_FDCWD, out, RENAME_NOREPLACE) == 0)
+		return 0;
+	int e = errno;
+	unlink(work);
+	snprintf(err, errlen, "cannot rename %s to %s: %s", work, out, strerror(e));
+	return -e;
+}
+
 static int unpack(const char *in, enum img_kind k, char *out, size_t outlen, char *err, size_t errlen)
 {
 	static const char *const xz[] = { ".xz", NULL }, *const gz[] = { ".gz", NULL };
 	renamed(in, k == IMG_XZ ? xz : gz, "", out, outlen);
 	if (!strcmp(out, in))
 		snprintf(out + strlen(out), outlen - strlen(out), ".unpacked");
-	struct stat st;
-	if (lstat(out, &st) == 0) {
-		snprintf(err, errlen, "%s is there already", out);
-		return -EEXIST;
-	}
+	int t = taken(out, err, errlen);
+	if (t < 0)
+		return t;
 	char work[PATH_MAX + 16], why[512];
 	work_name(out, work, sizeof(work));
 	int fd = open(work, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -412,13 +431,7 @@ static int unpack(const char *in, enum img_kind k, char *out, size_t outlen, cha
 		snprintf(err, errlen, "%s does not unpack (a corrupt image?): %s", in, why[0] ? why : "it failed");
 		return -EBADMSG;
 	}
-	if (renameat2(AT_FDCWD, work, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
-		int e = errno;
-		unlink(work);
-		snprintf(err, errlen, "cannot rename %s to %s: %s", work, out, strerror(e));
-		return -e;
-	}
-	return 0;
+	return publish(work, out, err, errlen);
 }
 
 static int convert(const char *in, enum img_kind k, bool progress, char *out, size_t outlen, char *err,
@@ -426,11 +439,9 @@ static int convert(const char *in, enum img_kind k, bool progress, char *out, si
 {
 	static const char *const exts[] = { ".qcow2", ".qcow", ".img", ".vmdk", ".vhd", ".vhdx", NULL };
 	renamed(in, exts, ".raw", out, outlen);
-	struct stat st;
-	if (lstat(out, &st) == 0) {
-		snprintf(err, errlen, "%s is there already", out);
-		return -EEXIST;
-	}
+	int t = taken(out, err, errlen);
+	if (t < 0)
+		return t;
 	char work[PATH_MAX + 16], why[512];
 	work_name(out, work, sizeof(work));
 	unlink(work);
@@ -444,13 +455,7 @@ static int convert(const char *in, enum img_kind k, bool progress, char *out, si
 			 why[0] ? why : "qemu-img convert failed");
 		return rc == 127 ? -ENOENT : -EBADMSG;
 	}
-	if (renameat2(AT_FDCWD, work, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
-		int e = errno;
-		unlink(work);
-		snprintf(err, errlen, "cannot rename %s to %s: %s", work, out, strerror(e));
-		return -e;
-	}
-	return 0;
+	return publish(work, out, err, errlen);
 }
 
 const char *dl_image_format(const char *path)
