@@ -19,7 +19,8 @@ import sys
 
 KB, QEMU = "kbhyve", "qemu"
 # QEMU has no clock of its own for boot_self, and no manager for vmlist
-KB_ONLY = {"boot_self_1", "boot_self_2", "vmlist_100", "host_vmlist_100"}
+KB_ONLY = {"boot_self_1", "boot_self_2", "vmlist_100", "host_vmlist_100"} | {
+    f"storage_{m}_{k}" for m in ("snapshot", "clone", "copy") for k in ("btrfs", "xfs")}
 # QEMU's microvm machine: a yardstick with no kbhyve counterpart of its own (compare boot_init_N)
 QEMU_ONLY = {"microvm_init_1", "microvm_init_2"}
 

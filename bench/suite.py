@@ -27,6 +27,7 @@ import time
 
 import display
 import bootprofile as boot_profile
+import storage
 import vmlist
 
 KB = "kbhyve"
@@ -113,10 +114,12 @@ METRICS += display.METRICS
 METRICS += boot_profile.METRICS
 # vm list at scale (vmlist.py), kbhyve only
 METRICS += vmlist.METRICS
+# vm snapshot and clone per file system (storage.py), kbhyve only, on the build host
+METRICS += storage.METRICS
 
 # Metric groups for --only (bench/run.sh --only blk,net)
 GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(
-    NIC_MODELS) + ("vnc", "profile", "vmlist")
+    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage")
 # the guest's name for the disk of each model
 GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
@@ -163,6 +166,7 @@ class Suite:
         self.display = display.DisplayBench(self)
         self.profile = boot_profile.ProfileBench(self)
         self.vmlist = vmlist.VmListBench(self)
+        self.storage = storage.StorageBench(self)
 
     # --- command lines -------------------------------------------------------------------
 
@@ -638,6 +642,8 @@ class Suite:
                         self.tiny(vmm, rep, a.tiny_prefix)
                 if "vmlist" in a.only:
                     self.vmlist.run(rep)
+                if "storage" in a.only and not a.testbed:   # the build host's file systems
+                    self.storage.run(rep)
                 if a.only_tiny:
                     continue
                 if "boot" in a.only:
@@ -674,6 +680,7 @@ class Suite:
                     for vmm in order:
                         self.many(vmm, rep)
         finally:
+            self.storage.close()
             self.teardown_tap()
         return 1 if self.errors else 0
 
@@ -747,7 +754,7 @@ def main():
     if not a.only or a.only - set(GROUPS):
         p.error(f"--only wants groups out of {','.join(GROUPS)}, not '{','.join(sorted(a.only))}'")
     if a.only_tiny:
-        a.only &= {"tiny", "vmlist"}   # what runs on the build host beside the test bed
+        a.only &= {"tiny", "vmlist", "storage"}   # what runs on the build host beside the test bed
     dev = bool(a.only & ({"blk", "net"} | set(DISK_MODELS) | set(NIC_MODELS)))
     if not a.only_tiny and not (a.vmlinux and a.initrd_poweroff and a.initrd_hold):
         p.error("--vmlinux, --initrd-poweroff and --initrd-hold are needed")
@@ -757,6 +764,8 @@ def main():
         p.error("--initrd-display is needed for vnc")
     if "vmlist" in a.only and not (a.vm and a.tiny_idle):
         p.error("--vm and --tiny-idle are needed for vmlist")
+    if "storage" in a.only and not a.vm:
+        p.error("--vm is needed for storage")
     fw = "fw" in a.only
     if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
         p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")
