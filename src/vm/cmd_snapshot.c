@@ -240,13 +240,14 @@ out:
 
 /* The copy at dir becomes guest `newname`: its conf renamed, a new uuid and new MACs (vm-bhyve's
  * vm::generalise), no log; the UEFI variables go unless keep_vars. 0 or -1 after one line. */
-static int generalise(const struct guest *old, const char *dir, const char *newname, bool keep_vars)
+int guest_generalise(const char *cmd, const char *oldname, const char *dir, const char *newname,
+		     bool keep_vars)
 {
 	char from[2 * PATH_MAX], to[2 * PATH_MAX], err[1024];
-	snprintf(from, sizeof(from), "%s/%s.conf", dir, old->name);
+	snprintf(from, sizeof(from), "%s/%s.conf", dir, oldname);
 	snprintf(to, sizeof(to), "%s/%s.conf", dir, newname);
 	if (strcmp(from, to) && renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
-		fprintf(stderr, "vm clone: cannot rename %s to %s: %s\n", from, to, strerror(errno));
+		fprintf(stderr, "vm %s: cannot rename %s to %s: %s\n", cmd, from, to, strerror(errno));
 		return -1;
 	}
 	static const char *const drop[] = { GUEST_LOG_FILE, GUEST_LOG_FILE ".0", "bhyve.log", "device.map",
@@ -261,7 +262,7 @@ static int generalise(const struct guest *old, const char *dir, const char *newn
 	}
 	struct vmconf *c;
 	if (vmconf_load(&c, to, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vm clone: %s\n", err);
+		fprintf(stderr, "vm %s: %s\n", cmd, err);
 		return -1;
 	}
 	char uuid[37];
@@ -276,7 +277,7 @@ static int generalise(const struct guest *old, const char *dir, const char *newn
 		r = vmconf_set(c, key, mac);
 	}
 	if (r < 0) {
-		fprintf(stderr, "vm clone: cannot give %s a new uuid and MACs\n", newname);
+		fprintf(stderr, "vm %s: cannot give %s a new uuid and MACs\n", cmd, newname);
 		vmconf_free(c);
 		return -1;
 	}
@@ -284,13 +285,13 @@ static int generalise(const struct guest *old, const char *dir, const char *newn
 	for (int n = 0; n < MAX_DEVS && vmconf_getn(c, "disk", n, "_type"); n++) {
 		const char *dn = vmconf_getn(c, "disk", n, "_name");
 		if (dn && dn[0] == '/')
-			fprintf(stderr, "vm clone: note: disk%d (%s) is outside the guest folder: %s and %s share it\n",
-				n, dn, old->name, newname);
+			fprintf(stderr, "vm %s: note: disk%d (%s) is outside the guest folder: %s and %s share it\n",
+				cmd, n, dn, oldname, newname);
 	}
 	r = vmconf_save(c, to, err, sizeof(err));
 	vmconf_free(c);
 	if (r < 0) {
-		fprintf(stderr, "vm clone: %s\n", err);
+		fprintf(stderr, "vm %s: %s\n", cmd, err);
 		return -1;
 	}
 	return 0;
@@ -384,7 +385,7 @@ int cmd_clone(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm clone: %s\n", err);
 		goto out;
 	}
-	if (generalise(&g, stage, newname, o['u'] != NULL) < 0) {
+	if (guest_generalise("clone", g.name, stage, newname, o['u'] != NULL) < 0) {
 		snap_remove_tree(stage);
 		goto out;
 	}

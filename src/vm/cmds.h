@@ -38,6 +38,13 @@ int cmd_snapshot(struct vm_settings *s, int argc, char **argv);
 int cmd_rollback(struct vm_settings *s, int argc, char **argv);
 int cmd_clone(struct vm_settings *s, int argc, char **argv);
 int snapshot_destroy(struct vm_settings *s, const char *arg);
+/* The copy of guest oldname's folder at dir becomes guest newname (vm clone, vm image
+ * provision): its conf renamed, a new uuid and new MACs, no log; the UEFI variables go unless
+ * keep_vars. 0, or -1 after one line "vm CMD: ..." on stderr. */
+int guest_generalise(const char *cmd, const char *oldname, const char *dir, const char *newname,
+		     bool keep_vars);
+/* cmd_image.c: vm image list|create|provision|destroy */
+int cmd_image(struct vm_settings *s, int argc, char **argv);
 
 /* cmd_fetch.c: vm iso, vm img */
 int cmd_iso(struct vm_settings *s, int argc, char **argv);

@@ -30,6 +30,7 @@ static const struct command commands[] = {
 	{ "snapshot", cmd_snapshot, true },
 	{ "rollback", cmd_rollback, true },
 	{ "clone", cmd_clone, true },
+	{ "image", cmd_image, true },
 	{ "iso", cmd_iso, true },
 	{ "img", cmd_img, true },
 	{ "configure", cmd_configure, true },
@@ -80,6 +81,10 @@ static void usage(FILE *f)
 		"    rollback [-r] <name>@<snapshot>\n"
 		"    clone [-u] <name>[@<snapshot>] <new-name>\n"
 		"    add [-d device] [-t type] [-s size|switch] <name>\n"
+		"    image list\n"
+		"    image create [-d description] [-u] <name>\n"
+		"    image provision [-d datastore] <uuid> <new-name>\n"
+		"    image destroy <uuid>\n"
 		"    iso [-c sha256] [url]\n"
 		"    img [-c sha256] [url]\n"
 		"    install [-fi] <name> <iso>\n"

@@ -4,7 +4,8 @@
 # made as subvolumes, read-only subvolume snapshots) and XFS (reflink copies), each on its own
 # loop device; tmpfs, which cannot clone files, refused. Snapshot, change the disk, roll back: the
 # old bytes are back; clones get their own uuid and MAC and start (the recording stand-in bhyve
-# shows what they would boot with); bad input gets one line and changes nothing.
+# shows what they would boot with); vm image archives guests (from a snapshot where there is one)
+# and provisions new ones from them; bad input gets one line and changes nothing.
 # Needs root, loop devices, mkfs.btrfs and mkfs.xfs (.ci/packages).
 # Usage: tests/vm/storage.sh BUILD_DIR   (prints "ok - ..." / "not ok - ..." lines)
 set -u
@@ -205,6 +206,59 @@ check "zvol: the guest starts on its volume files" \
 wait_for 10 test ! -e "$TMP/xfs/zv/run.lock"
 "$VM" destroy -f zv 2>"$TMP/err" && [ ! -e "$TMP/xfs/zv" ]
 check "zvol: destroy removes the volume files" "$?" "$(oneline "$TMP/err")"
+
+# ---- vm image: archives of guests, provisioned as new guests ----
+"$VM" create -d xf -s 64M im-src >/dev/null 2>&1 && sed -i '/^network0/d' "$TMP/xfs/im-src/im-src.conf" &&
+	echo 'network0_type="virtio-net"' >>"$TMP/xfs/im-src/im-src.conf"
+put_bytes im-src IMAGEBYT
+"$VM" start im-src >/dev/null 2>&1 && wait_for 10 test -s "$vm_dir/im-src.argv"
+out=$("$VM" image create -d "a test image" im-src 2>"$TMP/err")
+check "image create of a running guest on XFS (from a snapshot)" "$?" "$(oneline "$TMP/err")"
+IU=$(echo "$out" | sed -n 's/^Image of im-src created with UUID \([0-9a-f-]*\)$/\1/p')
+check "image create: the UUID, the archive and vm-bhyve's manifest" \
+	"$([ -n "$IU" ] && [ -f "$vm_dir/.images/$IU.tar.xz" ] && grep -q -x 'name="im-src"' "$vm_dir/.images/$IU.manifest" &&
+		grep -q -x "filename=\"$IU.tar.xz\"" "$vm_dir/.images/$IU.manifest" && grep -q -x 'description="a test image"' "$vm_dir/.images/$IU.manifest"; echo $?)" "$out"
+check "image create: its snapshot is gone again" "$([ -z "$(snaps_of im-src)" ] && echo 0 || echo 1)" "$(snaps_of im-src)"
+"$VM" stop im-src >/dev/null 2>&1
+wait_for 10 test ! -e "$TMP/xfs/im-src/run.lock"
+"$VM" create -d tm -s 16M im-tm >/dev/null 2>&1
+put_bytes im-tm TMPFSBYT
+"$VM" start im-tm >/dev/null 2>&1 && wait_for 10 test -s "$vm_dir/im-tm.argv"
+bad "image create of a running guest where there are no snapshots" image create im-tm
+"$VM" stop im-tm >/dev/null 2>&1
+wait_for 10 test ! -e "$TMP/tmpfs/im-tm/run.lock"
+out2=$("$VM" image create -u im-tm 2>"$TMP/err")
+check "image create -u of a stopped guest on tmpfs" "$?" "$(oneline "$TMP/err")"
+IU2=$(echo "$out2" | sed -n 's/^Image of im-tm created with UUID \([0-9a-f-]*\)$/\1/p')
+check "image create -u: an uncompressed tar" "$([ -f "$vm_dir/.images/$IU2.tar" ] && tar -tf "$vm_dir/.images/$IU2.tar" | grep -q -x './im-tm.conf'; echo $?)"
+check "image list shows both" "$("$VM" image list | grep -c -E "^($IU +im-src +.* a test image|$IU2 +im-tm +.*No description provided)\$" | grep -q -x 2; echo $?)" \
+	"$("$VM" image list | tr '\n' '|')"
+"$VM" image provision "$IU" im-new >/dev/null 2>"$TMP/err"
+check "image provision" "$?" "$(grep -v Unpacking "$TMP/err" | tr '\n' ' ')"
+check "image provision: the guest's bytes, its 64M sparse disk" \
+	"$([ "$(get_bytes im-new)" = IMAGEBYT ] && [ "$(stat -c %s "$vm_dir/im-new/disk0.img")" = 67108864 ] && [ "$(stat -c %b "$vm_dir/im-new/disk0.img")" -lt 1024 ] && echo 0 || echo 1)" \
+	"$(get_bytes im-new) $(stat -c '%s %b' "$vm_dir/im-new/disk0.img")"
+check "image provision: its own conf name, uuid and MAC, no run files" \
+	"$([ -f "$vm_dir/im-new/im-new.conf" ] && [ ! -e "$vm_dir/im-new/im-src.conf" ] && [ "$(conf_val im-new uuid)" != "$(conf_val im-src uuid)" ] &&
+		[ "$(conf_val im-new network0_mac)" != "$(conf_val im-src network0_mac)" ] && [ ! -e "$vm_dir/im-new/run.lock" ] && [ ! -e "$vm_dir/im-new/console" ] && echo 0 || echo 1)"
+"$VM" image provision -d bt "$IU2" im-new2 >/dev/null 2>"$TMP/err"
+check "image provision -d bt: a subvolume with the guest's bytes" \
+	"$(btrfs subvolume show "$TMP/btrfs/im-new2" >/dev/null 2>&1 && [ "$(get_bytes im-new2)" = TMPFSBYT ]; echo $?)" "$(grep -v Unpacking "$TMP/err" | tr '\n' ' ')"
+bad "image provision onto an existing name" image provision "$IU" im-new
+bad "image provision: not a UUID" image provision ../../etc im-x
+bad "image provision: an unknown UUID" image provision 00000000-0000-4000-8000-000000000000 im-x
+bad "image provision: a bad name" image provision "$IU" -bad
+bad "image create of a guest that does not exist" image create nosuch
+bad "image: an unknown action" image frob
+cp "$vm_dir/.images/$IU2.manifest" "$TMP/m.save"
+head -c 3000 "$vm_dir/.images/$IU2.tar" >"$TMP/t.part" && cp "$TMP/t.part" "$vm_dir/.images/$IU2.tar"
+printf 'garbage' >>"$vm_dir/.images/$IU2.tar"
+bad "image provision of a broken archive" image provision "$IU2" im-x
+check "no provisioning folders left" "$(ls -A "$vm_dir" "$TMP/btrfs" | grep -c provisioning | grep -q -x 0; echo $?)"
+"$VM" image destroy "$IU" 2>"$TMP/err"
+check "image destroy" "$([ ! -e "$vm_dir/.images/$IU.tar.xz" ] && [ ! -e "$vm_dir/.images/$IU.manifest" ] && echo 0 || echo 1)" "$(oneline "$TMP/err")"
+bad "image destroy of an image that is gone" image destroy "$IU"
+for g in im-src im-tm im-new im-new2; do "$VM" destroy -f "$g" >/dev/null 2>&1; done
 
 # a file system that cannot clone files: refused, nothing made
 "$VM" create -d tm -s 16M g-tm >/dev/null
