@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vm/cmds.h"
+#include "vm/lvm.h"
 #include "vm/names.h"
 #include "vm/runlock.h"
 
@@ -42,7 +43,12 @@ static int ds_list(struct vm_settings *s)
 			printf("%-15s %-11s %s\n", names[i], "invalid", vmconf_get_default(s->sys, key, "-"));
 			continue;
 		}
-		printf("%-15s %-11s %s\n", names[i], fs_type(path), path);
+		char vg[128], pool[128], key[64];
+		snprintf(key, sizeof(key), "path_%s", names[i]);
+		if (datastore_lvm(s, names[i], vg, pool) == 1)
+			printf("%-15s %-11s %s\n", names[i], "lvm", vmconf_get(s->sys, key));
+		else
+			printf("%-15s %-11s %s\n", names[i], fs_type(path), path);
 	}
 	free_strv(names);
 	return 0;
@@ -53,6 +59,62 @@ static bool same_dir(const char *a, const char *b)
 {
 	struct stat x, y;
 	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* Record name -> spec in system.conf (datastore_list, path_<name>). */
+static int ds_record(struct vm_settings *s, const char *name, const char *spec)
+{
+	const char *list = vmconf_get(s->sys, "datastore_list");
+	char *nlist = NULL, key[64], err[512];
+	if (asprintf(&nlist, "%s%s%s", list && *list ? list : "", list && *list ? " " : "", name) < 0) {
+		fprintf(stderr, "vm datastore add: out of memory\n");
+		return 1;
+	}
+	snprintf(key, sizeof(key), "path_%s", name);
+	int r = vmconf_set(s->sys, "datastore_list", nlist);
+	if (r == 0)
+		r = vmconf_set(s->sys, key, spec);
+	free(nlist);
+	if (r < 0 || settings_save_system(s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm datastore add: %s\n", r < 0 ? "cannot record the datastore" : err);
+		return 1;
+	}
+	return 0;
+}
+
+/* lvm:VG/POOL: a thin pool that exists; its guest folders in $vm_dir/.lvm/<name>. */
+static int ds_add_lvm(struct vm_settings *s, const char *name, const char *spec)
+{
+	char vg[LVM_NAME_MAX + 1], pool[LVM_NAME_MAX + 1], err[512];
+	if (lvm_spec_parse(spec, vg, pool, err, sizeof(err)) < 0 || lvm_pool_check(vg, pool, err, sizeof(err)) < 0) {
+		fprintf(stderr, "vm datastore add: %s\n", err);
+		return 1;
+	}
+	char **names = datastore_names(s);
+	for (size_t i = 0; names && names[i]; i++) {
+		char key[64], ovg[128], opool[128];
+		snprintf(key, sizeof(key), "path_%s", names[i]);
+		if (!strcmp(names[i], name) ||
+		    (datastore_lvm(s, names[i], ovg, opool) == 1 && !strcmp(ovg, vg) && !strcmp(opool, pool))) {
+			fprintf(stderr, "vm datastore add: %s\n", !strcmp(names[i], name) ? "a datastore of that name already exists"
+											 : "that thin pool is a datastore already");
+			free_strv(names);
+			return 1;
+		}
+	}
+	free_strv(names);
+	char dir[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/.lvm", s->vm_dir);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "vm datastore add: cannot create %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%s/.lvm/%s", s->vm_dir, name);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "vm datastore add: cannot create %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	return ds_record(s, name, spec);
 }
 
 static int ds_add(struct vm_settings *s, const char *name, const char *path)
@@ -66,10 +128,17 @@ static int ds_add(struct vm_settings *s, const char *name, const char *path)
 		fprintf(stderr, "vm datastore add: 'default' is $vm_dir and cannot be added\n");
 		return 1;
 	}
-	if (!strncmp(path, "zfs:", 4) || !strncmp(path, "iso:", 4) || !strncmp(path, "img:", 4)) {
-		fprintf(stderr, "vm datastore add: '%s': only plain directories are supported\n", path);
+	if (!strncmp(path, "zfs:", 4)) {
+		fprintf(stderr, "vm datastore add: '%s': no ZFS on this host (an LVM thin pool, lvm:VG/POOL, gives volumes and snapshots)\n",
+			path);
 		return 1;
 	}
+	if (!strncmp(path, "iso:", 4) || !strncmp(path, "img:", 4)) {
+		fprintf(stderr, "vm datastore add: '%s': media datastores are not supported (folders and lvm:VG/POOL are)\n", path);
+		return 1;
+	}
+	if (!strncmp(path, "lvm:", 4))
+		return ds_add_lvm(s, name, path);
 	if (path[0] != '/') {
 		fprintf(stderr, "vm datastore add: '%s' is not an absolute path\n", path);
 		return 1;
@@ -109,22 +178,7 @@ static int ds_add(struct vm_settings *s, const char *name, const char *path)
 	size_t l = strlen(clean);
 	while (l > 1 && clean[l - 1] == '/')
 		clean[--l] = '\0';
-	const char *list = vmconf_get(s->sys, "datastore_list");
-	char *nlist = NULL, key[64], err[512];
-	if (asprintf(&nlist, "%s%s%s", list && *list ? list : "", list && *list ? " " : "", name) < 0) {
-		fprintf(stderr, "vm datastore add: out of memory\n");
-		return 1;
-	}
-	snprintf(key, sizeof(key), "path_%s", name);
-	int r = vmconf_set(s->sys, "datastore_list", nlist);
-	if (r == 0)
-		r = vmconf_set(s->sys, key, clean);
-	free(nlist);
-	if (r < 0 || settings_save_system(s, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vm datastore add: %s\n", r < 0 ? "cannot record the datastore" : err);
-		return 1;
-	}
-	return 0;
+	return ds_record(s, name, clean);
 }
 
 /* A guest of the datastore at path that runs (or is locked by another host): its name in out. */
@@ -213,7 +267,7 @@ static int ds_remove(struct vm_settings *s, const char *name)
 
 int cmd_datastore(struct vm_settings *s, int argc, char **argv)
 {
-	const char *usage = "usage: vm datastore list | add <name> <path> | remove <name>";
+	const char *usage = "usage: vm datastore list | add <name> <path>|lvm:<vg>/<pool> | remove <name>";
 	if (argc < 2) {
 		fprintf(stderr, "vm datastore: which action? (%s)\n", usage);
 		return 1;

@@ -24,6 +24,7 @@
 #include "vm/conflock.h"
 #include "vm/provision.h"
 #include "vm/guest.h"
+#include "vm/lvm.h"
 #include "vm/names.h"
 #include "vm/opts.h"
 #include "vm/runlock.h"
@@ -175,6 +176,24 @@ static int make_sparse(const char *path, uint64_t size, bool reserve, char *err,
 	return 0;
 }
 
+/* A thin volume of size bytes in VG/POOL for disk `disk`, and the link to it at path. */
+static int make_volume(const char *vg, const char *pool, const char *path, uint64_t size, const char *disk,
+		       char *err, size_t errlen)
+{
+	char dev[PATH_MAX];
+	int r = lvm_volume_create(vg, pool, size, disk, dev, sizeof(dev), err, errlen);
+	if (r < 0)
+		return r;
+	if (symlink(dev, path) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		char e2[256], lvg[LVM_NAME_MAX + 1], lv[LVM_NAME_MAX + 1];
+		if (lvm_link_target(dev, lvg, lv))
+			lvm_volume_remove(lvg, lv, e2, sizeof(e2));
+	}
+	return r;
+}
+
 /* STATE as vm-bhyve shows it: "Running (<bhyve's pid>)" (a bhyve whose supervisor has gone, too;
  * no pid while a supervisor is between two runs), "Locked (<host>)" or "Stopped". */
 static const char *state_text(const struct guest_state *st, char *buf, size_t len)
@@ -242,7 +261,7 @@ static void undo(struct made *m, const char *dir)
 {
 	while (m->n > 0) {
 		m->n--;
-		unlink(m->paths[m->n]);
+		snap_remove_tree(m->paths[m->n]); /* a link to a thin volume takes the volume along */
 		free(m->paths[m->n]);
 	}
 	if (dir)
@@ -355,6 +374,17 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm create: datastore '%s' (%s) is not a directory\n", ds, dspath);
 		return 1;
 	}
+	/* an LVM thin pool: the disks are thin volumes, linked from the guest folder */
+	char vg[LVM_NAME_MAX + 1], pool[LVM_NAME_MAX + 1];
+	int lvm = datastore_lvm(s, ds, vg, pool);
+	if (lvm < 0) {
+		fprintf(stderr, "vm create: datastore '%s': its lvm:VG/POOL is not valid\n", ds);
+		return 1;
+	}
+	if (lvm && o['i']) {
+		fprintf(stderr, "vm create: -i: writing an image into a thin volume is not supported yet (create on a folder datastore)\n");
+		return 1;
+	}
 	if (!socket_path_fits("create", name))
 		return 1;
 	if (confless_folder(s, name, where, sizeof(where))) {
@@ -402,6 +432,12 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		if (!disk_file_name_ok(dn)) {
 			fprintf(stderr, "vm create: template %s: disk%d_name=\"%s\" must be a file name in the guest folder\n",
 				tmpl, n, dn ? dn : "");
+			r = -1;
+			break;
+		}
+		if (lvm && !lvm_name_valid(dn)) {
+			fprintf(stderr, "vm create: template %s: disk%d_name=\"%s\" cannot name a thin volume (letters, digits, '+', '_', '.', '-')\n",
+				tmpl, n, dn);
 			r = -1;
 			break;
 		}
@@ -490,6 +526,15 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 			break;
 		}
 		const char *dev = vmconf_getn(c, "disk", disks[k].n, "_dev");
+		if (lvm) {
+			r = make_volume(vg, pool, p, disks[k].size, vmconf_getn(c, "disk", disks[k].n, "_name"), err,
+					sizeof(err));
+			if (r == 0)
+				m.paths[m.n++] = p;
+			else
+				free(p);
+			continue;
+		}
 		r = make_sparse(p, disks[k].size, dev && !strcmp(dev, "zvol"), err, sizeof(err));
 		if (r == 0 && is_zvol_dev(dev)) {
 			/* named where it will be once the staging folder is renamed */
@@ -1214,8 +1259,18 @@ static int destroy_locked(const struct vm_settings *s, struct guest *gp, bool fo
 			continue;
 		char *p = disk_path(&g, n);
 		struct stat st;
-		if (p && lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+		char t[PATH_MAX], vg[LVM_NAME_MAX + 1], lv[LVM_NAME_MAX + 1];
+		ssize_t tl;
+		if (p && lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {
 			remove_owned(dirreal, p, &failed);
+		} else if (p && lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && strchr(vmconf_getn(g.conf, "disk", n, "_name"), '/') == NULL &&
+			   (tl = readlink(p, t, sizeof(t) - 1)) > 0 && (t[tl] = '\0', lvm_link_target(t, vg, lv))) {
+			/* an LVM datastore's disk: the thin volume, then its link */
+			if (snap_remove_tree(p) < 0) {
+				fprintf(stderr, "vm destroy: cannot remove %s's thin volume %s/%s\n", g.name, vg, lv);
+				failed++;
+			}
+		}
 		free(p);
 	}
 	/* kernel and initrd the guest keeps in its folder */

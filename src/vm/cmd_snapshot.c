@@ -208,6 +208,15 @@ int cmd_rollback(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm rollback: %s\n", err);
 		goto out;
 	}
+	/* never swap in a folder that is not this guest (a damaged snapshot) */
+	char sconf[PATH_MAX + 600];
+	struct stat sst;
+	snprintf(sconf, sizeof(sconf), "%s/%s.conf", stage, g.name);
+	if (lstat(sconf, &sst) < 0 || !S_ISREG(sst.st_mode)) {
+		fprintf(stderr, "vm rollback: snapshot %s@%s holds no %s.conf: not rolled back\n", g.name, snap, g.name);
+		snap_remove_tree(stage);
+		goto out;
+	}
 	if (renameat2(AT_FDCWD, stage, AT_FDCWD, g.dir, RENAME_EXCHANGE) < 0) {
 		fprintf(stderr, "vm rollback: cannot put %s in place of %s: %s\n", stage, g.dir, strerror(errno));
 		snap_remove_tree(stage);

@@ -68,7 +68,7 @@ static void usage(FILE *f)
 		"    switch import <switch> <bridge>\n"
 		"    switch destroy <switch>\n"
 		"    datastore list\n"
-		"    datastore add <name> <path>\n"
+		"    datastore add <name> <path>|lvm:<vg>/<pool>\n"
 		"    datastore remove <name>\n"
 		"    list [-j]\n"
 		"    info [name] [...]\n"

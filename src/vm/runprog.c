@@ -81,7 +81,8 @@ int runprog(char *const argv[], const char *input, int out_fd, char *why, size_t
 	char *nl = strchr(buf, '\n');
 	if (nl)
 		*nl = '\0';
-	snprintf(why, whylen, "%.*s", (int)(whylen ? whylen - 1 : 0), buf);
+	const char *w = buf + strspn(buf, " \t"); /* lvm indents its messages */
+	snprintf(why, whylen, "%.*s", (int)(whylen ? whylen - 1 : 0), w);
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vm/conflock.h"
+#include "vm/lvm.h"
 #include "vm/settings.h"
 
 #define DEFAULT_RC_PATH "/etc/kbhyve.conf"
@@ -296,8 +297,16 @@ int datastore_path(const struct vm_settings *s, const char *ds, char *out, size_
 		snprintf(err, errlen, "no datastore named '%s' (see vm datastore list)", ds);
 		return -ENOENT;
 	}
+	if (!strncmp(p, "lvm:", 4)) {
+		/* an LVM thin pool's guest folders: in $vm_dir, its volumes in the pool (lvm.h) */
+		if ((size_t)snprintf(out, outlen, "%s/.lvm/%s", s->vm_dir, ds) >= outlen) {
+			snprintf(err, errlen, "datastore '%s': path too long", ds);
+			return -ENAMETOOLONG;
+		}
+		return 0;
+	}
 	if (p[0] != '/') {
-		snprintf(err, errlen, "datastore '%s': path \"%s\" is not a directory path (only plain directories are supported)",
+		snprintf(err, errlen, "datastore '%s': path \"%s\" is not a directory path (folders and lvm:VG/POOL are supported)",
 			 ds, p);
 		return -EINVAL;
 	}
@@ -307,6 +316,17 @@ int datastore_path(const struct vm_settings *s, const char *ds, char *out, size_
 	}
 	snprintf(out, outlen, "%s", p);
 	return 0;
+}
+
+int datastore_lvm(const struct vm_settings *s, const char *ds, char vg[LVM_NAME_MAX + 1],
+		  char pool[LVM_NAME_MAX + 1])
+{
+	char key[128], err[256];
+	snprintf(key, sizeof(key), "path_%s", ds);
+	const char *p = strcmp(ds, "default") && datastore_listed(s, ds) ? vmconf_get(s->sys, key) : NULL;
+	if (!p || strncmp(p, "lvm:", 4))
+		return 0;
+	return lvm_spec_parse(p, vg, pool, err, sizeof(err)) < 0 ? -EINVAL : 1;
 }
 
 char **datastore_names(const struct vm_settings *s)

@@ -42,6 +42,9 @@ void settings_free(struct vm_settings *s);
 /* The folder of datastore `ds` ("default" is $vm_dir): 0, or -ENOENT with a message. */
 int datastore_path(const struct vm_settings *s, const char *ds, char *out, size_t outlen, char *err,
 		   size_t errlen);
+/* Whether datastore ds is an LVM thin pool (path_<ds>="lvm:VG/POOL"; its guest folders are in
+ * $vm_dir/.lvm/<ds>): 1 with vg and pool, 0 when it is a folder, -EINVAL for a bad spec. */
+int datastore_lvm(const struct vm_settings *s, const char *ds, char vg[128], char pool[128]);
 /* The datastores' names, "default" first (NULL-terminated, malloc'd; free with free_strv). */
 char **datastore_names(const struct vm_settings *s);
 void free_strv(char **v);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vm/lvm.h"
 #include "vm/snapstore.h"
 
 #define BTRFS_SUPER_MAGIC_ 0x9123683eL
@@ -83,6 +84,30 @@ static bool clones_files(int dirfd)
 	return ok;
 }
 
+/* Whether folder fd holds a link to one of our LVM thin volumes (an LVM datastore's guest). */
+static bool has_volume_links(int fd)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own offset, unlike dup */
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return false;
+	}
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char t[PATH_MAX], vg[LVM_NAME_MAX + 1], lv[LVM_NAME_MAX + 1];
+		ssize_t l = readlinkat(fd, e->d_name, t, sizeof(t) - 1);
+		if (l > 0) {
+			t[l] = '\0';
+			found = lvm_link_target(t, vg, lv);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
 enum snap_kind snap_kind_of(const char *dir, char *why, size_t whylen)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -92,7 +117,9 @@ enum snap_kind snap_kind_of(const char *dir, char *why, size_t whylen)
 	}
 	enum snap_kind k = SNAP_NONE;
 	struct statfs sf;
-	if (is_subvolume(fd))
+	if (has_volume_links(fd))
+		k = SNAP_LVM;
+	else if (is_subvolume(fd))
 		k = SNAP_BTRFS;
 	else if (clones_files(fd))
 		k = SNAP_REFLINK;
@@ -107,7 +134,9 @@ enum snap_kind snap_kind_of(const char *dir, char *why, size_t whylen)
 
 const char *snap_kind_name(enum snap_kind k)
 {
-	return k == SNAP_BTRFS ? "btrfs subvolume" : k == SNAP_REFLINK ? "reflink copies" : "none";
+	return k == SNAP_BTRFS ? "btrfs subvolume" : k == SNAP_REFLINK ? "reflink copies"
+	     : k == SNAP_LVM   ? "lvm thin snapshots"
+			       : "none";
 }
 
 /* ---- listing ---- */
@@ -192,7 +221,7 @@ static int remove_at(int parent, const char *name);
 /* Empty folder fd (not closed here) of everything, subvolumes included. */
 static int empty_dir(int fd)
 {
-	int dfd = dup(fd);
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own offset, unlike dup */
 	if (dfd < 0)
 		return -errno;
 	DIR *d = fdopendir(dfd);
@@ -220,6 +249,16 @@ static int remove_at(int parent, const char *name)
 	struct stat st;
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
+	if (S_ISLNK(st.st_mode)) {
+		/* a link to one of our thin volumes: the volume goes first, then the link */
+		char t[PATH_MAX], vg[LVM_NAME_MAX + 1], lv[LVM_NAME_MAX + 1], err[512];
+		ssize_t l = readlinkat(parent, name, t, sizeof(t) - 1);
+		if (l > 0) {
+			t[l] = '\0';
+			if (lvm_link_target(t, vg, lv) && lvm_volume_remove(vg, lv, err, sizeof(err)) < 0)
+				return -EBUSY;
+		}
+	}
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -339,10 +378,34 @@ static void keep_attrs(int fd, const struct stat *st)
 	futimens(fd, t);
 }
 
-static int copy_tree(int src, int dst, bool top, char *err, size_t errlen);
+/* How a folder is copied: LVM guests' links to thin volumes become links to thin snapshots
+ * (active unless the copy is a kept snapshot), and their files, which may sit on a file system
+ * that cannot clone, are copied byte for byte (they are small: conf, logs, variables). */
+struct copyctx {
+	bool readonly; /* a snapshot to keep, not a folder a guest will use */
+	bool lvm;
+	char *err;
+	size_t errlen;
+};
 
-static int copy_entry(int src, int dst, const char *name, bool top, char *err, size_t errlen)
+static int copy_tree(int src, int dst, bool top, struct copyctx *cx);
+
+/* in's bytes into out, holes kept where the kernel reports them */
+static int copy_bytes(int in, int out, off_t size)
 {
+	off_t off = 0;
+	while (off < size) {
+		ssize_t n = copy_file_range(in, &off, out, &(off_t){ off }, (size_t)(size - off), 0);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
+static int copy_entry(int src, int dst, const char *name, bool top, struct copyctx *cx)
+{
+	char *err = cx->err;
+	size_t errlen = cx->errlen;
 	struct stat st;
 	if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -361,13 +424,16 @@ static int copy_entry(int src, int dst, const char *name, bool top, char *err, s
 		int r = 0;
 		if (ioctl(out, FICLONE, in) < 0) {
 			r = -errno;
-			snprintf(err, errlen, "cannot clone %s: %s", name,
-				 r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY || r == -EXDEV
-				     ? "its file system cannot clone files (btrfs or XFS with reflink can)"
-				     : strerror(-r));
-		} else {
-			keep_attrs(out, &st);
+			bool cannot = r == -EOPNOTSUPP || r == -EINVAL || r == -ENOTTY || r == -EXDEV;
+			if (cannot && cx->lvm)
+				r = copy_bytes(in, out, st.st_size);
+			if (r < 0)
+				snprintf(err, errlen, "cannot %s %s: %s", cx->lvm ? "copy" : "clone", name,
+					 cannot && !cx->lvm ? "its file system cannot clone files (btrfs or XFS with reflink can)"
+							    : strerror(-r));
 		}
+		if (r == 0)
+			keep_attrs(out, &st);
 		close(in);
 		close(out);
 		return r;
@@ -378,8 +444,22 @@ static int copy_entry(int src, int dst, const char *name, bool top, char *err, s
 		if (l < 0)
 			return -errno;
 		target[l] = '\0';
-		if (symlinkat(target, dst, name) < 0)
+		char vg[LVM_NAME_MAX + 1], lv[LVM_NAME_MAX + 1], snap[PATH_MAX];
+		if (cx->lvm && lvm_link_target(target, vg, lv)) {
+			/* the volume's thin snapshot, and the link names it */
+			int r = lvm_volume_snapshot(vg, lv, !cx->readonly, snap, sizeof(snap), err, errlen);
+			if (r < 0)
+				return r;
+			if (symlinkat(snap, dst, name) < 0) {
+				r = -errno;
+				char e2[256], nvg[LVM_NAME_MAX + 1], nlv[LVM_NAME_MAX + 1];
+				if (lvm_link_target(snap, nvg, nlv))
+					lvm_volume_remove(nvg, nlv, e2, sizeof(e2));
+				return r;
+			}
+		} else if (symlinkat(target, dst, name) < 0) {
 			return -errno;
+		}
 		if (fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) {
 			/* not root: ours */
 		}
@@ -390,7 +470,7 @@ static int copy_entry(int src, int dst, const char *name, bool top, char *err, s
 			return -errno;
 		int s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int r = s < 0 || d < 0 ? -errno : copy_tree(s, d, false, err, errlen);
+		int r = s < 0 || d < 0 ? -errno : copy_tree(s, d, false, cx);
 		if (r == 0)
 			keep_attrs(d, &st);
 		if (s >= 0)
@@ -402,9 +482,11 @@ static int copy_entry(int src, int dst, const char *name, bool top, char *err, s
 	return 0; /* devices and the like: not a guest's files */
 }
 
-static int copy_tree(int src, int dst, bool top, char *err, size_t errlen)
+static int copy_tree(int src, int dst, bool top, struct copyctx *cx)
 {
-	int sfd = dup(src);
+	char *err = cx->err;
+	size_t errlen = cx->errlen;
+	int sfd = openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own offset, unlike dup */
 	if (sfd < 0)
 		return -errno;
 	DIR *d = fdopendir(sfd);
@@ -418,7 +500,7 @@ static int copy_tree(int src, int dst, bool top, char *err, size_t errlen)
 	while (r == 0 && (e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		r = copy_entry(src, dst, e->d_name, top, err, errlen);
+		r = copy_entry(src, dst, e->d_name, top, cx);
 		if (r < 0 && !*err)
 			snprintf(err, errlen, "cannot copy %s: %s", e->d_name, strerror(-r));
 	}
@@ -449,7 +531,7 @@ static void drop_runtime_files(const char *dst)
 	int fd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	int dfd = dup(fd);
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own offset, unlike dup */
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
@@ -476,7 +558,8 @@ static int copy_folder(const char *src, const char *dst, bool readonly, char *er
 		snprintf(err, errlen, "%s: %s", src, strerror(e));
 		return -e;
 	}
-	if (is_subvolume(s)) {
+	struct copyctx cx = { .readonly = readonly, .lvm = has_volume_links(s), .err = err, .errlen = errlen };
+	if (!cx.lvm && is_subvolume(s)) {
 		int r = btrfs_snapshot(s, dst, readonly);
 		close(s);
 		if (r < 0)
@@ -493,7 +576,7 @@ static int copy_folder(const char *src, const char *dst, bool readonly, char *er
 		return -e;
 	}
 	int d = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int r = d < 0 ? -errno : copy_tree(s, d, true, err, errlen);
+	int r = d < 0 ? -errno : copy_tree(s, d, true, &cx);
 	if (r == 0)
 		keep_attrs(d, &st);
 	if (d >= 0)

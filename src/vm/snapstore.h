@@ -3,7 +3,8 @@
  *
  * A guest folder that is a btrfs subvolume is snapshotted as a whole (a read-only subvolume,
  * atomic); any other folder on a file system that clones files (btrfs, XFS with reflink) is
- * snapshotted as a folder of reflink copies. Snapshots live beside the guests, in
+ * snapshotted as a folder of reflink copies; a guest of an LVM datastore, whose disks are links
+ * to thin volumes, as a copy of its folder with links to thin snapshots of them. Snapshots live beside the guests, in
  * <datastore>/.vm-snapshots/<guest>/<created-ns>-<snap> (the prefix keeps creation order; guest
  * names never start with '.', so the folder is never taken for a guest). Every operation is built
  * in a hidden staging name and renamed into place at the end: interrupted or failed, it leaves
@@ -23,6 +24,7 @@ enum snap_kind {
 	SNAP_NONE,    /* cannot: the reason says why */
 	SNAP_BTRFS,   /* the folder is a btrfs subvolume */
 	SNAP_REFLINK, /* files clone (FICLONE) on its file system */
+	SNAP_LVM,     /* its disks are LVM thin volumes (lvm.h): thin snapshots, the rest copied */
 };
 
 /* Snapshot names as zfs takes them: 1..SNAP_NAME_MAX of [A-Za-z0-9_.:-], not starting with
@@ -66,7 +68,8 @@ int snap_rename_guest(const char *dspath, const char *oldname, const char *newna
  * files are left out. On failure nothing is left at dst. 0 or -errno with err. */
 int snap_materialize(const char *src, const char *dst, char *err, size_t errlen);
 /* Remove a folder that snap_materialize made, or a guest folder swapped out by a rollback
- * (subvolume or not). 0 or -errno. */
+ * (subvolume or not), the thin volumes its links name included; or one file or link. 0 or
+ * -errno. */
 int snap_remove_tree(const char *path);
 
 /* A new guest folder in a datastore: a btrfs subvolume when the datastore is on btrfs (so that

@@ -5,7 +5,7 @@
 # initrd, vm create/start/list/console/stop, the guest's own reboot (supervisor run 2), taps on
 # the bridge, ACPI shutdown through the supervisor, reset/poweroff through the control socket,
 # two concurrent starts, startall/stopall, run_as; snapshot, rollback and a clone that boots on a
-# btrfs datastore; then the host tests of tests/vm/run.sh on L1's KVM.
+# btrfs datastore and on an LVM thin pool; then the host tests of tests/vm/run.sh on L1's KVM.
 # Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-vm.sh BUILD_DIR VM_INITRD VMLINUX
 set -u
@@ -344,6 +344,70 @@ if mkfs.btrfs -q "$T/btrfs.img" >/dev/null 2>&1 && mount -o loop "$T/btrfs.img" 
 else
 	check "btrfs: a file system on a loop device in L1" 1 "$(oneline "$T/mnt.err")"
 fi
+
+# ---- an LVM thin pool as a datastore: thin volumes, thin snapshots, a clone that boots ----
+# (L1 has no udev: lvm makes the device nodes itself)
+export DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1
+truncate -s 1G "$T/lvm.img"
+LOOP=$(losetup -f --show "$T/lvm.img" 2>/dev/null)
+if [ -n "$LOOP" ] && pvcreate -q "$LOOP" >"$T/lvm.err" 2>&1 && vgcreate -q kbvg "$LOOP" >>"$T/lvm.err" 2>&1 &&
+	lvcreate -q -y -L 600M -T kbvg/pool >>"$T/lvm.err" 2>&1; then
+	ours() { lvs --noheadings -o lv_name kbvg 2>/dev/null | grep -c 'vm+'; }
+	"$VM" datastore add lv lvm:kbvg/pool >"$T/ds.out" 2>&1
+	check "lvm: vm datastore add lv lvm:kbvg/pool" "$("$VM" datastore list | grep -q -E '^lv +lvm +lvm:kbvg/pool$'; echo $?)" "$(oneline "$T/ds.out")"
+	EP=$vm_dir/.lvm/lv/eps ZT=$vm_dir/.lvm/lv/zeta
+	"$VM" create -d lv -t l2test eps >"$T/create-e.out" 2>&1
+	check "lvm: vm create -d lv eps: disk0 is a link to a thin volume" \
+		"$([ -L "$EP/disk0.img" ] && [ -b "$EP/disk0.img" ] && readlink "$EP/disk0.img" | grep -q '^/dev/kbvg/vm+[0-9a-f]\{12\}+disk0.img$' && [ "$(ours)" = 1 ]; echo $?)" \
+		"$(oneline "$T/create-e.out") $(readlink "$EP/disk0.img") $(lvs kbvg 2>&1 | tr '\n' ' ')"
+	"$VM" start eps >/dev/null 2>&1
+	wait_for 30 test -e "$EP/com1"
+	gcon eps econ0
+	go_until econ0 'KBTEST rebooting' 120
+	wait_for 120 grep -q 'starting bhyve (run 2)' "$EP/vm-bhyve.log"
+	console_stop
+	wait_for 30 test -e "$EP/com1"
+	gcon eps econ1
+	go_until econ1 'KBTEST ready' 120
+	console_stop
+	"$VM" stop eps >/dev/null 2>&1
+	wait_for 60 stopped "$EP"
+	check "lvm: eps booted twice from its thin volume (KBBOOT=2)" "$([ "$(bootcount "$EP")" = 2 ]; echo $?)" "count $(bootcount "$EP"): $(oneline "$T/econ1.out")"
+	"$VM" snapshot eps@two >"$T/snap.out" 2>&1
+	check "lvm: vm snapshot eps@two: a thin snapshot" "$([ "$(ours)" = 2 ] && "$VM" info eps | grep -q 'snapshots: lvm thin snapshots' && "$VM" info eps | grep -q 'eps@two'; echo $?)" \
+		"$(oneline "$T/snap.out") $(lvs kbvg 2>&1 | tr '\n' ' ')"
+	printf 'KBBOOT=9\n' | dd of="$EP/disk0.img" bs=512 count=1 conv=sync,notrunc 2>/dev/null
+	"$VM" rollback eps@two >"$T/rb.out" 2>&1
+	check "lvm: vm rollback eps@two: KBBOOT=2 again, the old volume gone" "$([ "$(bootcount "$EP")" = 2 ] && [ "$(ours)" = 2 ]; echo $?)" \
+		"count $(bootcount "$EP"): $(oneline "$T/rb.out") $(lvs kbvg 2>&1 | tr '\n' ' ')"
+	"$VM" clone eps@two zeta >"$T/clone.out" 2>&1
+	emac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$EP/eps.conf")
+	zmac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$ZT/zeta.conf")
+	check "lvm: vm clone eps@two zeta: a thin volume of its own, its own MAC" \
+		"$([ -b "$ZT/disk0.img" ] && [ "$(readlink "$ZT/disk0.img")" != "$(readlink "$EP/disk0.img")" ] && [ -n "$zmac" ] && [ "$zmac" != "$emac" ]; echo $?)" \
+		"$(oneline "$T/clone.out") $(readlink "$ZT/disk0.img")"
+	"$VM" start zeta >/dev/null 2>&1
+	wait_for 30 test -e "$ZT/com1"
+	gcon zeta zcon1
+	go_until zcon1 'KBTEST ready' 120
+	console_stop
+	check "lvm: the clone boots (boot=3 from the snapshot) with its own MAC and pings" \
+		"$(con_has "$T/zcon1.out" 'KBTEST boot=3' && con_has "$T/zcon1.out" "mac=$zmac" && con_has "$T/zcon1.out" 'KBTEST ping=ok'; echo $?)" \
+		"$(oneline "$T/zcon1.out") $(tail -3 "$ZT/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
+	"$VM" stop zeta >/dev/null 2>&1
+	wait_for 60 stopped "$ZT"
+	check "lvm: eps's volume is untouched by its clone's boot" "$([ "$(bootcount "$EP")" = 2 ] && [ "$(bootcount "$ZT")" = 3 ]; echo $?)" \
+		"eps $(bootcount "$EP"), zeta $(bootcount "$ZT")"
+	"$VM" destroy -f zeta >/dev/null 2>&1
+	"$VM" destroy -f eps >"$T/destroy.out" 2>&1
+	check "lvm: destroy removes the volumes and snapshots, nothing else of the pool" \
+		"$([ "$(ours)" = 0 ] && [ ! -e "$EP" ] && [ ! -e "$ZT" ] && lvs kbvg/pool >/dev/null 2>&1; echo $?)" "$(oneline "$T/destroy.out") $(lvs kbvg 2>&1 | tr '\n' ' ')"
+	vgremove -q -f kbvg >/dev/null 2>&1
+	pvremove -q "$LOOP" >/dev/null 2>&1
+else
+	check "lvm: a thin pool on a loop device in L1" 1 "$(oneline "$T/lvm.err")"
+fi
+[ -n "$LOOP" ] && losetup -d "$LOOP"
 
 "$VM" switch destroy public >/dev/null 2>&1
 

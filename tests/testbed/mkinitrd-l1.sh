@@ -15,9 +15,10 @@ OUT=$1
 
 # Required: virtio-pci + 9p for the shares, overlay for the writable root, kvm-amd for /dev/kvm.
 REQUIRED="virtio_pci 9pnet_virtio 9p overlay kvm_amd"
-# For network tests (L2 taps, bridges, VLANs, vhost-net) and vm's btrfs snapshots (a btrfs on a
-# loop device); loaded when the kernel has them.
-OPTIONAL="tun vhost_net bridge 8021q dummy veth loop btrfs ${KBHYVE_L1_MODULES:-}"
+# For network tests (L2 taps, bridges, VLANs, vhost-net) and vm's snapshots (btrfs and an LVM thin
+# pool on loop devices; lvcreate -s wants dm_snapshot's target even for thin snapshots, and L1 has
+# no modprobe to load it on demand); loaded when the kernel has them.
+OPTIONAL="tun vhost_net bridge 8021q dummy veth loop btrfs dm_thin_pool dm_snapshot ${KBHYVE_L1_MODULES:-}"
 
 load_payload
 mod_index

@@ -266,6 +266,11 @@ bad "tmpfs: snapshot refused" snapshot g-tm@a
 check "tmpfs: the reason names the file system" "$(grep -q 'tmpfs, which cannot clone files' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
 bad "tmpfs: clone refused" clone g-tm g-tm2
 check "tmpfs: info says no snapshots" "$("$VM" info g-tm | grep -q 'snapshots: none'; echo $?)"
+# LVM thin pools (made and used in the test bed's L1, which has device-mapper): refusals here
+bad "datastore add lvm: not VG/POOL" datastore add lv1 lvm:justavg
+bad "datastore add lvm: a volume group that does not exist" datastore add lv1 lvm:kbnosuchvg/pool
+check "datastore add lvm: the reason comes from lvm" "$(grep -q 'kbnosuchvg/pool: .*\(not found\|not installed\|device-mapper\|No such\)' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
+bad "datastore add zfs: no ZFS here" datastore add z1 zfs:tank/vm
 bad "usage: clone with one name" clone g-tm
 bad "usage: snapshot with two names" snapshot g-tm g-tm
 bad "usage: rollback -x" rollback -x g-tm@a
