@@ -127,7 +127,15 @@ static int image_create(struct vm_settings *s, int argc, char **argv)
 	int runfd = -1, conffd = -1, rc = 1;
 	char snapname[32] = "", src[PATH_MAX];
 	snprintf(src, sizeof(src), "%s", g.dir);
-	if (snap_kind_of(g.dir, why, sizeof(why)) != SNAP_NONE) {
+	enum snap_kind kind = snap_kind_of(g.dir, why, sizeof(why));
+	if (kind == SNAP_LVM) {
+		/* its folder holds links to thin volumes, not the disks' bytes */
+		fprintf(stderr, "vm image create: %s is on an LVM datastore: images of thin volumes are not supported yet\n",
+			g.name);
+		guest_close(&g);
+		return 1;
+	}
+	if (kind != SNAP_NONE) {
 		snprintf(snapname, sizeof(snapname), "image-%.8s", uuid);
 		struct snap sn;
 		if (guest_lock(&g, false, &conffd, err, sizeof(err)) < 0 ||
@@ -266,6 +274,12 @@ static int image_provision(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm image provision: image %s holds no %s.conf\n", uuid, oldname);
 		goto out;
 	}
+	/* links to vm's thin volumes are some other guest's disks: never taken over from an image
+	 * (removing this guest would remove them) */
+	if (snap_kind_of(stage, why, sizeof(why)) == SNAP_LVM) {
+		fprintf(stderr, "vm image provision: image %s holds links to LVM thin volumes, not disks\n", uuid);
+		goto out;
+	}
 	if (guest_generalise("image provision", oldname, stage, newname, false) < 0)
 		goto out;
 	if (renameat2(AT_FDCWD, stage, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
@@ -280,7 +294,7 @@ static int image_provision(struct vm_settings *s, int argc, char **argv)
 	guest_log(&ng, "provisioned from image %s (guest %s)", uuid, oldname);
 out:
 	if (rc)
-		snap_remove_tree(stage);
+		snap_remove_foreign_tree(stage);
 	vmconf_free(m);
 	return rc;
 }

@@ -216,10 +216,11 @@ int snap_find(const char *dspath, const char *guest, const char *name, struct sn
 
 /* ---- removing ---- */
 
-static int remove_at(int parent, const char *name);
+static int remove_at(int parent, const char *name, bool volumes);
 
-/* Empty folder fd (not closed here) of everything, subvolumes included. */
-static int empty_dir(int fd)
+/* Empty folder fd (not closed here) of everything, subvolumes included (and the thin volumes
+ * its links name, with volumes). */
+static int empty_dir(int fd, bool volumes)
 {
 	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* its own offset, unlike dup */
 	if (dfd < 0)
@@ -235,7 +236,7 @@ static int empty_dir(int fd)
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		int rr = remove_at(fd, e->d_name);
+		int rr = remove_at(fd, e->d_name, volumes);
 		if (rr < 0 && r == 0)
 			r = rr;
 	}
@@ -243,13 +244,14 @@ static int empty_dir(int fd)
 	return r;
 }
 
-/* Remove parent/name, whatever it is, never following a symlink. */
-static int remove_at(int parent, const char *name)
+/* Remove parent/name, whatever it is, never following a symlink; a link to one of vm's thin
+ * volumes takes the volume along when volumes. */
+static int remove_at(int parent, const char *name, bool volumes)
 {
 	struct stat st;
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (S_ISLNK(st.st_mode)) {
+	if (S_ISLNK(st.st_mode) && volumes) {
 		/* a link to one of our thin volumes: the volume goes first, then the link */
 		char t[PATH_MAX], vg[LVM_NAME_MAX + 1], lv[LVM_NAME_MAX + 1], err[512];
 		ssize_t l = readlinkat(parent, name, t, sizeof(t) - 1);
@@ -277,13 +279,13 @@ static int remove_at(int parent, const char *name)
 		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 || e != ENOTEMPTY)
 			return fd >= 0 ? (close(fd), -e) : -e;
-		int r = empty_dir(fd);
+		int r = empty_dir(fd, volumes);
 		close(fd);
 		if (r < 0)
 			return r;
 		return ioctl(parent, BTRFS_IOC_SNAP_DESTROY, &a) < 0 ? -errno : 0;
 	}
-	int r = empty_dir(fd);
+	int r = empty_dir(fd, volumes);
 	close(fd);
 	if (r < 0)
 		return r;
@@ -311,15 +313,25 @@ static int open_parent(const char *path, char *leaf, size_t leaflen)
 	return fd < 0 ? -errno : fd;
 }
 
-int snap_remove_tree(const char *path)
+static int remove_path(const char *path, bool volumes)
 {
 	char leaf[NAME_MAX + 1];
 	int parent = open_parent(path, leaf, sizeof(leaf));
 	if (parent < 0)
 		return parent == -ENOENT ? 0 : parent; /* nothing there, nothing to remove */
-	int r = remove_at(parent, leaf);
+	int r = remove_at(parent, leaf, volumes);
 	close(parent);
 	return r;
+}
+
+int snap_remove_tree(const char *path)
+{
+	return remove_path(path, true);
+}
+
+int snap_remove_foreign_tree(const char *path)
+{
+	return remove_path(path, false);
 }
 
 int snap_destroy(const struct snap *sn, char *err, size_t errlen)

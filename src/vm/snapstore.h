@@ -71,6 +71,9 @@ int snap_materialize(const char *src, const char *dst, char *err, size_t errlen)
  * (subvolume or not), the thin volumes its links name included; or one file or link. 0 or
  * -errno. */
 int snap_remove_tree(const char *path);
+/* The same for a folder that came from outside (an image being unpacked): its links are only
+ * links, whatever they name. */
+int snap_remove_foreign_tree(const char *path);
 
 /* A new guest folder in a datastore: a btrfs subvolume when the datastore is on btrfs (so that
  * its snapshots are atomic), else a plain folder. 0 or -errno. */

@@ -266,6 +266,27 @@ bad "tmpfs: snapshot refused" snapshot g-tm@a
 check "tmpfs: the reason names the file system" "$(grep -q 'tmpfs, which cannot clone files' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
 bad "tmpfs: clone refused" clone g-tm g-tm2
 check "tmpfs: info says no snapshots" "$("$VM" info g-tm | grep -q 'snapshots: none'; echo $?)"
+# images and LVM guests: a guest whose disk links to a thin volume is not archived (its folder
+# holds no disk bytes), and an image holding such links is refused without touching the volume
+# they name (a stand-in lvremove records any call)
+mkdir -p "$TMP/shim"
+printf '#!/bin/sh\necho "$0 $*" >>"%s/lvm-calls"\nexit 5\n' "$TMP" >"$TMP/shim/lvremove"
+cp "$TMP/shim/lvremove" "$TMP/shim/lvs"
+chmod +x "$TMP/shim/lvremove" "$TMP/shim/lvs"
+"$VM" create -d xf -s 8M im-lv >/dev/null 2>&1 && rm "$TMP/xfs/im-lv/disk0.img" &&
+	ln -s /dev/kbfakevg/vm+0123456789ab+disk0.img "$TMP/xfs/im-lv/disk0.img"
+bad "image create of a guest on an LVM datastore" image create im-lv
+check "the reason says LVM" "$(grep -q 'LVM datastore' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
+mkdir -p "$TMP/evil" && printf 'loader="kernel"\ncpu=1\nmemory=64M\ndisk0_type="virtio-blk"\ndisk0_name="disk0.img"\n' >"$TMP/evil/ev.conf" &&
+	ln -s /dev/kbfakevg/vm+0123456789ab+disk0.img "$TMP/evil/disk0.img" &&
+	tar -C "$TMP/evil" -cf "$vm_dir/.images/11111111-2222-4333-8444-555555555555.tar" . &&
+	printf 'name="ev"\nfilename="11111111-2222-4333-8444-555555555555.tar"\n' >"$vm_dir/.images/11111111-2222-4333-8444-555555555555.manifest"
+rm -f "$TMP/lvm-calls"
+PATH=$TMP/shim:$PATH bad "image provision of an image holding links to thin volumes" image provision 11111111-2222-4333-8444-555555555555 im-ev
+check "... and no volume was touched" "$([ ! -e "$TMP/lvm-calls" ] && echo 0 || echo 1)" "$(cat "$TMP/lvm-calls" 2>/dev/null)"
+rm -f "$vm_dir/.images/11111111-2222-4333-8444-555555555555."*
+"$VM" destroy -f im-lv >/dev/null 2>&1
+
 # LVM thin pools (made and used in the test bed's L1, which has device-mapper): refusals here
 bad "datastore add lvm: not VG/POOL" datastore add lv1 lvm:justavg
 bad "datastore add lvm: a volume group that does not exist" datastore add lv1 lvm:kbnosuchvg/pool
