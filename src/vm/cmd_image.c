@@ -71,7 +71,7 @@ static int image_list(const struct vm_settings *s)
 		size_t l = strlen(e->d_name);
 		if (l != 36 + 9 || strcmp(e->d_name + 36, ".manifest"))
 			continue;
-		char uuid[37], path[PATH_MAX + 64], err[256];
+		char uuid[37], path[PATH_MAX + 300], err[256];
 		snprintf(uuid, sizeof(uuid), "%.36s", e->d_name);
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		struct vmconf *m;
