@@ -229,6 +229,22 @@ bool socket_path_fits(const char *cmd, const char *name)
 	return true;
 }
 
+bool new_guest_name_ok(const struct vm_settings *s, const char *cmd, const char *name)
+{
+	char where[PATH_MAX];
+	if (!guest_name_valid(name)) {
+		fprintf(stderr, "vm %s: '%s' is not a valid guest name\n", cmd, name);
+		return false;
+	}
+	if (!socket_path_fits(cmd, name))
+		return false;
+	if (guest_exists_anywhere(s, name, where, sizeof(where))) {
+		fprintf(stderr, "vm %s: %s already exists (%s)\n", cmd, name, where);
+		return false;
+	}
+	return true;
+}
+
 /* A folder <ds>/<name> without <name>.conf: its path in out. */
 bool confless_folder(const struct vm_settings *s, const char *name, char *out, size_t outlen)
 {

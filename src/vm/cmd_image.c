@@ -224,17 +224,9 @@ static int image_provision(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	const char *uuid = argv[i], *newname = argv[i + 1];
-	char err[1024], where[PATH_MAX], dspath[PATH_MAX], dir[PATH_MAX], data[PATH_MAX + 128], why[512];
-	if (!guest_name_valid(newname)) {
-		fprintf(stderr, "vm image provision: '%s' is not a valid guest name\n", newname);
+	char err[1024], dspath[PATH_MAX], dir[PATH_MAX], data[PATH_MAX + 128], why[512];
+	if (!new_guest_name_ok(s, "image provision", newname))
 		return 1;
-	}
-	if (!socket_path_fits("image provision", newname))
-		return 1;
-	if (guest_exists_anywhere(s, newname, where, sizeof(where))) {
-		fprintf(stderr, "vm image provision: %s already exists (%s)\n", newname, where);
-		return 1;
-	}
 	if (datastore_path(s, o['d'] ? o['d'] : "default", dspath, sizeof(dspath), err, sizeof(err)) < 0) {
 		fprintf(stderr, "vm image provision: %s\n", err);
 		return 1;

@@ -341,19 +341,10 @@ int cmd_clone(struct vm_settings *s, int argc, char **argv)
 		return 1;
 	}
 	const char *newname = argv[i + 1];
-	char name[256], snap[SNAP_NAME_MAX + 1], dspath[PATH_MAX], err[1024], where[PATH_MAX];
-	if (!split_arg("clone", argv[i], name, sizeof(name), snap, sizeof(snap), true))
+	char name[256], snap[SNAP_NAME_MAX + 1], dspath[PATH_MAX], err[1024];
+	if (!split_arg("clone", argv[i], name, sizeof(name), snap, sizeof(snap), true) ||
+	    !new_guest_name_ok(s, "clone", newname))
 		return 1;
-	if (!guest_name_valid(newname)) {
-		fprintf(stderr, "vm clone: '%s' is not a valid guest name\n", newname);
-		return 1;
-	}
-	if (!socket_path_fits("clone", newname))
-		return 1;
-	if (guest_exists_anywhere(s, newname, where, sizeof(where))) {
-		fprintf(stderr, "vm clone: %s already exists (%s)\n", newname, where);
-		return 1;
-	}
 	struct guest g;
 	if (open_with_ds("clone", s, name, &g, dspath, sizeof(dspath)) < 0)
 		return 1;

@@ -30,6 +30,9 @@ bool guest_exists_anywhere(const struct vm_settings *s, const char *name, char *
 bool confless_folder(const struct vm_settings *s, const char *name, char *out, size_t outlen);
 /* name's control socket path fits sun_path (else one line for vm `cmd`). */
 bool socket_path_fits(const char *cmd, const char *name);
+/* name can be a new guest's (vm clone, vm image provision): a valid name, its control socket
+ * path fits, nothing of that name in any datastore; else false after one line for vm `cmd`. */
+bool new_guest_name_ok(const struct vm_settings *s, const char *cmd, const char *name);
 /* g stopped and kept so for vm command `cmd`: its run lock (*runfd), then its config lock
  * (*conffd) with the conf read again. 0, or -1 after one line on stderr. */
 int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd);
