@@ -3,7 +3,8 @@
 # Runs inside L1 (through l1run): the tiny-guest suite on L1's real kvm-amd, then real Debian
 # guests booted by bhyve. Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-tests.sh BUILD_DIR L2_INITRD VMLINUX VMLINUZ [VIRTIO_INITRD [VM_INITRD [AHCI_INITRD
-#                  [NVME_E1000_INITRD [FBUF_INITRD [EFIFB_INITRD [XHCI_INITRD]]]]]]]
+#                  [NVME_E1000_INITRD [FBUF_INITRD [EFIFB_INITRD [XHCI_INITRD [ROOTFS_INITRD
+#                  CLOUD_IMAGE]]]]]]]]
 set -u
 BUILD=$1 INITRD=$2 VMLINUX=$3 VMLINUZ=$4 VIRTIO_INITRD=${5:-}
 BHYVE=$BUILD/bhyve
@@ -106,6 +107,11 @@ fi
 mark "vm"
 if [ -n "${6:-}" ]; then
 	"$(dirname "$0")/in-l1-vm.sh" "$BUILD" "$6" "$VMLINUX"
+fi
+# a Debian cloud image provisioned by vm create -i with cloud-init, logged into with ssh
+mark "cloud"
+if [ -n "${13:-}" ]; then
+	"$(dirname "$0")/in-l1-cloud.sh" "$BUILD" "${12}" "$VMLINUX" "${13}"
 fi
 # vm lifecycle (orphaned bhyves with the real bhyve, restart, tmux starts) on L1's KVM
 mark "review-lifecycle"

@@ -8,7 +8,8 @@
 #    guest's boot from the outside.
 # 2. proc, sys, devtmpfs; the modules of /etc/modules, in order (dependencies first).
 # 3. /test.sh, the test script; then "l2-init: test script status N" and poweroff -f, unless the
-#    script ended the VM itself (poweroff -f / reboot -f / halt -f).
+#    script ended the VM itself (poweroff -f / reboot -f / halt -f). With /etc/exec-script
+#    (mkinitrd-l2.sh --exec) the script replaces /init and stays process 1, e.g. to switch_root.
 # Kernel parameters of the form name=value reach the script as environment variables.
 export PATH=/bin
 mount -t devtmpfs devtmpfs /dev
@@ -22,6 +23,7 @@ while read -r m; do
 	insmod "/lib/modules/$m.ko" || echo "l2-init: insmod $m failed"
 done < /etc/modules
 
+[ -f /etc/exec-script ] && exec sh /test.sh
 sh /test.sh
 echo "l2-init: test script status $?"
 poweroff -f
