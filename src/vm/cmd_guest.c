@@ -397,10 +397,6 @@ int cmd_create(struct vm_settings *s, int argc, char **argv)
 		fprintf(stderr, "vm create: datastore '%s': its lvm:VG/POOL is not valid\n", ds);
 		return 1;
 	}
-	if (lvm && o['i']) {
-		fprintf(stderr, "vm create: -i: writing an image into a thin volume is not supported yet (create on a folder datastore)\n");
-		return 1;
-	}
 	if (!socket_path_fits("create", name))
 		return 1;
 	if (confless_folder(s, name, where, sizeof(where))) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,9 +104,76 @@ int provision_check(const struct vm_settings *s, const char *const o[128], const
 	return 0;
 }
 
+/* The image's size as a disk (qemu-img info's virtual-size): 0 or -errno + err. */
+static int image_disk_size(const struct provision *pv, uint64_t *out, char *err, size_t errlen)
+{
+	FILE *f = tmpfile();
+	if (!f) {
+		int e = errno;
+		snprintf(err, errlen, "cannot make a temporary file: %s", strerror(e));
+		return -e;
+	}
+	char why[512], text[8192];
+	char *argv[] = { "qemu-img", "info", "--output=json", "-f", (char *)pv->format, (char *)pv->image, NULL };
+	int rc = runprog(argv, NULL, fileno(f), why, sizeof(why));
+	size_t n = rc == 0 && fseek(f, 0, SEEK_SET) == 0 ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	fclose(f);
+	text[n] = '\0';
+	const char *v = strstr(text, "\"virtual-size\":");
+	char *end = NULL;
+	if (v) {
+		errno = 0;
+		*out = strtoull(v + strlen("\"virtual-size\":"), &end, 10);
+	}
+	if (rc != 0 || !v || errno || end == v + strlen("\"virtual-size\":")) {
+		snprintf(err, errlen, "-i %s: cannot tell its size: %s", pv->image,
+			 rc != 0 && why[0] ? why : "qemu-img info names none");
+		return rc == 127 ? -ENOENT : -EIO;
+	}
+	return 0;
+}
+
+/* disk0 is a thin volume (an LVM datastore; path links to it): the image is written into it, the
+ * parts the image leaves zero not written (a new thin volume reads as zeros and stays thin). */
+static int image_to_volume(const struct provision *pv, const char *path, char *err, size_t errlen)
+{
+	uint64_t need = 0, have = 0;
+	int r = image_disk_size(pv, &need, err, errlen);
+	if (r < 0)
+		return r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, BLKGETSIZE64, &have) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	close(fd);
+	if (need > have) {
+		snprintf(err, errlen, "-i %s: a %llu-byte disk does not fit disk0's %llu-byte volume (make disk0_size larger)",
+			 pv->image, (unsigned long long)need, (unsigned long long)have);
+		return -EFBIG;
+	}
+	char why[512];
+	bool tty = isatty(STDOUT_FILENO);
+	char *argv[] = { "qemu-img", "convert", "-n", "--target-is-zero", "-f", (char *)pv->format, "-O", "raw",
+			 tty ? "-p" : "-q", (char *)pv->image, (char *)path, NULL };
+	int rc = runprog(argv, NULL, tty ? RUNPROG_STDOUT_INHERIT : RUNPROG_STDOUT_NULL, why, sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "-i %s: cannot write it to disk0: %s", pv->image,
+			 why[0] ? why : "qemu-img convert failed");
+		return rc == 127 ? -ENOENT : -EIO;
+	}
+	return 0;
+}
+
 int provision_image(const struct provision *pv, const char *path, uint64_t size, char *err,
 		    size_t errlen)
 {
+	struct stat bst;
+	if (stat(path, &bst) == 0 && S_ISBLK(bst.st_mode))
+		return image_to_volume(pv, path, err, errlen);
 	char why[512];
 	unlink(path); /* the empty sparse disk create made: the image takes its place */
 	bool tty = isatty(STDOUT_FILENO);

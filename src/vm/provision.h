@@ -29,7 +29,9 @@ struct provision {
  * (-1: none). */
 int provision_check(const struct vm_settings *s, const char *const o[128], const struct vmconf *c,
 		    const char *name, int disk0, struct provision *pv);
-/* The image into the disk file at path (which it replaces), grown to size. 0 or -errno + err. */
+/* The image into the disk file at path (which it replaces), grown to size; where path is (a link
+ * to) a block device, a thin volume of an LVM datastore, into that device, which must be large
+ * enough. 0 or -errno + err. */
 int provision_image(const struct provision *pv, const char *path, uint64_t size, char *err,
 		    size_t errlen);
 /* seed.iso at path, and its disk added to c. 0 or -errno + err. */

@@ -398,6 +398,25 @@ if [ -n "$LOOP" ] && pvcreate -q "$LOOP" >"$T/lvm.err" 2>&1 && vgcreate -q kbvg 
 	wait_for 60 stopped "$ZT"
 	check "lvm: eps's volume is untouched by its clone's boot" "$([ "$(bootcount "$EP")" = 2 ] && [ "$(bootcount "$ZT")" = 3 ]; echo $?)" \
 		"eps $(bootcount "$EP"), zeta $(bootcount "$ZT")"
+	# vm create -i onto the pool: the image (qcow2 here) is written into disk0's thin volume,
+	# which stays thin; an image larger than the volume is refused and leaves no volume behind
+	head -c 3M /dev/urandom > "$T/img.raw" && truncate -s 12M "$T/img.raw" &&
+		qemu-img convert -f raw -O qcow2 "$T/img.raw" "$T/img.qcow2" && cp "$T/img.raw" "$T/expect.raw" &&
+		truncate -s 16M "$T/expect.raw" && truncate -s 20M "$T/big.raw"
+	IO=$vm_dir/.lvm/lv/iota
+	"$VM" create -d lv -t l2test -i "$T/img.qcow2" iota >"$T/ci.out" 2>&1
+	iolv=$(readlink "$IO/disk0.img" 2>/dev/null)
+	check "lvm: vm create -d lv -i IMAGE.qcow2 iota: the image's bytes in a thin volume, still thin" \
+		"$([ -b "$IO/disk0.img" ] && cmp -n 16777216 "$T/expect.raw" "$IO/disk0.img" >/dev/null &&
+			[ "$(lvs --noheadings -o data_percent "${iolv#/dev/}" 2>/dev/null | tr -d ' ' | cut -d. -f1)" -lt 50 ]; echo $?)" \
+		"$(oneline "$T/ci.out") $(lvs -o lv_name,data_percent kbvg 2>&1 | tr '\n' ' ')"
+	before=$(ours)
+	"$VM" create -d lv -t l2test -i "$T/big.raw" kappa >"$T/big.out" 2>&1
+	rc=$?
+	check "lvm: vm create -i with an image larger than disk0's volume: one line, no guest, no volume" \
+		"$([ $rc != 0 ] && [ "$(wc -l < "$T/big.out")" = 1 ] && grep -q 'does not fit' "$T/big.out" &&
+			[ ! -e "$vm_dir/.lvm/lv/kappa" ] && [ "$(ours)" = "$before" ]; echo $?)" "exit $rc: $(oneline "$T/big.out")"
+	"$VM" destroy -f iota >/dev/null 2>&1
 	"$VM" destroy -f zeta >/dev/null 2>&1
 	"$VM" destroy -f eps >"$T/destroy.out" 2>&1
 	check "lvm: destroy removes the volumes and snapshots, nothing else of the pool" \
