@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 
+import cloud
 import display
 import bootprofile as boot_profile
 import storage
@@ -116,10 +117,12 @@ METRICS += boot_profile.METRICS
 METRICS += vmlist.METRICS
 # vm snapshot and clone per file system (storage.py), kbhyve only, on the build host
 METRICS += storage.METRICS
+# a Debian cloud image to an ssh login (cloud.py)
+METRICS += cloud.METRICS
 
 # Metric groups for --only (bench/run.sh --only blk,net)
 GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(
-    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage")
+    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage", "cloud")
 # the guest's name for the disk of each model
 GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
@@ -167,6 +170,7 @@ class Suite:
         self.profile = boot_profile.ProfileBench(self)
         self.vmlist = vmlist.VmListBench(self)
         self.storage = storage.StorageBench(self)
+        self.cloud = cloud.CloudBench(self)
 
     # --- command lines -------------------------------------------------------------------
 
@@ -674,6 +678,9 @@ class Suite:
                 if "profile" in a.only:
                     for vmm in order:
                         self.profile.run(vmm, rep)
+                if "cloud" in a.only:
+                    for vmm in order:
+                        self.cloud.run(vmm, rep)
             if not a.only_tiny and "many" in a.only:
                 for rep in range(1, a.many_reps + 1):
                     order = [KB, QEMU] if rep % 2 else [QEMU, KB]
@@ -681,6 +688,7 @@ class Suite:
                         self.many(vmm, rep)
         finally:
             self.storage.close()
+            self.cloud.close()
             self.teardown_tap()
         return 1 if self.errors else 0
 
@@ -742,7 +750,9 @@ def main():
     p.add_argument("--ovmf-vars", help="OVMF's VARS template, copied for each run (fw)")
     p.add_argument("--tiny", required=True)
     p.add_argument("--tiny-idle", help="tests/guests/idle.S, built (vmlist)")
-    p.add_argument("--vm", help="the vm manager, built (vmlist)")
+    p.add_argument("--vm", help="the vm manager, built (vmlist, storage, cloud)")
+    p.add_argument("--cloud-image", help="tests/testbed/debian-image.sh's image (cloud)")
+    p.add_argument("--initrd-rootfs", help="the root-switching L2 initrd, l2-rootfs.sh (cloud)")
     p.add_argument("--tiny-rom", required=True)
     p.add_argument("--testbed", action="store_true", help="running in L1: hide XSAVE from L2")
     p.add_argument("--only-tiny", action="store_true",
@@ -766,6 +776,8 @@ def main():
         p.error("--vm and --tiny-idle are needed for vmlist")
     if "storage" in a.only and not a.vm:
         p.error("--vm is needed for storage")
+    if "cloud" in a.only and not (a.vm and a.cloud_image and a.initrd_rootfs):
+        p.error("--vm, --cloud-image and --initrd-rootfs are needed for cloud")
     fw = "fw" in a.only
     if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
         p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")
@@ -773,7 +785,8 @@ def main():
             [] if a.only_tiny else [a.vmlinux, a.initrd_poweroff, a.initrd_hold]) + (
             [a.initrd_devices, a.kbbench] if dev else []) + (
             [a.fw_disk, a.ovmf_code, a.ovmf_vars] if fw else []) + (
-            [a.vm, a.tiny_idle] if "vmlist" in a.only else []):
+            [a.vm, a.tiny_idle] if "vmlist" in a.only else []) + (
+            [a.vm, a.cloud_image, a.initrd_rootfs] if "cloud" in a.only else []):
         if not os.path.exists(path):
             print(f"suite.py: missing {path}", file=sys.stderr)
             return 1
