@@ -284,7 +284,13 @@ chgrp "${kvm_mode% *}" /dev/kvm
 chmod "${kvm_mode#* }" /dev/kvm
 chmod "$tun_mode" /dev/net/tun
 
-# ---- snapshot, rollback and clone on btrfs: gamma's disk counts its boots (KBBOOT=N) ----
+# ---- snapshot, rollback and clone on btrfs and on an LVM thin pool ----
+# The same story on each datastore kind: a guest whose disk counts its boots (KBBOOT=N) boots
+# twice, is snapshotted, its disk overwritten, rolled back, and a clone of the snapshot boots as
+# a guest of its own while the original's disk stays as it was. What each kind must show on the
+# way (a subvolume, thin volumes...) comes from its hooks: KIND_created, KIND_snapshot,
+# KIND_rolled_back, KIND_cloned, KIND_destroyed, each run as "HOOK ORIG CLONE" and true when it
+# holds, and KIND_state, printed with a failure.
 gcon() { # GUEST NAME: vm console GUEST in the background, as console_start does for alpha
 	rm -f "$T/$2.in"
 	mkfifo "$T/$2.in"
@@ -294,110 +300,110 @@ gcon() { # GUEST NAME: vm console GUEST in the background, as console_start does
 }
 stopped() { [ ! -e "$1/run.lock" ]; }
 bootcount() { dd if="$1/disk0.img" bs=512 count=1 2>/dev/null | tr -d '\000' | sed -n 's/^KBBOOT=\([0-9]*\).*/\1/p'; }
+mac_of() { sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$1/$(basename "$1").conf"; }
+# snap_story KIND DATASTORE ROOT ORIG CLONE: ROOT is where the datastore keeps guest folders
+snap_story() {
+	local k=$1 ds=$2 root=$3 o=$4 c=$5
+	local O=$root/$4 C=$root/$5 omac cmac
+	"$VM" create -d "$ds" -t l2test "$o" >"$T/$k-create.out" 2>&1
+	check "$k: vm create -d $ds $o ($(${k}_what created))" "$(${k}_created "$O" "$C"; echo $?)" \
+		"$(oneline "$T/$k-create.out") $(${k}_state)"
+	# boot 1 reboots itself, boot 2 stays: the disk says KBBOOT=2
+	"$VM" start "$o" >/dev/null 2>&1
+	wait_for 30 test -e "$O/com1"
+	gcon "$o" "$k-con0"
+	go_until "$k-con0" 'KBTEST rebooting' 120
+	wait_for 120 grep -q 'starting bhyve (run 2)' "$O/vm-bhyve.log"
+	console_stop
+	wait_for 30 test -e "$O/com1"
+	gcon "$o" "$k-con1"
+	go_until "$k-con1" 'KBTEST ready' 120
+	console_stop
+	"$VM" stop "$o" >/dev/null 2>&1
+	wait_for 60 stopped "$O"
+	check "$k: $o booted twice (KBBOOT=2 on its disk)" "$([ "$(bootcount "$O")" = 2 ]; echo $?)" \
+		"count $(bootcount "$O"): $(oneline "$T/$k-con1.out")"
+	"$VM" snapshot "$o@two" >"$T/$k-snap.out" 2>&1
+	check "$k: vm snapshot $o@two ($(${k}_what snapshot))" "$(${k}_snapshot "$O" "$C"; echo $?)" \
+		"$(oneline "$T/$k-snap.out") $(${k}_state)"
+	printf 'KBBOOT=9\n' | dd of="$O/disk0.img" bs=512 count=1 conv=sync,notrunc 2>/dev/null
+	"$VM" rollback "$o@two" >"$T/$k-rb.out" 2>&1
+	check "$k: vm rollback $o@two: KBBOOT=2 again ($(${k}_what rolled_back))" \
+		"$([ "$(bootcount "$O")" = 2 ] && ${k}_rolled_back "$O" "$C"; echo $?)" \
+		"count $(bootcount "$O"): $(oneline "$T/$k-rb.out") $(${k}_state)"
+	"$VM" clone "$o@two" "$c" >"$T/$k-clone.out" 2>&1
+	omac=$(mac_of "$O")
+	cmac=$(mac_of "$C")
+	check "$k: vm clone $o@two $c: its own MAC ($(${k}_what cloned))" \
+		"$([ -n "$cmac" ] && [ "$cmac" != "$omac" ] && ${k}_cloned "$O" "$C"; echo $?)" \
+		"$o $omac, $c $cmac: $(oneline "$T/$k-clone.out") $(${k}_state)"
+	# the clone boots as a guest of its own: boot 3 (from the snapshot's count), its MAC, the switch
+	"$VM" start "$c" >/dev/null 2>&1
+	wait_for 30 test -e "$C/com1"
+	gcon "$c" "$k-ccon"
+	go_until "$k-ccon" 'KBTEST ready' 120
+	console_stop
+	check "$k: the clone boots (boot=3 from the snapshot's disk) with its own MAC and pings" \
+		"$(con_has "$T/$k-ccon.out" 'KBTEST boot=3' && con_has "$T/$k-ccon.out" "mac=$cmac" && con_has "$T/$k-ccon.out" 'KBTEST ping=ok'; echo $?)" \
+		"$(oneline "$T/$k-ccon.out") $(tail -3 "$C/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
+	"$VM" stop "$c" >/dev/null 2>&1
+	wait_for 60 stopped "$C"
+	check "$k: $o's disk is untouched by its clone's boot" "$([ "$(bootcount "$O")" = 2 ] && [ "$(bootcount "$C")" = 3 ]; echo $?)" \
+		"$o $(bootcount "$O"), $c $(bootcount "$C")"
+}
+# snap_destroy KIND ORIG CLONE ROOT: both guests destroyed, nothing of them left
+snap_destroy() {
+	local k=$1
+	"$VM" destroy -f "$3" >/dev/null 2>&1
+	"$VM" destroy -f "$2" >"$T/$k-destroy.out" 2>&1
+	check "$k: destroy leaves $(${k}_what destroyed)" "$([ ! -e "$4/$2" ] && [ ! -e "$4/$3" ] && ${k}_destroyed; echo $?)" \
+		"$(oneline "$T/$k-destroy.out") $(${k}_state)"
+}
+
+# btrfs: guest folders are subvolumes, snapshots read-only subvolumes
+btrfs_what() {
+	case $1 in created | cloned) echo "a subvolume" ;; snapshot) echo "a read-only subvolume" ;;
+	rolled_back) echo "the folder a subvolume again" ;; destroyed) echo "no subvolume" ;; esac
+}
+btrfs_created() { btrfs subvolume show "$1" >/dev/null 2>&1; }
+btrfs_snapshot() { btrfs subvolume list -r "$T/btrfs" | grep -q "vm-snapshots/$(basename "$1")/[0-9]*-two\$"; }
+btrfs_rolled_back() { btrfs subvolume show "$1" >/dev/null 2>&1; }
+btrfs_cloned() { btrfs subvolume show "$2" >/dev/null 2>&1; }
+btrfs_destroyed() { [ -z "$(btrfs subvolume list "$T/btrfs")" ]; }
+btrfs_state() { btrfs subvolume list "$T/btrfs" 2>&1 | tr '\n' ' '; }
 truncate -s 512M "$T/btrfs.img"
 mkdir -p "$T/btrfs"
 if mkfs.btrfs -q "$T/btrfs.img" >/dev/null 2>&1 && mount -o loop "$T/btrfs.img" "$T/btrfs" 2>"$T/mnt.err"; then
-	GM=$T/btrfs/gamma DL=$T/btrfs/delta
-	"$VM" datastore add bt "$T/btrfs" && "$VM" create -d bt -t l2test gamma >"$T/create-g.out" 2>&1
-	check "btrfs: vm create -d bt gamma (a subvolume)" "$(btrfs subvolume show "$GM" >/dev/null 2>&1; echo $?)" "$(oneline "$T/create-g.out")"
-	# boot 1 reboots itself, boot 2 stays: the disk says KBBOOT=2
-	"$VM" start gamma >/dev/null 2>&1
-	wait_for 30 test -e "$GM/com1"
-	gcon gamma gcon0
-	go_until gcon0 'KBTEST rebooting' 120
-	wait_for 120 grep -q 'starting bhyve (run 2)' "$GM/vm-bhyve.log"
-	console_stop
-	wait_for 30 test -e "$GM/com1"
-	gcon gamma gcon1
-	go_until gcon1 'KBTEST ready' 120
-	console_stop
-	"$VM" stop gamma >/dev/null 2>&1
-	wait_for 60 stopped "$GM"
-	check "btrfs: gamma booted twice (KBBOOT=2 on its disk)" "$([ "$(bootcount "$GM")" = 2 ]; echo $?)" "count $(bootcount "$GM"): $(oneline "$T/gcon1.out")"
-	"$VM" snapshot gamma@two >"$T/snap.out" 2>&1
-	check "btrfs: vm snapshot gamma@two (a read-only subvolume)" \
-		"$(btrfs subvolume list -r "$T/btrfs" | grep -q 'vm-snapshots/gamma/[0-9]*-two$'; echo $?)" "$(oneline "$T/snap.out")"
-	printf 'KBBOOT=9\n' | dd of="$GM/disk0.img" bs=512 count=1 conv=sync,notrunc 2>/dev/null
-	"$VM" rollback gamma@two >"$T/rb.out" 2>&1
-	check "btrfs: vm rollback gamma@two: the disk says KBBOOT=2 again" "$([ "$(bootcount "$GM")" = 2 ]; echo $?)" "count $(bootcount "$GM"): $(oneline "$T/rb.out")"
-	"$VM" clone gamma@two delta >"$T/clone.out" 2>&1
-	gmac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$GM/gamma.conf")
-	dmac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$DL/delta.conf")
-	check "btrfs: vm clone gamma@two delta: its own MAC" "$([ -n "$dmac" ] && [ "$dmac" != "$gmac" ]; echo $?)" "gamma $gmac, delta $dmac: $(oneline "$T/clone.out")"
-	# the clone boots as a guest of its own: boot 3 (from the snapshot's count), its MAC, the switch
-	"$VM" start delta >/dev/null 2>&1
-	wait_for 30 test -e "$DL/com1"
-	gcon delta dcon1
-	go_until dcon1 'KBTEST ready' 120
-	console_stop
-	check "btrfs: the clone boots (boot=3 from the snapshot's disk) with its own MAC and pings" \
-		"$(con_has "$T/dcon1.out" 'KBTEST boot=3' && con_has "$T/dcon1.out" "mac=$dmac" && con_has "$T/dcon1.out" 'KBTEST ping=ok'; echo $?)" \
-		"$(oneline "$T/dcon1.out") $(tail -3 "$DL/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
-	"$VM" stop delta >/dev/null 2>&1
-	wait_for 60 stopped "$DL"
-	check "btrfs: gamma's disk is untouched by its clone's boot" "$([ "$(bootcount "$GM")" = 2 ] && [ "$(bootcount "$DL")" = 3 ]; echo $?)" \
-		"gamma $(bootcount "$GM"), delta $(bootcount "$DL")"
-	"$VM" destroy -f delta >/dev/null 2>&1
-	"$VM" destroy -f gamma >/dev/null 2>&1
-	check "btrfs: destroy leaves no subvolume" "$([ -z "$(btrfs subvolume list "$T/btrfs")" ]; echo $?)" "$(btrfs subvolume list "$T/btrfs" | tr '\n' ' ')"
+	"$VM" datastore add bt "$T/btrfs"
+	snap_story btrfs bt "$T/btrfs" gamma delta
+	snap_destroy btrfs gamma delta "$T/btrfs"
 	umount "$T/btrfs"
 else
 	check "btrfs: a file system on a loop device in L1" 1 "$(oneline "$T/mnt.err")"
 fi
 
-# ---- an LVM thin pool as a datastore: thin volumes, thin snapshots, a clone that boots ----
-# (L1 has no udev: lvm makes the device nodes itself)
+# an LVM thin pool: every disk a thin volume linked from the guest folder, snapshots thin
+# snapshots (L1 has no udev: lvm makes the device nodes itself)
 export DM_DISABLE_UDEV=1 LVM_SUPPRESS_FD_WARNINGS=1
+ours() { lvs --noheadings -o lv_name kbvg 2>/dev/null | grep -c 'vm+'; }
+lvm_what() {
+	case $1 in created) echo "disk0 a link to a thin volume" ;; snapshot) echo "a thin snapshot" ;;
+	rolled_back) echo "the old volume gone" ;; cloned) echo "a thin volume of its own" ;;
+	destroyed) echo "no volume, the pool kept" ;; esac
+}
+lvm_created() { [ -L "$1/disk0.img" ] && [ -b "$1/disk0.img" ] && readlink "$1/disk0.img" | grep -q '^/dev/kbvg/vm+[0-9a-f]\{12\}+disk0.img$' && [ "$(ours)" = 1 ]; }
+lvm_snapshot() { [ "$(ours)" = 2 ] && "$VM" info "$(basename "$1")" | grep -q 'snapshots: lvm thin snapshots' && "$VM" info "$(basename "$1")" | grep -q "$(basename "$1")@two"; }
+lvm_rolled_back() { [ "$(ours)" = 2 ]; }
+lvm_cloned() { [ -b "$2/disk0.img" ] && [ "$(readlink "$2/disk0.img")" != "$(readlink "$1/disk0.img")" ]; }
+lvm_destroyed() { [ "$(ours)" = 0 ] && lvs kbvg/pool >/dev/null 2>&1; }
+lvm_state() { lvs -o lv_name,data_percent kbvg 2>&1 | tr '\n' ' '; }
 truncate -s 1G "$T/lvm.img"
 LOOP=$(losetup -f --show "$T/lvm.img" 2>/dev/null)
 if [ -n "$LOOP" ] && pvcreate -q "$LOOP" >"$T/lvm.err" 2>&1 && vgcreate -q kbvg "$LOOP" >>"$T/lvm.err" 2>&1 &&
 	lvcreate -q -y -L 600M -T kbvg/pool >>"$T/lvm.err" 2>&1; then
-	ours() { lvs --noheadings -o lv_name kbvg 2>/dev/null | grep -c 'vm+'; }
 	"$VM" datastore add lv lvm:kbvg/pool >"$T/ds.out" 2>&1
 	check "lvm: vm datastore add lv lvm:kbvg/pool" "$("$VM" datastore list | grep -q -E '^lv +lvm +lvm:kbvg/pool$'; echo $?)" "$(oneline "$T/ds.out")"
-	EP=$vm_dir/.lvm/lv/eps ZT=$vm_dir/.lvm/lv/zeta
-	"$VM" create -d lv -t l2test eps >"$T/create-e.out" 2>&1
-	check "lvm: vm create -d lv eps: disk0 is a link to a thin volume" \
-		"$([ -L "$EP/disk0.img" ] && [ -b "$EP/disk0.img" ] && readlink "$EP/disk0.img" | grep -q '^/dev/kbvg/vm+[0-9a-f]\{12\}+disk0.img$' && [ "$(ours)" = 1 ]; echo $?)" \
-		"$(oneline "$T/create-e.out") $(readlink "$EP/disk0.img") $(lvs kbvg 2>&1 | tr '\n' ' ')"
-	"$VM" start eps >/dev/null 2>&1
-	wait_for 30 test -e "$EP/com1"
-	gcon eps econ0
-	go_until econ0 'KBTEST rebooting' 120
-	wait_for 120 grep -q 'starting bhyve (run 2)' "$EP/vm-bhyve.log"
-	console_stop
-	wait_for 30 test -e "$EP/com1"
-	gcon eps econ1
-	go_until econ1 'KBTEST ready' 120
-	console_stop
-	"$VM" stop eps >/dev/null 2>&1
-	wait_for 60 stopped "$EP"
-	check "lvm: eps booted twice from its thin volume (KBBOOT=2)" "$([ "$(bootcount "$EP")" = 2 ]; echo $?)" "count $(bootcount "$EP"): $(oneline "$T/econ1.out")"
-	"$VM" snapshot eps@two >"$T/snap.out" 2>&1
-	check "lvm: vm snapshot eps@two: a thin snapshot" "$([ "$(ours)" = 2 ] && "$VM" info eps | grep -q 'snapshots: lvm thin snapshots' && "$VM" info eps | grep -q 'eps@two'; echo $?)" \
-		"$(oneline "$T/snap.out") $(lvs kbvg 2>&1 | tr '\n' ' ')"
-	printf 'KBBOOT=9\n' | dd of="$EP/disk0.img" bs=512 count=1 conv=sync,notrunc 2>/dev/null
-	"$VM" rollback eps@two >"$T/rb.out" 2>&1
-	check "lvm: vm rollback eps@two: KBBOOT=2 again, the old volume gone" "$([ "$(bootcount "$EP")" = 2 ] && [ "$(ours)" = 2 ]; echo $?)" \
-		"count $(bootcount "$EP"): $(oneline "$T/rb.out") $(lvs kbvg 2>&1 | tr '\n' ' ')"
-	"$VM" clone eps@two zeta >"$T/clone.out" 2>&1
-	emac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$EP/eps.conf")
-	zmac=$(sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$ZT/zeta.conf")
-	check "lvm: vm clone eps@two zeta: a thin volume of its own, its own MAC" \
-		"$([ -b "$ZT/disk0.img" ] && [ "$(readlink "$ZT/disk0.img")" != "$(readlink "$EP/disk0.img")" ] && [ -n "$zmac" ] && [ "$zmac" != "$emac" ]; echo $?)" \
-		"$(oneline "$T/clone.out") $(readlink "$ZT/disk0.img")"
-	"$VM" start zeta >/dev/null 2>&1
-	wait_for 30 test -e "$ZT/com1"
-	gcon zeta zcon1
-	go_until zcon1 'KBTEST ready' 120
-	console_stop
-	check "lvm: the clone boots (boot=3 from the snapshot) with its own MAC and pings" \
-		"$(con_has "$T/zcon1.out" 'KBTEST boot=3' && con_has "$T/zcon1.out" "mac=$zmac" && con_has "$T/zcon1.out" 'KBTEST ping=ok'; echo $?)" \
-		"$(oneline "$T/zcon1.out") $(tail -3 "$ZT/vm-bhyve.log" 2>/dev/null | tr '\n' ' ')"
-	"$VM" stop zeta >/dev/null 2>&1
-	wait_for 60 stopped "$ZT"
-	check "lvm: eps's volume is untouched by its clone's boot" "$([ "$(bootcount "$EP")" = 2 ] && [ "$(bootcount "$ZT")" = 3 ]; echo $?)" \
-		"eps $(bootcount "$EP"), zeta $(bootcount "$ZT")"
+	snap_story lvm lv "$vm_dir/.lvm/lv" eps zeta
 	# vm create -i onto the pool: the image (qcow2 here) is written into disk0's thin volume,
 	# which stays thin; an image larger than the volume is refused and leaves no volume behind
 	head -c 3M /dev/urandom > "$T/img.raw" && truncate -s 12M "$T/img.raw" &&
@@ -417,10 +423,7 @@ if [ -n "$LOOP" ] && pvcreate -q "$LOOP" >"$T/lvm.err" 2>&1 && vgcreate -q kbvg 
 		"$([ $rc != 0 ] && [ "$(wc -l < "$T/big.out")" = 1 ] && grep -q 'does not fit' "$T/big.out" &&
 			[ ! -e "$vm_dir/.lvm/lv/kappa" ] && [ "$(ours)" = "$before" ]; echo $?)" "exit $rc: $(oneline "$T/big.out")"
 	"$VM" destroy -f iota >/dev/null 2>&1
-	"$VM" destroy -f zeta >/dev/null 2>&1
-	"$VM" destroy -f eps >"$T/destroy.out" 2>&1
-	check "lvm: destroy removes the volumes and snapshots, nothing else of the pool" \
-		"$([ "$(ours)" = 0 ] && [ ! -e "$EP" ] && [ ! -e "$ZT" ] && lvs kbvg/pool >/dev/null 2>&1; echo $?)" "$(oneline "$T/destroy.out") $(lvs kbvg 2>&1 | tr '\n' ' ')"
+	snap_destroy lvm eps zeta "$vm_dir/.lvm/lv"
 	vgremove -q -f kbvg >/dev/null 2>&1
 	pvremove -q "$LOOP" >/dev/null 2>&1
 else
