@@ -61,6 +61,7 @@ METRICS = [
     ("many_par_init", "10 guests started at once: first spawn -> last guest's init", "ms"),
     ("many_par_rss", "10 guests running at once: total RSS of the 10 VMMs", "kB"),
     ("many_par_overhead", "10 guests running at once: total RSS - guest RAM RSS", "kB"),
+    ("many_par_pss_overhead", "10 guests running at once: total PSS - guest RAM (shared pages split)", "kB"),
     # device metrics (devices() below): throughput and IOPS, higher is better
     ("blk_seq_write", "virtio-blk sequential write, 1 MiB O_DIRECT, QD1", "MB/s", "higher"),
     ("blk_seq_read", "virtio-blk sequential read, 1 MiB O_DIRECT, QD1", "MB/s", "higher"),
@@ -424,7 +425,7 @@ class Suite:
             note(f"rep {rep} {vmm}: {MANY_N} one after another in "
                  f"{r[0]['all_exit_ms']:.0f} ms")
         # all at once: init sleeps (bench_hold), sampled 1 s after the last marker, then killed
-        ids = ["many_par_init", "many_par_rss", "many_par_overhead"]
+        ids = ["many_par_init", "many_par_rss", "many_par_overhead", "many_par_pss_overhead"]
         argv = self.linux_argv(vmm, 1, MANY_MEM_MB, self.a.initrd_hold, "bench-par-{i}",
                                CMDLINE + " bench_hold=3600")
         opts = ["-n", str(MANY_N), "--parallel", "--marker", self.marker(vmm),
@@ -436,6 +437,13 @@ class Suite:
             self.sample("many_par_init", vmm, rep, res["all_marker_ms"], res)
             self.sample("many_par_rss", vmm, rep, res["sum_rss_kb"], res)
             self.sample("many_par_overhead", vmm, rep, res["sum_overhead_kb"], res)
+            # what the 10 cost together beside their guests: a page of a library or of the
+            # binary that all of them map counts once, split between them (the guest RAM
+            # mapping is private: its PSS is its RSS)
+            guests = [i["guest_rss_kb"] for i in res["instances"]]
+            pss = res["sum_pss_kb"]
+            ok = pss >= 0 and guests and min(guests) >= 0
+            self.sample("many_par_pss_overhead", vmm, rep, pss - sum(guests) if ok else None, res)
             note(f"rep {rep} {vmm}: {MANY_N} at once: all at init after "
                  f"{res['all_marker_ms']:.0f} ms, total RSS {res['sum_rss_kb']:.0f} kB")
 
