@@ -15,6 +15,7 @@
 #include "vm/lvm.h"
 #include "vm/names.h"
 #include "vm/runlock.h"
+#include "vm/runprog.h"
 
 #define BTRFS_MAGIC 0x9123683eL
 
@@ -129,8 +130,12 @@ static int ds_add(struct vm_settings *s, const char *name, const char *path)
 		return 1;
 	}
 	if (!strncmp(path, "zfs:", 4)) {
-		fprintf(stderr, "vm datastore add: '%s': no ZFS on this host (an LVM thin pool, lvm:VG/POOL, gives volumes and snapshots)\n",
-			path);
+		if (runprog_installed("zfs"))
+			fprintf(stderr, "vm datastore add: '%s': ZFS datastores are not built into kbhyve yet, though zfs is installed (an LVM thin pool, lvm:VG/POOL, gives volumes and snapshots)\n",
+				path);
+		else
+			fprintf(stderr, "vm datastore add: '%s': no ZFS on this host (no zfs command; an LVM thin pool, lvm:VG/POOL, gives volumes and snapshots)\n",
+				path);
 		return 1;
 	}
 	if (!strncmp(path, "iso:", 4) || !strncmp(path, "img:", 4)) {

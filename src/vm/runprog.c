@@ -11,6 +11,26 @@
 
 #include "vm/runprog.h"
 
+/* PATH, then the folders a short cron or unit PATH leaves out */
+static void search_path(char *full, size_t len)
+{
+	const char *path = getenv("PATH");
+	snprintf(full, len, "%s%s/usr/sbin:/sbin:/usr/bin:/bin", path && *path ? path : "",
+		 path && *path ? ":" : "");
+}
+
+bool runprog_installed(const char *name)
+{
+	char full[4096], cand[4096];
+	search_path(full, sizeof(full));
+	for (char *save = NULL, *dir = strtok_r(full, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		int n = snprintf(cand, sizeof(cand), "%s/%s", dir, name);
+		if (n > 0 && (size_t)n < sizeof(cand) && access(cand, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
 int runprog(char *const argv[], const char *input, int out_fd, char *why, size_t whylen)
 {
 	int in[2] = { -1, -1 }, er[2];
@@ -41,10 +61,8 @@ int runprog(char *const argv[], const char *input, int out_fd, char *why, size_t
 			dup2(devnull, 1);
 		dup2(er[1], 2);
 		signal(SIGPIPE, SIG_DFL);
-		const char *path = getenv("PATH");
 		char full[4096];
-		snprintf(full, sizeof(full), "%s%s/usr/sbin:/sbin:/usr/bin:/bin", path && *path ? path : "",
-			 path && *path ? ":" : "");
+		search_path(full, sizeof(full));
 		setenv("PATH", full, 1);
 		execvp(argv[0], argv);
 		fprintf(stderr, "%s is not installed (%s)\n", argv[0], strerror(errno));

@@ -4,6 +4,7 @@
 #ifndef VM_RUNPROG_H
 #define VM_RUNPROG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define RUNPROG_STDOUT_NULL (-1)    /* the program's stdout goes to /dev/null */
@@ -13,5 +14,8 @@
  * above), and wait. Its exit status (127: not installed; 128 + signal), the first line it wrote
  * on stderr in why. */
 int runprog(char *const argv[], const char *input, int out_fd, char *why, size_t whylen);
+
+/* Whether runprog would find the program name (an executable in the same folders). */
+bool runprog_installed(const char *name);
 
 #endif

@@ -155,7 +155,7 @@ int settings_load(struct vm_settings *s, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	if (!strncmp(dir, "zfs:", 4)) {
-		snprintf(err, errlen, "vm_dir=\"%s\": ZFS datastores are not supported on Linux; use a directory",
+		snprintf(err, errlen, "vm_dir=\"%s\": kbhyve keeps vm_dir in a directory, not a ZFS dataset; use a directory (btrfs, XFS or any other file system)",
 			 dir);
 		settings_free(s);
 		return -EINVAL;

@@ -292,6 +292,18 @@ bad "datastore add lvm: not VG/POOL" datastore add lv1 lvm:justavg
 bad "datastore add lvm: a volume group that does not exist" datastore add lv1 lvm:kbnosuchvg/pool
 check "datastore add lvm: the reason comes from lvm" "$(grep -q 'kbnosuchvg/pool: .*\(not found\|not installed\|device-mapper\|No such\)' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
 bad "datastore add zfs: no ZFS here" datastore add z1 zfs:tank/vm
+if command -v zfs >/dev/null; then
+	check "datastore add zfs: says zfs is there, but not built in" "$(grep -q 'not built into kbhyve yet, though zfs is installed' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
+else
+	check "datastore add zfs: says there is no zfs command" "$(grep -q 'no ZFS on this host (no zfs command' "$TMP/bad.err"; echo $?)" "$(oneline "$TMP/bad.err")"
+	# where the zfs tools are installed, the line must not claim they are missing
+	mkdir -p "$TMP/zfsbin" && printf '#!/bin/sh
+exit 1
+' >"$TMP/zfsbin/zfs" && chmod 755 "$TMP/zfsbin/zfs"
+	PATH=$TMP/zfsbin:$PATH "$VM" datastore add z1 zfs:tank/vm </dev/null >/dev/null 2>"$TMP/bad.err"
+	check "datastore add zfs: with zfs installed, says it is not built in (not that it is missing)" \
+		"$(grep -q 'not built into kbhyve yet, though zfs is installed' "$TMP/bad.err" && [ "$(wc -l < "$TMP/bad.err")" = 1 ]; echo $?)" "$(oneline "$TMP/bad.err")"
+fi
 bad "usage: clone with one name" clone g-tm
 bad "usage: snapshot with two names" snapshot g-tm g-tm
 bad "usage: rollback -x" rollback -x g-tm@a
