@@ -9,13 +9,24 @@
 #
 # Cached in ${KBHYVE_CACHE:-/var/cache/kbhyve}/debian-image/ (the .debs too, so a rebuild
 # downloads nothing); rebuilt when this script changes. Prints the image's path.
-#   debian-image.sh            KBHYVE_DEBIAN_MIRROR (default: http://deb.debian.org/debian)
+#   debian-image.sh            KBHYVE_DEBIAN_MIRROR (default: apt's mirror of the suite, else
+#                              http://deb.debian.org/debian); apt's HTTP proxy is used too
 # Needs root, debootstrap, mkfs.ext4 (e2fsprogs >= 1.43 for -d).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SUITE=bookworm
-MIRROR=${KBHYVE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# the Debian mirror and HTTP proxy apt uses (a CI machine may reach Debian only through them)
+apt_mirror() {
+	apt-get indextargets --format '$(REPO_URI) $(CODENAME) $(COMPONENT)' 2>/dev/null |
+		awk -v s="$SUITE" '$2 == s && $3 == "main" && $1 ~ /^https?:\/\// { print $1; exit }'
+}
+MIRROR=${KBHYVE_DEBIAN_MIRROR:-$(apt_mirror)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+if [ -z "${http_proxy:-}" ]; then
+	eval "$(apt-config shell http_proxy Acquire::http::Proxy 2>/dev/null)"
+	[ -z "${http_proxy:-}" ] || export http_proxy
+fi
 # python3-cffi-backend provides the virtual package python3-cryptography needs, which
 # debootstrap's resolver does not follow on its own
 PKGS=systemd-sysv,udev,dbus,cloud-init,openssh-server,sudo,iproute2,python3-cffi-backend
