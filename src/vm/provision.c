@@ -104,6 +104,32 @@ int provision_check(const struct vm_settings *s, const char *const o[128], const
 	return 0;
 }
 
+/* qemu-img convert of the image to raw at path (its progress on a terminal): a new file, or
+ * into an existing device that reads as zeros (a new thin volume), whose zero parts the image
+ * need not write. 0 or -errno + err. */
+static int convert_to(const struct provision *pv, const char *path, bool into_zeroed_device, char *err,
+		      size_t errlen)
+{
+	char why[512];
+	bool tty = isatty(STDOUT_FILENO);
+	char *argv[12] = { "qemu-img", "convert", "-f", (char *)pv->format, "-O", "raw", tty ? "-p" : "-q" };
+	int n = 7;
+	if (into_zeroed_device) {
+		argv[n++] = "-n";
+		argv[n++] = "--target-is-zero";
+	}
+	argv[n++] = (char *)pv->image;
+	argv[n++] = (char *)path;
+	argv[n] = NULL;
+	int rc = runprog(argv, NULL, tty ? RUNPROG_STDOUT_INHERIT : RUNPROG_STDOUT_NULL, why, sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "-i %s: cannot write it to disk0: %s", pv->image,
+			 why[0] ? why : "qemu-img convert failed");
+		return rc == 127 ? -ENOENT : -EIO;
+	}
+	return 0;
+}
+
 /* The image's size as a disk (qemu-img info's virtual-size): 0 or -errno + err. */
 static int image_disk_size(const struct provision *pv, uint64_t *out, char *err, size_t errlen)
 {
@@ -155,17 +181,7 @@ static int image_to_volume(const struct provision *pv, const char *path, char *e
 			 pv->image, (unsigned long long)need, (unsigned long long)have);
 		return -EFBIG;
 	}
-	char why[512];
-	bool tty = isatty(STDOUT_FILENO);
-	char *argv[] = { "qemu-img", "convert", "-n", "--target-is-zero", "-f", (char *)pv->format, "-O", "raw",
-			 tty ? "-p" : "-q", (char *)pv->image, (char *)path, NULL };
-	int rc = runprog(argv, NULL, tty ? RUNPROG_STDOUT_INHERIT : RUNPROG_STDOUT_NULL, why, sizeof(why));
-	if (rc != 0) {
-		snprintf(err, errlen, "-i %s: cannot write it to disk0: %s", pv->image,
-			 why[0] ? why : "qemu-img convert failed");
-		return rc == 127 ? -ENOENT : -EIO;
-	}
-	return 0;
+	return convert_to(pv, path, true, err, errlen);
 }
 
 int provision_image(const struct provision *pv, const char *path, uint64_t size, char *err,
@@ -174,17 +190,11 @@ int provision_image(const struct provision *pv, const char *path, uint64_t size,
 	struct stat bst;
 	if (stat(path, &bst) == 0 && S_ISBLK(bst.st_mode))
 		return image_to_volume(pv, path, err, errlen);
-	char why[512];
 	unlink(path); /* the empty sparse disk create made: the image takes its place */
-	bool tty = isatty(STDOUT_FILENO);
-	char *argv[] = { "qemu-img", "convert", "-f", (char *)pv->format, "-O", "raw", tty ? "-p" : "-q",
-			 (char *)pv->image, (char *)path, NULL };
-	int rc = runprog(argv, NULL, tty ? RUNPROG_STDOUT_INHERIT : RUNPROG_STDOUT_NULL, why, sizeof(why));
-	if (rc != 0) {
+	int rc = convert_to(pv, path, false, err, errlen);
+	if (rc < 0) {
 		unlink(path);
-		snprintf(err, errlen, "-i %s: cannot write it to disk0: %s", pv->image,
-			 why[0] ? why : "qemu-img convert failed");
-		return rc == 127 ? -ENOENT : -EIO;
+		return rc;
 	}
 	struct stat st;
 	if (stat(path, &st) < 0) {
