@@ -28,7 +28,7 @@ METRICS = [
     ("cloud_boot_login", "Debian cloud image: VMM start -> first ssh login (cloud-init applied)", "ms"),
 ]
 MEM_MB = 512
-DISK = "2G"
+DISK_GIB = 2
 NET = "10.79.0"
 ADDR = f"{NET}.20"
 SWITCH = "cbench"
@@ -68,7 +68,7 @@ class CloudBench:
             f.write(f'loader="kernel"\nkernel="{a.vmlinux}"\ninitrd="{a.initrd_rootfs}"\n'
                     'cmdline="console=ttyS0 quiet kbroot=/dev/vda"\n'
                     f'cpu=1\nmemory={MEM_MB}M\nnetwork0_type="virtio-net"\nnetwork0_switch="{SWITCH}"\n'
-                    f'disk0_type="virtio-blk"\ndisk0_name="disk0.img"\ndisk0_size="{DISK}"\n' +
+                    f'disk0_type="virtio-blk"\ndisk0_name="disk0.img"\ndisk0_size="{DISK_GIB}G"\n' +
                     ('bhyve_options="-o x86.cpuid.disable=xsave"\n' if a.testbed else ''))
         self.key = os.path.join(self.root, "key")
         for argv in ([a.vm, "init"], [a.vm, "switch", "create", "-a", f"{NET}.1/24", SWITCH],
@@ -141,12 +141,7 @@ class CloudBench:
             if r.returncode != 0:
                 self._fail_all("kbhyve", rep, r.stderr.strip()[-300:])
                 return
-            why = self._login(name, lambda: os.path.exists(os.path.join(g, "run.lock")))
-            t2 = time.monotonic()
-            if why:
-                self._fail_all("kbhyve", rep, why)
-                return
-            self._samples("kbhyve", rep, t2 - t0, t2 - t1)
+            self._measure("kbhyve", rep, t0, t1, name, lambda: os.path.exists(os.path.join(g, "run.lock")))
         finally:
             self._sh([a.vm, "poweroff", "-f", name])
             deadline = time.monotonic() + 60
@@ -164,7 +159,7 @@ class CloudBench:
             t0 = time.monotonic()
             r = self._sh(["qemu-img", "convert", "-q", "-f", "raw", "-O", "raw", a.cloud_image, disk])
             if r.returncode == 0:
-                os.truncate(disk, 2 << 30)
+                os.truncate(disk, DISK_GIB << 30)
                 shutil.copyfile(self.seed, seed)
             else:
                 self._fail_all("qemu", rep, f"qemu-img convert: {r.stderr.strip()[-200:]}")
@@ -184,12 +179,7 @@ class CloudBench:
                  "-netdev", f"tap,id=n0,ifname={QEMU_TAP},script=no,downscript=no",
                  "-device", f"virtio-net-pci,netdev=n0,mac={self.qmac}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            why = self._login("cbref", lambda: p.poll() is None)
-            t2 = time.monotonic()
-            if why:
-                self._fail_all("qemu", rep, why)
-                return
-            self._samples("qemu", rep, t2 - t0, t2 - t1)
+            self._measure("qemu", rep, t0, t1, "cbref", lambda: p.poll() is None)
         finally:
             if p is not None:
                 p.kill()
@@ -199,7 +189,15 @@ class CloudBench:
                 if os.path.exists(f):
                     os.unlink(f)
 
-    def _samples(self, vmm, rep, login, boot):
+    def _measure(self, vmm, rep, t0, t1, want_host, alive):
+        """The first login after provisioning began at t0 and the guest's start at t1: its
+        samples, or the reason none came."""
+        why = self._login(want_host, alive)
+        t2 = time.monotonic()
+        if why:
+            self._fail_all(vmm, rep, why)
+            return
+        login, boot = t2 - t0, t2 - t1
         self.s.sample("cloud_login", vmm, rep, login * 1000.0, {})
         self.s.sample("cloud_boot_login", vmm, rep, boot * 1000.0, {})
         print(f"# rep {rep} cloud {vmm}: provision + boot to ssh login {login:.1f} s, "
