@@ -129,10 +129,8 @@ fi
 
 if want cloud; then
 	# a Debian cloud image (debootstrap, cached) and the initrd that switches to its systemd
-	CLOUD_IMAGE=$("$TESTBED/debian-image.sh") || die "tests/testbed/debian-image.sh failed (the cloud image)"
-	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-rootfs.cpio.gz" --exec --no-marker --script "$TESTBED/l2-rootfs.sh" \
-		--modules "virtio_pci virtio_blk virtio_net ext4 ahci sr_mod isofs button evdev" ||
-		die "cannot build the root-switching L2 initrd of the cloud benchmark"
+	CLOUD_IMAGE=$("$TESTBED/debian-image.sh" --initrd "$WORK/l2-rootfs.cpio.gz") ||
+		die "tests/testbed/debian-image.sh failed (the cloud image and its initrd)"
 fi
 
 # --- where to run: real KVM here, or the nested test bed ---

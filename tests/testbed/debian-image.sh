@@ -3,17 +3,28 @@
 # Builds the test bed's Debian cloud image: Debian 12 made with debootstrap (minbase, systemd,
 # udev, dbus, cloud-init, openssh-server, sudo), no network needed at boot, cloud-init reading
 # only a NoCloud seed (what `vm create -i IMAGE -C -k KEY` attaches), no host keys and no machine
-# id of its own (made at first boot, as on a distribution's cloud image). The image is a raw ext4 file system
-# without a partition table; its kernel and initrd come from the test bed (the payload kernel,
-# mkinitrd-l2.sh --exec with l2-rootfs.sh), booted with loader="kernel".
+# id of its own (made at first boot, as on a distribution's cloud image). The image is a raw ext4
+# file system without a partition table; it boots with loader="kernel": the payload kernel and
+# the initrd --initrd makes (mkinitrd-l2.sh --exec with l2-rootfs.sh: the drivers of its disk,
+# NIC, seed CD and power button, then the disk's own systemd as process 1).
 #
 # Cached in ${KBHYVE_CACHE:-/var/cache/kbhyve}/debian-image/ (the .debs too, so a rebuild
 # downloads nothing); rebuilt when this script changes. Prints the image's path.
-#   debian-image.sh            KBHYVE_DEBIAN_MIRROR (default: apt's mirror of the suite, else
+#   debian-image.sh [--initrd OUT.cpio.gz]
+#                              KBHYVE_DEBIAN_MIRROR (default: apt's mirror of the suite, else
 #                              http://deb.debian.org/debian); apt's HTTP proxy is used too
 # Needs root, debootstrap, mkfs.ext4 (e2fsprogs >= 1.43 for -d).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+case $# in
+0) ;;
+2) [ "$1" = --initrd ] || die "usage: debian-image.sh [--initrd OUT.cpio.gz]"
+	"$TESTBED_DIR/mkinitrd-l2.sh" "$2" --exec --no-marker --script "$TESTBED_DIR/l2-rootfs.sh" \
+		--modules "virtio_pci virtio_blk virtio_net ext4 ahci sr_mod isofs button evdev" ||
+		die "debian-image.sh: cannot build the initrd that boots the image" ;;
+*) die "usage: debian-image.sh [--initrd OUT.cpio.gz]" ;;
+esac
 
 SUITE=bookworm
 # the Debian mirror and HTTP proxy apt uses (a CI machine may reach Debian only through them)

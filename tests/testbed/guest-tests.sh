@@ -8,10 +8,12 @@ BUILD=${1:-build}
 cd "$REPO_ROOT" || exit 1
 [ -x "$BUILD/bhyve" ] || die "$BUILD/bhyve is not built"
 load_payload
-# the Debian cloud image (in-l1-cloud.sh): debootstrap, cached; built while the initrds are made
+# the Debian cloud image (in-l1-cloud.sh) and the initrd that boots it: debootstrap, cached;
+# built while the other initrds are made
 mkdir -p "$REPO_ROOT/build/testbed"
 CLOUD_OUT=$REPO_ROOT/build/testbed/debian-image.out
-"$TESTBED_DIR/debian-image.sh" > "$CLOUD_OUT" 2> "$CLOUD_OUT.err" &
+ROOTFS_INITRD=$REPO_ROOT/build/testbed/l2-rootfs.cpio.gz
+"$TESTBED_DIR/debian-image.sh" --initrd "$ROOTFS_INITRD" > "$CLOUD_OUT" 2> "$CLOUD_OUT.err" &
 cloud_pid=$!
 INITRD=$REPO_ROOT/build/testbed/l2-bootcheck.cpio.gz
 ACPID=$TESTBED_DIR/l2-acpid.sh:/bin/kb-acpid
@@ -60,12 +62,6 @@ EFIFB_INITRD=$REPO_ROOT/build/testbed/l2-efifb.cpio.gz
 XHCI_INITRD=$REPO_ROOT/build/testbed/l2-xhci.cpio.gz
 "$TESTBED_DIR/mkinitrd-l2.sh" "$XHCI_INITRD" --script "$TESTBED_DIR/l2-xhci.sh" \
 	--modules "xhci_pci usbhid hid_generic evdev" || die "cannot build the xhci L2 initrd"
-# the cloud guest's initrd: the drivers of its disk, NIC, seed CD and power button, then the
-# disk's own systemd as process 1
-ROOTFS_INITRD=$REPO_ROOT/build/testbed/l2-rootfs.cpio.gz
-"$TESTBED_DIR/mkinitrd-l2.sh" "$ROOTFS_INITRD" --exec --no-marker --script "$TESTBED_DIR/l2-rootfs.sh" \
-	--modules "virtio_pci virtio_blk virtio_net ext4 ahci sr_mod isofs button evdev" ||
-	die "cannot build the root-switching L2 initrd"
 # the outer QEMU that firmware guests cannot abort (built once per cache, 3.5 min); without it the
 # firmware test is skipped, the rest runs on Debian's QEMU
 if [ -z "${KBHYVE_QEMU:-}" ] && ! "$TESTBED_DIR/outer-qemu.sh" > /dev/null; then
