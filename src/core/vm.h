@@ -23,6 +23,7 @@
 #define VM_LAPIC_ADDR 0xFEE00000u
 
 struct vcpu;
+struct snapshot_entry;
 
 struct cpu_topology {
 	int cpus, sockets, cores, threads;
@@ -48,9 +49,15 @@ struct vm {
 	struct irqroute *irqroute;
 	struct evloop_handle *halt_timer;
 	struct vm_cleanup *cleanups; /* run by vm_destroy, last registered first */
+	struct snapshot_entry *snapshots; /* saved state, in order (snapshot/snapreg.c) */
 	/* First exit request wins: BHYVE_EXIT_* code, or -1 while running. */
 	atomic_int exit_code;
 	unsigned next_memslot; /* device memory slots after RAM and the boot ROM */
+	/* vm_pause_vcpus: the request, and how many vCPU threads are parked by it */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cv;
+	bool pause_req;
+	int parked;
 	/* vCPUs start when the last hold is released (fbuf's wait); evloop thread only */
 	int start_holds;
 	bool vcpus_wanted;
@@ -90,6 +97,16 @@ int vm_alloc_memslot(struct vm *vm);
 int vm_set_memslot(struct vm *vm, unsigned slot, uint64_t gpa, uint64_t size, void *host,
 		   uint32_t flags);
 int vm_get_dirty_log(struct vm *vm, unsigned slot, void *bitmap);
+
+/* Park every vCPU thread outside KVM_RUN, with the exit it was handling finished (a checkpoint
+ * reads their state then). Waits at most timeout_ms: 0, -EAGAIN when the vCPUs are not running
+ * (not started yet, or the VM is stopping), -ETIMEDOUT (then they are resumed). Event-loop
+ * thread. vm_resume_vcpus lets them run again. */
+int vm_pause_vcpus(struct vm *vm, int timeout_ms);
+void vm_resume_vcpus(struct vm *vm);
+/* Whether a vCPU should park now, and parking itself (the vCPU thread, after KVM_RUN returned
+ * EINTR). */
+void vm_vcpu_park(struct vm *vm);
 
 /* Hold the vCPUs at start (before vm_run) until as many vm_release_start calls as holds, made
  * on the event-loop thread (bhyve's fbuf "wait": boot when the first viewer connects). */

@@ -20,6 +20,7 @@
 #include "core/vm.h"
 #include "input/console_input.h"
 #include "pci/lpc.h"
+#include "snapshot/snapstate.h"
 
 #define OUTPORT_RESET 0x01 /* 0 holds the CPU in reset */
 #define OUTPORT_A20 0x02
@@ -397,13 +398,74 @@ void i8042_ptr_event(struct i8042 *c, uint8_t buttons, unsigned x, unsigned y)
 	fill_output(c);
 }
 
+/* ---- checkpoint/restore ---- */
+
+#define SNAP_VERSION 1
+
+/* A command byte the controller can be waiting on for its data byte (i8042_write_data). */
+static bool pending_ok(uint8_t cmd)
+{
+	return cmd == 0 || (cmd >= CMD_WRITE_RAM && cmd < CMD_WRITE_RAM + I8042_RAM_SIZE) ||
+	       cmd == CMD_WRITE_OUTPORT || cmd == CMD_WRITE_KBD_OB || cmd == CMD_WRITE_AUX_OB ||
+	       cmd == CMD_WRITE_AUX;
+}
+
+void i8042_snapshot(struct snap *s, struct i8042 *c)
+{
+	/* a load goes to a copy, kept only when all of it is good: a failed one changes nothing */
+	struct i8042 v = *c;
+	uint8_t version = SNAP_VERSION;
+	snap_u8(s, &version);
+	if (!snap_check(s, version == SNAP_VERSION, "i8042 state version"))
+		return; /* another layout: nothing after it means what this code reads */
+	snap_bytes(s, v.ram, sizeof(v.ram));
+	snap_u8(s, &v.outport);
+	snap_u8(s, &v.pending);
+	snap_check(s, pending_ok(v.pending), "controller command waiting for data");
+	snap_bool(s, &v.last_cmd);
+	snap_bool(s, &v.obf);
+	snap_bool(s, &v.ob_aux);
+	snap_u8(s, &v.ob);
+	for (unsigned i = 0; i < I8042_CTLQ_SIZE; i++) {
+		snap_u8(s, &v.ctlq[i].byte);
+		snap_bool(s, &v.ctlq[i].aux);
+	}
+	snap_uint(s, &v.ctlq_head);
+	snap_uint(s, &v.ctlq_len);
+	snap_check(s, v.ctlq_head < I8042_CTLQ_SIZE, "controller queue position");
+	snap_check(s, v.ctlq_len <= I8042_CTLQ_SIZE, "controller queue length");
+	snap_bool(s, &v.xlat_break);
+	/* set_ctr drops a pending break with translation */
+	snap_check(s, !v.xlat_break || (CTR(&v) & I8042_CTR_XLATE),
+		   "translation break without translation");
+	ps2kbd_snapshot(s, &v.kbd);
+	ps2mouse_snapshot(s, &v.mouse);
+	if (snap_loading(s) && !snap_failed(s))
+		*c = v;
+}
+
 /* ---- the platform device ---- */
 
-static struct {
+/* Console input that came while held back (a checkpoint, or a restored VM not yet running). */
+#define HELD_MAX 128
+struct held_event {
+	bool is_key;
+	bool down;	 /* key */
+	uint8_t buttons; /* pointer */
+	uint32_t keysym, code;
+	unsigned x, y;
+};
+
+static struct kbc {
 	pthread_mutex_t lock; /* vCPU threads (ports) against the console's thread (input) */
 	struct vm *vm;
 	struct i8042 c;
 	struct kbd_layout layout;
+	/* input held back: between pause (or a load) and resume, the model takes no console
+	 * input, so it changes only through the ports, which the parked vCPUs do not use */
+	bool hold;
+	unsigned nheld;
+	struct held_event held[HELD_MAX];
 } kbc = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void pulse_irq(void *opaque, unsigned irq)
@@ -449,11 +511,33 @@ static int i8042_cmd_io(void *opaque, uint64_t offset, unsigned size, bool is_wr
 	return i8042_io(true, size, is_write, val);
 }
 
+/* Keep an event for resume (with kbc.lock). A pointer move with the same buttons as the event
+ * kept last replaces it (the mouse reports the difference, which that does not change); what
+ * does not fit is dropped. */
+static void hold_event(const struct held_event *e)
+{
+	if (!e->is_key && kbc.nheld) {
+		struct held_event *last = &kbc.held[kbc.nheld - 1];
+		if (!last->is_key && last->buttons == e->buttons) {
+			*last = *e;
+			return;
+		}
+	}
+	if (kbc.nheld < HELD_MAX)
+		kbc.held[kbc.nheld++] = *e;
+	else
+		kb_debug("i8042: console input held back during a checkpoint: one event dropped");
+}
+
 /* Console sinks: called on the viewer's thread with the console's lock held. */
 static void on_key(void *opaque, bool down, uint32_t keysym, uint32_t code)
 {
 	pthread_mutex_lock(&kbc.lock);
-	i8042_key_event(&kbc.c, down, keysym, code);
+	if (kbc.hold)
+		hold_event(&(struct held_event){
+		    .is_key = true, .down = down, .keysym = keysym, .code = code});
+	else
+		i8042_key_event(&kbc.c, down, keysym, code);
 	pthread_mutex_unlock(&kbc.lock);
 }
 
@@ -461,9 +545,62 @@ static void on_pointer(void *opaque, uint8_t buttons, unsigned x, unsigned y, un
 		       unsigned height)
 {
 	pthread_mutex_lock(&kbc.lock);
-	i8042_ptr_event(&kbc.c, buttons, x, y);
+	if (kbc.hold)
+		hold_event(&(struct held_event){.buttons = buttons, .x = x, .y = y});
+	else
+		i8042_ptr_event(&kbc.c, buttons, x, y);
 	pthread_mutex_unlock(&kbc.lock);
 }
+
+/* Snapshot callbacks (on the event loop, every vCPU parked). Console input reaches the model on
+ * the viewer's thread and pulses IRQ 1/12 as it fills the output buffer: an edge the interrupt
+ * controller's saved state might not hold while the saved model shows the byte waiting, and
+ * the restored guest would wait for it for ever. So input is held back from pause to resume. */
+static void snap_pause(void *opaque)
+{
+	struct kbc *k = opaque;
+	pthread_mutex_lock(&k->lock);
+	k->hold = true;
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void snap_visit(struct snap *s, void *opaque)
+{
+	struct kbc *k = opaque;
+	pthread_mutex_lock(&k->lock);
+	/* after a load the model waits for the restored VM to run (resume) before taking input,
+	 * so that no IRQ is pulsed before the interrupt controller's state is put back */
+	if (snap_loading(s))
+		k->hold = true;
+	i8042_snapshot(s, &k->c);
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* Hand the held input to the model, in order; its IRQs are pulsed now that the VM runs. */
+static void snap_resume(void *opaque)
+{
+	struct kbc *k = opaque;
+	pthread_mutex_lock(&k->lock);
+	k->hold = false;
+	for (unsigned i = 0; i < k->nheld; i++) {
+		const struct held_event *e = &k->held[i];
+		if (e->is_key)
+			i8042_key_event(&k->c, e->down, e->keysym, e->code);
+		else
+			i8042_ptr_event(&k->c, e->buttons, e->x, e->y);
+	}
+	k->nheld = 0;
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* No restored callback: besides the model the device keeps no timer and no interrupt state (its
+ * IRQs are edges, pulsed only as a byte enters the output buffer), and the layout comes from
+ * the configuration at init. */
+static const struct snapshot_ops i8042_snapshot_ops = {
+    .pause = snap_pause,
+    .visit = snap_visit,
+    .resume = snap_resume,
+};
 
 /* At VM teardown: no more console input reaches this VM's controller. */
 static void i8042_teardown(void *opaque)
@@ -477,6 +614,8 @@ static int i8042_init(struct vm *vm)
 	console_input_unregister(&kbc);
 	pthread_mutex_lock(&kbc.lock);
 	kbc.vm = vm;
+	kbc.hold = false;
+	kbc.nheld = 0;
 	kbc.layout.n = 0;
 	const char *layout = config_get(vm->cfg, "keyboard.layout");
 	int rc = 0;
@@ -511,7 +650,11 @@ static int i8042_init(struct vm *vm)
 	if (rc) {
 		console_input_unregister(&kbc);
 		kb_log("i8042: cannot take console input: %s", strerror(-rc));
+		return rc;
 	}
+	rc = snapshot_register(vm, "i8042", &i8042_snapshot_ops, &kbc);
+	if (rc)
+		kb_log("i8042: cannot register its saved state: %s", strerror(-rc));
 	return rc;
 }
 

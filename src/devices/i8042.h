@@ -12,7 +12,12 @@
  *
  * The model (struct i8042) is pure; the registered platform device ("i8042") wires it to the
  * ports, vm_irq_pulse, the reset line (0xFE pulse, output-port bit 0 → reboot), the console
- * input service and the LPC bridge's DSDT (PNP0303 / PNP0F13 nodes). */
+ * input service and the LPC bridge's DSDT (PNP0303 / PNP0F13 nodes).
+ *
+ * Checkpoint/restore: the device saves section "i8042" (i8042_snapshot). While a checkpoint is
+ * taken, console input is held back and handed to the model at resume, so that no byte (and no
+ * IRQ 1/12 edge) enters between the interrupt controller's saved state and the model's; after a
+ * restore it is held back likewise until the restored VM runs. */
 #ifndef KB_I8042_H
 #define KB_I8042_H
 
@@ -86,5 +91,14 @@ void i8042_ptr_event(struct i8042 *c, uint8_t buttons, unsigned x, unsigned y);
 
 /* The controller's set 2 → set 1 translation of one byte (without the F0 handling). */
 uint8_t i8042_set2_to_set1(uint8_t code);
+
+/* Save or load the whole model (snapshot/snapstate.h), the contents of section "i8042": a
+ * version byte (1), the controller (RAM, output port, command waiting for its data byte, status
+ * CMD, output buffer, reply queue with its position, translation's pending break), then
+ * ps2kbd_snapshot, then ps2mouse_snapshot. Not the callbacks nor the keyboard's layout. A load
+ * pulses no IRQ: the interrupt controller's state is restored on its own. Every loaded value
+ * that indexes something or selects a command is checked, and a load that fails (a bad value,
+ * the state ending early) changes nothing; bytes left over are found by snap_finish. */
+void i8042_snapshot(struct snap *s, struct i8042 *c);
 
 #endif

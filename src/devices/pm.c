@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -12,6 +13,7 @@
 #include "core/exitcode.h"
 #include "core/log.h"
 #include "core/vm.h"
+#include "snapshot/snapstate.h"
 
 #define PM1_TMR_STS 0x0001
 #define PM1_PWRBTN_STS 0x0100
@@ -20,6 +22,8 @@
 #define PM1_SLP_EN 0x2000
 #define PM1_SLP_TYP_SHIFT 10
 #define PM_TIMER_HZ 3579545ULL
+#define PM_TIMER_MASK 0xffffffu /* a 24-bit counter (FADT TMR_VAL_EXT clear) */
+#define NSEC 1000000000ULL
 #define FIRMWARE_SHUTDOWN_PORT 0xB004
 
 struct pm {
@@ -29,7 +33,12 @@ struct pm {
 	uint16_t gpe0_sts, gpe0_en;
 	bool sci_level;
 	uint8_t port92;
-	struct timespec t0;
+	/* CLOCK_MONOTONIC nanoseconds at which the PM timer read 0; read without the lock by
+	 * the timer port, moved only by a restore */
+	_Atomic int64_t t0_ns;
+	uint32_t tmr_loaded; /* the PM timer value a restore continues from */
+	bool paused;	     /* a checkpoint is under way: the power button waits */
+	bool button_pending; /* pressed while paused */
 };
 
 static struct pm *the_pm; /* the power button is reached from the SIGTERM handler path */
@@ -43,15 +52,28 @@ static void update_sci(struct pm *pm)
 	}
 }
 
-static uint32_t pm_timer(struct pm *pm)
+static int64_t monotonic_ns(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	uint64_t ns = (uint64_t)(now.tv_sec - pm->t0.tv_sec) * 1000000000ULL +
-		      (uint64_t)(now.tv_nsec - pm->t0.tv_nsec);
+	return (int64_t)now.tv_sec * (int64_t)NSEC + now.tv_nsec;
+}
+
+static uint32_t pm_timer(struct pm *pm)
+{
+	int64_t t0 = atomic_load_explicit(&pm->t0_ns, memory_order_relaxed);
+	uint64_t ns = (uint64_t)(monotonic_ns() - t0);
 	/* ticks = ns * 3579545 / 1e9, split to avoid overflow */
-	uint64_t ticks = (ns / 1000000000ULL) * PM_TIMER_HZ + (ns % 1000000000ULL) * PM_TIMER_HZ / 1000000000ULL;
-	return (uint32_t)(ticks & 0xffffff);
+	uint64_t ticks = (ns / NSEC) * PM_TIMER_HZ + (ns % NSEC) * PM_TIMER_HZ / NSEC;
+	return (uint32_t)(ticks & PM_TIMER_MASK);
+}
+
+/* Make the PM timer read `ticks` now and count on from there. */
+static void pm_timer_set(struct pm *pm, uint32_t ticks)
+{
+	/* the fewest nanoseconds that make `ticks` ticks (a tick is ~279 ns, so not one more) */
+	int64_t ns = (int64_t)(((uint64_t)ticks * NSEC + PM_TIMER_HZ - 1) / PM_TIMER_HZ);
+	atomic_store_explicit(&pm->t0_ns, monotonic_ns() - ns, memory_order_relaxed);
 }
 
 static void pm1_cnt_write(struct pm *pm, uint16_t v)
@@ -187,10 +209,93 @@ void pm_power_button(void)
 	if (!pm)
 		return;
 	pthread_mutex_lock(&pm->lock);
-	pm->pm1_sts |= PM1_PWRBTN_STS;
-	update_sci(pm);
+	if (pm->paused) {
+		pm->button_pending = true; /* pressed once the checkpoint is taken */
+	} else {
+		pm->pm1_sts |= PM1_PWRBTN_STS;
+		update_sci(pm);
+	}
 	pthread_mutex_unlock(&pm->lock);
 }
+
+/* ---- checkpoint and restore: section "pm" ----
+ * Layout: u16 PM1 status, PM1 enable, PM1 control, GPE0 status, GPE0 enable; u8 port 0x92;
+ * u32 the PM timer's value at the checkpoint. A restored PM timer continues from that value
+ * (a guest using it as its clocksource sees no jump), counting again from `restored`. */
+
+/* A power button press while the checkpoint is taken would change the SCI behind the saved
+ * interrupt controller's back: it waits for resume. */
+static void pm_pause(void *opaque)
+{
+	struct pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	pm->paused = true;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static void pm_visit(struct snap *s, void *opaque)
+{
+	struct pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	uint16_t pm1_sts = pm->pm1_sts, pm1_en = pm->pm1_en, pm1_cnt = pm->pm1_cnt;
+	uint16_t gpe0_sts = pm->gpe0_sts, gpe0_en = pm->gpe0_en;
+	uint8_t port92 = pm->port92;
+	uint32_t tmr = snap_loading(s) ? 0 : pm_timer(pm);
+	snap_u16(s, &pm1_sts);
+	snap_u16(s, &pm1_en);
+	snap_u16(s, &pm1_cnt);
+	snap_u16(s, &gpe0_sts);
+	snap_u16(s, &gpe0_en);
+	snap_u8(s, &port92);
+	snap_u32(s, &tmr);
+	if (snap_loading(s) && !snap_failed(s)) {
+		snap_check(s, (pm1_cnt & PM1_SCI_EN) && !(pm1_cnt & PM1_SLP_EN), "PM1 control");
+		snap_check(s, (port92 & ~0x02) == 0, "port 0x92");
+		snap_check(s, tmr <= PM_TIMER_MASK, "PM timer");
+		if (!snap_failed(s)) {
+			pm->pm1_sts = pm1_sts;
+			pm->pm1_en = pm1_en;
+			pm->pm1_cnt = pm1_cnt;
+			pm->gpe0_sts = gpe0_sts;
+			pm->gpe0_en = gpe0_en;
+			pm->port92 = port92;
+			pm->tmr_loaded = tmr;
+			/* the SCI output follows the registers; the line itself is restored with
+			 * the interrupt controller */
+			pm->sci_level = (pm1_sts & pm1_en & PM1_PWRBTN_STS) || (gpe0_sts & gpe0_en);
+		}
+	}
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static int pm_restored(void *opaque, char *err, size_t errlen)
+{
+	struct pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	pm_timer_set(pm, pm->tmr_loaded);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}
+
+static void pm_resume(void *opaque)
+{
+	struct pm *pm = opaque;
+	pthread_mutex_lock(&pm->lock);
+	pm->paused = false;
+	if (pm->button_pending) {
+		pm->button_pending = false;
+		pm->pm1_sts |= PM1_PWRBTN_STS;
+		update_sci(pm);
+	}
+	pthread_mutex_unlock(&pm->lock);
+}
+
+static const struct snapshot_ops pm_snapshot_ops = {
+    .pause = pm_pause,
+    .visit = pm_visit,
+    .restored = pm_restored,
+    .resume = pm_resume,
+};
 
 static void pm_teardown(void *opaque)
 {
@@ -216,7 +321,7 @@ static int pm_init(struct vm *vm)
 	}
 	pm->pm1_cnt = PM1_SCI_EN;
 	pm->port92 = 0x02; /* A20 enabled */
-	clock_gettime(CLOCK_MONOTONIC, &pm->t0);
+	atomic_store(&pm->t0_ns, monotonic_ns());
 	static const struct {
 		uint16_t port, len;
 		iobus_handler_fn fn;
@@ -244,6 +349,11 @@ static int pm_init(struct vm *vm)
 			kb_log("pm: cannot register the firmware shutdown port: %d", rc);
 			return rc;
 		}
+	}
+	int rc = snapshot_register(vm, "pm", &pm_snapshot_ops, pm);
+	if (rc) {
+		kb_log("pm: cannot register its saved state: %d", rc);
+		return rc;
 	}
 	the_pm = pm;
 	return 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "snapshot/snapstate.h"
 
 /* Keyboard commands */
 #define KBD_CMD_SET_LEDS 0xED
@@ -566,6 +567,37 @@ void ps2kbd_key(struct ps2kbd *kb, bool down, uint32_t keysym, uint32_t code)
 	if (n == 0)
 		kb_debug("ps2kbd: no scan code for keysym %#x, key code %u", keysym, code);
 	fifo_put_seq(kb, seq, n);
+}
+
+/* ---- checkpoint/restore ---- */
+
+void ps2kbd_snapshot(struct snap *s, struct ps2kbd *kb)
+{
+	/* a load goes to a copy, kept only when all of it is good: a failed one changes nothing */
+	struct ps2kbd v = *kb;
+	snap_bytes(s, v.fifo, sizeof(v.fifo));
+	snap_uint(s, &v.head);
+	snap_uint(s, &v.len);
+	snap_check(s, v.head < PS2KBD_FIFO_SIZE, "keyboard queue position");
+	snap_check(s, v.len <= PS2KBD_FIFO_SIZE, "keyboard queue length");
+	snap_bytes(s, v.reply, sizeof(v.reply));
+	snap_uint(s, &v.rhead);
+	snap_uint(s, &v.rlen);
+	snap_check(s, v.rhead < PS2KBD_REPLY_SIZE, "keyboard reply position");
+	snap_check(s, v.rlen <= PS2KBD_REPLY_SIZE, "keyboard reply length");
+	snap_u8(s, &v.param_for);
+	snap_check(s,
+		   v.param_for == 0 || v.param_for == KBD_CMD_SET_LEDS ||
+		       v.param_for == KBD_CMD_TYPEMATIC || v.param_for == KBD_CMD_SCANSET,
+		   "keyboard command waiting for data");
+	snap_u8(s, &v.last_sent);
+	snap_bool(s, &v.scanning);
+	snap_u8(s, &v.leds);
+	snap_check(s, v.leds <= 0x07, "keyboard LEDs");
+	snap_u8(s, &v.typematic);
+	snap_check(s, v.typematic <= 0x7F, "keyboard typematic rate");
+	if (snap_loading(s) && !snap_failed(s))
+		*kb = v;
 }
 
 /* ---- -K layouts ---- */

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct snap;
+
 #define PS2KBD_FIFO_SIZE 32 /* scan code bytes waiting for the controller */
 #define PS2KBD_REPLY_SIZE 8 /* command reply bytes waiting */
 #define PS2KBD_SEQ_MAX 8    /* longest sequence one key event sends (Pause: 8) */
@@ -92,5 +94,13 @@ void ps2kbd_key(struct ps2kbd *kb, bool down, uint32_t keysym, uint32_t code);
  * matters for keysyms): their count (0: an unknown key, or a release that sends nothing). */
 unsigned ps2kbd_key_bytes(const struct ps2kbd *kb, bool down, uint32_t keysym, uint32_t code,
 			  uint8_t out[PS2KBD_SEQ_MAX]);
+
+/* Save or load the keyboard's state (snapshot/snapstate.h), part of the i8042's section: both
+ * queues with their positions, the command waiting for its data byte, the last byte sent,
+ * scanning, LEDs and typematic rate. Not the layout (configuration) nor shift_held, which is
+ * the viewer's Shift state, not the guest's: a restored VM keeps what its own console reported.
+ * A load checks every position, length and command value, and changes nothing unless all of
+ * them are good (the layout, shift_held and anything not in the state are kept). */
+void ps2kbd_snapshot(struct snap *s, struct ps2kbd *kb);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "devices/ps2kbd.h" /* PS2_ACK, PS2_RESEND, PS2_BAT_OK */
 #include "input/console_input.h"
+#include "snapshot/snapstate.h"
 
 /* Mouse commands */
 #define M_CMD_SCALE11 0xE6
@@ -235,4 +236,38 @@ void ps2mouse_pointer(struct ps2mouse *m, uint8_t buttons, unsigned x, unsigned 
 	if ((m->dx || m->dy || m->unsent) && room(m) >= 3)
 		packet(m, m->scale21);
 	/* no room: the movement and buttons wait for the next event */
+}
+
+/* ---- checkpoint/restore ---- */
+
+void ps2mouse_snapshot(struct snap *s, struct ps2mouse *m)
+{
+	/* a load goes to a copy, kept only when all of it is good: a failed one changes nothing */
+	struct ps2mouse v = *m;
+	snap_bytes(s, v.fifo, sizeof(v.fifo));
+	snap_uint(s, &v.head);
+	snap_uint(s, &v.len);
+	snap_check(s, v.head < PS2MOUSE_FIFO_SIZE, "mouse queue position");
+	snap_check(s, v.len <= PS2MOUSE_FIFO_SIZE, "mouse queue length");
+	snap_u8(s, &v.param_for);
+	snap_check(s,
+		   v.param_for == 0 || v.param_for == M_CMD_RATE || v.param_for == M_CMD_RESOLUTION,
+		   "mouse command waiting for data");
+	snap_u8(s, &v.last_sent);
+	snap_bool(s, &v.enabled);
+	snap_bool(s, &v.remote);
+	snap_bool(s, &v.scale21);
+	snap_u8(s, &v.rate);
+	snap_u8(s, &v.resolution);
+	snap_check(s, v.resolution <= 3, "mouse resolution");
+	snap_u8(s, &v.buttons);
+	snap_check(s, !(v.buttons & ~(PS2M_LEFT | PS2M_RIGHT | PS2M_MIDDLE)), "mouse buttons");
+	/* within what accumulate() keeps, so that scaling and clamping it cannot overflow */
+	snap_int(s, &v.dx);
+	snap_int(s, &v.dy);
+	snap_check(s, v.dx >= -M_ACCUM_MAX && v.dx <= M_ACCUM_MAX, "mouse x movement");
+	snap_check(s, v.dy >= -M_ACCUM_MAX && v.dy <= M_ACCUM_MAX, "mouse y movement");
+	snap_bool(s, &v.unsent);
+	if (snap_loading(s) && !snap_failed(s))
+		*m = v;
 }

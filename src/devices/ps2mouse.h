@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct snap;
+
 #define PS2MOUSE_FIFO_SIZE 32
 
 /* First byte of a movement packet */
@@ -60,5 +62,13 @@ bool ps2mouse_read(struct ps2mouse *m, uint8_t *byte);
 unsigned ps2mouse_pending(const struct ps2mouse *m);
 /* The console pointer (console_ptr_fn's arguments; CONSOLE_BTN_* buttons). */
 void ps2mouse_pointer(struct ps2mouse *m, uint8_t buttons, unsigned x, unsigned y);
+
+/* Save or load the mouse's state (snapshot/snapstate.h), part of the i8042's section: the queue
+ * with its position, the command waiting for its data byte, the last byte sent, mode, rate,
+ * resolution, scaling, buttons and the movement not yet reported. Not have_pos/last_x/last_y,
+ * the console pointer's previous position: a restored VM's first pointer event is only a
+ * reference again, as after power-on. A load checks every position, length, command value and
+ * the movement's range, and changes nothing unless all of them are good. */
+void ps2mouse_snapshot(struct snap *s, struct ps2mouse *m);
 
 #endif

@@ -10,8 +10,13 @@
 #include "core/iobus.h"
 #include "core/log.h"
 #include "core/vm.h"
+#include "snapshot/snapstate.h"
 
 #define NSEC 1000000000L
+/* The largest offset from the host clock a restore accepts: 2^40 s (some 34,000 years) is
+ * beyond anything the guest can set through the registers (at most ~25,800 years from 1970)
+ * and keeps the time arithmetic far from overflow. */
+#define MAX_OFFSET_SEC (INT64_C(1) << 40)
 /* UIP is set this long before each update (MC146818 datasheet, tBUC). */
 #define UIP_WINDOW_NS 244000L
 /* Time registers, computed from the clock while running. */
@@ -421,6 +426,44 @@ int64_t rtc_model_time(struct rtc_model *m)
 	return sec;
 }
 
+/* Section layout: 128 bytes CMOS; u8 index; bool local time; i64 offset seconds; i64 offset
+ * nanoseconds. */
+void rtc_model_snapshot(struct snap *s, struct rtc_model *m)
+{
+	/* a copy: a load that fails half-way leaves the model as it was */
+	struct rtc_model v = *m;
+	int64_t off_nsec = v.off_nsec;
+	snap_bytes(s, v.cmos, sizeof(v.cmos));
+	snap_u8(s, &v.index);
+	snap_bool(s, &v.localtime);
+	snap_i64(s, &v.off_sec);
+	snap_i64(s, &off_nsec);
+	if (!snap_loading(s) || snap_failed(s))
+		return;
+	snap_check(s, v.index < RTC_CMOS_SIZE, "CMOS index");
+	snap_check(s, v.off_sec >= -MAX_OFFSET_SEC && v.off_sec <= MAX_OFFSET_SEC, "time offset");
+	snap_check(s, off_nsec >= 0 && off_nsec < NSEC, "time offset nanoseconds");
+	if (snap_failed(s))
+		return;
+	v.off_nsec = (long)off_nsec;
+	v.cmos[RTC_REG_A] &= ~RTC_A_UIP; /* computed when read, never stored */
+	/* SET or a divider reset: the registers hold the time, as they did when saved */
+	v.frozen = should_freeze(&v);
+	/* interrupts are evaluated from now on */
+	struct timespec ts;
+	v.last_host_ns = host_ns(&v, &ts);
+	long nsec;
+	rtc_now(&v, &v.last_rtc_sec, &nsec);
+	/* IRQF and the output follow from the flags and enables */
+	uint8_t *c = &v.cmos[RTC_REG_C];
+	if (*c & v.cmos[RTC_REG_B] & (RTC_C_PF | RTC_C_AF | RTC_C_UF))
+		*c |= RTC_C_IRQF;
+	else
+		*c &= ~RTC_C_IRQF;
+	v.irq = *c & RTC_C_IRQF;
+	*m = v;
+}
+
 /* ---- the platform device ---- */
 
 static struct {
@@ -430,6 +473,7 @@ static struct {
 	struct vm *vm;
 	struct evloop_handle *timer;
 	unsigned timer_ms;
+	bool paused; /* a checkpoint is under way: timer ticks raise no flags (lock) */
 } rtc = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .timer_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -450,7 +494,8 @@ static void rtc_irq(void *opaque, bool level)
 static void rtc_timer(void *opaque)
 {
 	pthread_mutex_lock(&rtc.lock);
-	rtc_model_tick(&rtc.m);
+	if (!rtc.paused)
+		rtc_model_tick(&rtc.m);
 	pthread_mutex_unlock(&rtc.lock);
 }
 
@@ -506,19 +551,65 @@ static void rtc_teardown(void *opaque)
 	pthread_mutex_unlock(&rtc.timer_lock);
 }
 
+/* ---- checkpoint and restore: section "rtc" (rtc_model_snapshot's layout) ---- */
+
+/* The timer raises no flags (and moves no IRQ) while a checkpoint is taken; the first tick
+ * after resume catches up, as the flags are evaluated from the clock. */
+static void rtc_pause(void *opaque)
+{
+	pthread_mutex_lock(&rtc.lock);
+	rtc.paused = true;
+	pthread_mutex_unlock(&rtc.lock);
+}
+
+static void rtc_visit(struct snap *s, void *opaque)
+{
+	pthread_mutex_lock(&rtc.lock);
+	rtc_model_snapshot(s, &rtc.m);
+	pthread_mutex_unlock(&rtc.lock);
+}
+
+/* The loaded interrupt enables decide the timer; IRQ 8 itself is restored with the interrupt
+ * controller's state. */
+static int rtc_restored(void *opaque, char *err, size_t errlen)
+{
+	rtc_sync_timer();
+	return 0;
+}
+
+static void rtc_resume(void *opaque)
+{
+	pthread_mutex_lock(&rtc.lock);
+	rtc.paused = false;
+	pthread_mutex_unlock(&rtc.lock);
+}
+
+static const struct snapshot_ops rtc_snapshot_ops = {
+    .pause = rtc_pause,
+    .visit = rtc_visit,
+    .restored = rtc_restored,
+    .resume = rtc_resume,
+};
+
 static int rtc_init(struct vm *vm)
 {
 	rtc.vm = vm;
 	rtc.timer = NULL; /* a previous VM's timer belonged to its event loop */
 	rtc.timer_ms = 0;
+	rtc.paused = false;
 	int hrc = vm_at_destroy(vm, rtc_teardown, NULL);
 	if (hrc)
 		return hrc;
 	rtc_model_init(&rtc.m, vm->mem.lowmem, vm->mem.highmem, vm->localtime_rtc, host_clock,
 		       rtc_irq, NULL);
 	int rc = iobus_register(&vm->bus, IOBUS_PIO, RTC_PORT, 2, rtc_io, NULL, "rtc");
-	if (rc)
+	if (rc) {
 		kb_log("rtc: I/O ports %#x-%#x: %s", RTC_PORT, RTC_PORT + 1, strerror(-rc));
+		return rc;
+	}
+	rc = snapshot_register(vm, "rtc", &rtc_snapshot_ops, NULL);
+	if (rc)
+		kb_log("rtc: cannot register its saved state: %s", strerror(-rc));
 	return rc;
 }
 

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct snap;
+
 #define RTC_PORT 0x70
 #define RTC_IRQ 8
 #define RTC_CMOS_SIZE 128
@@ -91,5 +93,16 @@ unsigned rtc_model_timer_ms(const struct rtc_model *m);
 
 /* The current RTC time as seconds since the epoch, read as UTC (what the guest sees). */
 int64_t rtc_model_time(struct rtc_model *m);
+
+/* Save or load the guest-visible state (snapshot/snapstate.h): the CMOS memory (registers and
+ * NVRAM), the index register, whether the RTC keeps local time, and the RTC's offset from the
+ * host clock. The RTC runs on from the host clock plus that offset, so a restored RTC shows
+ * the current time, as a battery clock would after the machine was off; the time that passed
+ * in between raises no update, alarm or periodic flags (as when the guest sets the time), but
+ * flags pending in register C at the checkpoint stay pending. A load is checked as a whole and
+ * changes nothing when a value is out of range or the section ends early (bytes left over are
+ * found by snap_finish later); the IRQ output is recomputed from registers B and C without
+ * calling irq_changed. The callbacks and their opaque are kept. */
+void rtc_model_snapshot(struct snap *s, struct rtc_model *m);
 
 #endif

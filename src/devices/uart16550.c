@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "snapshot/snapstate.h"
+
 static const unsigned rx_trigger_levels[4] = {1, 4, 8, 14};
 
 static unsigned rx_capacity(const struct uart16550 *u)
@@ -254,4 +256,48 @@ void uart_rx_idle(struct uart16550 *u)
 bool uart_intr(const struct uart16550 *u)
 {
 	return u->intr;
+}
+
+static bool valid_trigger(unsigned trigger)
+{
+	for (size_t i = 0; i < sizeof(rx_trigger_levels) / sizeof(rx_trigger_levels[0]); i++)
+		if (rx_trigger_levels[i] == trigger)
+			return true;
+	return false;
+}
+
+/* Section layout: u8 IER, LCR, MCR, LSR, MSR, SCR, DLL, DLM; bool FIFO enabled; u32 trigger;
+ * bool THRE pending, RX timeout; u32 FIFO head, FIFO count; 16 bytes FIFO ring. */
+void uart_snapshot(struct snap *s, struct uart16550 *u)
+{
+	/* a copy: a load that fails half-way leaves the model as it was */
+	struct uart16550 v = *u;
+	snap_u8(s, &v.ier);
+	snap_u8(s, &v.lcr);
+	snap_u8(s, &v.mcr);
+	snap_u8(s, &v.lsr);
+	snap_u8(s, &v.msr);
+	snap_u8(s, &v.scr);
+	snap_u8(s, &v.dll);
+	snap_u8(s, &v.dlm);
+	snap_bool(s, &v.fifo_enabled);
+	snap_uint(s, &v.trigger);
+	snap_bool(s, &v.thre_pending);
+	snap_bool(s, &v.rx_timeout);
+	snap_uint(s, &v.rx_head);
+	snap_uint(s, &v.rx_count);
+	snap_bytes(s, v.rx, sizeof(v.rx));
+	if (!snap_loading(s) || snap_failed(s))
+		return;
+	snap_check(s, v.ier <= 0x0F, "IER");
+	snap_check(s, v.mcr <= 0x1F, "MCR");
+	snap_check(s, (v.lsr & ~UART_LSR_OE) == (UART_LSR_THRE | UART_LSR_TEMT), "LSR");
+	snap_check(s, (v.msr & 0xF0) == modem_inputs(&v), "MSR");
+	snap_check(s, valid_trigger(v.trigger), "FIFO trigger level");
+	snap_check(s, v.rx_head < UART_FIFO_SIZE, "FIFO head");
+	snap_check(s, v.rx_count <= rx_capacity(&v), "FIFO count");
+	if (snap_failed(s))
+		return;
+	v.intr = intr_id(&v) != UART_IIR_NOPEND;
+	*u = v;
 }

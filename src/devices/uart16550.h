@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct snap;
+
 #define UART_NPORTS 8
 #define UART_FIFO_SIZE 16
 
@@ -116,5 +118,13 @@ void uart_rx_idle(struct uart16550 *u);
 
 /* Current INTR output level. */
 bool uart_intr(const struct uart16550 *u);
+
+/* Save or load the guest-visible state (snapshot/snapstate.h): IER, LCR, MCR, LSR, MSR, SCR,
+ * DLL, DLM, the FIFO mode and trigger, the pending THR-empty and timeout conditions and the
+ * receive FIFO. A load is checked as a whole and changes nothing when a value is out of range
+ * or the section ends early (bytes left over are found by snap_finish later); INTR is
+ * recomputed from the loaded registers without calling intr_changed (the owner makes its
+ * interrupt line match). The callbacks and their opaque are kept. */
+void uart_snapshot(struct snap *s, struct uart16550 *u);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "devices/uart16550.h"
+#include "snapshot/snapstate.h"
 
 struct uart_lpc {
 	pthread_mutex_t lock; /* the UART model; taken before the backend's lock */
@@ -21,7 +22,9 @@ struct uart_lpc {
 	char name[16];
 	uint16_t port;
 	unsigned irq;
-	bool rx_paused;
+	bool rx_paused;	  /* the FIFO was full: backend input waits for room */
+	bool snap_paused; /* a checkpoint stopped backend input (snapshot pause) */
+	bool irq_counted; /* this UART's share of irq_asserted[irq] (uarts_lock) */
 	struct uart_lpc *next;
 };
 
@@ -31,16 +34,23 @@ static pthread_mutex_t uarts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uart_lpc *uarts;
 static unsigned irq_asserted[16];
 
+/* Count this UART's INTR `level` on its line; true when the line's level changes. Under
+ * uarts_lock. */
+static bool irq_count(struct uart_lpc *u, bool level)
+{
+	if (level == u->irq_counted)
+		return false;
+	u->irq_counted = level;
+	if (level)
+		return irq_asserted[u->irq]++ == 0;
+	return irq_asserted[u->irq] > 0 && --irq_asserted[u->irq] == 0;
+}
+
 static void uart_intr_changed(void *opaque, bool level)
 {
 	struct uart_lpc *u = opaque;
-	bool change;
 	pthread_mutex_lock(&uarts_lock);
-	if (level)
-		change = irq_asserted[u->irq]++ == 0;
-	else
-		change = irq_asserted[u->irq] > 0 && --irq_asserted[u->irq] == 0;
-	if (change) {
+	if (irq_count(u, level)) {
 		int rc = vm_irq_line(u->vm, u->irq, level);
 		if (rc)
 			kb_debug("%s: IRQ %u: %s", u->name, u->irq, strerror(-rc));
@@ -59,6 +69,11 @@ static size_t uart_rx(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct uart_lpc *u = opaque;
 	pthread_mutex_lock(&u->lock);
+	if (u->snap_paused) { /* a checkpoint is under way: the bytes stay in the backend */
+		tty_pause_input(u->tty);
+		pthread_mutex_unlock(&u->lock);
+		return 0;
+	}
 	size_t room = uart_rx_room(&u->uart);
 	size_t n = len < room ? len : room;
 	uart_rx_push(&u->uart, buf, n);
@@ -88,7 +103,7 @@ static int uart_io(void *opaque, uint64_t offset, unsigned size, bool is_write, 
 			out |= (uint64_t)b << (8 * i);
 		}
 	}
-	if (u->rx_paused && uart_rx_room(&u->uart) > 0) {
+	if (u->rx_paused && !u->snap_paused && uart_rx_room(&u->uart) > 0) {
 		u->rx_paused = false;
 		tty_resume_input(u->tty);
 	}
@@ -98,11 +113,68 @@ static int uart_io(void *opaque, uint64_t offset, unsigned size, bool is_write, 
 	return 0;
 }
 
+/* ---- checkpoint and restore: section "lpc.comN" (uart_snapshot's layout) ---- */
+
+/* Stop reading the backend: its bytes wait in the host's buffers until resume. */
+static void uart_lpc_pause(void *opaque)
+{
+	struct uart_lpc *u = opaque;
+	pthread_mutex_lock(&u->lock);
+	u->snap_paused = true;
+	tty_pause_input(u->tty);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void uart_lpc_visit(struct snap *s, void *opaque)
+{
+	struct uart_lpc *u = opaque;
+	pthread_mutex_lock(&u->lock);
+	uart_snapshot(s, &u->uart);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* The loaded INTR level becomes this UART's share of its IRQ line. The line itself is not
+ * driven: the interrupt controller's pin state is restored with the VM's. */
+static int uart_lpc_restored(void *opaque, char *err, size_t errlen)
+{
+	struct uart_lpc *u = opaque;
+	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&uarts_lock);
+	irq_count(u, uart_intr(&u->uart));
+	pthread_mutex_unlock(&uarts_lock);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+/* Read the backend again, as far as the FIFO has room (else at the guest's next access that
+ * makes room, as for a full FIFO). */
+static void uart_lpc_resume(void *opaque)
+{
+	struct uart_lpc *u = opaque;
+	pthread_mutex_lock(&u->lock);
+	u->snap_paused = false;
+	if (uart_rx_room(&u->uart) > 0) {
+		u->rx_paused = false;
+		tty_resume_input(u->tty);
+	} else {
+		u->rx_paused = true;
+		tty_pause_input(u->tty);
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+static const struct snapshot_ops uart_lpc_snapshot_ops = {
+    .pause = uart_lpc_pause,
+    .visit = uart_lpc_visit,
+    .restored = uart_lpc_restored,
+    .resume = uart_lpc_resume,
+};
+
 static void uart_lpc_free(struct uart_lpc *u)
 {
 	tty_close(u->tty);
 	pthread_mutex_lock(&uarts_lock);
-	if (u->uart.intr && irq_asserted[u->irq] > 0 && --irq_asserted[u->irq] == 0)
+	if (irq_count(u, false))
 		vm_irq_line(u->vm, u->irq, false);
 	pthread_mutex_unlock(&uarts_lock);
 	pthread_mutex_destroy(&u->lock);
@@ -139,6 +211,15 @@ int uart_lpc_attach(struct vm *vm, const char *name, uint16_t port, unsigned irq
 	if (rc) {
 		kb_log("%s: I/O ports %#x-%#x: %s", name, port, port + UART_NPORTS - 1,
 		       strerror(-rc));
+		uart_lpc_free(u);
+		return rc;
+	}
+	char section[SNAP_NAME_MAX + 1];
+	snprintf(section, sizeof(section), "lpc.%s", u->name);
+	rc = snapshot_register(vm, section, &uart_lpc_snapshot_ops, u);
+	if (rc) {
+		kb_log("%s: cannot register its saved state: %s", name, strerror(-rc));
+		iobus_unregister(&vm->bus, IOBUS_PIO, port);
 		uart_lpc_free(u);
 		return rc;
 	}

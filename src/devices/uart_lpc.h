@@ -8,7 +8,8 @@
 struct vm;
 
 /* Create the UART `name` ("com1") at `port` (8 ports) raising ISA `irq`, connected to the
- * backend `backend_spec` (see backends/tty.h). 0 or -errno after logging the problem. */
+ * backend `backend_spec` (see backends/tty.h), with its saved state registered as the section
+ * "lpc.NAME" (snapshot/snapstate.h). 0 or -errno after logging the problem. */
 int uart_lpc_attach(struct vm *vm, const char *name, uint16_t port, unsigned irq,
 		    const char *backend_spec);
 

@@ -62,11 +62,13 @@ static int amd_hostbridge_init(struct vm *vm, struct pci_dev *pd, struct cfgnode
 static const struct pci_devemu hostbridge = {
 	.name = "hostbridge",
 	.init = hostbridge_init,
+	.snapshot = &pci_no_state_snapshot,
 };
 PCI_EMUL(hostbridge);
 
 static const struct pci_devemu amd_hostbridge = {
 	.name = "amd_hostbridge",
 	.init = amd_hostbridge_init,
+	.snapshot = &pci_no_state_snapshot,
 };
 PCI_EMUL(amd_hostbridge);

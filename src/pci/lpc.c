@@ -150,5 +150,6 @@ static const struct pci_devemu lpc = {
 	.name = "lpc",
 	.init = lpc_init,
 	.write_dsdt = lpc_write_dsdt,
+	.snapshot = &pci_no_state_snapshot, /* the ISA devices behind it save their own */
 };
 PCI_EMUL(lpc);

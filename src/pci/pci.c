@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/vm.h"
 #include "pci/pci_msi.h"
+#include "snapshot/snapstate.h"
 
 #define CONF1_ADDR_PORT 0xCF8
 #define CONF1_DATA_PORT 0xCFC
@@ -448,6 +449,119 @@ void pci_write_dsdt(struct aml *a, void *opaque)
 		}
 }
 
+/* ---- checkpoint and restore ---- */
+
+/* The bus's own state: the configuration address latch (a vCPU may be parked between writing
+ * 0xCF8 and reading 0xCFC). */
+static void bus_visit(struct snap *s, void *opaque)
+{
+	struct pci_state *ps = opaque;
+	pthread_mutex_lock(&ps->lock);
+	snap_u32(s, &ps->cf8);
+	pthread_mutex_unlock(&ps->lock);
+}
+
+static const struct snapshot_ops bus_snapshot = {.visit = bus_visit};
+
+static void no_state_visit(struct snap *s, void *opaque)
+{
+	(void)s;
+	(void)opaque;
+}
+
+const struct snapshot_ops pci_no_state_snapshot = {.visit = no_state_visit};
+
+/* Every function: configuration space (MSI's registers included), BAR addresses, the INTx
+ * request and masks, the MSI-X table; then the emulation's own state. */
+static void dev_visit(struct snap *s, void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	struct pci_state *ps = pd->vm->pci;
+	pthread_mutex_lock(&ps->lock);
+	snap_bytes(s, pd->cfg, sizeof(pd->cfg));
+	for (int i = 0; i < PCI_BARS; i++) {
+		struct pci_bar *b = &pd->bar[i];
+		uint64_t addr = b->addr;
+		snap_u64(s, &addr);
+		bool ok = b->type == PCI_BAR_NONE ? addr == 0 : !(addr & (b->size - 1));
+		if (snap_check(s, ok, "BAR address") && snap_loading(s) && !snap_failed(s)) {
+			bar_unmap(pd, b);
+			b->addr = addr;
+		}
+	}
+	pthread_mutex_unlock(&ps->lock);
+	pthread_mutex_lock(&ps->intx_lock);
+	snap_bool(s, &pd->intx_pending);
+	snap_bool(s, &pd->intx_disabled);
+	snap_bool(s, &pd->msi_active);
+	pthread_mutex_unlock(&ps->intx_lock);
+	pci_msi_snapshot(s, pd);
+	if (pd->emu->snapshot)
+		pd->emu->snapshot->visit(s, pd);
+}
+
+/* After a load: decode the BARs where the guest had them and drive INTx as the function did
+ * (the restored IOAPIC does not remember which source held a level line). */
+static int dev_restored(void *opaque, char *err, size_t errlen)
+{
+	struct pci_dev *pd = opaque;
+	struct pci_state *ps = pd->vm->pci;
+	pthread_mutex_lock(&ps->lock);
+	update_decoding(pd);
+	pthread_mutex_unlock(&ps->lock);
+	if (pd->intpin && pd->gsi < VM_IOAPIC_PINS) {
+		pthread_mutex_lock(&ps->intx_lock);
+		if (pd->intx_driving) {
+			pd->intx_driving = false;
+			ps->intx_count[pd->gsi]--;
+		}
+		intx_update(ps, pd);
+		pthread_mutex_unlock(&ps->intx_lock);
+	}
+	const struct snapshot_ops *o = pd->emu->snapshot;
+	return o->restored ? o->restored(pd, err, errlen) : 0;
+}
+
+static void dev_pause(void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	if (pd->emu->snapshot->pause)
+		pd->emu->snapshot->pause(pd);
+}
+
+static bool dev_drained(void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	return !pd->emu->snapshot->drained || pd->emu->snapshot->drained(pd);
+}
+
+static void dev_resume(void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	if (pd->emu->snapshot->resume)
+		pd->emu->snapshot->resume(pd);
+}
+
+static const struct snapshot_ops dev_snapshot = {
+    .pause = dev_pause,
+    .drained = dev_drained,
+    .visit = dev_visit,
+    .restored = dev_restored,
+    .resume = dev_resume,
+};
+
+static int register_snapshot(struct pci_dev *pd)
+{
+	char name[SNAP_NAME_MAX + 1];
+	snprintf(name, sizeof(name), "pci.%u.%u.%u", pd->bus, pd->slot, pd->func);
+	if (!pd->emu->snapshot) {
+		char why[96];
+		snprintf(why, sizeof(why), "%s cannot be saved yet", pd->emu->name);
+		return snapshot_unsupported(pd->vm, name, why);
+	}
+	return snapshot_register(pd->vm, name, &dev_snapshot, pd);
+}
+
 /* ---- bus creation from the config tree ---- */
 
 static int parse_index(const char *s, int max)
@@ -504,7 +618,7 @@ static int create_dev(struct vm *vm, int b, int s, int f, struct cfgnode *fn)
 		free(pd);
 		return rc;
 	}
-	return 0;
+	return register_snapshot(pd);
 }
 
 static int pci_state_init(struct vm *vm)
@@ -518,7 +632,9 @@ static int pci_state_init(struct vm *vm)
 	ps->next_mem32 = PCI_MEM32_BASE;
 	ps->next_mem64 = pci_mem64_base(vm);
 	vm->pci = ps;
-	int rc = iobus_register(&vm->bus, IOBUS_PIO, CONF1_ADDR_PORT, 1, conf1_addr, ps, "pci-cf8");
+	int rc = snapshot_register(vm, "pci", &bus_snapshot, ps);
+	if (rc == 0)
+		rc = iobus_register(&vm->bus, IOBUS_PIO, CONF1_ADDR_PORT, 1, conf1_addr, ps, "pci-cf8");
 	if (rc == 0)
 		rc = iobus_register(&vm->bus, IOBUS_PIO, CONF1_DATA_PORT, 4, conf1_data, vm,
 				    "pci-cfc");

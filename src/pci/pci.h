@@ -13,6 +13,7 @@
 struct vm;
 struct pci_dev;
 struct aml;
+struct snapshot_ops;
 
 #define PCI_MAX_BUS 256
 #define PCI_MAX_SLOT 32
@@ -62,6 +63,10 @@ struct pci_devemu {
 	/* A chipset function the firmware reaches at a fixed address (piix4-pm at 0:1.3): it may
 	 * sit in a slot that has no function 0. */
 	bool chipset_function;
+	/* Checkpoint and restore of the model's own state (snapshot/snapstate.h; opaque is the
+	 * struct pci_dev). The bus saves configuration space, BARs, INTx and MSI/MSI-X itself and
+	 * calls these after; NULL: the emulation cannot be saved and a checkpoint is refused. */
+	const struct snapshot_ops *snapshot;
 };
 #define PCI_EMUL(sym) DEVSET_ENTRY(pci_devemus, sym)
 
@@ -149,6 +154,10 @@ uint64_t pci_mem64_base(const struct vm *vm);
 /* The DSDT nodes of every function that has write_dsdt, in bus/slot/function order
  * (acpi_platform's pci_dsdt callback; opaque is the struct vm). */
 void pci_write_dsdt(struct aml *a, void *vm);
+
+/* For an emulation whose whole state is its configuration space (host bridge, LPC bridge):
+ * a snapshot hook with nothing of its own to save. */
+extern const struct snapshot_ops pci_no_state_snapshot;
 
 /* Whole-bus lifecycle, called by the VM: create every pci.B.S.F node's device. */
 int pci_init_all(struct vm *vm);

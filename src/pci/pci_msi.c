@@ -19,6 +19,7 @@
 #include "core/irqroute.h"
 #include "core/log.h"
 #include "pci/pci.h"
+#include "snapshot/snapstate.h"
 
 /* MSI capability, 64-bit with per-vector masking (PCI 3.0 6.8.1) */
 #define MSI_CTRL 2
@@ -487,4 +488,28 @@ void pci_msi_free(struct pci_dev *pd)
 	free(s->tab);
 	free(s);
 	pd->msi = NULL;
+}
+
+void pci_msi_snapshot(struct snap *s, struct pci_dev *pd)
+{
+	struct pci_msi_state *st = pd->msi;
+	uint32_t n = st ? st->msix_nvec : 0;
+	snap_u32(s, &n);
+	if (!snap_check(s, n == (st ? st->msix_nvec : 0), "MSI-X table size"))
+		return;
+	if (!n)
+		return;
+	pthread_mutex_lock(&st->lock);
+	for (unsigned v = 0; v < n; v++) {
+		struct msix_entry *e = &st->tab[v];
+		snap_u32(s, &e->addr_lo);
+		snap_u32(s, &e->addr_hi);
+		snap_u32(s, &e->data);
+		snap_u32(s, &e->ctrl);
+		snap_bool(s, &e->pending);
+		if (snap_loading(s) && e->r.gsi >= 0)
+			irqroute_msi_update(pd->vm, e->r.gsi,
+					    (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+	}
+	pthread_mutex_unlock(&st->lock);
 }

@@ -51,6 +51,10 @@ int pci_msi_cfgwrite(struct pci_dev *pd, unsigned off, unsigned size, uint32_t v
 /* A BAR access inside the MSI-X table or PBA: handled (1) or not (0). */
 int pci_msix_bar_access(struct pci_dev *pd, int bar, uint64_t off, unsigned size, bool is_write,
 			uint64_t *val);
+struct snap;
+/* Save or load the MSI-X table and pending bits (MSI lives in configuration space, which the bus
+ * saves). Routes are made again on the next message after a load. */
+void pci_msi_snapshot(struct snap *s, struct pci_dev *pd);
 /* Remove every route and free the state (VM teardown). */
 void pci_msi_free(struct pci_dev *pd);
 

@@ -15,6 +15,8 @@
 
 struct vm;
 struct pci_dev;
+struct snap;
+struct snapshot_ops;
 
 /* Device types (virtio 1.x 5) */
 #define VIRTIO_ID_NET 1
@@ -61,6 +63,18 @@ struct virtio_dev_ops {
 	 * buffers. Until it is, the status register reads non-zero, so a driver waiting for 0
 	 * (virtio 1.x 4.1.4.3.2) does not reuse the memory early. Must not block. */
 	bool (*quiesced)(struct virtio_dev *vd);
+	/* Checkpoint and restore (snapshot/snapstate.h). The transport saves itself, the queues
+	 * and the device config; it pauses the queues (vq_pop takes nothing) and notifies every
+	 * ready queue on resume. A model that holds popped chains gives them back in `pause`
+	 * (its queue's last_avail moved back) or completes them before `drained` says true.
+	 * `snapshot` saves the model's own state (optional: none beyond the queues). Called with
+	 * vd->lock held. A model that cannot be saved yet names the reason in `cannot_save`, and
+	 * checkpoints of its VM are refused. */
+	const char *cannot_save;
+	void (*pause)(struct virtio_dev *vd);
+	bool (*drained)(struct virtio_dev *vd);
+	void (*snapshot)(struct snap *s, struct virtio_dev *vd);
+	int (*restored)(struct virtio_dev *vd, char *err, size_t errlen);
 };
 
 struct virtio_dev {
@@ -71,6 +85,7 @@ struct virtio_dev {
 	uint64_t features;              /* negotiated */
 	uint8_t status;
 	bool started;
+	bool restoring; /* loaded from a snapshot: interrupt every queue once on resume */
 	struct virtqueue vq[VIRTIO_MAX_QUEUES];
 	uint8_t *config;                /* ops->config_size bytes, owned by the model */
 	pthread_mutex_t lock;           /* see virtio_lock() */
@@ -83,9 +98,10 @@ struct virtio_dev {
 int virtio_pci_barread(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t *val);
 int virtio_pci_barwrite(struct pci_dev *pd, int bar, uint64_t off, unsigned size, uint64_t val);
 void virtio_pci_bar_mapped(struct pci_dev *pd, int bar, bool mapped);
+extern const struct snapshot_ops virtio_pci_snapshot;
 #define VIRTIO_PCI_HOOKS                                                                        \
 	.barread = virtio_pci_barread, .barwrite = virtio_pci_barwrite,                       \
-	.bar_mapped = virtio_pci_bar_mapped
+	.bar_mapped = virtio_pci_bar_mapped, .snapshot = &virtio_pci_snapshot
 
 /* Create the virtio-PCI function for `vd` on `pd` (IDs, capabilities, BARs, MSI-X or, with
  * virtio_msix=false (-W), MSI). vd->ops, vd->priv and vd->config must be set. 0 or -errno. */

@@ -483,6 +483,17 @@ static bool vtblk_quiesced(struct virtio_dev *vd)
 	return !sc->bc || blockif_idle(sc->bc);
 }
 
+/* Checkpoint: the queue is paused; done when every request is back in the free list (its
+ * status pushed to the guest) and none waits for the backend. */
+static bool vtblk_drained(struct virtio_dev *vd)
+{
+	struct vtblk *sc = vd->priv;
+	unsigned n = 0;
+	for (struct vtblk_req *r = sc->free; r; r = r->next)
+		n++;
+	return n == BLOCKIF_MAX_INFLIGHT && !sc->waiting;
+}
+
 /* ---- configuration space ---- */
 
 static void fill_config(struct vtblk *sc)
@@ -634,6 +645,7 @@ static int vtblk_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	    .notify = vtblk_notify,
 	    .reset = vtblk_reset,
 	    .quiesced = vtblk_quiesced,
+	    .drained = vtblk_drained,
 	};
 	if (blockif_is_ro(sc->bc))
 		sc->ops.features |= VIRTIO_BLK_F_RO;

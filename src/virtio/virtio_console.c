@@ -1066,6 +1066,7 @@ static int vtcon_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	    .notify = vtcon_notify,
 	    .start = vtcon_start,
 	    .reset = vtcon_reset,
+	    .cannot_save = "virtio-console cannot be saved yet (its ports hold requests)",
 	};
 	/* cols and rows stay 0 (no VIRTIO_CONSOLE_F_SIZE); max_nr_ports at offset 4 */
 	uint32_t m = c->max_ports;

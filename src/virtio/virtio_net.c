@@ -672,6 +672,41 @@ static int vtnet_start(struct virtio_dev *vd)
 	return 0;
 }
 
+/* Checkpoint: receive chains popped ahead go back to the ring (they are the last ones taken, in
+ * order), so the saved queue owes the guest nothing; reading the backend stops until resume. A
+ * frame held for lack of room is dropped, as a full ring would. */
+static void vtnet_pause(struct virtio_dev *vd)
+{
+	struct vtnet *n = vd->priv;
+	vd->vq[VTNET_RXQ].last_avail = (uint16_t)(vd->vq[VTNET_RXQ].last_avail - n->nbufs);
+	rx_drop_cache(n);
+	rx_pause(n);
+}
+
+/* After a restore the guest's MAC address is announced from the backend (a RARP broadcast, as
+ * QEMU and Cloud Hypervisor do), so switches learn the port the guest now sits behind. */
+static int vtnet_restored(struct virtio_dev *vd, char *err, size_t errlen)
+{
+	struct vtnet *n = vd->priv;
+	if (!n->be)
+		return 0;
+	uint8_t hdr[NETBE_VNET_HDR_MRG_LEN] = {0};
+	uint8_t f[60] = {0}; /* the minimum Ethernet frame, padding included */
+	memset(f, 0xff, 6);
+	memcpy(f + 6, n->config + VTNET_CFG_MAC, 6);
+	f[12] = 0x80, f[13] = 0x35;		 /* RARP */
+	f[14] = 0, f[15] = 1;			 /* Ethernet */
+	f[16] = 0x08, f[17] = 0;		 /* IPv4 */
+	f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 3; /* reverse request */
+	memcpy(f + 22, n->config + VTNET_CFG_MAC, 6);
+	memcpy(f + 32, n->config + VTNET_CFG_MAC, 6);
+	struct iovec iov[2] = {{hdr, n->hdr_len}, {f, sizeof(f)}};
+	bool with_hdr = n->be_hdr && n->vd.started;
+	if (netbe_send(n->be, with_hdr ? iov : iov + 1, with_hdr ? 2 : 1) < 0)
+		kb_debug("%s: the RARP announcement was not sent", n->name);
+	return 0;
+}
+
 static void vtnet_reset(struct virtio_dev *vd)
 {
 	struct vtnet *n = vd->priv;
@@ -835,6 +870,8 @@ static int vtnet_init(struct vm *vm, struct pci_dev *pd, struct cfgnode *devnode
 	    .notify = vtnet_notify,
 	    .start = vtnet_start,
 	    .reset = vtnet_reset,
+	    .pause = vtnet_pause,
+	    .restored = vtnet_restored,
 	};
 	n->vd.ops = &n->ops;
 	n->vd.priv = n;

@@ -22,6 +22,7 @@
 #include "core/vm.h"
 #include "pci/pci.h"
 #include "pci/pci_msi.h"
+#include "snapshot/snapstate.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
@@ -431,6 +432,122 @@ int virtio_pci_barwrite(struct pci_dev *pd, int bar, uint64_t off, unsigned size
 	return 0;
 }
 
+/* ---- checkpoint and restore (the bus saves configuration space and MSI-X first) ---- */
+
+static void transport_visit(struct snap *s, void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	struct virtio_dev *vd = pd->priv;
+	struct virtio_transport *t = vd->transport;
+	int nq = vd->ops->nqueues;
+	virtio_lock(vd);
+	snap_u64(s, &t->offered);
+	snap_check(s, t->offered == (vd->ops->features | TRANSPORT_FEATURES), "offered features");
+	snap_u32(s, &t->dev_feature_sel);
+	snap_u32(s, &t->drv_feature_sel);
+	snap_u64(s, &t->drv_features);
+	snap_u16(s, &t->queue_sel);
+	snap_u16(s, &t->msix_config);
+	snap_check(s, t->msix_config == NO_VECTOR || t->msix_config < t->nvectors,
+		   "config vector");
+	for (int q = 0; q < nq; q++) {
+		snap_u16(s, &t->queue_vector[q]);
+		snap_check(s, t->queue_vector[q] == NO_VECTOR || t->queue_vector[q] < t->nvectors,
+			   "queue vector");
+	}
+	snap_u8(s, &t->isr);
+	snap_u8(s, &t->config_gen);
+	snap_bool(s, &t->needs_reset);
+	snap_bool(s, &t->intx_asserted);
+	snap_bool(s, &t->reset_pending);
+	snap_u8(s, &t->status_before_reset);
+	snap_u64(s, &vd->features);
+	snap_check(s, !(vd->features & ~t->offered), "negotiated features");
+	snap_u8(s, &vd->status);
+	snap_bool(s, &vd->started);
+	snap_bytes(s, vd->config, vd->ops->config_size);
+	for (int q = 0; q < nq; q++) {
+		bool paused = vd->vq[q].paused;
+		vq_snapshot(s, &vd->vq[q], vd->gm, vd->ops->queue_size);
+		vd->vq[q].paused = paused;
+	}
+	if (vd->ops->snapshot)
+		vd->ops->snapshot(s, vd);
+	if (snap_loading(s))
+		vd->restoring = true;
+	virtio_unlock(vd);
+}
+
+static void transport_pause(void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	struct virtio_dev *vd = pd->priv;
+	virtio_lock(vd);
+	for (int q = 0; q < vd->ops->nqueues; q++)
+		vd->vq[q].paused = true;
+	if (vd->ops->pause)
+		vd->ops->pause(vd);
+	virtio_unlock(vd);
+}
+
+static bool transport_drained(void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	struct virtio_dev *vd = pd->priv;
+	virtio_lock(vd);
+	bool done = !vd->ops->drained || vd->ops->drained(vd);
+	virtio_unlock(vd);
+	return done;
+}
+
+static int transport_restored(void *opaque, char *err, size_t errlen)
+{
+	struct pci_dev *pd = opaque;
+	struct virtio_dev *vd = pd->priv;
+	virtio_lock(vd);
+	int rc = 0;
+	/* the model's side of DRIVER_OK (backend offloads, header size) for the loaded features */
+	if (vd->started && vd->ops->start && (rc = vd->ops->start(vd)) < 0)
+		snprintf(err, errlen, "%s at %02x:%02x.%x: cannot start the restored device: %s",
+			 vd->ops->name, pd->bus, pd->slot, pd->func, strerror(-rc));
+	else if (vd->ops->restored)
+		rc = vd->ops->restored(vd, err, errlen);
+	virtio_unlock(vd);
+	return rc;
+}
+
+/* Queues take chains again and every ready one is looked at (work that came while paused);
+ * after a restore each one also interrupts once, for a message the guest may not have seen. */
+static void transport_resume(void *opaque)
+{
+	struct pci_dev *pd = opaque;
+	struct virtio_dev *vd = pd->priv;
+	struct virtio_transport *t = vd->transport;
+	virtio_lock(vd);
+	for (int q = 0; q < vd->ops->nqueues; q++)
+		vd->vq[q].paused = false;
+	bool restoring = vd->restoring;
+	vd->restoring = false;
+	if (vd->started && !t->needs_reset && pci_bus_master(pd)) {
+		for (int q = 0; q < vd->ops->nqueues; q++) {
+			if (!vd->vq[q].ready)
+				continue;
+			vd->ops->notify(vd, q);
+			if (restoring)
+				interrupt(t, t->queue_vector[q], 1);
+		}
+	}
+	virtio_unlock(vd);
+}
+
+const struct snapshot_ops virtio_pci_snapshot = {
+    .pause = transport_pause,
+    .drained = transport_drained,
+    .visit = transport_visit,
+    .restored = transport_restored,
+    .resume = transport_resume,
+};
+
 /* ---- creation ---- */
 
 static int add_virtio_cap(struct pci_dev *pd, uint8_t type, uint32_t offset, uint32_t length,
@@ -486,6 +603,13 @@ int virtio_pci_create(struct vm *vm, struct pci_dev *pd, struct virtio_dev *vd)
 	if (rc) {
 		free(t);
 		return rc;
+	}
+	if (ops->cannot_save) {
+		char name[SNAP_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%s.%u.%u.%u", ops->name, pd->bus, pd->slot, pd->func);
+		rc = snapshot_unsupported(vm, name, ops->cannot_save);
+		if (rc)
+			return rc;
 	}
 	for (int q = 0; q < ops->nqueues; q++) {
 		t->kick_efd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "snapshot/snapstate.h"
 
 /* struct virtq_desc in guest memory (little-endian, as is the host) */
 struct vq_desc {
@@ -283,7 +284,7 @@ static int walk_chain(struct vq_walk *w, uint16_t head)
 
 int vq_pop(struct virtqueue *vq, struct vq_chain *c, char *err, size_t errlen)
 {
-	if (!vq->ready)
+	if (!vq->ready || vq->paused)
 		return 0;
 	if (vq->broken) {
 		if (err && errlen)
@@ -418,4 +419,31 @@ size_t vq_chain_write(const struct vq_chain *c, size_t off, const void *src, siz
 	if (len == 0)
 		return 0;
 	return chain_copy(c, c->nread, c->nwrite, off, NULL, src, len);
+}
+
+void vq_snapshot(struct snap *s, struct virtqueue *vq, const struct guestmem *gm,
+		 uint16_t max_size)
+{
+	snap_u16(s, &vq->size);
+	snap_check(s, vq->size >= 1 && vq->size <= max_size && !(vq->size & (vq->size - 1)),
+		   "queue size");
+	snap_u64(s, &vq->desc_gpa);
+	snap_u64(s, &vq->avail_gpa);
+	snap_u64(s, &vq->used_gpa);
+	bool ready = vq->ready;
+	snap_bool(s, &ready);
+	snap_bool(s, &vq->event_idx);
+	snap_bool(s, &vq->indirect);
+	snap_bool(s, &vq->broken);
+	snap_u16(s, &vq->last_avail);
+	snap_u16(s, &vq->used_idx);
+	snap_u16(s, &vq->signalled_used);
+	snap_bool(s, &vq->signalled_valid);
+	if (!snap_loading(s) || snap_failed(s))
+		return;
+	bool signalled = vq->signalled_valid;
+	vq->ready = false;
+	if (ready && vq_enable(vq, gm) < 0)
+		snap_fail(s, "queue rings outside guest RAM");
+	vq->signalled_valid = signalled;
 }

@@ -29,6 +29,7 @@ struct virtqueue {
 	bool event_idx;           /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;            /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	bool broken;              /* set on the first malformed chain; the queue stops */
+	bool paused;              /* a checkpoint is being taken: vq_pop takes nothing */
 	uint16_t last_avail;      /* next avail entry the device will take */
 	uint16_t used_idx;        /* next used entry the device will fill */
 	uint16_t signalled_used;  /* used_idx at the last interrupt (event idx) */
@@ -45,12 +46,19 @@ struct vq_chain {
 	struct iovec iov[VQ_MAX_SEGS]; /* iov[0..nread) readable, iov[nread..nread+nwrite) writable */
 };
 
+struct snap;
+/* Save or load the queue (snapshot/snapstate.h). A loaded ready queue is checked and enabled
+ * again as vq_enable does, over gm; `max_size` bounds a loaded size. */
+void vq_snapshot(struct snap *s, struct virtqueue *vq, const struct guestmem *gm,
+		 uint16_t max_size);
+
 /* Reset to the state after device reset (not ready, indices 0). */
 void vq_reset(struct virtqueue *vq);
 /* Check the ring addresses (alignment, inside RAM) and make the queue ready.
  * -EINVAL with the queue left not ready when they are bad. */
 int vq_enable(struct virtqueue *vq, const struct guestmem *gm);
-/* Take the next available chain. 1: *c filled; 0: nothing available; -EINVAL/-EFAULT: the
+/* Take the next available chain. 1: *c filled; 0: nothing available (or the queue is paused);
+ * -EINVAL/-EFAULT: the
  * guest wrote something malformed (the queue is now broken; the message says what). */
 int vq_pop(struct virtqueue *vq, struct vq_chain *c, char *err, size_t errlen);
 /* Return a chain to the guest with the number of bytes the device wrote into it. */

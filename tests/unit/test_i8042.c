@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* The i8042 with its PS/2 keyboard and mouse: controller commands, the sequences OVMF's
  * Ps2KeyboardDxe and Linux's i8042/atkbd/psmouse drivers send, keys in scan code set 2 and
- * translated to set 1, the mouse's packets, IRQ 1/12 pulses, -K layout files, and the
- * registered platform device behind ports 0x60/0x64 fed by the console input service. */
+ * translated to set 1, the mouse's packets, IRQ 1/12 pulses, -K layout files, the registered
+ * platform device behind ports 0x60/0x64 fed by the console input service, and the saved state
+ * (checkpoint/restore): a round trip, truncated, overlong and out-of-range states. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,8 @@
 #include "core/vm.h"
 #include "devices/i8042.h"
 #include "input/console_input.h"
+#include "snapshot/snapbuf.h"
+#include "snapshot/snapreg.h"
 #include "vm_harness.h"
 
 DEVSET_DECLARE(platform_devices);
@@ -897,6 +900,445 @@ static void test_layout_keys(void **state)
 	free(l);
 }
 
+/* ---- checkpoint/restore ---- */
+
+/* The model's saved state (malloc'd), asserting the save worked. */
+static uint8_t *save_model(struct i8042 *c, size_t *len)
+{
+	struct snap *s = snap_new_save("i8042");
+	assert_non_null(s);
+	i8042_snapshot(s, c);
+	char err[256] = "";
+	if (snap_finish(s, err, sizeof(err)))
+		fail_msg("save: %s", err);
+	const void *data = snap_data(s, len);
+	assert_true(*len > 0);
+	uint8_t *copy = malloc(*len);
+	assert_non_null(copy);
+	memcpy(copy, data, *len);
+	snap_free(s);
+	return copy;
+}
+
+/* Load `len` bytes into c: snap_finish's result, its line in err. The bytes are copied into a
+ * buffer of exactly that size, so that ASan sees any read past them. */
+static int load_model(struct i8042 *c, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	assert_non_null(copy);
+	if (len)
+		memcpy(copy, data, len);
+	struct snap *s = snap_new_load("i8042", copy, len);
+	assert_non_null(s);
+	i8042_snapshot(s, c);
+	err[0] = '\0';
+	int rc = snap_finish(s, err, errlen);
+	snap_free(s);
+	free(copy);
+	return rc;
+}
+
+static struct h *fresh(void)
+{
+	void *p = NULL;
+	setup(&p);
+	return p;
+}
+
+/* A load into c that must fail with -EINVAL and leave c exactly as it was. */
+static void load_fails(struct i8042 *c, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct i8042 *before = malloc(sizeof(*before));
+	assert_non_null(before);
+	memcpy(before, c, sizeof(*c));
+	assert_int_equal(load_model(c, data, len, err, errlen), -EINVAL);
+	if (memcmp(before, c, sizeof(*c)) != 0)
+		fail_msg("a failed load (\"%s\") changed the model", err);
+	free(before);
+}
+
+/* Drive the controller, keyboard and mouse through the ports and the console into a state with
+ * something in every part: see after_restore for what comes out of it. */
+static void busy_state(struct h *h)
+{
+	write_ctr(h, 0x47); /* both IRQs, system flag, translation */
+	cmd(h, 0x65);
+	dat(h, 0x5A); /* RAM byte 5 */
+	/* the keyboard: scan code set 3 asked for (acknowledged; only set 2 exists), a rate */
+	dat(h, 0xF0);
+	dat(h, 0x03);
+	KBD(h, 0xFA, 0xFA);
+	dat(h, 0xF3);
+	dat(h, 0x20);
+	KBD(h, 0xFA, 0xFA);
+	/* the mouse: 200 samples/s, resolution 3, 2:1 scaling, reporting on in stream mode */
+	aux_cmd(h, 0xF3);
+	aux_cmd(h, 200);
+	AUX(h, 0xFA, 0xFA);
+	aux_cmd(h, 0xE8);
+	aux_cmd(h, 0x03);
+	AUX(h, 0xFA, 0xFA);
+	aux_cmd(h, 0xE7);
+	AUX(h, 0xFA);
+	aux_cmd(h, 0xF4);
+	AUX(h, 0xFA);
+	ptr(h, 0, 100, 100);
+	NOTHING(h);
+	/* the queues' positions off 0 */
+	for (int i = 0; i < 5; i++) {
+		cmd(h, 0xAA);
+		KBD(h, 0x55);
+	}
+	for (int i = 0; i < 3; i++) {
+		key(h, true, 0, KEY_A);
+		KBD(h, 0x1E);
+	}
+	/* now bytes everywhere: B's make in the output buffer, its break and Up's make behind it,
+	 * a mouse packet (right 4 → 6 scaled, up 2 → 1, left button), two controller replies */
+	key(h, true, 0, KEY_B);
+	key(h, false, 0, KEY_B);
+	key(h, true, 0, KEY_UP);
+	ptr(h, CONSOLE_BTN_LEFT, 104, 98);
+	cmd(h, 0x20);
+	cmd(h, 0xD3);
+	dat(h, 0x77);
+	/* the keyboard waits for the LEDs command's data byte (its ACK waits too), the controller
+	 * for a new command byte */
+	dat(h, 0xED);
+	cmd(h, 0x60);
+}
+
+/* What a model in busy_state does next, through the ports and the console. */
+static void after_restore(struct h *h)
+{
+	assert_int_equal(st(h), I8042_STS_SYS | I8042_STS_UNLOCKED | I8042_STS_OBF | I8042_STS_CMD);
+	one(h, false, 0x30); /* B */
+	one(h, false, 0x47); /* the command byte (0x20) */
+	one(h, true, 0x77);  /* D3's byte */
+	one(h, false, 0xFA); /* the LEDs command's ACK */
+	one(h, false, 0xB0); /* B's break, translated */
+	one(h, false, 0xE0); /* Up */
+	one(h, false, 0x48);
+	one(h, true, 0x09); /* the packet */
+	one(h, true, 0x06);
+	one(h, true, 0x01);
+	NOTHING(h);
+	assert_true(st(h) & I8042_STS_CMD); /* the last write was the command 0x60 */
+	/* the controller took this as the command byte, the keyboard this as its LEDs */
+	dat(h, 0x45);
+	assert_int_equal(read_ctr(h), 0x45);
+	dat(h, 0x02);
+	KBD(h, 0xFA);
+	/* the mouse's last byte again, its mode, buttons, resolution and rate */
+	aux_cmd(h, 0xFE);
+	AUX(h, 0x01);
+	aux_cmd(h, 0xE9);
+	AUX(h, 0xFA, PS2M_STS_ENABLED | PS2M_STS_SCALE21 | PS2M_STS_LEFT, 0x03, 200);
+	cmd(h, 0x25);
+	KBD(h, 0x5A);
+	cmd(h, 0xD0);
+	KBD(h, 0x03);
+	dat(h, 0xF0);
+	dat(h, 0x00);
+	KBD(h, 0xFA, 0xFA, 0x41); /* set 2, translated */
+	/* the console's previous position is not saved: the same place is a reference for a
+	 * restored model and no move for the original, then both move alike (2:1 scaled) */
+	ptr(h, CONSOLE_BTN_LEFT, 104, 98);
+	NOTHING(h);
+	ptr(h, CONSOLE_BTN_LEFT, 114, 98);
+	AUX(h, 0x09, 20, 0x00);
+	key(h, true, 0, KEY_A);
+	KBD(h, 0x1E);
+}
+
+static void test_snapshot_round_trip(void **state)
+{
+	struct h *a = *state;
+	busy_state(a);
+	size_t len;
+	uint8_t *saved = save_model(&a->c, &len);
+
+	struct h *b = fresh();
+	char err[256];
+	if (load_model(&b->c, saved, len, err, sizeof(err)))
+		fail_msg("load: %s", err);
+	irqs(b, 0, 0); /* a load pulses nothing */
+	/* everything saved came back: saving the restored model gives the same bytes */
+	size_t len2;
+	uint8_t *again = save_model(&b->c, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(again, saved, len);
+	free(again);
+
+	a->irq1 = a->irq12 = 0;
+	after_restore(a);
+	after_restore(b);
+	assert_int_equal(b->irq1, a->irq1);
+	assert_int_equal(b->irq12, a->irq12);
+	assert_true(a->irq1 > 0 && a->irq12 > 0); /* both enabled (0x47) for the first bytes */
+	free(saved);
+	free(b);
+}
+
+/* Read both until empty: the same status before each byte, the same bytes. Their count. */
+static unsigned drain_same(struct h *a, struct h *b)
+{
+	for (unsigned n = 0; n < 1000; n++) {
+		uint8_t sa = st(a), sb = st(b);
+		if (sa != sb)
+			fail_msg("before byte %u: status %#04x, restored %#04x", n, sa, sb);
+		if (!(sa & I8042_STS_OBF))
+			return n;
+		uint8_t ba = i8042_read_data(&a->c), bb = i8042_read_data(&b->c);
+		if (ba != bb)
+			fail_msg("byte %u: %#04x, restored %#04x", n, ba, bb);
+	}
+	fail_msg("the output never ends");
+	return 0;
+}
+
+static void test_snapshot_full_queues(void **state)
+{
+	struct h *a = *state;
+	aux_cmd(a, 0xF4);
+	AUX(a, 0xFA);
+	ptr(a, 0, 0, 0);
+	/* move every queue's position, then fill each to the brim, wrapping round */
+	for (int i = 0; i < 3; i++) {
+		cmd(a, 0xAA);
+		KBD(a, 0x55);
+		dat(a, 0xEE);
+		KBD(a, 0xEE);
+		key(a, true, 0, KEY_A);
+		KBD(a, 0x1E);
+	}
+	ptr(a, 0, 1, 0);
+	AUX(a, 0x08, 0x01, 0x00);
+	cmd(a, 0xAA); /* in the output buffer */
+	for (int i = 0; i < 12; i++)
+		cmd(a, 0xAB); /* 8 queued, the rest dropped */
+	for (int i = 0; i < 20; i++)
+		key(a, true, 0, KEY_RIGHT); /* 16 fit */
+	for (int i = 0; i < 10; i++)
+		dat(a, 0xEE); /* 8 fit */
+	for (unsigned i = 2; i < 20; i++)
+		ptr(a, 0, i, 0); /* 10 packets fit */
+	assert_int_equal(a->c.ctlq_len, I8042_CTLQ_SIZE);
+	assert_int_equal(a->c.kbd.len, PS2KBD_FIFO_SIZE);
+	assert_int_equal(a->c.kbd.rlen, PS2KBD_REPLY_SIZE);
+	assert_int_equal(a->c.mouse.len, PS2MOUSE_FIFO_SIZE - PS2MOUSE_FIFO_SIZE % 3);
+	assert_int_not_equal(a->c.ctlq_head, 0);
+	assert_int_not_equal(a->c.kbd.head, 0);
+	assert_int_not_equal(a->c.kbd.rhead, 0);
+	assert_int_not_equal(a->c.mouse.head, 0);
+
+	size_t len;
+	uint8_t *saved = save_model(&a->c, &len);
+	struct h *b = fresh();
+	char err[256];
+	if (load_model(&b->c, saved, len, err, sizeof(err)))
+		fail_msg("load: %s", err);
+	assert_int_equal(drain_same(a, b), 1 + I8042_CTLQ_SIZE + PS2KBD_REPLY_SIZE +
+					       PS2KBD_FIFO_SIZE + PS2MOUSE_FIFO_SIZE - 2);
+	free(saved);
+	free(b);
+}
+
+/* Every position and length in range, the movement within what the mouse keeps. */
+static void assert_model_in_range(const struct i8042 *c)
+{
+	assert_true(c->ctlq_head < I8042_CTLQ_SIZE && c->ctlq_len <= I8042_CTLQ_SIZE);
+	assert_true(c->kbd.head < PS2KBD_FIFO_SIZE && c->kbd.len <= PS2KBD_FIFO_SIZE);
+	assert_true(c->kbd.rhead < PS2KBD_REPLY_SIZE && c->kbd.rlen <= PS2KBD_REPLY_SIZE);
+	assert_true(c->mouse.head < PS2MOUSE_FIFO_SIZE && c->mouse.len <= PS2MOUSE_FIFO_SIZE);
+	assert_true(c->mouse.dx >= -65535 && c->mouse.dx <= 65535);
+	assert_true(c->mouse.dy >= -65535 && c->mouse.dy <= 65535);
+}
+
+/* Run a loaded model through what reads its queues and values, under ASan/UBSan's eyes. */
+static void exercise(struct h *h)
+{
+	assert_model_in_range(&h->c);
+	ptr(h, CONSOLE_BTN_LEFT, 10, 10); /* a packet of the loaded movement, maybe scaled */
+	ptr(h, 0, 300, 700);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 200 && (st(h) & I8042_STS_OBF); i++)
+			(void)i8042_read_data(&h->c);
+		dat(h, 0x01); /* whatever the controller or the keyboard waits for */
+		aux_cmd(h, 0x01);
+		aux_cmd(h, 0xFE);
+		aux_cmd(h, 0xEB);
+		dat(h, 0xFE);
+		cmd(h, 0x20);
+		cmd(h, 0xD0);
+		key(h, true, 0, KEY_PAUSE);
+		key(h, true, 'A', 0);
+		ptr(h, 0, 5, 5);
+		write_ctr(h, round ? 0x47 : 0x07);
+	}
+	for (int i = 0; i < 200 && (st(h) & I8042_STS_OBF); i++)
+		(void)i8042_read_data(&h->c);
+	assert_model_in_range(&h->c);
+}
+
+static void test_snapshot_bad_length(void **state)
+{
+	struct h *a = *state;
+	busy_state(a);
+	size_t len;
+	uint8_t *saved = save_model(&a->c, &len);
+	char err[256];
+	/* every truncation fails, and leaves a model that runs */
+	for (size_t n = 0; n < len; n++) {
+		struct h *b = fresh();
+		load_fails(&b->c, saved, n, err, sizeof(err));
+		if (!strstr(err, "i8042: ") || !strstr(err, "ends early"))
+			fail_msg("%zu of %zu bytes: \"%s\"", n, len, err);
+		exercise(b);
+		free(b);
+	}
+	/* a byte too many */
+	uint8_t *longer = calloc(1, len + 1);
+	assert_non_null(longer);
+	memcpy(longer, saved, len);
+	struct h *b = fresh();
+	assert_int_equal(load_model(&b->c, longer, len + 1, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bytes of state"));
+	exercise(b);
+	free(b);
+	/* another version of the layout */
+	longer[0] = 2;
+	b = fresh();
+	load_fails(&b->c, longer, len, err, sizeof(err));
+	assert_non_null(strstr(err, "version out of range"));
+	exercise(b);
+	free(b);
+	free(longer);
+	free(saved);
+}
+
+/* Where a field of c lies in its saved state: the first byte that changes with the field's
+ * lowest bit (values are little-endian, like the host). */
+static size_t state_offset(struct i8042 *c, size_t field)
+{
+	size_t n0, n1;
+	uint8_t *s0 = save_model(c, &n0);
+	((uint8_t *)c)[field] ^= 1;
+	uint8_t *s1 = save_model(c, &n1);
+	((uint8_t *)c)[field] ^= 1;
+	assert_int_equal(n0, n1);
+	size_t i = 0;
+	while (i < n0 && s0[i] == s1[i])
+		i++;
+	assert_true(i < n0);
+	free(s0);
+	free(s1);
+	return i;
+}
+
+static void test_snapshot_bad_values(void **state)
+{
+	static const struct {
+		size_t field;
+		unsigned width;
+		uint32_t value;
+		const char *why;
+	} bad[] = {
+	    {offsetof(struct i8042, ctlq_head), 4, I8042_CTLQ_SIZE, "controller queue position"},
+	    {offsetof(struct i8042, ctlq_head), 4, 0xFFFFFFFF, "controller queue position"},
+	    {offsetof(struct i8042, ctlq_len), 4, I8042_CTLQ_SIZE + 1, "controller queue length"},
+	    {offsetof(struct i8042, ctlq_len), 4, 0x80000000, "controller queue length"},
+	    {offsetof(struct i8042, kbd.head), 4, PS2KBD_FIFO_SIZE, "keyboard queue position"},
+	    {offsetof(struct i8042, kbd.len), 4, PS2KBD_FIFO_SIZE + 1, "keyboard queue length"},
+	    {offsetof(struct i8042, kbd.rhead), 4, PS2KBD_REPLY_SIZE, "keyboard reply position"},
+	    {offsetof(struct i8042, kbd.rlen), 4, 0xFFFFFFFF, "keyboard reply length"},
+	    {offsetof(struct i8042, mouse.head), 4, PS2MOUSE_FIFO_SIZE, "mouse queue position"},
+	    {offsetof(struct i8042, mouse.len), 4, PS2MOUSE_FIFO_SIZE + 1, "mouse queue length"},
+	    {offsetof(struct i8042, mouse.dx), 4, 0x80000000, "mouse x movement"},
+	    {offsetof(struct i8042, mouse.dy), 4, (uint32_t)-65536, "mouse y movement"},
+	    {offsetof(struct i8042, pending), 1, 0x20, "controller command waiting for data"},
+	    {offsetof(struct i8042, pending), 1, 0xFF, "controller command waiting for data"},
+	    {offsetof(struct i8042, kbd.param_for), 1, 0xF4, "keyboard command waiting for data"},
+	    {offsetof(struct i8042, kbd.leds), 1, 0x08, "keyboard LEDs"},
+	    {offsetof(struct i8042, kbd.typematic), 1, 0x80, "keyboard typematic rate"},
+	    {offsetof(struct i8042, mouse.param_for), 1, 0xE9, "mouse command waiting for data"},
+	    {offsetof(struct i8042, mouse.resolution), 1, 4, "mouse resolution"},
+	    {offsetof(struct i8042, mouse.buttons), 1, 0x08, "mouse buttons"},
+	    {offsetof(struct i8042, obf), 1, 2, "a boolean"},
+	    {offsetof(struct i8042, mouse.enabled), 1, 0xFF, "a boolean"},
+	};
+	struct h *a = *state;
+	busy_state(a);
+	size_t len;
+	uint8_t *saved = save_model(&a->c, &len);
+	uint8_t *bytes = malloc(len);
+	assert_non_null(bytes);
+	char err[256];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t off = state_offset(&a->c, bad[i].field);
+		assert_true(off + bad[i].width <= len);
+		memcpy(bytes, saved, len);
+		for (unsigned k = 0; k < bad[i].width; k++)
+			bytes[off + k] = (uint8_t)(bad[i].value >> (8 * k));
+		struct h *b = fresh();
+		load_fails(&b->c, bytes, len, err, sizeof(err));
+		if (!strstr(err, bad[i].why) || !strstr(err, "out of range"))
+			fail_msg("%s = %#x: \"%s\"", bad[i].why, bad[i].value, err);
+		exercise(b);
+		free(b);
+	}
+	/* a break pending in translation, with translation off */
+	struct h *c = fresh();
+	c->c.ram[0] = I8042_CTR_KBDINT | I8042_CTR_SYS;
+	c->c.xlat_break = true;
+	free(saved);
+	saved = save_model(&c->c, &len);
+	free(c);
+	struct h *b = fresh();
+	load_fails(&b->c, saved, len, err, sizeof(err));
+	assert_non_null(strstr(err, "translation break without translation"));
+	assert_false(b->c.xlat_break);
+	free(b);
+	free(bytes);
+	free(saved);
+}
+
+/* Any byte of a saved state changed: the load takes it, or fails and changes nothing; either
+ * way the model runs safely. */
+static void test_snapshot_every_byte(void **state)
+{
+	static const uint8_t values[] = {0x00, 0x01, 0x21, 0x7F, 0x80, 0xFF};
+	struct h *a = *state;
+	busy_state(a);
+	size_t len;
+	uint8_t *saved = save_model(&a->c, &len);
+	uint8_t *bytes = malloc(len);
+	assert_non_null(bytes);
+	char err[256];
+	unsigned taken = 0, refused = 0;
+	for (size_t i = 0; i < len; i++)
+		for (size_t v = 0; v < sizeof(values); v++) {
+			memcpy(bytes, saved, len);
+			bytes[i] = values[v];
+			struct h *b = fresh();
+			struct h before;
+			memcpy(&before, b, sizeof(before));
+			int rc = load_model(&b->c, bytes, len, err, sizeof(err));
+			assert_true(rc == 0 || rc == -EINVAL);
+			if (rc) {
+				refused++;
+				assert_memory_equal(&before.c, &b->c, sizeof(b->c));
+			} else {
+				taken++;
+			}
+			exercise(b);
+			free(b);
+		}
+	assert_true(taken > 0 && refused > 0);
+	free(bytes);
+	free(saved);
+}
+
 /* ---- the platform device ---- */
 
 static const struct platform_device *find_i8042(void)
@@ -988,6 +1430,94 @@ static void test_platform_device(void **state)
 	harness_vm_free(vm);
 }
 
+static const struct snapshot_entry *find_section(struct vm *vm, const char *name)
+{
+	const struct snapshot_entry *found = NULL;
+	unsigned n = 0;
+	for (const struct snapshot_entry *e = vm->snapshots; e; e = e->next)
+		if (strcmp(e->name, name) == 0) {
+			found = e;
+			n++;
+		}
+	assert_int_equal(n, 1);
+	assert_non_null(found->ops);
+	return found;
+}
+
+static void test_platform_snapshot(void **state)
+{
+	(void)state;
+	const struct platform_device *d = find_i8042();
+	struct vm *vm = harness_vm_new();
+	assert_int_equal(d->init(vm), 0);
+	const struct snapshot_entry *e = find_section(vm, "i8042");
+	assert_non_null(e->ops->pause);
+	assert_non_null(e->ops->visit);
+	assert_non_null(e->ops->resume);
+	/* the mouse on, a key waiting in the output buffer */
+	pio(vm, 0x64, 1, true, 0xD4);
+	pio(vm, 0x60, 1, true, 0xF4);
+	assert_int_equal(pio(vm, 0x60, 1, false, 0), 0xFA);
+	console_ptr_event(0, 10, 10);
+	console_key_event(true, 'a', 0);
+
+	/* a checkpoint: console input is held back from pause to resume, out of the saved state */
+	e->ops->pause(e->opaque);
+	console_key_event(false, 'a', 0);
+	for (unsigned x = 11; x <= 30; x++)
+		console_ptr_event(0, x, 10); /* one move at resume */
+	struct snap *s = snap_new_save("i8042");
+	assert_non_null(s);
+	e->ops->visit(s, e->opaque);
+	char err[256];
+	assert_int_equal(snap_finish(s, err, sizeof(err)), 0);
+	size_t len;
+	const void *data = snap_data(s, &len);
+	uint8_t *saved = malloc(len);
+	assert_non_null(saved);
+	memcpy(saved, data, len);
+	snap_free(s);
+	assert_int_equal(pio(vm, 0x60, 1, false, 0), 0x1E);
+	assert_int_equal(pio(vm, 0x64, 1, false, 0) & I8042_STS_OBF, 0);
+	e->ops->resume(e->opaque);
+	assert_int_equal(pio(vm, 0x60, 1, false, 0), 0x9E);
+	uint8_t pkt[3];
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pio(vm, 0x64, 1, false, 0) & 0x21, 0x21);
+		pkt[i] = (uint8_t)pio(vm, 0x60, 1, false, 0);
+	}
+	assert_memory_equal(pkt, ((const uint8_t[]){0x08, 20, 0x00}), 3);
+	assert_int_equal(pio(vm, 0x64, 1, false, 0) & I8042_STS_OBF, 0);
+	harness_vm_free(vm);
+
+	/* a restore into a new VM: the saved byte is there, console input waits until the VM runs
+	 */
+	vm = harness_vm_new();
+	assert_int_equal(d->init(vm), 0);
+	e = find_section(vm, "i8042");
+	s = snap_new_load("i8042", saved, len);
+	assert_non_null(s);
+	e->ops->visit(s, e->opaque);
+	if (snap_finish(s, err, sizeof(err)))
+		fail_msg("load: %s", err);
+	snap_free(s);
+	if (e->ops->restored)
+		assert_int_equal(e->ops->restored(e->opaque, err, sizeof(err)), 0);
+	console_key_event(true, 'b', 0);
+	assert_int_equal(pio(vm, 0x60, 1, false, 0), 0x1E);
+	assert_int_equal(pio(vm, 0x64, 1, false, 0) & I8042_STS_OBF, 0);
+	e->ops->resume(e->opaque);
+	assert_int_equal(pio(vm, 0x60, 1, false, 0), 0x30);
+	/* the mouse is still on: a reference, then a move */
+	console_ptr_event(0, 50, 50);
+	console_ptr_event(0, 55, 50);
+	for (int i = 0; i < 3; i++)
+		pkt[i] = (uint8_t)pio(vm, 0x60, 1, false, 0);
+	assert_memory_equal(pkt, ((const uint8_t[]){0x08, 0x05, 0x00}), 3);
+	harness_vm_free(vm);
+	free(saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1006,6 +1536,12 @@ int main(void)
 	    cmocka_unit_test(test_layout_load),
 	    cmocka_unit_test_setup_teardown(test_layout_keys, setup, teardown),
 	    cmocka_unit_test(test_platform_device),
+	    cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_full_queues, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_bad_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_bad_values, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_every_byte, setup, teardown),
+	    cmocka_unit_test(test_platform_snapshot),
 	};
 	return cmocka_run_group_tests_name("i8042", tests, NULL, NULL);
 }
