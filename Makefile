@@ -23,6 +23,8 @@ LDLIBS += -lpthread -luring
 LDLIBS += -lseccomp
 # fbuf's VNC server: zlib for ZRLE, nettle (LGPL-3+) for VNC authentication's DES.
 LDLIBS += -lz -lnettle
+# checkpoint and restore: jansson (MIT) reads and writes the snapshot's .meta JSON
+LDLIBS += -ljansson
 # vm (the manager) talks netlink through libnl-route.
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 NL_LIBS := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)

@@ -19,6 +19,7 @@
 #include "core/vm.h"
 #include "devices/pm.h"
 #include "sandbox/sandbox.h"
+#include "snapshot/checkpoint.h"
 
 static void on_signal(int fd, uint32_t events, void *opaque)
 {
@@ -108,6 +109,7 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	const char *restore = config_get(cfg, "restore.file");
 	struct vm *vm = vm_create(cfg, err, sizeof(err));
 	if (!vm) {
 		if (err[0]) /* empty: the line that says why is out already */
@@ -125,6 +127,12 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 	} else if (machine_setup(vm, err, sizeof(err)) < 0) {
 		if (err[0]) /* empty: the line that says why is out already */
 			kb_log("%s", err);
+		status = BHYVE_EXIT_ERROR;
+	} else if (checkpoint_init(vm, err, sizeof(err)) < 0) {
+		kb_log("%s", err);
+		status = BHYVE_EXIT_ERROR;
+	} else if (restore && checkpoint_restore(vm, restore, err, sizeof(err)) < 0) {
+		kb_log("%s", err); /* -r: the snapshot does not fit this VM; it never ran */
 		status = BHYVE_EXIT_ERROR;
 	} else if (enter_sandbox(cfg) < 0) {
 		status = BHYVE_EXIT_ERROR;

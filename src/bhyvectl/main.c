@@ -3,6 +3,8 @@
  * `--list` and `--status` are extensions). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,12 +12,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "ctl/ctlclient.h"
 #include "ctl/ctlproto.h"
 
 #define REPLY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 30000 /* destroy/force-*: until the VM's bhyve has let go of it */
+#define CHECKPOINT_TIMEOUT_MS 3600000 /* writing a large guest's RAM to a slow disk */
 #define LIST_TIMEOUT_MS 2000
 
 static const char *prog = "bhyvectl";
@@ -25,7 +29,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: %s --vm=<name> [--destroy | --force-reset | --force-poweroff | --poweroff]\n"
-	    "       %*s [--get-stats] [--status]\n"
+	    "       %*s [--get-stats] [--status] [--checkpoint=<file> | --suspend=<file>]\n"
 	    "       %s --list\n"
 	    "\n"
 	    "  --vm=<name>        the VM (required except with --list)\n"
@@ -35,6 +39,10 @@ static void usage(FILE *f)
 	    "  --poweroff         press the VM's ACPI power button (as SIGTERM to bhyve)\n"
 	    "  --get-stats        print the VM's counters\n"
 	    "  --status           print the VM's name, pid, uptime, vCPUs and memory\n"
+	    "  --checkpoint=<file>  save the running guest: RAM in <file>, vCPU and device\n"
+	    "                     state in <file>.kern, its description in <file>.meta; the\n"
+	    "                     guest keeps running (bhyve -r <file> brings it back)\n"
+	    "  --suspend=<file>   the same, then the VM stops; its bhyve exits with status 5\n"
 	    "  --list             list running VMs (name and pid)\n"
 	    "With --vm alone, the exit status says whether the VM is running.\n",
 	    prog, (int)strlen(prog), "", prog);
@@ -49,8 +57,6 @@ static const char *unsupported_reason(const char *opt)
 	    "unassign-pptdev"};
 	if (strcmp(opt, "create") == 0)
 		return "a kbhyve VM exists while its bhyve process runs; start bhyve instead";
-	if (strcmp(opt, "checkpoint") == 0 || strcmp(opt, "suspend") == 0)
-		return "snapshots are not supported";
 	if (strcmp(opt, "inject-nmi") == 0)
 		return "NMI injection is not supported";
 	for (size_t i = 0; i < sizeof(dev_prefixes) / sizeof(dev_prefixes[0]); i++)
@@ -171,6 +177,56 @@ static int request(struct ctl_conn *c, const char *vm, const char *req, bool pri
 	return 0;
 }
 
+/* --checkpoint/--suspend: the files are written under temporary names and renamed into place
+ * once bhyve says they are complete (the .meta last), so a failed checkpoint leaves an earlier
+ * snapshot of the same name as it was. */
+static const char *const snap_suffix[3] = {"", ".kern", ".meta"};
+
+static void snap_paths(const char *file, int i, bool tmp, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s", file, snap_suffix[i], tmp ? ".new" : "");
+}
+
+static int checkpoint(struct ctl_conn *c, const char *vm, const char *file, bool suspend)
+{
+	char path[3][PATH_MAX], dest[PATH_MAX];
+	int fds[3] = {-1, -1, -1}, ret = 1;
+	for (int i = 0; i < 3; i++) {
+		snap_paths(file, i, true, path[i], sizeof(path[i]));
+		fds[i] = open(path[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fds[i] < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, path[i], strerror(errno));
+			goto out;
+		}
+	}
+	char err[CTL_REPLY_LINE_MAX + 64];
+	int rc = ctl_request_fds(c, suspend ? "suspend" : "checkpoint", fds, 3, print_data, NULL,
+				 CHECKPOINT_TIMEOUT_MS, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "%s: VM '%s': %s\n", prog, vm, err);
+		goto out;
+	}
+	snap_paths(file, 2, false, dest, sizeof(dest));
+	unlink(dest); /* an older snapshot is never left half replaced with a .meta */
+	for (int i = 0; i < 3; i++) {
+		snap_paths(file, i, false, dest, sizeof(dest));
+		if (rename(path[i], dest) < 0) {
+			fprintf(stderr, "%s: %s: %s\n", prog, dest, strerror(errno));
+			goto out;
+		}
+		path[i][0] = '\0';
+	}
+	ret = 0;
+out:
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		if (fds[i] >= 0 && path[i][0])
+			unlink(path[i]);
+	}
+	return ret;
+}
+
 enum {
 	OPT_VM = 256,
 	OPT_DESTROY,
@@ -181,6 +237,8 @@ enum {
 	OPT_STATUS,
 	OPT_LIST,
 	OPT_HELP,
+	OPT_CHECKPOINT,
+	OPT_SUSPEND,
 };
 
 /* The requests of the VM-stopping options, which are also their option names. */
@@ -203,11 +261,15 @@ int main(int argc, char **argv)
 	    {"status", no_argument, NULL, OPT_STATUS},
 	    {"list", no_argument, NULL, OPT_LIST},
 	    {"help", no_argument, NULL, OPT_HELP},
+	    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+	    {"suspend", required_argument, NULL, OPT_SUSPEND},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *vm = NULL;
 	bool stats = false, status = false, list = false;
 	int stop_opt = 0;
+	const char *snap_file = NULL;
+	bool suspend = false;
 
 	/* getopt_long takes any unambiguous prefix: "--d" would destroy the guest. Options that stop
 	 * a guest must not be typed by accident, so every long option is its whole name. */
@@ -259,6 +321,20 @@ int main(int argc, char **argv)
 		case OPT_LIST:
 			list = true;
 			break;
+		case OPT_CHECKPOINT:
+		case OPT_SUSPEND:
+			if (snap_file) {
+				fprintf(stderr, "%s: give one --checkpoint or --suspend\n", prog);
+				return 1;
+			}
+			if (!*optarg) {
+				fprintf(stderr, "%s: --%s needs a file name\n", prog,
+					o == OPT_SUSPEND ? "suspend" : "checkpoint");
+				return 1;
+			}
+			snap_file = optarg;
+			suspend = o == OPT_SUSPEND;
+			break;
 		case 'h':
 		case OPT_HELP:
 			usage(stdout);
@@ -293,8 +369,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (snap_file && stop_opt) {
+		fprintf(stderr, "%s: --%s cannot be combined with --%s\n", prog,
+			suspend ? "suspend" : "checkpoint", stop_requests[stop_opt - OPT_DESTROY]);
+		return 1;
+	}
 	if (list) {
-		if (vm || stop_opt || stats || status) {
+		if (vm || stop_opt || stats || status || snap_file) {
 			fprintf(stderr, "%s: --list takes no other options\n", prog);
 			return 1;
 		}
@@ -326,6 +407,15 @@ int main(int argc, char **argv)
 		ret |= request(&c, vm, "status", true);
 	if (stats)
 		ret |= request(&c, vm, "stats", true);
+	if (ret == 0 && snap_file) {
+		ret = checkpoint(&c, vm, snap_file, suspend);
+		/* --suspend returns once the VM is gone, as the stop options do */
+		if (ret == 0 && suspend && ctl_wait_closed(&c, STOP_TIMEOUT_MS) < 0) {
+			fprintf(stderr, "%s: VM '%s' did not stop within %d seconds\n", prog, vm,
+				STOP_TIMEOUT_MS / 1000);
+			ret = 1;
+		}
+	}
 	if (ret == 0 && stop_opt) {
 		ret = request(&c, vm, stop_requests[stop_opt - OPT_DESTROY], false);
 		/* like FreeBSD's, return once the VM is gone (not for the power button: the

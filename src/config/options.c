@@ -701,7 +701,6 @@ static const struct {
 	const char *what;
 } unsupported_options[] = {
     {'G', "GDB stub"},
-    {'r', "snapshot restore"},
 };
 
 static const char arg_options[] = "kfopGcsmlKUr";
@@ -728,7 +727,7 @@ void bhyve_usage(FILE *out, const char *prog)
 		"       %*s [-f name,[string|file]=data] [-K layout] [-k config_file]\n"
 		"       %*s [-l lpcdev[,conf]]\n"
 		"       %*s [-m memsize[K|M|G|T]]\n"
-		"       %*s [-o var=value] [-p vcpu:hostcpu] [-s slot,emulation[,conf]]\n"
+		"       %*s [-o var=value] [-p vcpu:hostcpu] [-r file] [-s slot,emulation[,conf]]\n"
 		"       %*s [-U uuid] vmname\n"
 		"       %s -l help\n"
 		"       %s -s help\n"
@@ -751,6 +750,8 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -o: set configuration variable 'var' to 'value'\n"
 		"  -P: accepted (KVM already uses pause-loop exiting)\n"
 		"  -p: pin vCPU 'vcpu' to host CPU 'hostcpu' (repeatable)\n"
+		"  -r: restore the guest from a snapshot (file, file.kern, file.meta) taken by\n"
+		"      bhyvectl --checkpoint or --suspend, with the same options\n"
 		"  -S: wire guest memory\n"
 		"  -s: PCI device: slot (S, S:F or B:S:F), emulation, its options\n"
 		"  -U: SMBIOS system UUID\n"
@@ -822,6 +823,15 @@ static int apply_arg_option(struct cfgnode *cfg, char opt, const char *arg, FILE
 		return opt_pin(cfg, arg, err, errlen);
 	case 's':
 		return opt_pci(cfg, arg, out, err, errlen);
+	case 'r':
+		if (!*arg) {
+			snprintf(err, errlen, "-r: empty snapshot file name");
+			return -EINVAL;
+		}
+		r = config_set(cfg, "restore.file", arg);
+		if (r < 0)
+			snprintf(err, errlen, "-r: %s", strerror(-r));
+		return r;
 	case 'K':
 		if (!*arg) {
 			snprintf(err, errlen, "-K: empty keyboard layout name");

@@ -23,6 +23,7 @@
 #include "ctl/ctlproto.h"
 #include "ctl/ctlsocket.h"
 #include "devices/pm.h"
+#include "snapshot/checkpoint.h"
 
 #define CTL_MAX_CLIENTS 16
 #define CTL_STATS_NAME_MAX 32
@@ -65,6 +66,11 @@ struct ctl_client {
 	uint64_t active_ms; /* monotonic time of the last byte in or out */
 	struct ctl_linebuf in;
 	struct ctl_buf out; /* at most one reply (or the greeting) waiting to be sent */
+	/* descriptors passed with the request being read (checkpoint files), until used */
+	int fds[CTL_MAX_FDS];
+	int nfds;
+	bool fds_overflow; /* more came than a request takes: the next request fails */
+	bool waiting;	   /* its request (a checkpoint) is answered later */
 	struct ctl_client *prev, *next;
 };
 
@@ -79,6 +85,7 @@ struct ctl_server {
 	struct ctl_stats_src *stats;
 	struct ctl_client *clients;
 	int nclients;
+	struct ctl_client *waiting_client; /* whose checkpoint runs, NULL once it hung up */
 	struct ctl_server *next;
 };
 
@@ -86,9 +93,20 @@ struct ctl_server {
 static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctl_server *servers;
 
+static void drop_fds(struct ctl_client *c)
+{
+	for (int i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
+	c->fds_overflow = false;
+}
+
 static void client_close(struct ctl_client *c)
 {
 	struct ctl_server *srv = c->srv;
+	if (srv->waiting_client == c)
+		srv->waiting_client = NULL; /* the checkpoint goes on; nobody hears its end */
+	drop_fds(c);
 	evloop_del(srv->vm->ev, c->h);
 	close(c->fd);
 	if (c->prev)
@@ -233,6 +251,60 @@ static void reply_help(struct ctl_buf *out)
 	ctl_buf_ok(out);
 }
 
+static int client_flush(struct ctl_client *c);
+static void client_continue(struct ctl_client *c);
+
+static void checkpoint_done(void *opaque, int rc, const char *err, const struct checkpoint_result *r)
+{
+	struct ctl_server *srv = opaque;
+	struct ctl_client *c = srv->waiting_client;
+	srv->waiting_client = NULL;
+	if (rc)
+		kb_log("checkpoint failed: %s", err);
+	else
+		kb_debug("checkpoint: %llu bytes of RAM, %llu of state, vCPUs paused %u ms",
+			 (unsigned long long)r->mem_bytes, (unsigned long long)r->kern_bytes,
+			 r->pause_ms);
+	if (!c)
+		return;
+	c->waiting = false;
+	if (rc) {
+		ctl_buf_error(&c->out, "%s", err);
+	} else {
+		ctl_buf_data(&c->out, "mem_bytes", "%llu", (unsigned long long)r->mem_bytes);
+		ctl_buf_data(&c->out, "kern_bytes", "%llu", (unsigned long long)r->kern_bytes);
+		ctl_buf_data(&c->out, "pause_ms", "%u", r->pause_ms);
+		ctl_buf_data(&c->out, "total_ms", "%u", r->total_ms);
+		ctl_buf_ok(&c->out);
+	}
+	client_continue(c);
+}
+
+static void reply_checkpoint(struct ctl_client *c, bool suspend)
+{
+	struct ctl_server *srv = c->srv;
+	if (c->nfds != 3 || c->fds_overflow) {
+		ctl_buf_error(&c->out, "%s needs three open files passed with the request "
+				       "(FILE, FILE.kern, FILE.meta)",
+			      suspend ? "suspend" : "checkpoint");
+		return;
+	}
+	if (atomic_load(&srv->vm->exit_code) >= 0) {
+		ctl_buf_error(&c->out, "the VM is stopping");
+		return;
+	}
+	char err[256];
+	int fds[3] = {c->fds[0], c->fds[1], c->fds[2]};
+	c->nfds = 0; /* checkpoint_start owns them now */
+	if (checkpoint_start(srv->vm, fds, suspend, checkpoint_done, srv, err, sizeof(err)) < 0) {
+		ctl_buf_error(&c->out, "%s", err);
+		return;
+	}
+	kb_debug("%s started by bhyvectl", suspend ? "suspend" : "checkpoint");
+	c->waiting = true;
+	srv->waiting_client = c;
+}
+
 static void handle_request(struct ctl_client *c, const char *line, size_t len)
 {
 	struct ctl_server *srv = c->srv;
@@ -264,11 +336,16 @@ static void handle_request(struct ctl_client *c, const char *line, size_t len)
 		pm_power_button();
 		ctl_buf_ok(out);
 		break;
+	case CTL_CMD_CHECKPOINT:
+	case CTL_CMD_SUSPEND:
+		reply_checkpoint(c, cmd == CTL_CMD_SUSPEND);
+		break;
 	case CTL_CMD_HELP:
 	case CTL_CMD_COUNT:
 		reply_help(out);
 		break;
 	}
+	drop_fds(c); /* descriptors are for the request they came with */
 	if (out->overflow) {
 		ctl_buf_reset(out);
 		ctl_buf_error(out, "reply larger than %d bytes", CTL_REPLY_MAX);
@@ -308,7 +385,7 @@ static int client_flush(struct ctl_client *c)
 static int client_serve(struct ctl_client *c)
 {
 	char line[CTL_REQUEST_MAX + 1];
-	while (c->out.len == 0) {
+	while (c->out.len == 0 && !c->waiting) {
 		size_t len;
 		enum ctl_line_status st = ctl_linebuf_next(&c->in, line, sizeof(line), &len);
 		if (st == CTL_LINE_NONE)
@@ -323,15 +400,76 @@ static int client_serve(struct ctl_client *c)
 	return 0;
 }
 
+/* Read what the client sent, with any descriptors passed alongside (SCM_RIGHTS). */
+static ssize_t client_recv(struct ctl_client *c, char *buf, size_t room)
+{
+	struct iovec iov = {buf, room};
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+	} ctrl;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctrl,
+			     .msg_controllen = sizeof(ctrl)};
+	ssize_t n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0)
+		return n;
+	if (msg.msg_flags & MSG_CTRUNC)
+		c->fds_overflow = true; /* the kernel closed what did not fit */
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const int *in = (const int *)CMSG_DATA(h);
+		for (size_t i = 0; i < k; i++) {
+			if (c->nfds < CTL_MAX_FDS) {
+				c->fds[c->nfds++] = in[i];
+			} else {
+				close(in[i]);
+				c->fds_overflow = true;
+			}
+		}
+	}
+	return n;
+}
+
+/* Watch what the connection needs next: -1 when it is finished. */
+static int client_rearm(struct ctl_client *c)
+{
+	uint32_t want;
+	if (c->out.len > 0)
+		want = EPOLLOUT;
+	else if (c->waiting)
+		want = 0; /* only a hang-up, until the answer is ready */
+	else if (c->eof)
+		return -1; /* every request answered */
+	else
+		want = EPOLLIN;
+	if (want != c->events) {
+		if (evloop_modify(c->srv->vm->ev, c->h, want) < 0)
+			return -1;
+		c->events = want;
+	}
+	return 0;
+}
+
+/* A late answer is ready: send it, then serve what the client sent meanwhile. */
+static void client_continue(struct ctl_client *c)
+{
+	if (client_flush(c) < 0 || client_serve(c) < 0 || client_rearm(c) < 0)
+		client_close(c);
+}
+
 static void client_io(int fd, uint32_t events, void *opaque)
 {
 	struct ctl_client *c = opaque;
 	if ((events & EPOLLERR) || client_flush(c) < 0 || client_serve(c) < 0)
 		goto close;
-	if (c->out.len == 0 && !c->eof && (events & (EPOLLIN | EPOLLHUP))) {
+	if (c->waiting && (events & EPOLLHUP))
+		goto close;
+	if (c->out.len == 0 && !c->eof && !c->waiting && (events & (EPOLLIN | EPOLLHUP))) {
 		size_t room;
 		char *tail = ctl_linebuf_tail(&c->in, &room);
-		ssize_t n = read(fd, tail, room);
+		ssize_t n = client_recv(c, tail, room);
 		if (n > 0) {
 			ctl_linebuf_commit(&c->in, (size_t)n);
 			c->active_ms = mono_ms();
@@ -343,19 +481,9 @@ static void client_io(int fd, uint32_t events, void *opaque)
 		if (client_serve(c) < 0)
 			goto close;
 	}
-	uint32_t want;
-	if (c->out.len > 0)
-		want = EPOLLOUT;
-	else if (c->eof)
-		goto close; /* every request answered */
-	else
-		want = EPOLLIN;
-	if (want != c->events) {
-		if (evloop_modify(c->srv->vm->ev, c->h, want) < 0)
-			goto close;
-		c->events = want;
-	}
-	return;
+	(void)fd;
+	if (client_rearm(c) == 0)
+		return;
 close:
 	client_close(c);
 }

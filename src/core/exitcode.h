@@ -9,6 +9,7 @@ enum bhyve_exit {
 	BHYVE_EXIT_HALT = 2,
 	BHYVE_EXIT_TRIPLEFAULT = 3,
 	BHYVE_EXIT_ERROR = 4,
+	BHYVE_EXIT_SUSPEND = 5, /* bhyvectl --suspend: the guest is saved in a snapshot */
 };
 
 #endif

@@ -300,6 +300,8 @@ static void *vcpu_thread(void *arg)
 			vstat_inc(v, VSTAT_INTR);
 			if (atomic_exchange(&v->probe, false))
 				do_halt_probe(v);
+			/* a checkpoint: KVM_RUN with immediate_exit finished the last exit's I/O */
+			vm_vcpu_park(vm);
 			continue;
 		}
 		vcpu_handle_exit(v);

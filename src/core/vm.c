@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boot/bootrom.h"
@@ -250,6 +251,12 @@ struct vm *vm_create(struct cfgnode *cfg, char *err, size_t errlen)
 	}
 	vm->cfg = cfg;
 	vm->kvm_fd = vm->vm_fd = -1;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->pause_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_store(&vm->exit_code, -1);
 	vm->next_memslot = FIRST_DEVICE_SLOT;
 	iobus_init(&vm->bus);
@@ -383,6 +390,61 @@ int vm_get_dirty_log(struct vm *vm, unsigned slot, void *bitmap)
 	return ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0 ? -errno : 0;
 }
 
+int vm_pause_vcpus(struct vm *vm, int timeout_ms)
+{
+	int running = 0;
+	for (int i = 0; i < vm->nvcpus; i++)
+		running += vm->vcpus[i]->started;
+	if (running == 0 || running != vm->nvcpus || atomic_load(&vm->exit_code) >= 0)
+		return -EAGAIN;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->pause_req = true;
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (int i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < running && rc == 0) {
+		if (atomic_load(&vm->exit_code) >= 0)
+			rc = -EAGAIN; /* a vCPU ended the VM meanwhile */
+		else if (pthread_cond_timedwait(&vm->pause_cv, &vm->pause_lock, &until) == ETIMEDOUT)
+			rc = -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (rc)
+		vm_resume_vcpus(vm);
+	return rc;
+}
+
+void vm_resume_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->pause_req = false;
+	pthread_cond_broadcast(&vm->pause_cv);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->pause_req) {
+		vm->parked++;
+		pthread_cond_broadcast(&vm->pause_cv);
+		while (vm->pause_req && atomic_load(&vm->exit_code) < 0)
+			pthread_cond_wait(&vm->pause_cv, &vm->pause_lock);
+		vm->parked--;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 int vm_run(struct vm *vm)
 {
 	if (vm->start_holds > 0)
@@ -396,6 +458,10 @@ int vm_run(struct vm *vm)
 	int requested = atomic_load(&vm->exit_code);
 	if (requested >= 0)
 		code = requested;
+	/* parked vCPUs (a checkpoint that ends the VM) see exit_code set */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cv);
+	pthread_mutex_unlock(&vm->pause_lock);
 	/* stop and join every vCPU before devices go away */
 	for (int i = 0; i < vm->nvcpus; i++) {
 		atomic_store(&vm->vcpus[i]->stop, true);
@@ -458,5 +524,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->ev)
 		evloop_free(vm->ev);
 	iobus_fini(&vm->bus);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cv);
 	free(vm);
 }

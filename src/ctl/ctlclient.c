@@ -159,11 +159,49 @@ static int send_all(struct ctl_conn *c, const char *buf, size_t len, long long d
 	return 0;
 }
 
+/* The request's first byte with the descriptors attached; the rest goes with send_all. */
+static int send_fds(struct ctl_conn *c, const char *buf, const int *fds, int nfds,
+		    long long deadline, char *err, size_t errlen)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+	} ctrl;
+	memset(&ctrl, 0, sizeof(ctrl));
+	struct iovec iov = {(void *)buf, 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctrl,
+			     .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(h), fds, sizeof(int) * (size_t)nfds);
+	for (;;) {
+		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		if (n == 1)
+			return 0;
+		int e = n < 0 ? errno : EIO;
+		if (e == EINTR)
+			continue;
+		if (e == EAGAIN && wait_fd(c->fd, POLLOUT, deadline) == 0)
+			continue;
+		snprintf(err, errlen, "cannot send the request: %s", strerror(e));
+		return -e;
+	}
+}
+
 int ctl_request(struct ctl_conn *c, const char *request, ctl_data_fn fn, void *opaque,
 		int timeout_ms, char *err, size_t errlen)
 {
+	return ctl_request_fds(c, request, NULL, 0, fn, opaque, timeout_ms, err, errlen);
+}
+
+int ctl_request_fds(struct ctl_conn *c, const char *request, const int *fds, int nfds,
+		    ctl_data_fn fn, void *opaque, int timeout_ms, char *err, size_t errlen)
+{
 	size_t len = strlen(request);
-	if (len > CTL_REQUEST_MAX || strchr(request, '\n')) {
+	if (len == 0 || len > CTL_REQUEST_MAX || strchr(request, '\n') || nfds < 0 ||
+	    nfds > CTL_MAX_FDS) {
 		snprintf(err, errlen, "invalid request");
 		return -EINVAL;
 	}
@@ -171,7 +209,14 @@ int ctl_request(struct ctl_conn *c, const char *request, ctl_data_fn fn, void *o
 	memcpy(buf, request, len);
 	buf[len++] = '\n';
 	long long deadline = now_ms() + timeout_ms;
-	int rc = send_all(c, buf, len, deadline, err, errlen);
+	int rc = 0;
+	size_t sent = 0;
+	if (nfds > 0) {
+		rc = send_fds(c, buf, fds, nfds, deadline, err, errlen);
+		sent = 1;
+	}
+	if (rc == 0)
+		rc = send_all(c, buf + sent, len - sent, deadline, err, errlen);
 	if (rc)
 		return rc;
 	for (;;) {

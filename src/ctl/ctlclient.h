@@ -27,6 +27,11 @@ typedef void (*ctl_data_fn)(const char *key, const char *value, void *opaque);
 int ctl_request(struct ctl_conn *c, const char *request, ctl_data_fn fn, void *opaque,
 		int timeout_ms, char *err, size_t errlen);
 
+/* The same, passing nfds (at most CTL_MAX_FDS) open descriptors with the request (SCM_RIGHTS):
+ * the checkpoint files. */
+int ctl_request_fds(struct ctl_conn *c, const char *request, const int *fds, int nfds,
+		    ctl_data_fn fn, void *opaque, int timeout_ms, char *err, size_t errlen);
+
 /* Wait until the server closes the connection (its VM has gone): 0 or -ETIMEDOUT. */
 int ctl_wait_closed(struct ctl_conn *c, int timeout_ms);
 

@@ -15,6 +15,8 @@ static const char *const cmd_names[] = {
     [CTL_CMD_FORCE_POWEROFF] = "force-poweroff",
     [CTL_CMD_POWEROFF] = "poweroff",
     [CTL_CMD_HELP] = "help",
+    [CTL_CMD_CHECKPOINT] = "checkpoint",
+    [CTL_CMD_SUSPEND] = "suspend",
 };
 _Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == CTL_CMD_COUNT,
 	       "every control command needs a name");

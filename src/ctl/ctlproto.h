@@ -23,6 +23,7 @@
 #define CTL_REPLY_MAX (256 * 1024) /* bytes in a whole reply */
 #define CTL_KEY_MAX 64		   /* bytes in a KEY */
 #define CTL_NAME_MAX 229	   /* a VM name, as FreeBSD's /dev/vmm/NAME allows */
+#define CTL_MAX_FDS 3		   /* descriptors passed with one request */
 
 enum ctl_cmd {
 	CTL_CMD_STATUS,		/* name, pid, uptime_ms, cpus, memory */
@@ -32,6 +33,12 @@ enum ctl_cmd {
 	CTL_CMD_FORCE_POWEROFF, /* bhyve exits 1 */
 	CTL_CMD_POWEROFF,	/* ACPI power button */
 	CTL_CMD_HELP,		/* "commands NAME NAME..." */
+	/* Save the VM into the three files whose descriptors come with the request (SCM_RIGHTS,
+	 * in this order: FILE, FILE.kern, FILE.meta, open for writing; the sandboxed VMM opens
+	 * nothing itself). Answered when the files are complete: mem_bytes, kern_bytes,
+	 * pause_ms, total_ms. checkpoint: the guest runs on; suspend: bhyve then exits 5. */
+	CTL_CMD_CHECKPOINT,
+	CTL_CMD_SUSPEND,
 	CTL_CMD_COUNT
 };
 

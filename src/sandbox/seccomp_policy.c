@@ -59,7 +59,7 @@ static const char *const main_calls[] = {
     "epoll_wait", "epoll_pwait", "epoll_pwait2", "accept",	 "accept4",
     "setsockopt", "getsockopt",	 "getsockname",	 "getpeername", "sched_setaffinity",
     "unlink",	  "unlinkat",	 "readlink",	 "readlinkat",	 "dup",
-    "dup3",	  "pipe2",	 "poll",	 "ppoll",
+    "dup3",	  "pipe2",	 "poll",	 "ppoll",	 "ftruncate",
 };
 
 #ifdef __SANITIZE_ADDRESS__
@@ -85,6 +85,10 @@ static const unsigned long device_ioctls[] = {
     KVM_NMI,	       TUNSETOFFLOAD,	     TUNSETVNETHDRSZ,	  FIONREAD,
     TCGETS,	       TCSETS,		     TCSETSW,		  TCSETSF,
     BLKDISCARD,
+    /* a checkpoint reads KVM's state of the VM and its vCPUs (bhyvectl --checkpoint) */
+    KVM_GET_PIT2,      KVM_GET_CLOCK,	     KVM_GET_IRQCHIP,	  KVM_GET_XSAVE,
+    KVM_GET_XSAVE2,    KVM_GET_XCRS,	     KVM_GET_DEBUGREGS,	  KVM_GET_LAPIC,
+    KVM_GET_MSRS,      KVM_GET_VCPU_EVENTS,  KVM_GET_TSC_KHZ,
 };
 static const unsigned long block_io_ioctls[] = {BLKDISCARD};
 

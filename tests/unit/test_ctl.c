@@ -28,6 +28,7 @@
 #include "ctl/ctlclient.h"
 #include "ctl/ctlproto.h"
 #include "devices/pm.h"
+#include "snapshot/snapstate.h"
 
 DEVSET_DECLARE(platform_devices);
 
@@ -343,7 +344,7 @@ static void conn(struct tvm *t, struct ctl_conn *c)
 struct kv {
 	int n;
 	char keys[2000][CTL_KEY_MAX + 1];
-	char vals[2000][64];
+	char vals[2000][128];
 };
 
 static void collect(const char *key, const char *value, void *opaque)
@@ -351,7 +352,7 @@ static void collect(const char *key, const char *value, void *opaque)
 	struct kv *kv = opaque;
 	if (kv->n < 2000) {
 		snprintf(kv->keys[kv->n], sizeof(kv->keys[0]), "%s", key);
-		snprintf(kv->vals[kv->n], sizeof(kv->vals[0]), "%.63s", value);
+		snprintf(kv->vals[kv->n], sizeof(kv->vals[0]), "%.127s", value);
 		kv->n++;
 	}
 }
@@ -438,7 +439,8 @@ static void test_status_and_stats(void **state)
 
 	assert_int_equal(req(&c, "help", kv, err, sizeof(err)), 0);
 	assert_string_equal(get(kv, "commands"),
-			    "status stats destroy force-reset force-poweroff poweroff help");
+			    "status stats destroy force-reset force-poweroff poweroff help checkpoint "
+			    "suspend");
 	assert_int_equal(req(&c, "reboot", kv, err, sizeof(err)), -EREMOTEIO);
 	assert_string_equal(err, "unknown request 'reboot' (try 'help')");
 	/* the connection stays usable after an error */
@@ -448,6 +450,51 @@ static void test_status_and_stats(void **state)
 	assert_int_equal(join(&t, 99), 99);
 	finish(&t);
 	free(kv);
+}
+
+/* checkpoint and suspend take three descriptors with the request; the server refuses what it
+ * cannot save before touching the files (the guest side is in tests/testbed/in-l1-snapshot.sh) */
+static void test_checkpoint_requests(void **state)
+{
+	(void)state;
+	struct tvm t;
+	struct ctl_conn c;
+	char err[256];
+	char path[] = "/tmp/kbhyve-ctl-ckpt-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	int fds[3] = {fd, fd, fd};
+	start(&t, "ckptvm", 1);
+	conn(&t, &c);
+	assert_int_equal(req(&c, "checkpoint", NULL, err, sizeof(err)), -EREMOTEIO);
+	assert_string_equal(err, "checkpoint needs three open files passed with the request "
+				 "(FILE, FILE.kern, FILE.meta)");
+	assert_int_equal(ctl_request_fds(&c, "suspend", fds, 2, NULL, NULL, TMO, err, sizeof(err)),
+			 -EREMOTEIO);
+	assert_string_equal(err, "suspend needs three open files passed with the request "
+				 "(FILE, FILE.kern, FILE.meta)");
+	/* the vCPUs of this VM never started */
+	assert_int_equal(
+	    ctl_request_fds(&c, "checkpoint", fds, 3, NULL, NULL, TMO, err, sizeof(err)),
+	    -EREMOTEIO);
+	assert_string_equal(err, "the guest is not running");
+	/* descriptors sent with another request are dropped with it */
+	assert_int_equal(ctl_request_fds(&c, "status", fds, 3, NULL, NULL, TMO, err, sizeof(err)),
+			 0);
+	assert_int_equal(req(&c, "suspend", NULL, err, sizeof(err)), -EREMOTEIO);
+	assert_string_equal(err, "suspend needs three open files passed with the request "
+				 "(FILE, FILE.kern, FILE.meta)");
+	/* a device that cannot be saved is named, before anything is paused */
+	assert_int_equal(snapshot_unsupported(t.vm, "pci.0.4.0", "ahci cannot be saved yet"), 0);
+	assert_int_equal(
+	    ctl_request_fds(&c, "checkpoint", fds, 3, NULL, NULL, TMO, err, sizeof(err)),
+	    -EREMOTEIO);
+	assert_string_equal(err, "pci.0.4.0: ahci cannot be saved yet");
+	assert_int_equal(atomic_load(&t.vm->exit_code), -1);
+	ctl_disconnect(&c);
+	close(fd);
+	finish(&t);
 }
 
 static void stop_case(const char *request, int want)
@@ -884,6 +931,7 @@ int main(void)
 	    cmocka_unit_test(test_format_replies),
 	    cmocka_unit_test(test_names_and_paths),
 	    cmocka_unit_test(test_status_and_stats),
+	    cmocka_unit_test(test_checkpoint_requests),
 	    cmocka_unit_test(test_destroy),
 	    cmocka_unit_test(test_force_reset),
 	    cmocka_unit_test(test_force_poweroff),

@@ -909,7 +909,6 @@ static void test_unsupported_and_unknown(void **state)
 		const char *opt, *msg;
 	} t[] = {
 	    {"-G", "option -G (GDB stub) is not supported by kbhyve yet"},
-	    {"-r", "option -r (snapshot restore) is not supported by kbhyve yet"},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		assert_int_equal(PARSE((char *)t[i].opt, "x", "vm"), -ENOTSUP);
@@ -919,6 +918,11 @@ static void test_unsupported_and_unknown(void **state)
 	}
 	PARSE("-G1234", "vm");
 	assert_error("option -G (GDB stub)");
+	/* -r: the snapshot to restore, checked when the VM exists */
+	assert_int_equal(PARSE("-r", "/var/snap/one", "vm"), 0);
+	assert_var("restore.file", "/var/snap/one");
+	assert_int_equal(PARSE("-r", "", "vm"), -EINVAL);
+	assert_error("-r: empty snapshot file name");
 
 	PARSE("-q", "vm");
 	assert_error("unknown option -q (see bhyve -h)");
