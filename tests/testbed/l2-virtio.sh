@@ -9,6 +9,9 @@
 #            (in-l1-unpriv.sh: bhyve runs as an unprivileged user)
 #   durable  numbered O_DIRECT + fdatasync records on /dev/vda (or kbdurdev=) until the host
 #            kills the VMM (durable-writer.c; in-l1-durable.sh checks the host file)
+#   snap     the durable writer on /dev/vda, and every second a line with the uptime, the boot
+#            id and the count of timer, disk and random-number interrupts (in-l1-snapshot.sh:
+#            checkpoint, suspend and restore must not reboot the guest or lose a record)
 #   cgroup   4 MiB written to /dev/vda with O_DIRECT and timed, 3 s of busy loop, then the ACPI
 #            power button powers off (in-l1-cgroup.sh: vm's limit_wbps and limit_pcpu)
 say() { echo "KBV $*"; }
@@ -50,6 +53,22 @@ cgroup)
 	say spin=done
 	say acpid=ready
 	sleep 300
+	exit 0
+	;;
+snap)
+	for _ in $(seq 300); do [ -b /dev/vda ] && break; mdev -s; sleep 0.1; done
+	boot=$(cat /proc/sys/kernel/random/boot_id)
+	(
+		while :; do
+			# the guest's own view that interrupts still arrive after a restore
+			loc=$(awk '/LOC:/ { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts)
+			virtio=$(awk '/virtio/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts)
+			rnd=$(head -c 16 /dev/hwrng 2>/dev/null | wc -c)
+			say "tick up=$(uptime_s) boot=$boot loc=$loc virtio=$virtio hwrng=$rnd"
+			sleep 1
+		done
+	) &
+	/bin/durable-writer /dev/vda
 	exit 0
 	;;
 durable)
