@@ -966,6 +966,10 @@ static int build(struct build *b)
 	for (int i = 0; extra[i]; i++)
 		sv_add(&b->args, extra[i]);
 	free_strv(extra);
+	if (in->restore) {
+		sv_add(&b->args, "-r");
+		sv_add(&b->args, in->restore);
+	}
 	sv_add(&b->args, in->name);
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include "vm/runlock.h"
 #include "vm/runstate.h"
 #include "vm/supervisor.h"
+#include "vm/suspendstate.h"
 
 #define DEFAULT_VM_DELAY 5
 #define START_WAIT_S 60	  /* for the supervisor to report its first start */
@@ -817,6 +818,71 @@ int cmd_reset(struct vm_settings *s, int argc, char **argv)
 {
 	return ctl_stop_request(s, argc, argv, "force-reset",
 				"Are you sure you want to forcefully reset this guest", "Reset");
+}
+
+/* suspend <name>: bhyve saves the guest into its folder's suspend state and stops; the next
+ * `vm start` or `vm resume` continues it from there. */
+int cmd_suspend(struct vm_settings *s, int argc, char **argv)
+{
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "", NULL, f);
+	if (i < 0)
+		return 1;
+	if (argc - i != 1) {
+		fprintf(stderr, "vm suspend: %s (usage: vm suspend <name>)\n",
+			argc - i < 1 ? "no guest named" : "one guest only");
+		return 1;
+	}
+	const char *name = argv[i];
+	struct guest g;
+	struct guest_state st;
+	if (open_running(s, name, &g, &st, false) < 0)
+		return 1;
+	drop_restart_flag(&g);
+	guest_log(&g, "suspend requested");
+	char err[CTL_REPLY_LINE_MAX + 64];
+	unsigned pause_ms = 0;
+	int r = suspend_state_save(name, g.dir, &pause_ms, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "vm suspend: %s: %s\n", name, err);
+		guest_log(&g, "suspend failed: %s", err);
+	} else {
+		printf("Suspended %s (paused %u ms)\n", name, pause_ms);
+	}
+	guest_close(&g);
+	return r < 0 ? 1 : 0;
+}
+
+/* resume [-fi] <name>: vm start for a suspended guest (which vm start also resumes); refused
+ * for a guest that has no suspend state, so that it is never booted by mistake. */
+int cmd_resume(struct vm_settings *s, int argc, char **argv)
+{
+	const char *f[128];
+	int i = vm_opts_parse(argv[0], argc, argv, "fi", NULL, f);
+	if (i < 0)
+		return 1;
+	if (argc - i != 1) {
+		fprintf(stderr, "vm resume: %s (usage: vm resume [-fi] <name>)\n",
+			argc - i < 1 ? "no guest named" : "one guest only");
+		return 1;
+	}
+	if (f['f'] && f['i']) {
+		fprintf(stderr, "vm resume: -f and -i cannot be used together\n");
+		return 1;
+	}
+	struct guest g;
+	struct guest_state st;
+	if (open_guest(s, argv[i], &g, &st) < 0)
+		return 1;
+	bool suspended = suspend_state_exists(g.dir);
+	guest_close(&g);
+	if (!suspended) {
+		fprintf(stderr, "vm resume: %s: not suspended (no %s; vm start boots it)\n", argv[i],
+			SUSPEND_STATE_FILE);
+		return 1;
+	}
+	return start_guests(s, f['f'], f['i'] || console_is_tmux(s),
+			    f['i'] && console_is_tmux(s) && isatty(0), argv + i, 1, NULL);
 }
 
 /* The names of $vm_list (rc file), malloc'd, NULL-terminated. */

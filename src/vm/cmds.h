@@ -65,6 +65,8 @@ int cmd_stop(struct vm_settings *s, int argc, char **argv);
 int cmd_restart(struct vm_settings *s, int argc, char **argv);
 int cmd_poweroff(struct vm_settings *s, int argc, char **argv);
 int cmd_reset(struct vm_settings *s, int argc, char **argv);
+int cmd_suspend(struct vm_settings *s, int argc, char **argv);
+int cmd_resume(struct vm_settings *s, int argc, char **argv);
 int cmd_startall(struct vm_settings *s, int argc, char **argv);
 int cmd_stopall(struct vm_settings *s, int argc, char **argv);
 int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv); /* `vm _run` */

@@ -41,6 +41,8 @@ static const struct command commands[] = {
 	{ "restart", cmd_restart, true },
 	{ "poweroff", cmd_poweroff, true },
 	{ "reset", cmd_reset, true },
+	{ "suspend", cmd_suspend, true },
+	{ "resume", cmd_resume, true },
 	{ "startall", cmd_startall, true },
 	{ "stopall", cmd_stopall, true },
 	{ "console", cmd_console, false }, /* checks vm_dir itself: --web HOST:PORT needs none */
@@ -93,6 +95,8 @@ static void usage(FILE *f)
 		"    restart <name>\n"
 		"    poweroff [-f] <name>\n"
 		"    reset [-f] <name>\n"
+		"    suspend <name>\n"
+		"    resume [-fi] <name>\n"
 		"    console <name> [com1|com2]\n"
 		"    console --web [-l address] [-p port] <name>|<host:port>\n"
 		"    configure <name>\n"

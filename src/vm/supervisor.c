@@ -34,6 +34,7 @@
 #include "vm/runas.h"
 #include "vm/runlock.h"
 #include "vm/supervisor.h"
+#include "vm/suspendstate.h"
 #include "vm/tcpport.h"
 #include "vm/vswitch.h"
 
@@ -401,6 +402,8 @@ static pid_t spawn_bhyve(struct sup *u, char **argv, int prio, bool set_prio, in
 }
 
 #define START_CHECK_MS 1000 /* bhyve that lives this long has started, for `vm start` */
+#define RESTORE_WAIT_MS (30 * 60 * 1000) /* reading a large guest's RAM from a slow disk */
+#define BHYVE_STATUS_SUSPENDED 5 /* bhyve's exit status after a suspend (vm suspend) */
 
 static long ms_since(const struct timespec *t0)
 {
@@ -699,12 +702,19 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	}
 	char uefi_custom[PATH_MAX + 32];
 	snprintf(uefi_custom, sizeof(uefi_custom), "%s/.config/BHYVE_UEFI.fd", u->s->vm_dir);
+	/* a suspended guest (vm suspend) resumes from its state on the first run */
+	char restore[PATH_MAX];
+	bool restoring = run == 1 && suspend_state_exists(u->g.dir) &&
+			 suspend_state_path(u->g.dir, restore, sizeof(restore)) == 0;
+	if (restoring)
+		guest_log(&u->g, "resuming from %s", SUSPEND_STATE_FILE);
 	struct bhyvecmd_input in = {
 	    .name = u->g.name,
 	    .dir = u->g.dir,
 	    .conf = u->g.conf,
 	    .bhyve = u->s->bhyve,
 	    .iso = run == 1 ? u->o->iso : NULL,
+	    .restore = restoring ? restore : NULL,
 	    .com_stdio = u->o->com_stdio,
 	    .uefi_code = vmconf_get(u->s->sys, "uefi_code"),
 	    .bios_code = vmconf_get(u->s->sys, "bios_code"),
@@ -749,6 +759,18 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		bhyvecmd_free(&cmd);
 		return NEXT_FAIL;
 	}
+	if (restoring && u->ra.set) {
+		/* bhyve, as the user, opens the state files itself */
+		char p[PATH_MAX + 8];
+		for (int i = 0; i < 3; i++) {
+			snprintf(p, sizeof(p), "%s%s", restore, i == 0 ? "" : i == 1 ? ".kern" : ".meta");
+			if (runas_give(&u->ra, p, u->g.dir, err, sizeof(err)) < 0) {
+				fail(u, "%s", err);
+				bhyvecmd_free(&cmd);
+				return NEXT_FAIL;
+			}
+		}
+	}
 	if (u->ra.set && prepare_run_as(u, &cmd) < 0) {
 		end_run_as(u);
 		bhyvecmd_free(&cmd);
@@ -789,6 +811,20 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	}
 	if (stop_requested)
 		kill(pid, SIGTERM); /* the request came in while we were forking */
+	bool restored = false;
+	if (restoring) {
+		/* the state is used up once bhyve has taken it: the guest's disks move on from
+		 * there, and a second restore of it would undo that */
+		if (suspend_state_wait_restored(u->g.name, pid, RESTORE_WAIT_MS, err, sizeof(err)) ==
+		    0) {
+			suspend_state_remove(u->g.dir);
+			guest_log(&u->g, "resumed; %s removed", SUSPEND_STATE_FILE);
+			restored = true;
+		} else {
+			guest_log(&u->g, "the resume failed (%s): %s is kept", err,
+				  SUSPEND_STATE_FILE);
+		}
+	}
 	int st = 0;
 	bool reaped = false;
 	if (outfd >= 0)
@@ -813,9 +849,16 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	end_cgroup(u);
 	end_run_as(u);
 	bhyvecmd_free(&cmd);
+	if (restoring && !restored) {
+		/* not a fresh boot over the saved state: the user decides (vm.8) */
+		fail(u, "the suspend state could not be restored (bhyve status %d%s%s); remove %s to "
+			"boot the guest afresh",
+		     code, u->last_output[0] ? ": " : "", u->last_output, SUSPEND_STATE_FILE);
+		return NEXT_FAIL;
+	}
 	if (u->notify_fd >= 0) {
-		/* bhyve ended before START_CHECK_MS: a fault is a failed start */
-		if (code >= 3) {
+		/* bhyve ended before START_CHECK_MS: a fault is a failed start (a suspend is not) */
+		if (code >= 3 && code != BHYVE_STATUS_SUSPENDED) {
 			fail(u, "bhyve exited with status %d%s%s", code,
 			     u->last_output[0] ? ": " : "", u->last_output);
 			return NEXT_FAIL;
@@ -852,6 +895,9 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		return NEXT_STOP;
 	case 2:
 		guest_log(&u->g, "guest halted");
+		return NEXT_STOP;
+	case BHYVE_STATUS_SUSPENDED:
+		guest_log(&u->g, "guest suspended to %s", SUSPEND_STATE_FILE);
 		return NEXT_STOP;
 	default:
 		guest_log(&u->g, "guest fault (bhyve status %d%s)", code,

@@ -4,8 +4,9 @@
 # vm init, a switch with an address, a template booting the payload kernel with the l2-vm.sh
 # initrd, vm create/start/list/console/stop, the guest's own reboot (supervisor run 2), taps on
 # the bridge, ACPI shutdown through the supervisor, reset/poweroff through the control socket,
-# two concurrent starts, startall/stopall, run_as; snapshot, rollback and a clone that boots on a
-# btrfs datastore and on an LVM thin pool; then the host tests of tests/vm/run.sh on L1's KVM.
+# two concurrent starts, startall/stopall, run_as; vm suspend and resume; snapshot, rollback and a
+# clone that boots on a btrfs datastore and on an LVM thin pool; then the host tests of
+# tests/vm/run.sh on L1's KVM.
 # Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-vm.sh BUILD_DIR VM_INITRD VMLINUX
 set -u
@@ -284,6 +285,69 @@ chgrp "${kvm_mode% *}" /dev/kvm
 chmod "${kvm_mode#* }" /dev/kvm
 chmod "$tun_mode" /dev/net/tun
 
+# ---- vm suspend / vm resume: the guest stops into its folder's state and goes on from it ----
+stopped() { [ ! -e "$1/run.lock" ]; }
+bootcount() { dd if="$1/disk0.img" bs=512 count=1 2>/dev/null | tr -d '\000' | sed -n 's/^KBBOOT=\([0-9]*\).*/\1/p'; }
+# sigma: the l2test guest without a display (fbuf cannot be saved yet) and its own address
+"$VM" create -t l2test sigma >/dev/null 2>&1
+S=$vm_dir/sigma
+sed -i -e '/^graphics/d' -e 's/10\.77\.0\.2/10.77.0.9/' "$S/sigma.conf"
+"$VM" start sigma >/dev/null 2>&1
+wait_for 30 test -e "$S/com1"
+gcon_sigma() { # NAME: vm console sigma in the background
+	rm -f "$T/$1.in"
+	mkfifo "$T/$1.in"
+	"$VM" console sigma <"$T/$1.in" >"$T/$1.out" 2>"$T/$1.err" &
+	con_pid=$!
+	exec 7>"$T/$1.in"
+}
+gcon_sigma sig0
+go_until sig0 'KBTEST rebooting' 120
+wait_for 120 grep -q 'starting bhyve (run 2)' "$S/vm-bhyve.log"
+console_stop
+wait_for 30 test -e "$S/com1"
+gcon_sigma sig1
+go_until sig1 'KBTEST ready' 120
+console_stop
+"$VM" suspend sigma >"$T/suspend.out" 2>&1
+rc=$?
+wait_for 60 stopped "$S"
+check "vm suspend sigma: saved into its folder, the supervisor stops (bhyve status 5)" \
+	"$([ $rc = 0 ] && grep -q '^Suspended sigma' "$T/suspend.out" && stopped "$S" &&
+		[ -s "$S/suspend.mem.meta" ] && [ -s "$S/suspend.mem.kern" ] &&
+		grep -q 'bhyve exited with status 5' "$S/vm-bhyve.log" &&
+		grep -q 'guest suspended' "$S/vm-bhyve.log"; echo $?)" \
+	"rc $rc: $(oneline "$T/suspend.out") $(tail -4 "$S/vm-bhyve.log" | tr '\n' ' ')"
+"$VM" resume sigma >"$T/resume.out" 2>&1
+rc=$?
+wait_for 30 test -e "$S/com1"
+gcon_sigma sig2
+for _ in $(seq 60); do
+	con_has "$T/sig2.out" 'KBTEST got=after-resume' && break
+	printf 'after-resume\n' >&7 2>/dev/null
+	sleep 1
+done
+console_stop
+check "vm resume sigma: the guest goes on where it was (echoes console input, no new boot, KBBOOT=2)" \
+	"$([ $rc = 0 ] && con_has "$T/sig2.out" 'KBTEST got=after-resume' &&
+		! con_has "$T/sig2.out" 'KBTEST boot=' && [ "$(bootcount "$S")" = 2 ]; echo $?)" \
+	"rc $rc: $(oneline "$T/resume.out") console: $(oneline "$T/sig2.out") $(tail -4 "$S/vm-bhyve.log" | tr '\n' ' ')"
+check "vm resume: the suspend state is used up once bhyve has it" \
+	"$([ ! -e "$S/suspend.mem.meta" ] && [ ! -e "$S/suspend.mem" ] && grep -q 'resumed; suspend.mem removed' "$S/vm-bhyve.log"; echo $?)" \
+	"$(ls "$S") $(tail -3 "$S/vm-bhyve.log" | tr '\n' ' ')"
+"$VM" stop sigma >/dev/null 2>&1
+wait_for 60 stopped "$S"
+"$VM" resume sigma >"$T/resume2.out" 2>&1
+rc=$?
+check "vm resume of a guest that is not suspended is refused (vm start boots it)" \
+	"$([ $rc = 1 ] && grep -q 'not suspended' "$T/resume2.out" && stopped "$S"; echo $?)" \
+	"rc $rc: $(oneline "$T/resume2.out")"
+"$VM" suspend alpha >"$T/suspend2.out" 2>&1
+rc=$?
+check "vm suspend of a guest that is not running is refused" \
+	"$([ $rc = 1 ] && grep -q 'not running' "$T/suspend2.out"; echo $?)" "rc $rc: $(oneline "$T/suspend2.out")"
+"$VM" destroy -f sigma >/dev/null 2>&1
+
 # ---- snapshot, rollback and clone on btrfs and on an LVM thin pool ----
 # The same story on each datastore kind: a guest whose disk counts its boots (KBBOOT=N) boots
 # twice, is snapshotted, its disk overwritten, rolled back, and a clone of the snapshot boots as
@@ -298,8 +362,6 @@ gcon() { # GUEST NAME: vm console GUEST in the background, as console_start does
 	con_pid=$!
 	exec 7>"$T/$2.in"
 }
-stopped() { [ ! -e "$1/run.lock" ]; }
-bootcount() { dd if="$1/disk0.img" bs=512 count=1 2>/dev/null | tr -d '\000' | sed -n 's/^KBBOOT=\([0-9]*\).*/\1/p'; }
 mac_of() { sed -n 's/^network0_mac="\(.*\)"$/\1/p' "$1/$(basename "$1").conf"; }
 # snap_story KIND DATASTORE ROOT ORIG CLONE: ROOT is where the datastore keeps guest folders
 snap_story() {
