@@ -87,9 +87,9 @@ int meta_parse(const char *text, size_t len, struct snap_meta *m, char *err, siz
 		goto bad;
 	}
 	if (memsize <= 0 || lowmem < 0 || highmem < 0 || lowmem > memsize ||
-	    highmem != memsize - lowmem ||
-	    ncpus < 1 || ncpus > 4096 || tsc < 0 || tsc > UINT32_MAX || ksize < 0 ||
-	    copy_hex(m->cpuid, cpuid) < 0 || copy_hex(m->kern_sha256, sha) < 0) {
+	    highmem != memsize - lowmem || ncpus < 1 || ncpus > 4096 || tsc < 0 ||
+	    tsc > UINT32_MAX || ksize < 0 || copy_hex(m->cpuid, cpuid) < 0 ||
+	    copy_hex(m->kern_sha256, sha) < 0) {
 		snprintf(err, errlen, "a value is out of range");
 		goto bad;
 	}

@@ -5,6 +5,8 @@
 Each seed is a short, meaningful start for the fuzzer: a guest driver's usual sequence, a
 typical command line, a minimal bzImage or PVH vmlinux. The encodings are the ones described at
 the top of each tests/fuzz/fuzz_NAME.c."""
+import hashlib
+import json
 import os
 import struct
 
@@ -454,3 +456,110 @@ write("fuzz_i8042", "keys-typing",
       kkey(True, keysym=ord('"')) + K_DRAIN + k2(0, 0x05) + kkey(True, keysym=0xE1, fkey=True) +
       kkey(True, keysym=ord("z")) + kkey(False, keysym=0xE1, fkey=True) + kc(0xAD) +
       kkey(True, code=106) * 20 + kc(0xAE) + K_DRAIN + kd(0xFF) + K_DRAIN + kc(0xFE))
+
+
+# ---- fuzz_snapshot: byte 0 % 6 picks what the rest is (0 .kern, 1 .meta, 2 virtqueue section,
+# 3 UART, 4 RTC, 5 i8042); byte 0 // 6 varies the exercise. Layouts: snapshot/snapfile.h and
+# each model's visit function (vq_snapshot, uart_snapshot, rtc_model_snapshot, i8042_snapshot).
+def snap_vq(size, desc, avail, used, ready=True, event_idx=False, indirect=False, broken=False,
+            last_avail=0, used_idx=0, signalled_used=0, signalled_valid=False):
+    return (struct.pack("<HQQQ", size, desc, avail, used) +
+            bytes([ready, event_idx, indirect, broken]) +
+            struct.pack("<HHH", last_avail, used_idx, signalled_used) + bytes([signalled_valid]))
+
+
+def snap_uart(ier, lcr, mcr, lsr, msr, scr, dll, dlm, fifo, trigger, thre, timeout, head, count,
+              rx):
+    return (bytes([ier, lcr, mcr, lsr, msr, scr, dll, dlm, fifo]) + struct.pack("<I", trigger) +
+            bytes([thre, timeout]) + struct.pack("<II", head, count) + rx.ljust(16, b"\0"))
+
+
+def snap_rtc(regs, index, localtime, off_sec, off_nsec):
+    cmos = bytearray(128)
+    for reg, val in regs.items():
+        cmos[reg] = val
+    return bytes(cmos) + bytes([index, localtime]) + struct.pack("<qq", off_sec, off_nsec)
+
+
+def snap_ps2kbd(fifo, head, length, reply, rhead, rlen, param_for, last_sent, scanning, leds,
+                typematic):
+    return (fifo.ljust(32, b"\0") + struct.pack("<II", head, length) + reply.ljust(8, b"\0") +
+            struct.pack("<II", rhead, rlen) +
+            bytes([param_for, last_sent, scanning, leds, typematic]))
+
+
+def snap_ps2mouse(fifo, head, length, param_for, last_sent, enabled, remote, scale21, rate,
+                  resolution, buttons, dx, dy, unsent):
+    return (fifo.ljust(32, b"\0") + struct.pack("<II", head, length) +
+            bytes([param_for, last_sent, enabled, remote, scale21, rate, resolution, buttons]) +
+            struct.pack("<ii", dx, dy) + bytes([unsent]))
+
+
+def snap_i8042(ctr, outport, pending, last_cmd, obf, ob_aux, ob, ctlq, ctlq_head, ctlq_len,
+               xlat_break, kbd, mouse):
+    ram = bytes([ctr]) + bytes(range(1, 32))
+    q = b"".join(bytes([b, aux]) for b, aux in ctlq).ljust(16, b"\0")
+    return (bytes([1]) + ram + bytes([outport, pending, last_cmd, obf, ob_aux, ob]) + q +
+            struct.pack("<II", ctlq_head, ctlq_len) + bytes([xlat_break]) + kbd + mouse)
+
+
+def kern_image(sections):
+    out = b"KBHYVEK1" + struct.pack("<II", 1, len(sections))
+    for name, data in sections:
+        out += name.encode().ljust(48, b"\0") + struct.pack("<Q", len(data)) + data
+        out += bytes(-len(data) % 8)
+    return out
+
+
+def kern_table(sections):
+    table, at = [], 16
+    for name, data in sections:
+        at += 56
+        table.append({"name": name, "offset": at, "size": len(data)})
+        at += len(data) + -len(data) % 8
+    return table
+
+
+SNAP_VQ = snap_vq(256, 0x1000, 0x2000, 0x100001000, event_idx=True, indirect=True,
+                  last_avail=0xFFFE, used_idx=0xFFFD, signalled_used=0xFFFC, signalled_valid=True)
+SNAP_UART = snap_uart(0x0F, 0x03, 0x0B, 0x60, 0xB0, 0x5A, 1, 0, 1, 4, 0, 1, 14, 3,
+                      b"abcdefghijklmnop")
+SNAP_RTC = snap_rtc({0: 0x56, 2: 0x45, 4: 0x13, 6: 5, 7: 0x29, 8: 0x02, 9: 0x24, 0x0A: 0x26,
+                     0x0B: 0x02, 0x0D: 0x80, 0x32: 0x20}, 0x0C, 0, -3600, 500000000)
+SNAP_I8042 = snap_i8042(
+    0x47, 0x03, 0x65, 0, 1, 0, 0xFA, [(0x55, 0), (0xAA, 1), (0x00, 0)], 7, 2, 1,
+    snap_ps2kbd(bytes(range(0x10, 0x30)), 30, 5, b"\xfa\xab\x83", 6, 3, 0xED, 0xFA, 1, 2,
+                0x2B),
+    snap_ps2mouse(bytes(range(0x40, 0x60)), 31, 3, 0xF3, 0xFA, 1, 0, 1, 100, 2, 1, -300, 65535,
+                  1))
+KERN = [("cpu.0", bytes(range(200))), ("empty", b""), ("lpc.com1", SNAP_UART),
+        ("rtc", SNAP_RTC), ("i8042", SNAP_I8042), ("virtio.3.0", SNAP_VQ)]
+KERN_IMAGE = kern_image(KERN)
+META = {
+    "format": "kbhyve-kvm-x86", "version": 1,
+    "vm": {"name": "guest", "memsize": 0x140000000, "lowmem": 0xC0000000,
+           "highmem": 0x80000000, "ncpus": 2, "config": "memory.size=5G\ncpus=2\nname=guest\n"},
+    "host": {"cpuid_sha256": hashlib.sha256(b"cpuid").hexdigest(), "tsc_khz": 2899999},
+    "kern": {"sha256": hashlib.sha256(KERN_IMAGE).hexdigest(), "size": len(KERN_IMAGE)},
+    "created": 1767225600, "sections": kern_table(KERN)}
+
+write("fuzz_snapshot", "kern", b"\x00" + KERN_IMAGE)
+write("fuzz_snapshot", "kern-empty", b"\x00" + kern_image([]))
+write("fuzz_snapshot", "meta", b"\x01" + json.dumps(META, indent=2).encode())
+write("fuzz_snapshot", "vq-ready", b"\x02" + SNAP_VQ)
+write("fuzz_snapshot", "vq-small", bytes([2 + 6 * 3]) +
+      snap_vq(8, 0x3000, 0x3080, 0x100000000, last_avail=5, used_idx=5))
+write("fuzz_snapshot", "vq-not-ready", b"\x02" + snap_vq(128, 0, 0, 0, ready=False))
+write("fuzz_snapshot", "uart-fifo", b"\x03" + SNAP_UART)
+write("fuzz_snapshot", "uart-loopback", bytes([3 + 6 * 7]) +
+      snap_uart(0x0B, 0x9B, 0x1F, 0x62, 0xF1, 0, 12, 0, 0, 1, 1, 0, 7, 1, bytes(7) + b"Z"))
+write("fuzz_snapshot", "rtc", b"\x04" + SNAP_RTC)
+write("fuzz_snapshot", "rtc-interrupts", bytes([4 + 6 * 5]) +
+      snap_rtc({0: 59, 2: 59, 4: 23, 6: 7, 7: 31, 8: 12, 9: 99, 0x0A: 0x2F, 0x0B: 0x76,
+                0x0C: 0xF0, 0x0D: 0x80, 0x32: 20}, 0x7F, 1, 1 << 40, 999999999))
+write("fuzz_snapshot", "i8042", b"\x05" + SNAP_I8042)
+write("fuzz_snapshot", "i8042-mouse-wait", bytes([5 + 6 * 4]) +
+      snap_i8042(0x03, 0x01, 0xD4, 1, 1, 1, 0x08, [], 0, 0, 0,
+                 snap_ps2kbd(b"", 0, 0, b"", 0, 0, 0, 0, 0, 0, 0),
+                 snap_ps2mouse(b"\x08\x01\x02", 0, 3, 0xE8, 0xF4, 1, 1, 0, 40, 0, 7, 2, -2,
+                               0)))
