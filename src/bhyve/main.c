@@ -20,6 +20,7 @@
 #include "devices/pm.h"
 #include "sandbox/sandbox.h"
 #include "snapshot/checkpoint.h"
+#include "snapshot/migrate.h"
 
 static void on_signal(int fd, uint32_t events, void *opaque)
 {
@@ -110,6 +111,11 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 	signal(SIGPIPE, SIG_IGN);
 
 	const char *restore = config_get(cfg, "restore.file");
+	const char *incoming = config_get(cfg, "migrate.listen");
+	if (restore && incoming) {
+		kb_log("-r and -R cannot be used together: restore from a file, or receive a migration");
+		return BHYVE_EXIT_ERROR;
+	}
 	struct vm *vm = vm_create(cfg, err, sizeof(err));
 	if (!vm) {
 		if (err[0]) /* empty: the line that says why is out already */
@@ -133,6 +139,9 @@ static int run(int argc, char **argv, char **args, struct cfgnode *cfg)
 		status = BHYVE_EXIT_ERROR;
 	} else if (restore && checkpoint_restore(vm, restore, err, sizeof(err)) < 0) {
 		kb_log("%s", err); /* -r: the snapshot does not fit this VM; it never ran */
+		status = BHYVE_EXIT_ERROR;
+	} else if (incoming && migrate_receive(vm, incoming, err, sizeof(err)) < 0) {
+		kb_log("%s", err); /* -R: nothing arrived that runs; this VM never ran */
 		status = BHYVE_EXIT_ERROR;
 	} else if (enter_sandbox(cfg) < 0) {
 		status = BHYVE_EXIT_ERROR;

@@ -5,11 +5,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -30,6 +34,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: %s --vm=<name> [--destroy | --force-reset | --force-poweroff | --poweroff]\n"
 	    "       %*s [--get-stats] [--status] [--checkpoint=<file> | --suspend=<file>]\n"
+	    "       %*s [--migrate=<host>:<port> [--migrate-downtime=<ms>]]\n"
 	    "       %s --list\n"
 	    "\n"
 	    "  --vm=<name>        the VM (required except with --list)\n"
@@ -43,9 +48,13 @@ static void usage(FILE *f)
 	    "                     state in <file>.kern, its description in <file>.meta; the\n"
 	    "                     guest keeps running (bhyve -r <file> brings it back)\n"
 	    "  --suspend=<file>   the same, then the VM stops; its bhyve exits with status 5\n"
+	    "  --migrate=<host>:<port>  send the running guest live to a bhyve -R waiting there\n"
+	    "                     (same options, shared or copied disks); this VM's bhyve then\n"
+	    "                     exits with status 5; on failure the guest runs on here\n"
+	    "  --migrate-downtime=<ms>  the pause to aim for (default 300)\n"
 	    "  --list             list running VMs (name and pid)\n"
 	    "With --vm alone, the exit status says whether the VM is running.\n",
-	    prog, (int)strlen(prog), "", prog);
+	    prog, (int)strlen(prog), "", (int)strlen(prog), "", prog);
 }
 
 /* FreeBSD bhyvectl options kbhyve does not provide: a message better than "unknown option". */
@@ -227,6 +236,77 @@ out:
 	return ret;
 }
 
+/* --migrate=HOST:PORT: a TCP connection to the destination bhyve -R, handed to our bhyve (which
+ * opens no sockets of its own). Its descriptor, or -1 after one line. */
+static int connect_destination(const char *spec)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	size_t n = colon ? (size_t)(colon - spec) : 0;
+	if (!colon || n == 0 || n >= sizeof(host) || !colon[1]) {
+		fprintf(stderr, "%s: --migrate=%s: give <host>:<port>\n", prog, spec);
+		return -1;
+	}
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc) {
+		fprintf(stderr, "%s: --migrate=%s: %s\n", prog, spec, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1, e = 0;
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+			e = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		fprintf(stderr, "%s: --migrate=%s: %s (is bhyve -R waiting there?)\n", prog, spec,
+			strerror(e ? e : EHOSTUNREACH));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int migrate(struct ctl_conn *c, const char *vm, const char *dest, const char *downtime)
+{
+	char req[64] = "migrate";
+	if (downtime) {
+		char *end;
+		long v = strtol(downtime, &end, 10);
+		if (!*downtime || *end || v < 1 || v > 3600000) {
+			fprintf(stderr, "%s: --migrate-downtime=%s: milliseconds, 1-3600000\n", prog,
+				downtime);
+			return 1;
+		}
+		snprintf(req, sizeof(req), "migrate %ld", v);
+	}
+	int fd = connect_destination(dest);
+	if (fd < 0)
+		return 1;
+	char err[CTL_REPLY_LINE_MAX + 64];
+	int rc = ctl_request_fds(c, req, &fd, 1, print_data, NULL, CHECKPOINT_TIMEOUT_MS, err,
+				 sizeof(err));
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "%s: VM '%s': %s\n", prog, vm, err);
+		return 1;
+	}
+	return 0;
+}
+
 enum {
 	OPT_VM = 256,
 	OPT_DESTROY,
@@ -239,6 +319,8 @@ enum {
 	OPT_HELP,
 	OPT_CHECKPOINT,
 	OPT_SUSPEND,
+	OPT_MIGRATE,
+	OPT_MIGRATE_DOWNTIME,
 };
 
 /* The requests of the VM-stopping options, which are also their option names. */
@@ -263,12 +345,14 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
 	    {"suspend", required_argument, NULL, OPT_SUSPEND},
+	    {"migrate", required_argument, NULL, OPT_MIGRATE},
+	    {"migrate-downtime", required_argument, NULL, OPT_MIGRATE_DOWNTIME},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *vm = NULL;
 	bool stats = false, status = false, list = false;
 	int stop_opt = 0;
-	const char *snap_file = NULL;
+	const char *snap_file = NULL, *migrate_to = NULL, *downtime = NULL;
 	bool suspend = false;
 
 	/* getopt_long takes any unambiguous prefix: "--d" would destroy the guest. Options that stop
@@ -335,6 +419,12 @@ int main(int argc, char **argv)
 			snap_file = optarg;
 			suspend = o == OPT_SUSPEND;
 			break;
+		case OPT_MIGRATE:
+			migrate_to = optarg;
+			break;
+		case OPT_MIGRATE_DOWNTIME:
+			downtime = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			usage(stdout);
@@ -369,13 +459,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (downtime && !migrate_to) {
+		fprintf(stderr, "%s: --migrate-downtime goes with --migrate\n", prog);
+		return 1;
+	}
+	if (migrate_to && (snap_file || stop_opt)) {
+		fprintf(stderr, "%s: --migrate cannot be combined with --%s\n", prog,
+			snap_file ? (suspend ? "suspend" : "checkpoint")
+				  : stop_requests[stop_opt - OPT_DESTROY]);
+		return 1;
+	}
 	if (snap_file && stop_opt) {
 		fprintf(stderr, "%s: --%s cannot be combined with --%s\n", prog,
 			suspend ? "suspend" : "checkpoint", stop_requests[stop_opt - OPT_DESTROY]);
 		return 1;
 	}
 	if (list) {
-		if (vm || stop_opt || stats || status || snap_file) {
+		if (vm || stop_opt || stats || status || snap_file || migrate_to) {
 			fprintf(stderr, "%s: --list takes no other options\n", prog);
 			return 1;
 		}
@@ -411,6 +511,15 @@ int main(int argc, char **argv)
 		ret = checkpoint(&c, vm, snap_file, suspend);
 		/* --suspend returns once the VM is gone, as the stop options do */
 		if (ret == 0 && suspend && ctl_wait_closed(&c, STOP_TIMEOUT_MS) < 0) {
+			fprintf(stderr, "%s: VM '%s' did not stop within %d seconds\n", prog, vm,
+				STOP_TIMEOUT_MS / 1000);
+			ret = 1;
+		}
+	}
+	if (ret == 0 && migrate_to) {
+		ret = migrate(&c, vm, migrate_to, downtime);
+		/* the source's bhyve exits once the destination runs the guest */
+		if (ret == 0 && ctl_wait_closed(&c, STOP_TIMEOUT_MS) < 0) {
 			fprintf(stderr, "%s: VM '%s' did not stop within %d seconds\n", prog, vm,
 				STOP_TIMEOUT_MS / 1000);
 			ret = 1;

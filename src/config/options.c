@@ -703,7 +703,7 @@ static const struct {
     {'G', "GDB stub"},
 };
 
-static const char arg_options[] = "kfopGcsmlKUr";
+static const char arg_options[] = "kfopGcsmlKUrR";
 
 /* x86.x2apic: bhyve's default is xAPIC; on KVM kbhyve shows x2APIC, as QEMU and Firecracker do:
  * a guest then drives its local APIC through MSRs, which KVM handles more cheaply than MMIO
@@ -727,7 +727,8 @@ void bhyve_usage(FILE *out, const char *prog)
 		"       %*s [-f name,[string|file]=data] [-K layout] [-k config_file]\n"
 		"       %*s [-l lpcdev[,conf]]\n"
 		"       %*s [-m memsize[K|M|G|T]]\n"
-		"       %*s [-o var=value] [-p vcpu:hostcpu] [-r file] [-s slot,emulation[,conf]]\n"
+		"       %*s [-o var=value] [-p vcpu:hostcpu] [-r file | -R [addr:]port]\n"
+		"       %*s [-s slot,emulation[,conf]]\n"
 		"       %*s [-U uuid] vmname\n"
 		"       %s -l help\n"
 		"       %s -s help\n"
@@ -752,6 +753,8 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -p: pin vCPU 'vcpu' to host CPU 'hostcpu' (repeatable)\n"
 		"  -r: restore the guest from a snapshot (file, file.kern, file.meta) taken by\n"
 		"      bhyvectl --checkpoint or --suspend, with the same options\n"
+		"  -R: receive the guest from a live migration (bhyvectl --migrate) on this TCP\n"
+		"      address, with the same options\n"
 		"  -S: wire guest memory\n"
 		"  -s: PCI device: slot (S, S:F or B:S:F), emulation, its options\n"
 		"  -U: SMBIOS system UUID\n"
@@ -760,7 +763,7 @@ void bhyve_usage(FILE *out, const char *prog)
 		"  -w: ignore unimplemented MSRs\n"
 		"  -x: local APIC in x2APIC mode (the default on KVM)\n"
 		"  -Y: do not generate an MP table\n",
-		prog, w, "", w, "", w, "", w, "", w, "", w, "", prog, prog);
+		prog, w, "", w, "", w, "", w, "", w, "", w, "", w, "", prog, prog);
 }
 
 static int apply_defaults(struct cfgnode *cfg, char *err, size_t errlen)
@@ -831,6 +834,15 @@ static int apply_arg_option(struct cfgnode *cfg, char opt, const char *arg, FILE
 		r = config_set(cfg, "restore.file", arg);
 		if (r < 0)
 			snprintf(err, errlen, "-r: %s", strerror(-r));
+		return r;
+	case 'R':
+		if (!*arg) {
+			snprintf(err, errlen, "-R: give [ADDRESS:]PORT to receive the migration on");
+			return -EINVAL;
+		}
+		r = config_set(cfg, "migrate.listen", arg);
+		if (r < 0)
+			snprintf(err, errlen, "-R: %s", strerror(-r));
 		return r;
 	case 'K':
 		if (!*arg) {

@@ -24,6 +24,7 @@
 #include "ctl/ctlsocket.h"
 #include "devices/pm.h"
 #include "snapshot/checkpoint.h"
+#include "snapshot/migrate.h"
 
 #define CTL_MAX_CLIENTS 16
 #define CTL_STATS_NAME_MAX 32
@@ -305,13 +306,71 @@ static void reply_checkpoint(struct ctl_client *c, bool suspend)
 	srv->waiting_client = c;
 }
 
+static void migrate_done(void *opaque, int rc, const char *err, const struct migrate_result *r)
+{
+	struct ctl_server *srv = opaque;
+	struct ctl_client *c = srv->waiting_client;
+	srv->waiting_client = NULL;
+	if (rc)
+		kb_log("migration failed: %s; the guest runs on here", err);
+	else
+		kb_debug("migrated in %u rounds, %llu bytes, paused %u ms", r->rounds,
+			 (unsigned long long)r->mem_bytes, r->pause_ms);
+	if (!c)
+		return;
+	c->waiting = false;
+	if (rc) {
+		ctl_buf_error(&c->out, "%s", err);
+	} else {
+		ctl_buf_data(&c->out, "rounds", "%u", r->rounds);
+		ctl_buf_data(&c->out, "mem_bytes", "%llu", (unsigned long long)r->mem_bytes);
+		ctl_buf_data(&c->out, "final_bytes", "%llu", (unsigned long long)r->final_bytes);
+		ctl_buf_data(&c->out, "pause_ms", "%u", r->pause_ms);
+		ctl_buf_data(&c->out, "total_ms", "%u", r->total_ms);
+		ctl_buf_ok(&c->out);
+	}
+	client_continue(c);
+}
+
+static void reply_migrate(struct ctl_client *c, long downtime)
+{
+	struct ctl_server *srv = c->srv;
+	if (c->nfds != 1 || c->fds_overflow) {
+		ctl_buf_error(&c->out, "migrate needs the connection to the destination passed with "
+				       "the request");
+		return;
+	}
+	if (atomic_load(&srv->vm->exit_code) >= 0) {
+		ctl_buf_error(&c->out, "the VM is stopping");
+		return;
+	}
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	if (getsockopt(c->fds[0], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+		ctl_buf_error(&c->out, "migrate needs a stream socket");
+		return;
+	}
+	char err[256];
+	int sock = c->fds[0];
+	c->nfds = 0; /* migrate_start owns it now */
+	if (migrate_start(srv->vm, sock, downtime > 0 ? (unsigned)downtime : 0, migrate_done, srv,
+			  err, sizeof(err)) < 0) {
+		ctl_buf_error(&c->out, "%s", err);
+		return;
+	}
+	kb_debug("migration started by bhyvectl");
+	c->waiting = true;
+	srv->waiting_client = c;
+}
+
 static void handle_request(struct ctl_client *c, const char *line, size_t len)
 {
 	struct ctl_server *srv = c->srv;
 	struct ctl_buf *out = &c->out;
 	enum ctl_cmd cmd;
 	char err[160];
-	if (ctl_parse_request(line, len, &cmd, err, sizeof(err)) < 0) {
+	long arg;
+	if (ctl_parse_request_arg(line, len, &cmd, &arg, err, sizeof(err)) < 0) {
 		ctl_buf_error(out, "%s", err);
 		return;
 	}
@@ -339,6 +398,9 @@ static void handle_request(struct ctl_client *c, const char *line, size_t len)
 	case CTL_CMD_CHECKPOINT:
 	case CTL_CMD_SUSPEND:
 		reply_checkpoint(c, cmd == CTL_CMD_SUSPEND);
+		break;
+	case CTL_CMD_MIGRATE:
+		reply_migrate(c, arg);
 		break;
 	case CTL_CMD_HELP:
 	case CTL_CMD_COUNT:

@@ -20,6 +20,10 @@ struct guestmem {
 	uint64_t highmem; /* RAM bytes mapped at guest-physical 4 GiB */
 	uint64_t guard;   /* bytes reserved (PROT_NONE) just below host, from its alignment */
 	bool wired;
+	/* a live migration: the RAM pages the VMM itself writes (device buffers, used rings),
+	 * which KVM's dirty log does not see; one bit per 4 KiB page of [host, host + size), set
+	 * atomically; NULL when nobody tracks */
+	uint64_t *vmm_dirty;
 };
 
 /* Split a RAM size into low and high parts (no mapping). */
@@ -34,6 +38,21 @@ void guestmem_fini(struct guestmem *gm);
 /* Host pointer for [gpa, gpa+len) when the whole range is guest RAM, else NULL.
  * Every access to guest memory on behalf of a guest goes through this check. */
 void *gm_ptr(const struct guestmem *gm, uint64_t gpa, uint64_t len);
+
+/* Note that the VMM writes (or will write) [p, p + len) of guest RAM, a range inside the host
+ * mapping, for a migration in progress; nothing when none is. Any thread. */
+static inline void gm_mark_dirty(const struct guestmem *gm, const void *p, size_t len)
+{
+	uint64_t *bits = __atomic_load_n(&gm->vmm_dirty, __ATOMIC_ACQUIRE);
+	if (!bits || len == 0)
+		return;
+	uint64_t off = (uint64_t)((const uint8_t *)p - gm->host);
+	if (off >= gm->size)
+		return;
+	uint64_t end = off + len > gm->size ? gm->size : off + len;
+	for (uint64_t pg = off >> 12; pg <= (end - 1) >> 12; pg++)
+		__atomic_fetch_or(&bits[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
+}
 
 /* Copy helpers; return 0 or -EFAULT when the range is not entirely RAM. */
 int gm_read(const struct guestmem *gm, uint64_t gpa, void *dst, size_t len);

@@ -17,6 +17,7 @@ static const char *const cmd_names[] = {
     [CTL_CMD_HELP] = "help",
     [CTL_CMD_CHECKPOINT] = "checkpoint",
     [CTL_CMD_SUSPEND] = "suspend",
+    [CTL_CMD_MIGRATE] = "migrate",
 };
 _Static_assert(sizeof(cmd_names) / sizeof(cmd_names[0]) == CTL_CMD_COUNT,
 	       "every control command needs a name");
@@ -31,8 +32,10 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-int ctl_parse_request(const char *line, size_t len, enum ctl_cmd *cmd, char *err, size_t errlen)
+int ctl_parse_request_arg(const char *line, size_t len, enum ctl_cmd *cmd, long *arg, char *err,
+			  size_t errlen)
 {
+	*arg = -1;
 	if (len > CTL_REQUEST_MAX) {
 		snprintf(err, errlen, "request longer than %d bytes", CTL_REQUEST_MAX);
 		return -EINVAL;
@@ -59,7 +62,22 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_cmd *cmd, char *err
 	size_t wlen = wend - start;
 	for (int i = 0; i < CTL_CMD_COUNT; i++) {
 		if (strlen(cmd_names[i]) == wlen && memcmp(cmd_names[i], line + start, wlen) == 0) {
-			if (wend != end) {
+			if (wend != end && i == CTL_CMD_MIGRATE) {
+				/* one number: the downtime target in milliseconds */
+				size_t a = wend;
+				while (a < end && is_blank(line[a]))
+					a++;
+				long v = 0;
+				size_t k = a;
+				for (; k < end && line[k] >= '0' && line[k] <= '9' && v <= 3600000; k++)
+					v = v * 10 + (line[k] - '0');
+				if (k == a || k != end || v < 1 || v > 3600000) {
+					snprintf(err, errlen,
+						 "'migrate' takes a downtime in milliseconds (1-3600000)");
+					return -EINVAL;
+				}
+				*arg = v;
+			} else if (wend != end) {
 				snprintf(err, errlen, "'%s' takes no arguments", cmd_names[i]);
 				return -EINVAL;
 			}
@@ -70,6 +88,17 @@ int ctl_parse_request(const char *line, size_t len, enum ctl_cmd *cmd, char *err
 	snprintf(err, errlen, "unknown request '%.*s' (try 'help')", (int)(wlen > 40 ? 40 : wlen),
 		 line + start);
 	return -EINVAL;
+}
+
+int ctl_parse_request(const char *line, size_t len, enum ctl_cmd *cmd, char *err, size_t errlen)
+{
+	long arg;
+	int rc = ctl_parse_request_arg(line, len, cmd, &arg, err, errlen);
+	if (rc == 0 && arg >= 0) {
+		snprintf(err, errlen, "'%s' takes no arguments here", cmd_names[*cmd]);
+		return -EINVAL;
+	}
+	return rc;
 }
 
 bool ctl_key_valid(const char *key)

@@ -39,6 +39,10 @@ enum ctl_cmd {
 	 * pause_ms, total_ms. checkpoint: the guest runs on; suspend: bhyve then exits 5. */
 	CTL_CMD_CHECKPOINT,
 	CTL_CMD_SUSPEND,
+	/* "migrate [DOWNTIME_MS]": send the VM live over the connected stream socket that comes
+	 * with the request (SCM_RIGHTS) to a bhyve -R. Answered when it ends: rounds, mem_bytes,
+	 * final_bytes, pause_ms, total_ms; then bhyve exits 5. On error the guest runs on. */
+	CTL_CMD_MIGRATE,
 	CTL_CMD_COUNT
 };
 
@@ -47,6 +51,10 @@ const char *ctl_cmd_name(enum ctl_cmd cmd);
 /* Parse one request line of `len` bytes (no newline). 0 with *cmd set, or -EINVAL with the
  * message for the "error: " reply in err. */
 int ctl_parse_request(const char *line, size_t len, enum ctl_cmd *cmd, char *err, size_t errlen);
+/* The same for requests that take an argument (migrate's downtime): *arg is its number, or -1
+ * when none was given. */
+int ctl_parse_request_arg(const char *line, size_t len, enum ctl_cmd *cmd, long *arg, char *err,
+			  size_t errlen);
 
 /* A KEY of a data line: 1 to CTL_KEY_MAX bytes of [A-Za-z0-9_.-]. */
 bool ctl_key_valid(const char *key);

@@ -39,9 +39,5 @@ int checkpoint_start(struct vm *vm, const int fds[3], bool suspend, checkpoint_d
  * (the VM must not run then). */
 int checkpoint_restore(struct vm *vm, const char *file, char *err, size_t errlen);
 
-/* The configuration as compared between snapshot and VM: sorted "key=value" lines without the
- * keys of host resources (restore.*, *.backend, *.path: a tap, a disk image's or console's
- * path may differ between suspend and resume). malloc'd, NULL without memory. */
-char *checkpoint_config_text(struct vm *vm);
 
 #endif

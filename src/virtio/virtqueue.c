@@ -300,6 +300,7 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c, char *err, size_t errlen)
 		/* Ask for a kick on the next chain, then look again: the driver may have added
 		 * one after our load and before it could see the new avail_event. */
 		__atomic_store_n(avail_event_p(vq), vq->last_avail, __ATOMIC_RELEASE);
+		gm_mark_dirty(vq->gm, avail_event_p(vq), sizeof(uint16_t));
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = __atomic_load_n(avail_idx_p(vq), __ATOMIC_ACQUIRE);
 		if (avail_idx == vq->last_avail)
@@ -328,6 +329,9 @@ int vq_pop(struct virtqueue *vq, struct vq_chain *c, char *err, size_t errlen)
 		return r;
 
 	vq->last_avail++;
+	/* a migration resends what the device will write into the chain */
+	for (unsigned i = c->nread; i < c->nread + c->nwrite; i++)
+		gm_mark_dirty(vq->gm, c->iov[i].iov_base, c->iov[i].iov_len);
 	/* avail_event is only moved when the ring is found empty (above): while a device still has
 	 * chains to take (a receive queue full of buffers) the driver need not kick for each refill,
 	 * as QEMU does by turning notifications off while it has buffers. */
@@ -344,6 +348,7 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 	vq->used_idx++;
 	/* release: the element (and the data written into the buffers) before the index */
 	__atomic_store_n(used_idx_p(vq), vq->used_idx, __ATOMIC_RELEASE);
+	gm_mark_dirty(vq->gm, vq->used, VQ_USED_BYTES(vq->size));
 }
 
 /* virtio's vring_need_event(): whether moving the index from old to new_idx passed event. */
@@ -439,8 +444,14 @@ void vq_snapshot(struct snap *s, struct virtqueue *vq, const struct guestmem *gm
 	snap_u16(s, &vq->used_idx);
 	snap_u16(s, &vq->signalled_used);
 	snap_bool(s, &vq->signalled_valid);
-	if (!snap_loading(s) || snap_failed(s))
+	if (!snap_loading(s))
 		return;
+	if (snap_failed(s)) {
+		/* a state that does not load leaves no half-set ring behind */
+		vq->ready = false;
+		vq->desc = vq->avail = vq->used = NULL;
+		return;
+	}
 	bool signalled = vq->signalled_valid;
 	vq->ready = false;
 	if (ready && vq_enable(vq, gm) < 0)

@@ -97,10 +97,11 @@ if [ -n "$VIRTIO_INITRD" ]; then
 	"$(dirname "$0")/in-l1-durable.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 	"$(dirname "$0")/in-l1-unpriv.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 fi
-# checkpoint, suspend and restore of a guest that writes to its disk
-mark "snapshot"
+# checkpoint, suspend and restore of a guest that writes to its disk; its live migration
+mark "snapshot and migration"
 if [ -n "$VIRTIO_INITRD" ]; then
 	"$(dirname "$0")/in-l1-snapshot.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
+	"$(dirname "$0")/in-l1-migrate.sh" "$BUILD" "$VIRTIO_INITRD" "$VMLINUX"
 fi
 # vm's guest cgroups under the unified hierarchy (L1 mounts it for the test)
 mark "cgroup"

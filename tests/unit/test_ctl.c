@@ -73,6 +73,34 @@ static void expect_bad(const char *line, size_t len, const char *msg)
 	assert_string_equal(err, msg);
 }
 
+/* migrate takes one optional number, the downtime target; nothing else takes an argument */
+static void test_parse_migrate_argument(void **state)
+{
+	(void)state;
+	enum ctl_cmd cmd;
+	long arg;
+	char err[160];
+	assert_int_equal(ctl_parse_request_arg("migrate", 7, &cmd, &arg, err, sizeof(err)), 0);
+	assert_int_equal(cmd, CTL_CMD_MIGRATE);
+	assert_int_equal(arg, -1);
+	assert_int_equal(ctl_parse_request_arg("migrate  250 ", 13, &cmd, &arg, err, sizeof(err)),
+			 0);
+	assert_int_equal(arg, 250);
+	static const char *const bad[] = {"migrate 0", "migrate x", "migrate 25x", "migrate -5",
+					  "migrate 3600001", "migrate 99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(
+		    ctl_parse_request_arg(bad[i], strlen(bad[i]), &cmd, &arg, err, sizeof(err)),
+		    -EINVAL);
+		assert_string_equal(err, "'migrate' takes a downtime in milliseconds (1-3600000)");
+	}
+	assert_int_equal(ctl_parse_request_arg("stats 5", 7, &cmd, &arg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "'stats' takes no arguments");
+	/* the plain parser takes none at all */
+	assert_int_equal(ctl_parse_request("migrate 250", 11, &cmd, err, sizeof(err)), -EINVAL);
+	assert_int_equal(ctl_parse_request("migrate", 7, &cmd, err, sizeof(err)), 0);
+}
+
 static void test_parse_malformed(void **state)
 {
 	expect_bad("", 0, "empty request (try 'help')");
@@ -440,7 +468,7 @@ static void test_status_and_stats(void **state)
 	assert_int_equal(req(&c, "help", kv, err, sizeof(err)), 0);
 	assert_string_equal(get(kv, "commands"),
 			    "status stats destroy force-reset force-poweroff poweroff help checkpoint "
-			    "suspend");
+			    "suspend migrate");
 	assert_int_equal(req(&c, "reboot", kv, err, sizeof(err)), -EREMOTEIO);
 	assert_string_equal(err, "unknown request 'reboot' (try 'help')");
 	/* the connection stays usable after an error */
@@ -930,6 +958,7 @@ int main(void)
 	    cmocka_unit_test(test_linebuf_oversized),
 	    cmocka_unit_test(test_format_replies),
 	    cmocka_unit_test(test_names_and_paths),
+	    cmocka_unit_test(test_parse_migrate_argument),
 	    cmocka_unit_test(test_status_and_stats),
 	    cmocka_unit_test(test_checkpoint_requests),
 	    cmocka_unit_test(test_destroy),

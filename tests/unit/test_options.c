@@ -923,6 +923,11 @@ static void test_unsupported_and_unknown(void **state)
 	assert_var("restore.file", "/var/snap/one");
 	assert_int_equal(PARSE("-r", "", "vm"), -EINVAL);
 	assert_error("-r: empty snapshot file name");
+	/* -R: where to receive a live migration, checked when the VM exists */
+	assert_int_equal(PARSE("-R", "10.0.0.2:7411", "vm"), 0);
+	assert_var("migrate.listen", "10.0.0.2:7411");
+	assert_int_equal(PARSE("-R", "", "vm"), -EINVAL);
+	assert_error("-R: give [ADDRESS:]PORT to receive the migration on");
 
 	PARSE("-q", "vm");
 	assert_error("unknown option -q (see bhyve -h)");
