@@ -255,95 +255,113 @@ static void reply_help(struct ctl_buf *out)
 static int client_flush(struct ctl_client *c);
 static void client_continue(struct ctl_client *c);
 
-static void checkpoint_done(void *opaque, int rc, const char *err, const struct checkpoint_result *r)
+/* ---- requests answered when they end (checkpoint, suspend, migrate): one at a time ---- */
+
+/* Whether client c may start one now, holding `nfds` descriptors; else its error reply. */
+static bool long_request_ok(struct ctl_client *c, int nfds, const char *what_fds)
 {
-	struct ctl_server *srv = opaque;
+	if (c->srv->waiting_client) {
+		ctl_buf_error(&c->out, "a checkpoint or migration is running already");
+		return false;
+	}
+	if (c->nfds != nfds || c->fds_overflow) {
+		ctl_buf_error(&c->out, "%s", what_fds);
+		return false;
+	}
+	if (atomic_load(&c->srv->vm->exit_code) >= 0) {
+		ctl_buf_error(&c->out, "the VM is stopping");
+		return false;
+	}
+	return true;
+}
+
+static void long_request_started(struct ctl_client *c, const char *what)
+{
+	kb_debug("%s started by bhyvectl", what);
+	c->waiting = true;
+	c->srv->waiting_client = c;
+}
+
+/* The client whose request ended, ready for its answer (after the data lines: ctl_buf_ok or
+ * the error, then client_continue); NULL when it hung up meanwhile. */
+static struct ctl_client *long_request_ended(struct ctl_server *srv, int rc, const char *err)
+{
 	struct ctl_client *c = srv->waiting_client;
 	srv->waiting_client = NULL;
+	if (!c)
+		return NULL;
+	c->waiting = false;
+	if (rc) {
+		ctl_buf_error(&c->out, "%s", err);
+		client_continue(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void checkpoint_done(void *opaque, int rc, const char *err, const struct checkpoint_result *r)
+{
 	if (rc)
 		kb_log("checkpoint failed: %s", err);
 	else
 		kb_debug("checkpoint: %llu bytes of RAM, %llu of state, vCPUs paused %u ms",
 			 (unsigned long long)r->mem_bytes, (unsigned long long)r->kern_bytes,
 			 r->pause_ms);
+	struct ctl_client *c = long_request_ended(opaque, rc, err);
 	if (!c)
 		return;
-	c->waiting = false;
-	if (rc) {
-		ctl_buf_error(&c->out, "%s", err);
-	} else {
-		ctl_buf_data(&c->out, "mem_bytes", "%llu", (unsigned long long)r->mem_bytes);
-		ctl_buf_data(&c->out, "kern_bytes", "%llu", (unsigned long long)r->kern_bytes);
-		ctl_buf_data(&c->out, "pause_ms", "%u", r->pause_ms);
-		ctl_buf_data(&c->out, "total_ms", "%u", r->total_ms);
-		ctl_buf_ok(&c->out);
-	}
+	ctl_buf_data(&c->out, "mem_bytes", "%llu", (unsigned long long)r->mem_bytes);
+	ctl_buf_data(&c->out, "kern_bytes", "%llu", (unsigned long long)r->kern_bytes);
+	ctl_buf_data(&c->out, "pause_ms", "%u", r->pause_ms);
+	ctl_buf_data(&c->out, "total_ms", "%u", r->total_ms);
+	ctl_buf_ok(&c->out);
 	client_continue(c);
 }
 
 static void reply_checkpoint(struct ctl_client *c, bool suspend)
 {
-	struct ctl_server *srv = c->srv;
-	if (c->nfds != 3 || c->fds_overflow) {
-		ctl_buf_error(&c->out, "%s needs three open files passed with the request "
-				       "(FILE, FILE.kern, FILE.meta)",
-			      suspend ? "suspend" : "checkpoint");
-		return;
-	}
-	if (atomic_load(&srv->vm->exit_code) >= 0) {
-		ctl_buf_error(&c->out, "the VM is stopping");
-		return;
-	}
+	const char *what = suspend ? "suspend" : "checkpoint";
 	char err[256];
+	snprintf(err, sizeof(err),
+		 "%s needs three open files passed with the request (FILE, FILE.kern, FILE.meta)",
+		 what);
+	if (!long_request_ok(c, 3, err))
+		return;
 	int fds[3] = {c->fds[0], c->fds[1], c->fds[2]};
 	c->nfds = 0; /* checkpoint_start owns them now */
-	if (checkpoint_start(srv->vm, fds, suspend, checkpoint_done, srv, err, sizeof(err)) < 0) {
+	if (checkpoint_start(c->srv->vm, fds, suspend, checkpoint_done, c->srv, err, sizeof(err)) <
+	    0) {
 		ctl_buf_error(&c->out, "%s", err);
 		return;
 	}
-	kb_debug("%s started by bhyvectl", suspend ? "suspend" : "checkpoint");
-	c->waiting = true;
-	srv->waiting_client = c;
+	long_request_started(c, what);
 }
 
 static void migrate_done(void *opaque, int rc, const char *err, const struct migrate_result *r)
 {
-	struct ctl_server *srv = opaque;
-	struct ctl_client *c = srv->waiting_client;
-	srv->waiting_client = NULL;
 	if (rc)
 		kb_log("migration failed: %s; the guest runs on here", err);
 	else
 		kb_debug("migrated in %u rounds, %llu bytes, paused %u ms", r->rounds,
 			 (unsigned long long)r->mem_bytes, r->pause_ms);
+	struct ctl_client *c = long_request_ended(opaque, rc, err);
 	if (!c)
 		return;
-	c->waiting = false;
-	if (rc) {
-		ctl_buf_error(&c->out, "%s", err);
-	} else {
-		ctl_buf_data(&c->out, "rounds", "%u", r->rounds);
-		ctl_buf_data(&c->out, "mem_bytes", "%llu", (unsigned long long)r->mem_bytes);
-		ctl_buf_data(&c->out, "final_bytes", "%llu", (unsigned long long)r->final_bytes);
-		ctl_buf_data(&c->out, "pause_ms", "%u", r->pause_ms);
-		ctl_buf_data(&c->out, "total_ms", "%u", r->total_ms);
-		ctl_buf_ok(&c->out);
-	}
+	ctl_buf_data(&c->out, "rounds", "%u", r->rounds);
+	ctl_buf_data(&c->out, "mem_bytes", "%llu", (unsigned long long)r->mem_bytes);
+	ctl_buf_data(&c->out, "final_bytes", "%llu", (unsigned long long)r->final_bytes);
+	ctl_buf_data(&c->out, "pause_ms", "%u", r->pause_ms);
+	ctl_buf_data(&c->out, "total_ms", "%u", r->total_ms);
+	ctl_buf_ok(&c->out);
 	client_continue(c);
 }
 
 static void reply_migrate(struct ctl_client *c, long downtime)
 {
-	struct ctl_server *srv = c->srv;
-	if (c->nfds != 1 || c->fds_overflow) {
-		ctl_buf_error(&c->out, "migrate needs the connection to the destination passed with "
-				       "the request");
+	if (!long_request_ok(c, 1,
+			     "migrate needs the connection to the destination passed with the "
+			     "request"))
 		return;
-	}
-	if (atomic_load(&srv->vm->exit_code) >= 0) {
-		ctl_buf_error(&c->out, "the VM is stopping");
-		return;
-	}
 	int type = 0;
 	socklen_t tl = sizeof(type);
 	if (getsockopt(c->fds[0], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
@@ -353,14 +371,12 @@ static void reply_migrate(struct ctl_client *c, long downtime)
 	char err[256];
 	int sock = c->fds[0];
 	c->nfds = 0; /* migrate_start owns it now */
-	if (migrate_start(srv->vm, sock, downtime > 0 ? (unsigned)downtime : 0, migrate_done, srv,
-			  err, sizeof(err)) < 0) {
+	if (migrate_start(c->srv->vm, sock, downtime > 0 ? (unsigned)downtime : 0, migrate_done,
+			  c->srv, err, sizeof(err)) < 0) {
 		ctl_buf_error(&c->out, "%s", err);
 		return;
 	}
-	kb_debug("migration started by bhyvectl");
-	c->waiting = true;
-	srv->waiting_client = c;
+	long_request_started(c, "migration");
 }
 
 static void handle_request(struct ctl_client *c, const char *line, size_t len)

@@ -4,6 +4,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,28 @@
 #include "snapshot/vmstate.h"
 
 #define FRAME_TIMEOUT_MS 60000 /* the source is silent this long: it is gone */
+
+/* Until fd is readable, or one of the signals that stop bhyve arrives (they are blocked for
+ * the event loop, which does not run yet): 0, or -EINTR with the signal in err. */
+static int wait_readable(int fd, char *err, size_t errlen)
+{
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, 250) > 0)
+			return 0;
+		struct timespec now = {0, 0};
+		int sig = sigtimedwait(&stop, NULL, &now);
+		if (sig > 0) {
+			snprintf(err, errlen, "stopped by signal %d while waiting for the source", sig);
+			return -EINTR;
+		}
+	}
+}
 
 /* [ADDR:]PORT, ADDR a name, IPv4 address or [IPv6] address; all addresses without ADDR. */
 static int listen_on(const char *spec, char *err, size_t errlen)
@@ -167,7 +192,9 @@ static int receive(struct recv_state *r)
 		uint8_t hdr[MIG_HDR];
 		struct mig_frame f;
 		/* the first message may take as long as the user takes to start the source */
-		int rc = mig_recv_all(r->fd, hdr, sizeof(hdr), r->hello ? FRAME_TIMEOUT_MS : -1);
+		int rc = r->hello ? 0 : wait_readable(r->fd, r->err, r->errlen);
+		if (rc == 0)
+			rc = mig_recv_all(r->fd, hdr, sizeof(hdr), FRAME_TIMEOUT_MS);
 		if (rc)
 			return rc;
 		rc = mig_parse_header(hdr, SNAPFILE_KERN_MAX, &f, r->err, r->errlen);
@@ -228,18 +255,23 @@ int migrate_receive(struct vm *vm, const char *spec, char *err, size_t errlen)
 	if (lfd < 0)
 		return lfd;
 	kb_debug("waiting for a migration on %s", spec);
-	int fd;
-	do
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	close(lfd);
-	if (fd < 0) {
-		snprintf(err, errlen, "-R %s: accept: %s", spec, strerror(errno));
-		return -errno;
+	int fd = -1;
+	int rc = wait_readable(lfd, err, errlen);
+	if (rc == 0) {
+		do
+			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		while (fd < 0 && errno == EINTR);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "-R %s: accept: %s", spec, strerror(errno));
+		}
 	}
+	close(lfd);
+	if (rc)
+		return rc;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	int rc = migrate_receive_fd(vm, fd, err, errlen);
+	rc = migrate_receive_fd(vm, fd, err, errlen);
 	close(fd);
 	return rc;
 }

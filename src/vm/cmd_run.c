@@ -838,7 +838,7 @@ int cmd_suspend(struct vm_settings *s, int argc, char **argv)
 	struct guest_state st;
 	if (open_running(s, name, &g, &st, false) < 0)
 		return 1;
-	drop_restart_flag(&g);
+	/* a pending vm restart is dropped by the supervisor when bhyve exits 5 */
 	guest_log(&g, "suspend requested");
 	char err[CTL_REPLY_LINE_MAX + 64];
 	unsigned pause_ms = 0;

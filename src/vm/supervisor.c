@@ -851,9 +851,10 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	bhyvecmd_free(&cmd);
 	if (restoring && !restored) {
 		/* not a fresh boot over the saved state: the user decides (vm.8) */
-		fail(u, "the suspend state could not be restored (bhyve status %d%s%s); remove %s to "
-			"boot the guest afresh",
-		     code, u->last_output[0] ? ": " : "", u->last_output, SUSPEND_STATE_FILE);
+		fail(u, "the suspend state could not be restored (bhyve status %d%s%s); remove %s, "
+			"%s.kern and %s.meta to boot the guest afresh",
+		     code, u->last_output[0] ? ": " : "", u->last_output, SUSPEND_STATE_FILE,
+		     SUSPEND_STATE_FILE, SUSPEND_STATE_FILE);
 		return NEXT_FAIL;
 	}
 	if (u->notify_fd >= 0) {
@@ -897,7 +898,12 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 		guest_log(&u->g, "guest halted");
 		return NEXT_STOP;
 	case BHYVE_STATUS_SUSPENDED:
-		guest_log(&u->g, "guest suspended to %s", SUSPEND_STATE_FILE);
+		if (suspend_state_exists(u->g.dir))
+			guest_log(&u->g, "guest suspended to %s", SUSPEND_STATE_FILE);
+		else /* bhyvectl --suspend to another file, or --migrate */
+			guest_log(&u->g, "guest saved or migrated elsewhere (bhyve status 5; no %s "
+					 "here): stopping",
+				  SUSPEND_STATE_FILE);
 		return NEXT_STOP;
 	default:
 		guest_log(&u->g, "guest fault (bhyve status %d%s)", code,
