@@ -12,7 +12,7 @@
 #   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
 #   --out DIR      output folder (default build/bench)
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
-#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud (default all),
+#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud,snapshot (default all),
 #                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
 #   --bhyve-opt    a bhyve -o option for every kbhyve run, repeatable (e.g. sandbox=off: the
 #                  sandbox's cost, against the same QEMU rows)
@@ -38,7 +38,7 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
-ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud
+ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud,snapshot
 ONLY=$ALL_GROUPS
 BHYVE_OPTS=()
 while [ $# -gt 0 ]; do
@@ -127,6 +127,16 @@ open('$WORK/pattern-$name.raw', 'wb').write(vncclient.pattern_bytes('$name', 102
 		--modules "bochs" || die "cannot build the L2 initrd of the display benchmark"
 fi
 
+if want snapshot; then
+	# checkpoint/restore: bhyvectl with --suspend, and a guest that fills half its RAM
+	case $([ -x build/bhyvectl ] && build/bhyvectl --help 2>&1) in
+	*--suspend=*) ;;
+	*) die "build/bhyvectl is missing or has no --suspend (make all)" ;;
+	esac
+	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-snaphold.cpio.gz" --script "$BENCH_DIR/l2-snaphold.sh" ||
+		die "cannot build the L2 initrd of the snapshot benchmark"
+fi
+
 if want cloud; then
 	# a Debian cloud image (debootstrap, cached) and the initrd that switches to its systemd
 	CLOUD_IMAGE=$("$TESTBED/debian-image.sh" --initrd "$WORK/l2-rootfs.cpio.gz") ||
@@ -192,6 +202,7 @@ GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 want vnc && GUEST_ARGS+=(--initrd-display "$WORK/l2-display.cpio.gz")
 want vmlist && GUEST_ARGS+=(--vm "$REPO/build/vm" --tiny-idle "$REPO/build/guests/idle.bin")
 want cloud && GUEST_ARGS+=(--vm "$REPO/build/vm" --cloud-image "$CLOUD_IMAGE" --initrd-rootfs "$WORK/l2-rootfs.cpio.gz")
+want snapshot && GUEST_ARGS+=(--bhyvectl "$REPO/build/bhyvectl" --initrd-snaphold "$WORK/l2-snaphold.cpio.gz")
 want fw && GUEST_ARGS+=(--fw-disk "$WORK/fw-gpt.img" --ovmf-code "$KBHYVE_OVMF_CODE" --ovmf-vars "$KBHYVE_OVMF_VARS")
 
 # Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.
@@ -217,11 +228,13 @@ if [ "$MODE" = testbed ]; then
 		LOGS+=("$OUT/host-tiny.log")
 	fi
 	# one L1 for everything; generous limit (an L2 boot takes 5-10 s in L1; the device
-	# guest runs 1-3 minutes a VMM)
-	FW=0 CLOUD=0
+	# guest runs 1-3 minutes a VMM; snapshot: 4 guests a repetition, each booted, filled,
+	# saved and restored: ~50 s a repetition on a quiet host)
+	FW=0 CLOUD=0 SNAP=0
 	want fw && FW=1
 	want cloud && CLOUD=1
-	limit=$((900 + REPS * 300 + DEV * REPS * 600 + FW * REPS * 900 + CLOUD * REPS * 900 + MANY_REPS * 1200))
+	want snapshot && SNAP=1
+	limit=$((900 + REPS * 300 + DEV * REPS * 600 + FW * REPS * 900 + CLOUD * REPS * 900 + SNAP * REPS * 300 + MANY_REPS * 1200))
 	rc=0
 	if [ "$ONLY" = storage ]; then
 		: >"$OUT/suite.log" # the build host's file systems only: no L1 to boot

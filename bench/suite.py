@@ -28,6 +28,7 @@ import time
 import cloud
 import display
 import bootprofile as boot_profile
+import snapshot
 import storage
 import vmlist
 
@@ -120,10 +121,12 @@ METRICS += vmlist.METRICS
 METRICS += storage.METRICS
 # a Debian cloud image to an ssh login (cloud.py)
 METRICS += cloud.METRICS
+# checkpoint, suspend and restore of a running guest (snapshot.py)
+METRICS += snapshot.METRICS
 
 # Metric groups for --only (bench/run.sh --only blk,net)
 GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(
-    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage", "cloud")
+    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage", "cloud", "snapshot")
 # the guest's name for the disk of each model
 GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
@@ -172,6 +175,7 @@ class Suite:
         self.vmlist = vmlist.VmListBench(self)
         self.storage = storage.StorageBench(self)
         self.cloud = cloud.CloudBench(self)
+        self.snapshot = snapshot.SnapshotBench(self)
 
     # --- command lines -------------------------------------------------------------------
 
@@ -689,6 +693,9 @@ class Suite:
                 if "cloud" in a.only:
                     for vmm in order:
                         self.cloud.run(vmm, rep)
+                if "snapshot" in a.only:
+                    for vmm in order:
+                        self.snapshot.run(vmm, rep)
             if not a.only_tiny and "many" in a.only:
                 for rep in range(1, a.many_reps + 1):
                     order = [KB, QEMU] if rep % 2 else [QEMU, KB]
@@ -697,6 +704,7 @@ class Suite:
         finally:
             self.storage.close()
             self.cloud.close()
+            self.snapshot.close()
             self.teardown_tap()
         return 1 if self.errors else 0
 
@@ -761,6 +769,8 @@ def main():
     p.add_argument("--vm", help="the vm manager, built (vmlist, storage, cloud)")
     p.add_argument("--cloud-image", help="tests/testbed/debian-image.sh's image (cloud)")
     p.add_argument("--initrd-rootfs", help="the root-switching L2 initrd, l2-rootfs.sh (cloud)")
+    p.add_argument("--bhyvectl", help="bhyvectl, built (snapshot: --checkpoint, --suspend)")
+    p.add_argument("--initrd-snaphold", help="the snapshot benchmark's L2 initrd, l2-snaphold.sh")
     p.add_argument("--tiny-rom", required=True)
     p.add_argument("--testbed", action="store_true", help="running in L1: hide XSAVE from L2")
     p.add_argument("--only-tiny", action="store_true",
@@ -786,6 +796,8 @@ def main():
         p.error("--vm is needed for storage")
     if "cloud" in a.only and not (a.vm and a.cloud_image and a.initrd_rootfs):
         p.error("--vm, --cloud-image and --initrd-rootfs are needed for cloud")
+    if "snapshot" in a.only and not (a.bhyvectl and a.initrd_snaphold):
+        p.error("--bhyvectl and --initrd-snaphold are needed for snapshot")
     fw = "fw" in a.only
     if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
         p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")
@@ -794,7 +806,8 @@ def main():
             [a.initrd_devices, a.kbbench] if dev else []) + (
             [a.fw_disk, a.ovmf_code, a.ovmf_vars] if fw else []) + (
             [a.vm, a.tiny_idle] if "vmlist" in a.only else []) + (
-            [a.vm, a.cloud_image, a.initrd_rootfs] if "cloud" in a.only else []):
+            [a.vm, a.cloud_image, a.initrd_rootfs] if "cloud" in a.only else []) + (
+            [a.bhyvectl, a.initrd_snaphold] if "snapshot" in a.only else []):
         if not os.path.exists(path):
             print(f"suite.py: missing {path}", file=sys.stderr)
             return 1
