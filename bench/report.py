@@ -203,6 +203,8 @@ PANELS = [
     ("Snapshot save and restore (half-filled guest)", "seconds", 1000.0,
      ["snap_suspend_256", "snap_restore_256", "snap_suspend_1024", "snap_restore_1024"]),
     ("Snapshot size on disk", "MiB", 1024.0, ["snap_size_256", "snap_size_1024"]),
+    ("Live migration, 1 GiB guest (idle; busy: 256 MiB rewritten in a loop)", "seconds", 1000.0,
+     ["migrate_total_idle", "migrate_pause_idle", "migrate_total_busy", "migrate_pause_busy"]),
 ]
 SHORT = {"boot_init_1": "init 1vCPU", "boot_exit_1": "exit 1vCPU", "boot_init_2": "init 2vCPU",
          "boot_exit_2": "exit 2vCPU", "tiny_first_out": "tiny 1st byte",
@@ -219,7 +221,9 @@ SHORT = {"boot_init_1": "init 1vCPU", "boot_exit_1": "exit 1vCPU", "boot_init_2"
          "net_g2h_cpu": "net g2h /MiB", "net_h2g_cpu": "net h2g /MiB",
          "snap_suspend_256": "save 256M", "snap_restore_256": "restore 256M",
          "snap_suspend_1024": "save 1G", "snap_restore_1024": "restore 1G",
-         "snap_size_256": "256 MiB guest", "snap_size_1024": "1 GiB guest"}
+         "snap_size_256": "256 MiB guest", "snap_size_1024": "1 GiB guest",
+         "migrate_total_idle": "total idle", "migrate_pause_idle": "pause idle",
+         "migrate_total_busy": "total busy", "migrate_pause_busy": "pause busy"}
 
 
 def chart(rows, out_dir, subtitle):

@@ -12,7 +12,8 @@
 #   --many-reps M  repetitions of the many-guests metric (default: as --reps; --quick: 1)
 #   --out DIR      output folder (default build/bench)
 #   --no-build     measure the build/bhyve that is there (no make; e.g. while src/ is mid-edit)
-#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud,snapshot (default all),
+#                  (KBHYVE_BENCH_BIN=DIR: DIR/bhyve and DIR/bhyvectl instead of build/'s)
+#   --only GROUPS  comma-separated metric groups out of tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud,snapshot,migrate (default all),
 #                  e.g. --only blk,net for the virtio-blk and virtio-net metrics alone
 #   --bhyve-opt    a bhyve -o option for every kbhyve run, repeatable (e.g. sandbox=off: the
 #                  sandbox's cost, against the same QEMU rows)
@@ -38,7 +39,7 @@ OUT=$REPO/build/bench
 MODE=auto
 QUICK=0
 BUILD=1
-ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud,snapshot
+ALL_GROUPS=tiny,boot,mem,many,blk,net,fw,ahci,nvme,e1000,vnc,profile,vmlist,storage,cloud,snapshot,migrate
 ONLY=$ALL_GROUPS
 BHYVE_OPTS=()
 while [ $# -gt 0 ]; do
@@ -87,7 +88,10 @@ echo "== build"
 if [ "$BUILD" = 1 ]; then
 	make -j2 all guests > "$WORK/make.log" 2>&1 || { tail -30 "$WORK/make.log"; die "make failed (log: $WORK/make.log)"; }
 fi
-[ -x build/bhyve ] && [ -f build/guests/hello.bin ] || die "build/bhyve or build/guests/hello.bin missing (make all guests)"
+# KBHYVE_BENCH_BIN: another folder's bhyve and bhyvectl (e.g. built with make BUILD=... while
+# build/ must stay as it is); inside the repository in the test bed (L1 sees it through its share)
+BIN=${KBHYVE_BENCH_BIN:-$REPO/build}
+[ -x "$BIN/bhyve" ] && [ -f build/guests/hello.bin ] || die "build/bhyve or build/guests/hello.bin missing (make all guests)"
 CFLAGS_PROBE="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2"
 # shellcheck disable=SC2086
 gcc $CFLAGS_PROBE "$BENCH_DIR/vmmprobe.c" -o "$WORK/vmmprobe" || die "cannot build vmmprobe"
@@ -129,12 +133,22 @@ fi
 
 if want snapshot; then
 	# checkpoint/restore: bhyvectl with --suspend, and a guest that fills half its RAM
-	case $([ -x build/bhyvectl ] && build/bhyvectl --help 2>&1) in
+	case $([ -x "$BIN/bhyvectl" ] && "$BIN/bhyvectl" --help 2>&1) in
 	*--suspend=*) ;;
 	*) die "build/bhyvectl is missing or has no --suspend (make all)" ;;
 	esac
 	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-snaphold.cpio.gz" --script "$BENCH_DIR/l2-snaphold.sh" ||
 		die "cannot build the L2 initrd of the snapshot benchmark"
+fi
+
+if want migrate; then
+	# live migration: bhyvectl with --migrate, and a guest that fills (and rewrites) a tmpfs
+	case $([ -x "$BIN/bhyvectl" ] && "$BIN/bhyvectl" --help 2>&1) in
+	*--migrate=*) ;;
+	*) die "build/bhyvectl is missing or has no --migrate (make all)" ;;
+	esac
+	"$TESTBED/mkinitrd-l2.sh" "$WORK/l2-migrate.cpio.gz" --script "$BENCH_DIR/l2-migrate.sh" ||
+		die "cannot build the L2 initrd of the migration benchmark"
 fi
 
 if want cloud; then
@@ -174,7 +188,7 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 KBHYVE_CPU_MODEL=$cpu_model KBHYVE_HOST_KERNEL=$(uname -r) KBHYVE_KVM_MODULE=$kvm_module \
 	KBHYVE_MODE=$MODE KBHYVE_GIT=$git_commit KBHYVE_QEMU_VERSION=$(qemu-system-x86_64 --version | head -1) \
 	KBHYVE_REPS=$REPS KBHYVE_MANY_REPS=$MANY_REPS KBHYVE_BUILT=$BUILD KBHYVE_ONLY=$ONLY \
-	KBHYVE_BHYVE_SHA=$(sha256sum build/bhyve | cut -c1-16) "$PY" -B -c '
+	KBHYVE_BHYVE_SHA=$(sha256sum "$BIN/bhyve" | cut -c1-16) "$PY" -B -c '
 import json, os, sys, time
 e = os.environ
 nested = e["KBHYVE_MODE"] == "testbed"
@@ -193,7 +207,7 @@ json.dump({"cpu_model": e["KBHYVE_CPU_MODEL"], "host_kernel": e["KBHYVE_HOST_KER
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, sys.stdout, indent=1)
 ' > "$OUT/host.json" || die "cannot write $OUT/host.json"
 
-SUITE=("$PY" -B "$BENCH_DIR/suite.py" --probe "$WORK/vmmprobe" --bhyve "$REPO/build/bhyve" "${BHYVE_OPTS[@]}"
+SUITE=("$PY" -B "$BENCH_DIR/suite.py" --probe "$WORK/vmmprobe" --bhyve "$BIN/bhyve" "${BHYVE_OPTS[@]}"
 	--tiny "$TINY" --tiny-rom "$WORK/hello-rom.bin")
 GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 	--initrd-poweroff "$WORK/l2-poweroff.cpio.gz" --initrd-hold "$WORK/l2-hold.cpio.gz"
@@ -202,7 +216,8 @@ GUEST_ARGS=(--reps "$REPS" --many-reps "$MANY_REPS" --vmlinux "$KBHYVE_VMLINUX"
 want vnc && GUEST_ARGS+=(--initrd-display "$WORK/l2-display.cpio.gz")
 want vmlist && GUEST_ARGS+=(--vm "$REPO/build/vm" --tiny-idle "$REPO/build/guests/idle.bin")
 want cloud && GUEST_ARGS+=(--vm "$REPO/build/vm" --cloud-image "$CLOUD_IMAGE" --initrd-rootfs "$WORK/l2-rootfs.cpio.gz")
-want snapshot && GUEST_ARGS+=(--bhyvectl "$REPO/build/bhyvectl" --initrd-snaphold "$WORK/l2-snaphold.cpio.gz")
+want snapshot && GUEST_ARGS+=(--bhyvectl "$BIN/bhyvectl" --initrd-snaphold "$WORK/l2-snaphold.cpio.gz")
+want migrate && GUEST_ARGS+=(--bhyvectl "$BIN/bhyvectl" --initrd-migrate "$WORK/l2-migrate.cpio.gz")
 want fw && GUEST_ARGS+=(--fw-disk "$WORK/fw-gpt.img" --ovmf-code "$KBHYVE_OVMF_CODE" --ovmf-vars "$KBHYVE_OVMF_VARS")
 
 # Shows the suite's progress lines ("# ...") and QEMU/l1run messages, keeps everything in LOG.
@@ -229,12 +244,15 @@ if [ "$MODE" = testbed ]; then
 	fi
 	# one L1 for everything; generous limit (an L2 boot takes 5-10 s in L1; the device
 	# guest runs 1-3 minutes a VMM; snapshot: 4 guests a repetition, each booted, filled,
-	# saved and restored: ~50 s a repetition on a quiet host)
-	FW=0 CLOUD=0 SNAP=0
+	# saved and restored: ~50 s a repetition on a quiet host; migrate: 4 migrations a
+	# repetition, each two 1 GiB guests (a boot, a fill, a migration of at most 60 s and a
+	# check): up to ~2 minutes each)
+	FW=0 CLOUD=0 SNAP=0 MIG=0
 	want fw && FW=1
 	want cloud && CLOUD=1
 	want snapshot && SNAP=1
-	limit=$((900 + REPS * 300 + DEV * REPS * 600 + FW * REPS * 900 + CLOUD * REPS * 900 + SNAP * REPS * 300 + MANY_REPS * 1200))
+	want migrate && MIG=1
+	limit=$((900 + REPS * 300 + DEV * REPS * 600 + FW * REPS * 900 + CLOUD * REPS * 900 + SNAP * REPS * 300 + MIG * REPS * 480 + MANY_REPS * 1200))
 	rc=0
 	if [ "$ONLY" = storage ]; then
 		: >"$OUT/suite.log" # the build host's file systems only: no L1 to boot

@@ -28,6 +28,7 @@ import time
 import cloud
 import display
 import bootprofile as boot_profile
+import migrate
 import snapshot
 import storage
 import vmlist
@@ -123,10 +124,12 @@ METRICS += storage.METRICS
 METRICS += cloud.METRICS
 # checkpoint, suspend and restore of a running guest (snapshot.py)
 METRICS += snapshot.METRICS
+# live migration of a running guest between two VMMs in one host (migrate.py)
+METRICS += migrate.METRICS
 
 # Metric groups for --only (bench/run.sh --only blk,net)
 GROUPS = ("tiny", "boot", "mem", "many", "blk", "net", "fw") + tuple(DISK_MODELS) + tuple(
-    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage", "cloud", "snapshot")
+    NIC_MODELS) + ("vnc", "profile", "vmlist", "storage", "cloud", "snapshot", "migrate")
 # the guest's name for the disk of each model
 GUEST_DISK = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
 
@@ -176,6 +179,7 @@ class Suite:
         self.storage = storage.StorageBench(self)
         self.cloud = cloud.CloudBench(self)
         self.snapshot = snapshot.SnapshotBench(self)
+        self.migrate = migrate.MigrateBench(self)
 
     # --- command lines -------------------------------------------------------------------
 
@@ -696,6 +700,9 @@ class Suite:
                 if "snapshot" in a.only:
                     for vmm in order:
                         self.snapshot.run(vmm, rep)
+                if "migrate" in a.only:
+                    for vmm in order:
+                        self.migrate.run(vmm, rep)
             if not a.only_tiny and "many" in a.only:
                 for rep in range(1, a.many_reps + 1):
                     order = [KB, QEMU] if rep % 2 else [QEMU, KB]
@@ -705,6 +712,7 @@ class Suite:
             self.storage.close()
             self.cloud.close()
             self.snapshot.close()
+            self.migrate.close()
             self.teardown_tap()
         return 1 if self.errors else 0
 
@@ -771,6 +779,7 @@ def main():
     p.add_argument("--initrd-rootfs", help="the root-switching L2 initrd, l2-rootfs.sh (cloud)")
     p.add_argument("--bhyvectl", help="bhyvectl, built (snapshot: --checkpoint, --suspend)")
     p.add_argument("--initrd-snaphold", help="the snapshot benchmark's L2 initrd, l2-snaphold.sh")
+    p.add_argument("--initrd-migrate", help="the migration benchmark's L2 initrd, l2-migrate.sh")
     p.add_argument("--tiny-rom", required=True)
     p.add_argument("--testbed", action="store_true", help="running in L1: hide XSAVE from L2")
     p.add_argument("--only-tiny", action="store_true",
@@ -798,6 +807,8 @@ def main():
         p.error("--vm, --cloud-image and --initrd-rootfs are needed for cloud")
     if "snapshot" in a.only and not (a.bhyvectl and a.initrd_snaphold):
         p.error("--bhyvectl and --initrd-snaphold are needed for snapshot")
+    if "migrate" in a.only and not (a.bhyvectl and a.initrd_migrate):
+        p.error("--bhyvectl and --initrd-migrate are needed for migrate")
     fw = "fw" in a.only
     if fw and not (a.fw_disk and a.ovmf_code and a.ovmf_vars):
         p.error("--fw-disk, --ovmf-code and --ovmf-vars are needed for fw")
@@ -807,7 +818,8 @@ def main():
             [a.fw_disk, a.ovmf_code, a.ovmf_vars] if fw else []) + (
             [a.vm, a.tiny_idle] if "vmlist" in a.only else []) + (
             [a.vm, a.cloud_image, a.initrd_rootfs] if "cloud" in a.only else []) + (
-            [a.bhyvectl, a.initrd_snaphold] if "snapshot" in a.only else []):
+            [a.bhyvectl, a.initrd_snaphold] if "snapshot" in a.only else []) + (
+            [a.bhyvectl, a.initrd_migrate] if "migrate" in a.only else []):
         if not os.path.exists(path):
             print(f"suite.py: missing {path}", file=sys.stderr)
             return 1
