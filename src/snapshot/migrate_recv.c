@@ -106,9 +106,19 @@ struct recv_state {
 	size_t errlen;
 };
 
+/* A reason may quote the source's bytes (a VM name, a configuration line, the JSON parser's
+ * "near" text, an ERROR cut short): printable ASCII only, here and for the source. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
 /* One line to the source too, so that bhyvectl --migrate says why. */
 static int refuse(struct recv_state *r, int rc)
 {
+	printable(r->err);
 	mig_send(r->fd, MIG_ERROR, r->err, strlen(r->err));
 	return rc;
 }
@@ -121,14 +131,16 @@ static int on_hello(struct recv_state *r, uint64_t len)
 		return refuse(r, -ENOMEM);
 	}
 	int rc = mig_recv_all(r->fd, text, len, FRAME_TIMEOUT_MS);
+	if (rc) {
+		free(text);
+		return rc; /* the connection failed, not the description (why is not set) */
+	}
 	struct snap_meta m = {0};
 	char why[400];
-	if (rc == 0 && (rc = meta_parse(text, len, &m, why, sizeof(why))) == 0)
+	if ((rc = meta_parse(text, len, &m, why, sizeof(why))) == 0)
 		rc = vmstate_check_meta(r->vm, &m, why, sizeof(why));
 	free(text);
 	meta_free(&m);
-	if (rc == -EPIPE || rc == -ETIMEDOUT || rc == -ECONNRESET)
-		return rc;
 	if (rc) {
 		snprintf(r->err, r->errlen, "the source's VM does not fit this one: %s", why);
 		return refuse(r, rc);
@@ -281,6 +293,7 @@ int migrate_receive_fd(struct vm *vm, int fd, char *err, size_t errlen)
 	char why[512] = "";
 	struct recv_state r = {.vm = vm, .fd = fd, .err = why, .errlen = sizeof(why)};
 	int rc = receive(&r);
+	printable(why);
 	if (rc && !why[0])
 		snprintf(why, sizeof(why), "%s",
 			 rc == -EPIPE || rc == -ECONNRESET ? "the source disconnected"

@@ -563,3 +563,97 @@ write("fuzz_snapshot", "i8042-mouse-wait", bytes([5 + 6 * 4]) +
                  snap_ps2kbd(b"", 0, 0, b"", 0, 0, 0, 0, 0, 0, 0),
                  snap_ps2mouse(b"\x08\x01\x02", 0, 3, 0xE8, 0xF4, 1, 1, 0, 40, 0, 7, 2, -2,
                                0)))
+
+
+# ---- fuzz_migrate: the stream a migration source sends (snapshot/migproto.h): per frame "KBMG",
+# u16 version 1, u16 type, u64 payload length, the payload. The destination is fuzz_migrate.c's
+# VM: named "fuzz", 4 MiB of RAM, one vCPU, the one-entry CPUID table below, and the sections of
+# its devices (pm, rtc, i8042, pci, the host bridge at 0:0.0 and the LPC bridge at 0:31.0).
+MIG_TYPES = {"HELLO": 1, "OK": 2, "ERROR": 3, "MEM": 4, "ZERO": 5, "STATE": 6, "DONE": 7,
+             "READY": 8, "COMMIT": 9}
+MIG_RAM = 4 << 20
+MIG_PAGE = 4096
+
+
+def mig(kind, payload=b""):
+    return b"KBMG" + struct.pack("<HHQ", 1, MIG_TYPES[kind], len(payload)) + payload
+
+
+def mig_mem(off, data):
+    return mig("MEM", struct.pack("<Q", off) + data)
+
+
+def mig_zero(off, length):
+    return mig("ZERO", struct.pack("<QQ", off, length))
+
+
+# struct kvm_cpuid2 (nent, padding) and one kvm_cpuid_entry2: leaf 0, EAX 0xd
+MIG_CPUID = struct.pack("<II", 1, 0) + struct.pack("<10I", 0, 0, 0, 0xD, 0, 0, 0, 0, 0, 0)
+
+
+def mig_meta(name="fuzz", memsize=MIG_RAM, ncpus=1,
+             config="pci.0.0.0.device=hostbridge\npci.0.31.0.device=lpc\n"):
+    """The description vmstate_meta_text() gives of the VM (a migration's HELLO has no .kern)."""
+    return json.dumps({
+        "format": "kbhyve-kvm-x86", "version": 1,
+        "vm": {"name": name, "memsize": memsize, "lowmem": memsize, "highmem": 0,
+               "ncpus": ncpus, "config": config},
+        "host": {"cpuid_sha256": hashlib.sha256(MIG_CPUID).hexdigest(), "tsc_khz": 0},
+        "kern": {"sha256": "0" * 64, "size": 0},
+        "created": 1767225600, "sections": []}, indent=2).encode()
+
+
+def pci_fn(vendor, device, cls, subcls):
+    """A PCI function's section: configuration space, six BAR addresses, INTx pending /
+    disabled and MSI active, an MSI-X table of 0 vectors (pci.c dev_visit)."""
+    cfg = bytearray(256)
+    struct.pack_into("<HH", cfg, 0, vendor, device)
+    cfg[0x0A], cfg[0x0B] = subcls, cls
+    return bytes(cfg) + bytes(6 * 8) + bytes(3) + struct.pack("<I", 0)
+
+
+# pm: PM1 status/enable/control (SCI_EN), GPE0 status/enable, port 0x92, the PM timer
+MIG_SECTIONS = [
+    ("pm", struct.pack("<HHHHHBI", 0, 0, 1, 0, 0, 0, 0x3D1C02)),
+    ("rtc", SNAP_RTC),
+    ("i8042", SNAP_I8042),
+    ("pci", struct.pack("<I", 0x8000F800)),
+    ("pci.0.0.0", pci_fn(0x1275, 0x1275, 0x06, 0x00)),
+    ("pci.0.31.0", pci_fn(0x8086, 0x7000, 0x06, 0x01)),
+]
+MIG_KERN = kern_image(MIG_SECTIONS)
+MIG_HELLO = mig("HELLO", mig_meta())
+MIG_PAGES = bytes((i * 7 + i // MIG_PAGE) & 0xFF for i in range(2 * MIG_PAGE))
+
+write("fuzz_migrate", "whole-migration",
+      MIG_HELLO + mig_mem(0x1000, MIG_PAGES[:MIG_PAGE]) + mig_zero(0x100000, 0x10000) +
+      mig_mem(MIG_RAM - 2 * MIG_PAGE, MIG_PAGES) + mig_zero(0, MIG_PAGE) +
+      mig("STATE", MIG_KERN) + mig("DONE") + mig("COMMIT"))
+write("fuzz_migrate", "ready-no-commit",
+      MIG_HELLO + mig_zero(0, MIG_RAM) + mig("STATE", MIG_KERN) + mig("DONE"))
+write("fuzz_migrate", "state-twice",
+      MIG_HELLO + mig("STATE", MIG_KERN[:100]) + mig("STATE", MIG_KERN) + mig("DONE") +
+      mig("COMMIT"))
+write("fuzz_migrate", "source-gives-up",
+      MIG_HELLO + mig_mem(0x2000, MIG_PAGES[:MIG_PAGE]) +
+      mig("ERROR", b"the guest stopped on the source"))
+write("fuzz_migrate", "error-then-more",
+      MIG_HELLO + mig("ERROR", b"out of memory") + mig("STATE", MIG_KERN) + mig("DONE"))
+write("fuzz_migrate", "state-missing-section",
+      MIG_HELLO + mig("STATE", kern_image(MIG_SECTIONS[:-1])) + mig("DONE"))
+write("fuzz_migrate", "state-extra-section",
+      MIG_HELLO + mig("STATE", kern_image(MIG_SECTIONS + [("cpu.0", bytes(64))])) + mig("DONE"))
+write("fuzz_migrate", "hello-other-vm",
+      mig("HELLO", mig_meta(name="other", memsize=8 << 20, ncpus=2)) + mig("DONE"))
+write("fuzz_migrate", "hello-other-config",
+      mig("HELLO", mig_meta(config="pci.0.0.0.device=hostbridge\n")) + mig("DONE"))
+# reasons that quote the source's bytes: a VM name with a terminal escape (JSON \u001b), and an
+# ERROR cut short after raw control bytes; the receiver's message must come out printable
+write("fuzz_migrate", "hello-escape-in-name", mig("HELLO", mig_meta(name="\x1b[2Jfuzz\r")))
+write("fuzz_migrate", "error-cut-short",
+      MIG_HELLO + b"KBMG" + struct.pack("<HHQ", 1, MIG_TYPES["ERROR"], 100) + b"\x1b[2J\a")
+write("fuzz_migrate", "mem-before-hello", mig_mem(0, MIG_PAGES[:MIG_PAGE]) + MIG_HELLO)
+write("fuzz_migrate", "mem-past-ram", MIG_HELLO + mig_mem(MIG_RAM, MIG_PAGES[:MIG_PAGE]))
+write("fuzz_migrate", "zero-wraps", MIG_HELLO + mig_zero(MIG_PAGE, (1 << 64) - MIG_PAGE))
+write("fuzz_migrate", "commit-before-done", MIG_HELLO + mig("STATE", MIG_KERN) + mig("COMMIT"))
+write("fuzz_migrate", "cut-in-mem", MIG_HELLO + mig_mem(0x3000, MIG_PAGES)[:16 + 8 + 5000])
