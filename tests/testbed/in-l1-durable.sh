@@ -81,7 +81,9 @@ for run in virtio-blk::vda virtio-blk:nocache:vda virtio-blk:direct:vda ahci-hd:
 	[ -n "$vmm" ] && kill -9 "$vmm"
 	{ wait $tpid; } 2>/dev/null # (no "Killed" report from the shell)
 	rc=$?
-	last=$(tr -d '\r' <"$T/console.out" | sed -n 's/^KBREC \([0-9][0-9]*\)$/\1/p' | tail -1)
+	# complete lines only: the kill may cut the last one short ("KBREC 13" of "KBREC 139")
+	last=$(head -n "$(wc -l <"$T/console.out")" "$T/console.out" | tr -d '\r' |
+		sed -n 's/^KBREC \([0-9][0-9]*\)$/\1/p' | tail -1)
 	check "$name: the guest wrote and synced records until SIGKILL" \
 		"$([ -n "$vmm" ] && [ "$rc" = 137 ] && [ "${last:-0}" -ge "$MIN_RECORDS" ]; echo $?)" \
 		"pid ${vmm:-none}, exit $rc, last record ${last:-none}; $(tail -n 3 "$T/bhyve.err" "$T/console.out" | tr '\n' ' ')"
