@@ -43,7 +43,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # vm, the manager: src/vm/ plus the control-socket client; it drives bhyve only through its
 # command line and control socket. Its modules (all but main.c) are also linked into its unit tests.
 VM_OBJS := $(filter-out $(BUILD)/src/vm/main.o,$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/vm/*.c))) \
-	   $(BUILD)/src/ctl/ctlclient.o $(BUILD)/src/ctl/ctlproto.o $(BUILD)/src/ctl/ctlsocket.o \
+	   $(BUILD)/src/ctl/ctlclient.o $(BUILD)/src/ctl/ctlproto.o $(BUILD)/src/ctl/ctlsocket.o $(BUILD)/src/ctl/migconnect.o \
 	   $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/webconsole/*.c))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -5,9 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +17,7 @@
 
 #include "ctl/ctlclient.h"
 #include "ctl/ctlproto.h"
+#include "ctl/migconnect.h"
 
 #define REPLY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 30000 /* destroy/force-*: until the VM's bhyve has let go of it */
@@ -236,50 +234,6 @@ out:
 	return ret;
 }
 
-/* --migrate=HOST:PORT: a TCP connection to the destination bhyve -R, handed to our bhyve (which
- * opens no sockets of its own). Its descriptor, or -1 after one line. */
-static int connect_destination(const char *spec)
-{
-	char host[256];
-	const char *colon = strrchr(spec, ':');
-	size_t n = colon ? (size_t)(colon - spec) : 0;
-	if (!colon || n == 0 || n >= sizeof(host) || !colon[1]) {
-		fprintf(stderr, "%s: --migrate=%s: give <host>:<port>\n", prog, spec);
-		return -1;
-	}
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *ai = NULL;
-	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc) {
-		fprintf(stderr, "%s: --migrate=%s: %s\n", prog, spec, gai_strerror(rc));
-		return -1;
-	}
-	int fd = -1, e = 0;
-	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-			e = errno;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(ai);
-	if (fd < 0) {
-		fprintf(stderr, "%s: --migrate=%s: %s (is bhyve -R waiting there?)\n", prog, spec,
-			strerror(e ? e : EHOSTUNREACH));
-		return -1;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
 static int migrate(struct ctl_conn *c, const char *vm, const char *dest, const char *downtime)
 {
 	char req[64] = "migrate";
@@ -293,10 +247,12 @@ static int migrate(struct ctl_conn *c, const char *vm, const char *dest, const c
 		}
 		snprintf(req, sizeof(req), "migrate %ld", v);
 	}
-	int fd = connect_destination(dest);
-	if (fd < 0)
-		return 1;
 	char err[CTL_REPLY_LINE_MAX + 64];
+	int fd = migrate_connect(dest, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "%s: --migrate=%s\n", prog, err);
+		return 1;
+	}
 	int rc = ctl_request_fds(c, req, &fd, 1, print_data, NULL, CHECKPOINT_TIMEOUT_MS, err,
 				 sizeof(err));
 	close(fd);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "ctl/migconnect.h"
 #include "core/vm.h"
 #include "snapshot/migproto.h"
 #include "snapshot/migrate.h"
@@ -50,22 +51,11 @@ static int wait_readable(int fd, char *err, size_t errlen)
 /* [ADDR:]PORT, ADDR a name, IPv4 address or [IPv6] address; all addresses without ADDR. */
 static int listen_on(const char *spec, char *err, size_t errlen)
 {
-	char host[256] = "";
-	const char *port = spec;
-	const char *colon = strrchr(spec, ':');
-	if (colon) {
-		size_t n = (size_t)(colon - spec);
-		if (n >= sizeof(host)) {
-			snprintf(err, errlen, "-R %s: address too long", spec);
-			return -EINVAL;
-		}
-		memcpy(host, spec, n);
-		host[n] = '\0';
-		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-			memmove(host, host + 1, n - 2);
-			host[n - 2] = '\0';
-		}
-		port = colon + 1;
+	char host[256];
+	const char *port;
+	if (migrate_hostport(spec, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen, "-R %s: address too long", spec);
+		return -EINVAL;
 	}
 	char *end;
 	long p = strtol(port, &end, 10);
