@@ -970,6 +970,10 @@ static int build(struct build *b)
 		sv_add(&b->args, "-r");
 		sv_add(&b->args, in->restore);
 	}
+	if (in->migrate_listen) {
+		sv_add(&b->args, "-R");
+		sv_add(&b->args, in->migrate_listen);
+	}
 	sv_add(&b->args, in->name);
 	return 0;
 }

@@ -19,6 +19,7 @@ struct bhyvecmd_input {
 	const char *iso;   /* `vm install`: image attached read-only at install_slot, or NULL */
 	bool com_stdio;	   /* `start -f` / tmux: com1 on stdio instead of a pty */
 	const char *restore; /* the suspend state to resume (bhyve -r), or NULL to boot */
+	const char *migrate_listen; /* receive the guest live (bhyve -R "[addr:]port"), or NULL */
 	/* where bhyve makes the pty links and virtio-console sockets: NULL for the guest folder
 	 * (run_as gives bhyve a run folder of the user's, runas.h) */
 	const char *console_dir;

@@ -203,7 +203,7 @@ static bool want_scope(void)
 /* Fork the supervisor `vm _run`, in a session of its own (and a scope when `scope`), with only
  * the notify pipe's write end. Its pid, or -1 with the message printed. */
 static pid_t fork_supervisor(struct vm_settings *s, const struct guest *g, const char *iso,
-			     int notify_w, bool scope)
+			     const char *listen, int notify_w, bool scope)
 {
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -236,6 +236,10 @@ static pid_t fork_supervisor(struct vm_settings *s, const struct guest *g, const
 		av[n++] = "-I";
 		av[n++] = iso;
 	}
+	if (listen) {
+		av[n++] = "-R";
+		av[n++] = listen;
+	}
 	av[n++] = g->name;
 	av[n] = NULL;
 	if (scope) {
@@ -247,7 +251,8 @@ static pid_t fork_supervisor(struct vm_settings *s, const struct guest *g, const
 }
 
 /* Supervisor in its own session, stdio on /dev/null; waits for its report. */
-static int spawn_detached(struct vm_settings *s, const struct guest *g, const char *iso)
+static int spawn_detached(struct vm_settings *s, const struct guest *g, const char *iso,
+			  const char *listen)
 {
 	bool scope = want_scope();
 again:;
@@ -256,7 +261,7 @@ again:;
 		fprintf(stderr, "vm: pipe: %s\n", strerror(errno));
 		return -1;
 	}
-	pid_t pid = fork_supervisor(s, g, iso, p[1], scope);
+	pid_t pid = fork_supervisor(s, g, iso, listen, p[1], scope);
 	close(p[1]);
 	if (pid < 0) {
 		close(p[0]);
@@ -344,7 +349,8 @@ static int tmux_on_session(const char *sub, const char *sess)
 /* Supervisor in a detached tmux session "<name with . as ~>". The session's command cannot
  * inherit a pipe from us (the tmux server runs it), so the supervisor reports its first start
  * through a FIFO in a private folder, named by SUPERVISOR_NOTIFY_FIFO_ENV. */
-static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *iso)
+static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *iso,
+		      const char *listen)
 {
 	char sess[256], dir[PATH_MAX], fifo[PATH_MAX + 16];
 	supervisor_tmux_session(g->name, sess, sizeof(sess));
@@ -414,6 +420,10 @@ static int spawn_tmux(struct vm_settings *s, const struct guest *g, const char *
 		if (iso) {
 			av[n++] = "-I";
 			av[n++] = iso;
+		}
+		if (listen) {
+			av[n++] = "-R";
+			av[n++] = listen;
 		}
 		av[n++] = g->name;
 		av[n] = NULL;
@@ -488,10 +498,15 @@ static void attach_tmux_session(const struct guest *g)
 /* Start one stopped guest in the background. */
 static int start_one(struct vm_settings *s, const struct guest *g, bool tmux, const char *iso)
 {
-	int r = tmux ? spawn_tmux(s, g, iso) : spawn_detached(s, g, iso);
+	int r = tmux ? spawn_tmux(s, g, iso, NULL) : spawn_detached(s, g, iso, NULL);
 	if (r == 0)
 		printf("Starting %s\n", g->name);
 	return r;
+}
+
+int start_migration_receiver(struct vm_settings *s, const struct guest *g, const char *listen)
+{
+	return console_is_tmux(s) ? spawn_tmux(s, g, NULL, listen) : spawn_detached(s, g, NULL, listen);
 }
 
 /* start / install: flags f (foreground), i (tmux), attach (console="tmux" with -i: the terminal
@@ -1066,17 +1081,18 @@ int cmd_stopall(struct vm_settings *s, int argc, char **argv)
 	return 0;
 }
 
-/* _run [-f] [-t] [-I iso] name */
+/* _run [-f] [-t] [-I iso] [-R [addr:]port] name */
 int cmd_run_supervisor(struct vm_settings *s, int argc, char **argv)
 {
 	struct supervisor_opts o = {.notify_fd = -1};
 	const char *f[128];
-	int first = vm_opts_parse("_run", argc, argv, "ftI:", NULL, f);
+	int first = vm_opts_parse("_run", argc, argv, "ftI:R:", NULL, f);
 	if (first < 0)
 		return 1;
 	o.com_stdio = f['f'] || f['t'];
 	o.tmux = f['t'] != NULL;
 	o.iso = f['I'];
+	o.migrate_listen = f['R'];
 	if (argc - first != 1) {
 		fprintf(stderr, "vm _run: one guest name needed\n");
 		return 1;

@@ -36,6 +36,12 @@ bool new_guest_name_ok(const struct vm_settings *s, const char *cmd, const char 
 /* g stopped and kept so for vm command `cmd`: its run lock (*runfd), then its config lock
  * (*conffd) with the conf read again. 0, or -1 after one line on stderr. */
 int lock_for(struct guest *g, const char *cmd, int *runfd, int *conffd);
+/* cmd_run.c: start guest g's supervisor to receive it live (vm _migrate_in): its bhyve waits at
+ * `listen` ("[addr:]port", bhyve -R) instead of booting. 0 once it runs, or -1 after one line. */
+int start_migration_receiver(struct vm_settings *s, const struct guest *g, const char *listen);
+/* cmd_migrate.c: vm migrate, and the receiving host's half, vm _migrate_in (over ssh) */
+int cmd_migrate(struct vm_settings *s, int argc, char **argv);
+int cmd_migrate_in(struct vm_settings *s, int argc, char **argv);
 /* cmd_snapshot.c: snapshots and clones (destroy NAME@SNAP comes through cmd_destroy) */
 int cmd_snapshot(struct vm_settings *s, int argc, char **argv);
 int cmd_rollback(struct vm_settings *s, int argc, char **argv);

@@ -43,10 +43,12 @@ static const struct command commands[] = {
 	{ "reset", cmd_reset, true },
 	{ "suspend", cmd_suspend, true },
 	{ "resume", cmd_resume, true },
+	{ "migrate", cmd_migrate, true },
 	{ "startall", cmd_startall, true },
 	{ "stopall", cmd_stopall, true },
 	{ "console", cmd_console, false }, /* checks vm_dir itself: --web HOST:PORT needs none */
 	{ "_run", cmd_run_supervisor, true },
+	{ "_migrate_in", cmd_migrate_in, true },
 };
 
 static void usage(FILE *f)
@@ -97,6 +99,7 @@ static void usage(FILE *f)
 		"    reset [-f] <name>\n"
 		"    suspend <name>\n"
 		"    resume [-fi] <name>\n"
+		"    migrate [-c] [-d datastore] [-t downtime_ms] <name> <host>\n"
 		"    console <name> [com1|com2]\n"
 		"    console --web [-l address] [-p port] <name>|<host:port>\n"
 		"    configure <name>\n"

@@ -704,10 +704,13 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	snprintf(uefi_custom, sizeof(uefi_custom), "%s/.config/BHYVE_UEFI.fd", u->s->vm_dir);
 	/* a suspended guest (vm suspend) resumes from its state on the first run */
 	char restore[PATH_MAX];
-	bool restoring = run == 1 && suspend_state_exists(u->g.dir) &&
+	const char *listen = run == 1 ? u->o->migrate_listen : NULL;
+	bool restoring = run == 1 && !listen && suspend_state_exists(u->g.dir) &&
 			 suspend_state_path(u->g.dir, restore, sizeof(restore)) == 0;
 	if (restoring)
 		guest_log(&u->g, "resuming from %s", SUSPEND_STATE_FILE);
+	if (listen)
+		guest_log(&u->g, "receiving the guest live at %s (vm migrate)", listen);
 	struct bhyvecmd_input in = {
 	    .name = u->g.name,
 	    .dir = u->g.dir,
@@ -715,6 +718,7 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 	    .bhyve = u->s->bhyve,
 	    .iso = run == 1 ? u->o->iso : NULL,
 	    .restore = restoring ? restore : NULL,
+	    .migrate_listen = listen,
 	    .com_stdio = u->o->com_stdio,
 	    .uefi_code = vmconf_get(u->s->sys, "uefi_code"),
 	    .bios_code = vmconf_get(u->s->sys, "bios_code"),
@@ -855,6 +859,12 @@ static enum next run_once(struct sup *u, int run, bool *warned)
 			"%s.kern and %s.meta to boot the guest afresh",
 		     code, u->last_output[0] ? ": " : "", u->last_output, SUSPEND_STATE_FILE,
 		     SUSPEND_STATE_FILE, SUSPEND_STATE_FILE);
+		return NEXT_FAIL;
+	}
+	if (listen && code == 4) {
+		/* never a fresh boot instead: the guest may still run at the source */
+		fail(u, "the live migration did not complete (bhyve status 4%s%s)",
+		     u->last_output[0] ? ": " : "", u->last_output);
 		return NEXT_FAIL;
 	}
 	if (u->notify_fd >= 0) {

@@ -20,6 +20,8 @@ struct supervisor_opts {
 	bool com_stdio;	 /* com1 on our stdio (start -f, tmux), bhyve's output to the terminal */
 	bool tmux;	 /* running in a tmux session: the console file says so */
 	const char *iso; /* `vm install`: attached for the first run only, or NULL */
+	/* vm migrate: the first run receives the guest live (bhyve -R at this "[addr:]port") */
+	const char *migrate_listen;
 	int notify_fd;	 /* where to report the first start, or -1 */
 };
 

@@ -4,9 +4,9 @@
 # vm init, a switch with an address, a template booting the payload kernel with the l2-vm.sh
 # initrd, vm create/start/list/console/stop, the guest's own reboot (supervisor run 2), taps on
 # the bridge, ACPI shutdown through the supervisor, reset/poweroff through the control socket,
-# two concurrent starts, startall/stopall, run_as; vm suspend and resume; snapshot, rollback and a
-# clone that boots on a btrfs datastore and on an LVM thin pool; then the host tests of
-# tests/vm/run.sh on L1's KVM.
+# two concurrent starts, startall/stopall, run_as; vm suspend and resume; vm migrate (cold and
+# live, to a second host over ssh); snapshot, rollback and a clone that boots on a btrfs datastore
+# and on an LVM thin pool; then the host tests of tests/vm/run.sh on L1's KVM.
 # Prints "ok - ..." / "not ok - ..." lines.
 #   in-l1-vm.sh BUILD_DIR VM_INITRD VMLINUX
 set -u
@@ -347,6 +347,9 @@ rc=$?
 check "vm suspend of a guest that is not running is refused" \
 	"$([ $rc = 1 ] && grep -q 'not running' "$T/suspend2.out"; echo $?)" "rc $rc: $(oneline "$T/suspend2.out")"
 "$VM" destroy -f sigma >/dev/null 2>&1
+
+# ---- vm migrate: cold and live between two hosts (in-l1-vm-migrate.sh) ----
+. "$(dirname "$0")/in-l1-vm-migrate.sh"
 
 # ---- snapshot, rollback and clone on btrfs and on an LVM thin pool ----
 # The same story on each datastore kind: a guest whose disk counts its boots (KBBOOT=N) boots

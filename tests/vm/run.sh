@@ -121,6 +121,28 @@ bad "stopall with an unknown option" stopall -x
 bad "_run without a guest" _run
 bad "install without an ISO" install idle1
 bad "install with a missing ISO" install idle1 /nonexistent.iso
+bad "migrate without a host" migrate idle1
+bad "migrate of an unknown guest" migrate nosuch somehost
+bad "migrate (live) of a stopped guest" migrate idle1 somehost
+bad "migrate with a downtime that is not milliseconds" migrate -t 1s idle1 somehost
+bad "migrate -c with a downtime target" migrate -c -t 100 idle1 somehost
+bad "migrate to a host that looks like an option" migrate idle1 -oProxyCommand=x
+bad "migrate with a datastore name that is not one" migrate -d 'a;b' idle1 somehost
+bad "_migrate_in without a configuration on its input" _migrate_in newguest
+# what vm migrate runs on the other host (over ssh): a conf arriving for a stopped guest of that
+# name that is another guest (its uuid differs) is refused, and that guest's conf stays
+arriving=$(printf 'loader="kernel"\ncpu=1\nmemory=64M\nuuid="0b0b0b0b-0000-4000-8000-000000000001"\n')
+cp "$vm_dir/idle1/idle1.conf" "$TMP/idle1.conf.before"
+{ printf 'conf %d\n' "${#arriving}"; printf '%s' "$arriving"; } | "$VM" _migrate_in idle1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "_migrate_in over a different guest of the same name: refused with one line, its conf kept" \
+	"$([ $rc = 1 ] && [ "$(wc -l <"$TMP/e")" = 1 ] && grep -q 'a different guest' "$TMP/e" &&
+		cmp -s "$vm_dir/idle1/idle1.conf" "$TMP/idle1.conf.before"; echo $?)" "exit $rc: $(oneline "$TMP/e")"
+{ printf 'conf 99\n'; printf 'loader="kernel"\n'; } | "$VM" _migrate_in newguest >"$TMP/o" 2>"$TMP/e"
+rc=$?
+check "_migrate_in with a configuration cut short: one line, no guest made" \
+	"$([ $rc = 1 ] && [ "$(wc -l <"$TMP/e")" = 1 ] && grep -q 'incomplete' "$TMP/e" && [ ! -e "$vm_dir/newguest" ]; echo $?)" \
+	"exit $rc: $(oneline "$TMP/e")"
 
 # ---- run.lock states without a guest: a held lock, another host's, a stale one ----
 L=$vm_dir/idle1/run.lock
