@@ -166,36 +166,6 @@ static int get_msrs(struct vcpu *v, struct vcpu_kvm_state *st)
 	return 0;
 }
 
-/* LAPIC register page offsets (Intel SDM vol. 3, table 11-1) */
-#define LAPIC_IRR 0x200
-#define LAPIC_LVTT 0x320
-#define LAPIC_TMICT 0x380
-#define LAPIC_TMCCT 0x390
-#define LVT_MASKED (1u << 16)
-#define LVTT_MODE(v) (((v) >> 17) & 3u) /* 0 one-shot, 1 periodic, 2 TSC deadline */
-
-static uint32_t lapic_reg(const uint8_t *regs, unsigned off)
-{
-	uint32_t v;
-	memcpy(&v, regs + off, sizeof(v));
-	return v;
-}
-
-bool kvmstate_lapic_keep_timer_irq(uint8_t *regs, size_t len)
-{
-	if (len < LAPIC_TMCCT + 4)
-		return false;
-	uint32_t lvtt = lapic_reg(regs, LAPIC_LVTT);
-	uint8_t vector = (uint8_t)lvtt;
-	if (LVTT_MODE(lvtt) != 0 || (lvtt & LVT_MASKED) || vector < 16 ||
-	    lapic_reg(regs, LAPIC_TMICT) == 0 || lapic_reg(regs, LAPIC_TMCCT) != 0)
-		return false;
-	unsigned off = LAPIC_IRR + (vector / 32u) * 0x10u;
-	uint32_t irr = lapic_reg(regs, off) | 1u << (vector % 32u);
-	memcpy(regs + off, &irr, sizeof(irr));
-	return true;
-}
-
 /* Firecracker's order: MP state first (it settles pending INIT/SIPI into the LAPIC), the
  * events last (GET ioctls may change them). */
 static int vcpu_get(struct vcpu *v, struct vcpu_kvm_state *st, struct snap *s)
@@ -222,9 +192,6 @@ static int vcpu_get(struct vcpu *v, struct vcpu_kvm_state *st, struct snap *s)
 	what = "KVM_GET_LAPIC";
 	if (ioctl(v->fd, KVM_GET_LAPIC, &st->lapic) < 0)
 		goto fail;
-	if (kvmstate_lapic_keep_timer_irq((uint8_t *)st->lapic.regs, sizeof(st->lapic.regs)))
-		kb_debug("vCPU %d: its one-shot LAPIC timer had run out: interrupt kept pending",
-			 v->index);
 	int rc = get_msrs(v, st);
 	if (rc < 0) {
 		errno = -rc;

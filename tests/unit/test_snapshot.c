@@ -23,7 +23,6 @@
 #include "core/guestmem.h"
 #include "snapshot/snapbuf.h"
 #include "snapshot/snapfile.h"
-#include "snapshot/kvmstate.h"
 #include "virtio/virtqueue.h"
 
 #define ERRLEN 256
@@ -1255,52 +1254,6 @@ static void test_vq_bad_rings(void **state)
 		vq_refused(f, f->state, l, VQ_MAX_SIZE, "ends early");
 }
 
-/* ---- an expired one-shot LAPIC timer keeps its interrupt (kvmstate.c) ---- */
-
-static uint32_t get32(const uint8_t *regs, unsigned off)
-{
-	uint32_t v;
-	memcpy(&v, regs + off, sizeof(v));
-	return v;
-}
-
-static void test_lapic_timer_irq(void **state)
-{
-	uint8_t regs[1024];
-	/* one-shot (mode 0), vector 0xec, unmasked, armed, run out: IRR bit 0xec (IRR7 bit 12) */
-	memset(regs, 0, sizeof(regs));
-	put32(regs + 0x320, 0xec);
-	put32(regs + 0x380, 50000);
-	assert_true(kvmstate_lapic_keep_timer_irq(regs, sizeof(regs)));
-	assert_int_equal(get32(regs, 0x200 + 7 * 0x10), 1u << 12);
-	for (unsigned i = 0; i < 7; i++)
-		assert_int_equal(get32(regs, 0x200 + i * 0x10), 0);
-	/* still counting: nothing to keep */
-	memset(regs, 0, sizeof(regs));
-	put32(regs + 0x320, 0xec);
-	put32(regs + 0x380, 50000);
-	put32(regs + 0x390, 1);
-	assert_false(kvmstate_lapic_keep_timer_irq(regs, sizeof(regs)));
-	assert_int_equal(get32(regs, 0x270), 0);
-	/* masked, disarmed (initial count 0), periodic, TSC-deadline (KVM keeps its MSR): no */
-	static const uint32_t lvtts[] = {0xec | 1u << 16, 0xec, 0xec | 1u << 17, 0xec | 2u << 17};
-	static const uint32_t tmicts[] = {50000, 0, 50000, 0};
-	for (unsigned k = 0; k < 4; k++) {
-		memset(regs, 0, sizeof(regs));
-		put32(regs + 0x320, lvtts[k]);
-		put32(regs + 0x380, tmicts[k]);
-		assert_false(kvmstate_lapic_keep_timer_irq(regs, sizeof(regs)));
-		assert_int_equal(get32(regs, 0x270), 0);
-	}
-	/* a reserved vector (0-15) is never raised; a short page is left alone */
-	memset(regs, 0, sizeof(regs));
-	put32(regs + 0x320, 0x0f);
-	put32(regs + 0x380, 1);
-	assert_false(kvmstate_lapic_keep_timer_irq(regs, sizeof(regs)));
-	put32(regs + 0x320, 0xec);
-	assert_false(kvmstate_lapic_keep_timer_irq(regs, 0x390));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1326,7 +1279,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vq_not_ready, vqfx_setup, vqfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_vq_bad_size, vqfx_setup, vqfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_vq_bad_rings, vqfx_setup, vqfx_teardown),
-	    cmocka_unit_test(test_lapic_timer_irq),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
