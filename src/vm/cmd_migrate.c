@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,13 +135,11 @@ static int connect_receiver(const char *host, unsigned port, char *err, size_t e
 static int send_guest(const struct guest *g, int sock, const char *downtime,
 		      struct migrate_result *res, char *err, size_t errlen)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)], req[64] = "migrate";
+	char req[64] = "migrate";
 	if (downtime)
 		snprintf(req, sizeof(req), "migrate %s", downtime);
 	struct ctl_conn c = {.fd = -1};
-	int r = ctl_socket_path(g->name, path, sizeof(path), err, errlen);
-	if (r == 0)
-		r = ctl_connect(&c, path, 5000, err, errlen);
+	int r = guest_ctl_connect(g->name, &c, 5000, err, errlen);
 	if (r == 0)
 		r = ctl_request_fds(&c, req, &sock, 1, take_result, res, MIGRATE_TIMEOUT_MS, err,
 				    errlen);
@@ -321,9 +318,10 @@ int cmd_migrate(struct vm_settings *s, int argc, char **argv)
 		}
 	}
 	const char *name = argv[i], *host = argv[i + 1];
-	if (!migratelink_word_ok(name) || host[0] == '-' || !migratelink_word_ok(host)) {
-		fprintf(stderr, "vm migrate: '%s' %s\n", !migratelink_word_ok(name) ? name : host,
-			!migratelink_word_ok(name) ? "is not a guest name" : "is not a host");
+	bool name_ok = migratelink_word_ok(name);
+	if (!name_ok || !migratelink_word_ok(host)) { /* (a word never starts with '-') */
+		fprintf(stderr, "vm migrate: '%s' %s\n", name_ok ? host : name,
+			name_ok ? "is not a host" : "is not a guest name");
 		return 1;
 	}
 	return o['c'] ? migrate_cold(s, name, host, ds) : migrate_live(s, name, host, ds, o['t']);

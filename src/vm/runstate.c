@@ -43,6 +43,14 @@ static int connect_vm(const char *name, struct ctl_conn *c, char *err, size_t er
 	return ctl_connect(c, path, PROBE_TIMEOUT_MS, err, errlen);
 }
 
+int guest_ctl_connect(const char *name, struct ctl_conn *c, int timeout_ms, char *err,
+		      size_t errlen)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int r = ctl_socket_path(name, path, sizeof(path), err, errlen);
+	return r < 0 ? r : ctl_connect(c, path, timeout_ms, err, errlen);
+}
+
 static void take_pid(const char *key, const char *value, void *opaque)
 {
 	if (strcmp(key, "pid") == 0)

@@ -34,6 +34,12 @@ void guest_state_get(const struct guest *g, struct guest_state *st);
  * answers there. */
 pid_t guest_ctl_pid(const char *name);
 
+struct ctl_conn;
+/* Connect to the control socket of VM `name` and read its greeting, waiting at most timeout_ms:
+ * ctl_connect's result (vm suspend, vm migrate, the resume wait). */
+int guest_ctl_connect(const char *name, struct ctl_conn *c, int timeout_ms, char *err,
+		      size_t errlen);
+
 /* One request to the bhyve of VM `name` (ctlproto.h) and its "ok": 0, or -errno with a one-line
  * message in err (-ENOENT/-ECONNREFUSED: nothing serves there). With wait_ms > 0, then wait that
  * long for bhyve to close the connection (it has exited): -ETIMEDOUT when it did not. */

@@ -10,13 +10,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ctl/ctlclient.h"
 #include "ctl/ctlproto.h"
+#include "vm/runstate.h"
 
 #define SAVE_TIMEOUT_MS 3600000 /* a large guest's RAM to a slow disk */
 #define POLL_MS 100
@@ -58,14 +58,6 @@ static void take_pause(const char *key, const char *value, void *opaque)
 		*(unsigned *)opaque = (unsigned)strtoul(value, NULL, 10);
 }
 
-static int connect_guest(const char *name, struct ctl_conn *c, int timeout_ms, char *err,
-			 size_t errlen)
-{
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int r = ctl_socket_path(name, path, sizeof(path), err, errlen);
-	return r < 0 ? r : ctl_connect(c, path, timeout_ms, err, errlen);
-}
-
 int suspend_state_save(const char *name, const char *dir, unsigned *pause_ms, char *err,
 		       size_t errlen)
 {
@@ -89,7 +81,7 @@ int suspend_state_save(const char *name, const char *dir, unsigned *pause_ms, ch
 	}
 	struct ctl_conn c = {.fd = -1};
 	if (r == 0)
-		r = connect_guest(name, &c, 5000, err, errlen);
+		r = guest_ctl_connect(name, &c, 5000, err, errlen);
 	if (r == 0)
 		r = ctl_request_fds(&c, "suspend", fds, 3, take_pause, pause_ms, SAVE_TIMEOUT_MS,
 				    err, errlen);
@@ -132,7 +124,7 @@ int suspend_state_wait_restored(const char *name, pid_t pid, int timeout_ms, cha
 		struct ctl_conn c = {.fd = -1};
 		/* the greeting comes from bhyve's event loop, which runs after the restore */
 		int left = (int)(deadline - now_ms());
-		int r = connect_guest(name, &c, left > 0 ? left : 1, err, errlen);
+		int r = guest_ctl_connect(name, &c, left > 0 ? left : 1, err, errlen);
 		if (r == 0)
 			r = ctl_request(&c, "status", NULL, NULL, 5000, err, errlen);
 		ctl_disconnect(&c);
